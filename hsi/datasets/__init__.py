@@ -1,0 +1,1 @@
+"""Loaders for the real benchmark scenes in the shared data folder (never shipped)."""

@@ -1,0 +1,25 @@
+"""One exception family for hsi: the CLI turns these into one line and exit status 2."""
+
+
+class HsiError(Exception):
+    """Base class for every error hsi raises on purpose (bad input, bad options)."""
+
+
+class InputError(HsiError):
+    """An input file is missing, unreadable, or its content is not what the job needs."""
+
+
+class FormatError(InputError):
+    """The file's format is unknown, or its header/layout is inconsistent."""
+
+
+class GridMismatchError(InputError):
+    """Two inputs that must share a pixel grid (shape, CRS, transform) do not."""
+
+
+class OutputExistsError(HsiError):
+    """The output exists and ``overwrite`` was not asked for."""
+
+
+class ParameterError(HsiError):
+    """A parameter value is outside what the method accepts."""

@@ -1,0 +1,6 @@
+"""Noise and signal estimation: per-band noise, signal subspace (HySime), virtual dimensionality, bad bands."""
+
+from hsi.estimate.noise import estimate_noise_regression, noise_std_per_band
+from hsi.estimate.subspace import hfc, hysime
+
+__all__ = ["estimate_noise_regression", "noise_std_per_band", "hysime", "hfc"]

@@ -1,0 +1,116 @@
+"""Open and write hyperspectral scenes in any supported format, chosen by extension.
+
+>>> scene = open_scene("flight.hdr")                 # lazy: nothing read yet
+>>> block = scene.read(Window(0, 0, 256, 256), bands=[10, 20, 30])
+>>> save_scene(scene, "flight.tif")                   # streamed block by block, atomic
+
+Formats: ENVI (.hdr, or the binary beside it), GeoTIFF (.tif/.tiff), HDF5 (.h5/.hdf5),
+MATLAB (.mat, v5 and v7.3) and NumPy (.npy). ``format=`` overrides the extension.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from hsi.errors import FormatError
+from hsi.io import envi, geotiff, hdf5, matlab, numpy_io
+from hsi.io.base import SceneWriter, check_output, temporary_sibling
+from hsi.scene import Scene, Window
+
+__all__ = ["open_scene", "save_scene", "create_writer", "format_of", "FORMATS", "Window", "Scene"]
+
+DEFAULT_BLOCK_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    suffixes: tuple[str, ...]
+    open: Callable[..., Scene]
+    writer: type[SceneWriter]
+
+
+FORMATS = {
+    f.name: f
+    for f in (
+        Format("envi", envi.SUFFIXES, envi.open_envi, envi.EnviWriter),
+        Format("geotiff", geotiff.SUFFIXES, geotiff.open_geotiff, geotiff.GeoTiffWriter),
+        Format("hdf5", hdf5.SUFFIXES, hdf5.open_hdf5, hdf5.Hdf5Writer),
+        Format("matlab", matlab.SUFFIXES, matlab.open_matlab, matlab.MatlabWriter),
+        Format("npy", numpy_io.SUFFIXES, numpy_io.open_npy, numpy_io.NpyWriter),
+    )
+}
+
+
+def format_of(path: Path | str, format: str | None = None, *, reading: bool = False) -> Format:
+    """The format named by ``format``, else by the path's extension (ENVI binaries too)."""
+    path = Path(path)
+    if format is not None:
+        if format.lower() not in FORMATS:
+            raise FormatError(f"{path}: unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+        return FORMATS[format.lower()]
+    suffix = path.suffix.lower()
+    for candidate in FORMATS.values():
+        if suffix in candidate.suffixes:
+            return candidate
+    if reading and suffix in envi.DATA_SUFFIXES and envi.header_path_for(path).exists():
+        return FORMATS["envi"]
+    known = ", ".join(s for f in FORMATS.values() for s in f.suffixes)
+    raise FormatError(f"{path}: unknown file extension {suffix or '(none)'!r}; supported: {known} (or pass format=)")
+
+
+def open_scene(path: Path | str, format: str | None = None, **options) -> Scene:
+    """Open a scene lazily. ``options`` go to the format's reader (e.g. ``key``, ``layout``)."""
+    path = Path(path)
+    if not path.exists() and not (path.suffix.lower() in envi.DATA_SUFFIXES and envi.header_path_for(path).exists()):
+        raise FormatError(f"{path}: input file not found")
+    return format_of(path, format, reading=True).open(path, **options)
+
+
+def create_writer(
+    path: Path | str,
+    like: Scene,
+    *,
+    overwrite: bool = False,
+    format: str | None = None,
+    inputs: tuple[Path, ...] = (),
+    **options,
+) -> SceneWriter:
+    """A writer for a scene shaped and described like ``like`` (see :meth:`Scene.derived`).
+
+    Use it as a context manager; the file appears under ``path`` only when the block ends
+    without an exception. ``inputs`` are paths that must never be overwritten.
+    """
+    path = check_output(Path(path), overwrite, tuple(inputs) + ((like.path,) if like.path else ()))
+    fmt = format_of(path, format)
+    return fmt.writer(path, like, temporary=temporary_sibling(path), **options)
+
+
+def save_scene(
+    scene: Scene,
+    path: Path | str,
+    *,
+    overwrite: bool = False,
+    format: str | None = None,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    dtype: np.dtype | type | None = None,
+    progress: bool = False,
+    **options,
+) -> Path:
+    """Write ``scene`` to ``path`` block by block (memory bounded by ``block_bytes``)."""
+    like = scene if dtype is None else scene.derived(dtype=dtype)
+    writer = create_writer(path, like if like.path is None else like.derived(), overwrite=overwrite, format=format,
+                           inputs=(scene.path,) if scene.path else (), **options)
+    windows = list(scene.windows(scene.block_rows_for(block_bytes)))
+    if progress:
+        from tqdm import tqdm
+
+        windows = tqdm(windows, desc=f"writing {Path(path).name}", unit="block")
+    with writer:
+        for window in windows:
+            writer.write(window, scene.read(window))
+    return writer.path

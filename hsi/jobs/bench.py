@@ -1,0 +1,49 @@
+"""Run a benchmark suite (unmix, restore, pansharpen) and write its tables as Markdown and JSON."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from hsi.jobs.common import write_json
+from hsi.settings import shared_data_dir
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """Rows of flat dicts as a Markdown table (floats to 4 significant digits)."""
+    if not rows:
+        return "(no rows)\n"
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    cell = lambda v: f"{v:.4g}" if isinstance(v, float) else ("" if v is None else str(v))  # noqa: E731
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def run(cfg: DictConfig) -> dict:
+    suite_name = str(cfg.suite._target_).split(".")[-2]  # hsi.bench.<suite>.run_benchmark
+    data_dir = cfg.data_dir or str(shared_data_dir())
+    output = Path(cfg.output).expanduser()
+    output.mkdir(parents=True, exist_ok=True)
+    benchmark = hydra.utils.instantiate(cfg.suite, _partial_=True)
+    started = time.perf_counter()
+    tables = benchmark(data_dir=data_dir)
+    elapsed = time.perf_counter() - started
+    overrides = [f"suite.{k}={v}" for k, v in OmegaConf.to_container(cfg.suite).items() if k != "_target_"]
+    command = f"python cli.py bench {suite_name} " + " ".join(overrides)
+    text = [f"# Benchmark: {suite_name}", "", f"Command: `{command}`  ", f"Total time: {elapsed:.1f} s", ""]
+    for name, rows in tables.items():
+        text += [f"## {name}", "", markdown_table(rows)]
+    markdown = "\n".join(text)
+    stem = output / suite_name
+    from hsi.io.base import atomic_write
+
+    atomic_write(stem.with_suffix(".md"), lambda tmp: Path(tmp).write_text(markdown))
+    write_json(stem.with_suffix(".json"), {"suite": suite_name, "settings": OmegaConf.to_container(cfg, resolve=True),
+                                           "seconds": elapsed, "tables": tables})
+    print(markdown)
+    print(f"tables written to {stem}.md and {stem}.json")
+    return tables

@@ -1,0 +1,99 @@
+"""What every job needs: its input scene (or the sample), its output path, its report."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from hsi.errors import InputError
+from hsi.io import open_scene, save_scene
+from hsi.io.base import atomic_write, check_output
+from hsi.scene import Scene
+from hsi.settings import SAMPLE_SCENE
+
+log = logging.getLogger("hsi")
+SAMPLE_SCALE = 1e-4
+
+
+def ensure_sample(path: Path = SAMPLE_SCENE) -> Path:
+    """The shipped sample scene, generated deterministically if it is missing."""
+    if not path.exists():
+        from hsi.sample import make_sample_scene
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scene = make_sample_scene().to_scene()
+        # Stored as reflectance x 10000 in int16 (scale 1e-4), as many L2 products are.
+        counts = np.round(scene.read() / SAMPLE_SCALE).astype(np.int16)
+        save_scene(scene.with_array(counts, scale=SAMPLE_SCALE), path)
+    return path
+
+
+def read_options(cfg: DictConfig, key: str = "read") -> dict[str, Any]:
+    """Reader options (``read.key=..., read.layout=...``) as plain keyword arguments."""
+    options = cfg.get(key)
+    if not options:
+        return {}
+    return {k: v for k, v in OmegaConf.to_container(options, resolve=True).items() if v is not None}
+
+
+def input_scene(cfg: DictConfig, key: str = "input") -> Scene:
+    """Open ``cfg[key]``; with no input, the shipped sample (and say so)."""
+    path = cfg.get(key)
+    if path in (None, "", "sample"):
+        path = ensure_sample()
+        print(f"no {key}= given: using the sample scene {path}")
+    return open_scene(Path(str(path)).expanduser(), **read_options(cfg))
+
+
+def prepare_output(path: str | Path | None, overwrite: bool, inputs: tuple[Path, ...] = ()) -> Path:
+    """The output path, refusing to overwrite an input or (unless asked) an existing output."""
+    if path in (None, ""):
+        raise InputError("no output= given")
+    return check_output(Path(str(path)).expanduser(), bool(overwrite), inputs)
+
+
+def prepare_output_dir(path: str | Path | None, overwrite: bool) -> Path:
+    """An output folder; refuses one that already holds files unless ``overwrite``."""
+    if path in (None, ""):
+        raise InputError("no output= given")
+    folder = Path(str(path)).expanduser()
+    if folder.exists() and any(folder.iterdir()) and not overwrite:
+        raise InputError(f"{folder}: output folder is not empty; pass overwrite=true to reuse it")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, DictConfig):
+        return OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(path: Path, payload: dict) -> Path:
+    """Write ``payload`` as indented JSON, atomically (NaN/inf become null)."""
+    text = json.dumps(_jsonable(payload), indent=2, default=str)
+    return atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text + "\n"))
+
+
+def config_dict(cfg: DictConfig) -> dict:
+    """The job's resolved settings, for reports."""
+    return OmegaConf.to_container(cfg, resolve=True)

@@ -1,0 +1,109 @@
+"""Describe a scene: size, wavelengths, georeferencing, nodata and per-band quality flags."""
+
+from __future__ import annotations
+
+import numpy as np
+from omegaconf import DictConfig
+
+from hsi.errors import InputError
+from hsi.jobs.common import input_scene, prepare_output, write_json
+from hsi.scene import Scene, Window
+from hsi.stats import band_statistics
+
+
+def _sample_window(scene: Scene, max_pixels: int) -> Window:
+    """A central window of at most ``max_pixels`` for the noise-based flags."""
+    side = int(np.sqrt(max_pixels))
+    height, width = min(scene.n_rows, side), min(scene.n_cols, side)
+    return Window((scene.n_rows - height) // 2, (scene.n_cols - width) // 2, height, width)
+
+
+def band_flags(scene: Scene, max_pixels: int) -> dict[str, np.ndarray]:
+    """Dead / noisy / striped flags and noise std per band, from a bounded central window."""
+    from hsi.estimate.bands import flag_bands
+
+    cube = scene.read(_sample_window(scene, max_pixels), physical=True)
+    report = flag_bands(cube)
+    return {name: np.asarray(getattr(report, name)) for name in ("dead", "noisy", "striped", "noise_std", "snr_db")
+            if hasattr(report, name)}
+
+
+def describe(scene: Scene, max_pixels: int = 512 * 512, progress: bool = True) -> dict:
+    """Everything ``info`` prints, as a dict (also what ``report=`` writes)."""
+    stats = band_statistics(scene, progress=progress)
+    if stats.valid.sum() == 0:
+        raise InputError(f"{scene.describe()}: every pixel is nodata or non-finite")
+    flags = band_flags(scene, max_pixels)
+    wavelengths = scene.wavelengths_nm
+    return {
+        "path": scene.describe(),
+        "shape_rows_cols_bands": list(scene.shape),
+        "dtype": scene.dtype.name,
+        "scale": scene.scale,
+        "offset": scene.offset,
+        "units": scene.units,
+        "wavelength_range_nm": None if wavelengths is None else [float(wavelengths.min()), float(wavelengths.max())],
+        "n_wavelengths": 0 if wavelengths is None else int(wavelengths.size),
+        "crs": None if scene.crs is None else (f"EPSG:{scene.crs.to_epsg()}" if scene.crs.to_epsg() else scene.crs.to_wkt()),
+        "pixel_size": scene.pixel_size,
+        "pixel_size_units": None if scene.crs is None else (scene.crs.linear_units if scene.crs.is_projected else "degrees"),
+        "transform": None if scene.transform is None else list(scene.transform)[:6],
+        "nodata": scene.nodata,
+        "nodata_fraction": stats.nodata_fraction,
+        "nonfinite_values": int(stats.nonfinite.sum()),
+        "bad_bands_in_header": None if scene.bad_bands is None else np.flatnonzero(scene.bad_bands).tolist(),
+        "bands": {
+            "wavelength_nm": wavelengths,
+            "valid": stats.valid, "min": stats.minimum, "max": stats.maximum, "mean": stats.mean, "std": stats.std,
+            **flags,
+        },
+    }
+
+
+def _band_label(i: int, wavelengths) -> str:
+    return f"{i}" + (f" ({wavelengths[i]:.1f} nm)" if wavelengths is not None else "")
+
+
+def format_summary(info: dict, show_bands: bool) -> str:
+    rows, cols, bands = info["shape_rows_cols_bands"]
+    lines = [f"{info['path']}", f"  size        {rows} rows x {cols} cols x {bands} bands, {info['dtype']}"]
+    if info["wavelength_range_nm"]:
+        low, high = info["wavelength_range_nm"]
+        lines.append(f"  wavelengths {info['n_wavelengths']} from {low:.1f} to {high:.1f} nm")
+    else:
+        lines.append("  wavelengths none in the file")
+    lines.append(f"  CRS         {info['crs'] or 'none (not georeferenced)'}")
+    if info["pixel_size"]:
+        unit = {"metre": "m", "meter": "m", None: "(no CRS units)"}.get(info["pixel_size_units"], info["pixel_size_units"])
+        lines.append(f"  pixel size  {info['pixel_size'][0]:g} x {info['pixel_size'][1]:g} {unit}")
+    lines.append(f"  nodata      {info['nodata']}  ({100 * info['nodata_fraction']:.2f}% of pixels empty)")
+    if info["nonfinite_values"]:
+        lines.append(f"  non-finite  {info['nonfinite_values']} values (NaN/inf), treated as nodata")
+    band = info["bands"]
+    wavelengths = band["wavelength_nm"]
+    for flag in ("dead", "noisy", "striped"):
+        if flag in band:
+            flagged = np.flatnonzero(band[flag])
+            shown = ", ".join(_band_label(i, wavelengths) for i in flagged[:12])
+            more = f" (+{flagged.size - 12} more)" if flagged.size > 12 else ""
+            lines.append(f"  {flag:<11} {flagged.size} bands" + (f": {shown}{more}" if flagged.size else ""))
+    if show_bands:
+        lines.append("  band  wavelength        min        max       mean        std  flags")
+        for i in range(bands):
+            marks = ",".join(f for f in ("dead", "noisy", "striped") if f in band and band[f][i])
+            lines.append(
+                f"  {_band_label(i, wavelengths):<20} {band['min'][i]:10.4g} {band['max'][i]:10.4g} "
+                f"{band['mean'][i]:10.4g} {band['std'][i]:10.4g}  {marks}"
+            )
+    return "\n".join(lines)
+
+
+def run(cfg: DictConfig) -> dict:
+    scene = input_scene(cfg)
+    info = describe(scene, max_pixels=int(cfg.max_sample_pixels), progress=bool(cfg.progress))
+    print(format_summary(info, show_bands=bool(cfg.bands)))
+    if cfg.get("report"):
+        path = prepare_output(cfg.report, cfg.overwrite, inputs=(scene.path,) if scene.path else ())
+        write_json(path, info)
+        print(f"report written to {path}")
+    return info

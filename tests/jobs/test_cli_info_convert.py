@@ -1,0 +1,71 @@
+"""The CLI as a user meets it: help, info, convert, and one-line errors with exit status 2."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hsi.cli import main
+from hsi.io import open_scene, save_scene
+from hsi.scene import Scene
+from hsi.settings import PROJECT_ROOT
+
+
+def test_help_lists_jobs(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "info" in out and "convert" in out and "bench" in out
+
+
+def test_info_on_real_aviris_shows_crs_pixels_and_wavelengths(shared_data, capsys):
+    path = shared_data / "aviris_ng" / "ang20160910t185702_2rdn_img.hdr"
+    assert main(["info", f"input={path}", "progress=false"]) == 0
+    out = capsys.readouterr().out
+    assert "EPSG:32611" in out and "15 x 15 m" in out and "425 from 376.4" in out
+
+
+def test_info_without_input_runs_on_the_sample(capsys):
+    assert main(["info", "bands=false", "progress=false"]) == 0
+    assert "sample" in capsys.readouterr().out
+
+
+def test_convert_keeps_data_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "sample.hdr"
+    assert main(["convert", f"output={out}", "progress=false"]) == 0
+    sample = open_scene(PROJECT_ROOT / "data" / "sample_scene.tif")
+    converted = open_scene(out)
+    np.testing.assert_array_equal(converted.read(), sample.read())
+    assert converted.crs == sample.crs and converted.scale == sample.scale
+    assert main(["convert", f"output={out}", "progress=false"]) == 2
+    assert "pass overwrite=true" in capsys.readouterr().err
+
+
+def test_convert_all_nodata_scene_is_an_error(tmp_path, capsys):
+    src = save_scene(Scene.from_array(np.full((3, 3, 2), -9999, np.float32), nodata=-9999), tmp_path / "empty.tif")
+    assert main(["convert", f"input={src}", f"output={tmp_path / 'o.h5'}", "progress=false"]) == 2
+    assert "every pixel is nodata" in capsys.readouterr().err
+    assert not (tmp_path / "o.h5").exists()
+
+
+def test_convert_reports_nonfinite_values(tmp_path, capsys):
+    cube = np.ones((3, 3, 2), np.float32)
+    cube[0, 0, 0] = np.nan
+    cube[1, 1, 1] = np.inf
+    src = save_scene(Scene.from_array(cube, nodata=-1.0), tmp_path / "nan.tif")
+    assert main(["convert", f"input={src}", f"output={tmp_path / 'o.tif'}", "progress=false"]) == 0
+    assert "2 non-finite values; written as the nodata value -1.0" in capsys.readouterr().out
+    assert (open_scene(tmp_path / "o.tif").read() == -1).sum() == 2
+
+
+def test_bad_setting_is_one_line_exit_2(capsys):
+    assert main(["info", "no_such_key=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err
+
+
+def test_cli_script_runs_as_a_process(tmp_path):
+    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "cli.py"), "info", "input=missing.tif"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: missing.tif: input file not found"
