@@ -1,0 +1,242 @@
+"""Run a tile function over a scene, tile row by tile row, streaming the result to disk.
+
+Memory is bounded by one strip of accumulated output (tile height x scene width x
+output bands, float32) plus one batch of tiles, whatever the scene size.
+
+Each tile is read with ``context`` extra pixels on every side (reflect-padded beyond the
+scene border) that are cropped from the result, so a local operator whose support fits
+in the context gives exactly the untiled answer; overlapping tiles are blended with
+weights from :mod:`hsi.tiling.windows`. Nodata/NaN pixels are filled with the tile's
+band means before the function sees them and are nodata again in the output.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from affine import Affine
+from tqdm import tqdm
+
+from hsi.errors import ParameterError
+from hsi.scene import Scene, Window
+from hsi.tiling.grid import TileGrid
+from hsi.tiling.windows import blend_weights
+
+TileFunction = Callable[[np.ndarray], np.ndarray]
+
+
+class ModuleTileFunction:
+    """Adapts a ``torch.nn.Module`` taking ``(n, bands, rows, cols)`` to a tile function."""
+
+    def __init__(self, module, device: str | None = None):
+        import torch
+
+        self.module = module
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        self.module.to(self.device).eval()
+        with torch.no_grad():
+            x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).to(self.device)
+            y = self.module(x)
+        return y.detach().float().cpu().numpy().transpose(0, 2, 3, 1)
+
+
+def as_tile_function(fn) -> TileFunction:
+    try:
+        import torch
+
+        if isinstance(fn, torch.nn.Module):
+            return ModuleTileFunction(fn)
+    except ImportError:  # torch is a dependency, but the engine itself does not need it
+        pass
+    return fn
+
+
+def _read_with_context(scene: Scene, window: Window, context: int) -> tuple[np.ndarray, np.ndarray]:
+    """Physical pixels of ``window`` grown by ``context`` on each side, reflect-padded; and the nodata mask."""
+    grown = Window(window.row - context, window.col - context, window.height + 2 * context, window.width + 2 * context)
+    inside = grown.clip(scene.n_rows, scene.n_cols)
+    pixels = scene.read(inside, physical=True)
+    pad = ((inside.row - grown.row, grown.row + grown.height - inside.row - inside.height),
+           (inside.col - grown.col, grown.col + grown.width - inside.col - inside.width), (0, 0))
+    if any(p for pair in pad for p in pair):
+        mode = "reflect" if min(pixels.shape[:2]) > 1 else "edge"
+        pixels = np.pad(pixels, pad, mode=mode)
+    missing = ~np.isfinite(pixels)
+    if missing.any():
+        means = np.nanmean(np.where(missing, np.nan, pixels).reshape(-1, pixels.shape[2]), axis=0)
+        pixels = np.where(missing, np.nan_to_num(means, nan=0.0)[None, None, :], pixels)
+    return pixels.astype(np.float32, copy=False), missing.all(axis=2)
+
+
+class _Strip:
+    """Accumulated weighted output for output rows ``[start, start + height)``, in a fixed buffer.
+
+    At most one tile height of rows is ever pending (rows before the next tile row's start
+    are final), so the buffer never grows: finished rows are popped and the rest shifted up.
+    """
+
+    def __init__(self, height: int, cols: int, bands: int):
+        self.start = 0
+        self.values = np.zeros((height, cols, bands), np.float32)
+        self.weights = np.zeros((height, cols), np.float32)
+        self.empty = np.ones((height, cols), bool)
+
+    def pop_until(self, end: int) -> tuple[int, np.ndarray, np.ndarray]:
+        """Finished rows ``[start, end)``: normalised values and their nodata mask."""
+        n = end - self.start
+        values = self.values[:n] / np.maximum(self.weights[:n], np.finfo(np.float32).tiny)[:, :, None]
+        empty = self.empty[:n].copy()
+        start, keep = self.start, self.values.shape[0] - n
+        for buffer, fill in ((self.values, 0.0), (self.weights, 0.0), (self.empty, True)):
+            buffer[:keep] = buffer[n:]
+            buffer[keep:] = fill
+        self.start = end
+        return start, values, empty
+
+
+class TiledRunner:
+    """Sliding-window inference over a scene.
+
+    Parameters
+    ----------
+    fn : tile function ``(n, rows, cols, bands) float32 -> (n, rows*scale, cols*scale, bands_out)``,
+        or a ``torch.nn.Module`` on ``(n, bands, rows, cols)``. Must be picklable for Dask.
+    tile, overlap : tile size and minimum overlap between neighbouring tiles, in input pixels.
+    context : extra input pixels read around each tile and cropped from the result.
+    blend : ``hann`` | ``gaussian`` | ``constant`` weights across overlaps.
+    batch_size : tiles per call of ``fn``.
+    scale : output pixels per input pixel (super-resolution); the output transform is scaled.
+    prefetch : read the next tile row in a background thread while ``fn`` runs.
+    """
+
+    def __init__(self, fn, *, tile: int = 256, overlap: int = 32, context: int = 0, blend: str = "hann",
+                 batch_size: int = 4, scale: int = 1, prefetch: bool = True, progress: bool = True):
+        if int(scale) != scale or scale < 1:
+            raise ParameterError(f"scale must be a positive integer, got {scale}")
+        if context < 0 or batch_size < 1:
+            raise ParameterError(f"context must be >= 0 and batch_size >= 1, got {context}, {batch_size}")
+        self.fn = as_tile_function(fn)
+        self.tile, self.overlap, self.context, self.blend = int(tile), int(overlap), int(context), blend
+        self.batch_size, self.scale, self.prefetch, self.progress = int(batch_size), int(scale), prefetch, progress
+        blend_weights(4, 4, 1, blend)  # validates the kind early
+
+    # --- public -----------------------------------------------------------------------
+    def output_template(self, scene: Scene, n_bands: int, dtype=np.float32, **changes) -> Scene:
+        """Grid, georeferencing and metadata of the output (bands may change)."""
+        s = self.scale
+        transform = None if scene.transform is None else scene.transform @ Affine.scale(1.0 / s)
+        nodata = scene.nodata if scene.nodata is not None else (np.nan if np.dtype(dtype).kind == "f" else None)
+        changes.setdefault("transform", transform)
+        changes.setdefault("nodata", nodata)
+        return scene.derived(n_bands=n_bands, dtype=dtype, n_rows=scene.n_rows * s, n_cols=scene.n_cols * s,
+                             scale=1.0, offset=0.0, **changes)
+
+    def run(self, scene: Scene, sink: Callable[[Window, np.ndarray, np.ndarray], None]) -> dict:
+        """Run over ``scene`` and hand each finished strip to ``sink(window, values, nodata_mask)``."""
+        grid = TileGrid(scene.n_rows, scene.n_cols, self.tile, self.overlap)
+        row_starts = grid.row_starts
+        s = self.scale
+        weights = blend_weights(grid.tile_rows * s, grid.tile_cols * s, self.overlap * s, self.blend)
+        weights = weights.astype(np.float32)
+        strip: _Strip | None = None
+        started, n_tiles = time.perf_counter(), 0
+        bar = tqdm(total=len(grid), desc="tiles", unit="tile", disable=not self.progress)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            read = lambda r0: [_read_with_context(scene, w, self.context) for w in grid.row_of_tiles(r0)]  # noqa: E731
+            pending = pool.submit(read, row_starts[0]) if self.prefetch else None
+            for i, r0 in enumerate(row_starts):
+                tiles = pending.result() if self.prefetch else read(r0)
+                if self.prefetch and i + 1 < len(row_starts):
+                    pending = pool.submit(read, row_starts[i + 1])
+                outputs = self._apply(tiles, grid)
+                if strip is None:
+                    strip = _Strip(grid.tile_rows * s, scene.n_cols * s, outputs[0].shape[2])
+                for window, output, (_, missing) in zip(grid.row_of_tiles(r0), outputs, tiles):
+                    self._accumulate(strip, window, output, missing, weights)
+                n_tiles += len(outputs)
+                bar.update(len(outputs))
+                bar.set_postfix(px_per_s=f"{n_tiles * grid.tile_rows * grid.tile_cols / (time.perf_counter() - started):.3g}")
+                done = row_starts[i + 1] * s if i + 1 < len(row_starts) else scene.n_rows * s
+                if done > strip.start:
+                    start, values, empty = strip.pop_until(done)
+                    sink(Window(start, 0, values.shape[0], values.shape[1]), values, empty)
+        bar.close()
+        seconds = time.perf_counter() - started
+        return {"tiles": n_tiles, "seconds": seconds, "pixels_per_second": scene.n_rows * scene.n_cols / max(seconds, 1e-9),
+                "tile": self.tile, "overlap": self.overlap, "context": self.context, "blend": self.blend, "scale": s}
+
+    # --- steps ----------------------------------------------------------------------------
+    def _apply(self, tiles: list[tuple[np.ndarray, np.ndarray]], grid: TileGrid) -> list[np.ndarray]:
+        s, c = self.scale, self.context
+        outputs = []
+        for first in range(0, len(tiles), self.batch_size):
+            batch = np.stack([pixels for pixels, _ in tiles[first:first + self.batch_size]])
+            result = np.asarray(self.fn(batch), dtype=np.float32)
+            expected = (batch.shape[0], batch.shape[1] * s, batch.shape[2] * s)
+            if result.ndim != 4 or result.shape[:3] != expected:
+                raise ParameterError(
+                    f"tile function returned shape {result.shape}; expected {expected + ('bands',)} for scale {s}"
+                )
+            outputs.extend(result[:, c * s: result.shape[1] - c * s, c * s: result.shape[2] - c * s])
+        return outputs
+
+    def _accumulate(self, strip: _Strip, window: Window, output: np.ndarray, missing: np.ndarray,
+                    weights: np.ndarray) -> None:
+        s, c = self.scale, self.context
+        rows = slice(window.row * s - strip.start, (window.row + window.height) * s - strip.start)
+        cols = slice(window.col * s, (window.col + window.width) * s)
+        strip.values[rows, cols] += output * weights[:, :, None]
+        strip.weights[rows, cols] += weights
+        valid = ~missing[c: missing.shape[0] - c, c: missing.shape[1] - c]
+        if s > 1:
+            valid = valid.repeat(s, axis=0).repeat(s, axis=1)
+        strip.empty[rows, cols] &= ~valid
+
+
+def run_tiled(fn, scene: Scene, output: Path | str, *, overwrite: bool = False, dtype=np.float32,
+              template_changes: dict | None = None, **runner_options) -> dict:
+    """Run ``fn`` over ``scene`` and stream the result to ``output`` (format by extension)."""
+    from hsi.io import create_writer
+
+    runner = TiledRunner(fn, **runner_options)
+    state: dict = {}
+
+    def sink(window: Window, values: np.ndarray, empty: np.ndarray) -> None:
+        if "writer" not in state:
+            like = runner.output_template(scene, values.shape[2], dtype, **(template_changes or {}))
+            state["nodata"] = like.nodata
+            state["writer"] = create_writer(output, like, overwrite=overwrite,
+                                            inputs=(scene.path,) if scene.path else ())
+        if state["nodata"] is not None:
+            values[empty] = state["nodata"]
+        state["writer"].write(window, values)
+
+    try:
+        summary = runner.run(scene, sink)
+    except BaseException:
+        if "writer" in state:
+            state["writer"].abort()
+        raise
+    summary["output"] = str(state["writer"].close())
+    return summary
+
+
+def run_tiled_array(fn, cube: np.ndarray, **runner_options) -> np.ndarray:
+    """In-memory convenience: tiled result of ``fn`` on a ``(rows, cols, bands)`` array (NaN = nodata)."""
+    runner = TiledRunner(fn, **{"progress": False, **runner_options})
+    parts: list[np.ndarray] = []
+
+    def sink(window: Window, values: np.ndarray, empty: np.ndarray) -> None:
+        values[empty] = np.nan
+        parts.append(values)
+
+    runner.run(Scene.from_array(cube), sink)
+    return np.concatenate(parts, axis=0)
