@@ -7,7 +7,7 @@ bands_out)`` can be run over a scene of any size.
 
 from hsi.tiling.grid import TileGrid, tile_starts
 from hsi.tiling.runner import TiledRunner, run_tiled, run_tiled_array
-from hsi.tiling.sampling import sample_pixels
+from hsi.tiling.sampling import sample_blocks, sample_pixels
 from hsi.tiling.windows import blend_weights
 
-__all__ = ["TileGrid", "tile_starts", "TiledRunner", "run_tiled", "run_tiled_array", "sample_pixels", "blend_weights"]
+__all__ = ["TileGrid", "tile_starts", "TiledRunner", "run_tiled", "run_tiled_array", "sample_blocks", "sample_pixels", "blend_weights"]

@@ -42,3 +42,28 @@ def sample_pixels(
     if pixels.shape[0] == 0:
         raise InputError(f"{scene.describe()}: no valid pixel found (all nodata or non-finite)")
     return pixels[:n_pixels]
+
+
+def sample_blocks(
+    scene: Scene,
+    n_pixels: int = 200_000,
+    size: int = 64,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """``(n, size, size, bands)`` float32 spatial blocks at random positions (whole scene if small).
+
+    Spatial statistics (wavelet noise estimates, eigen-image structure) need blocks, not
+    scattered pixels. Blocks holding nodata/NaN are dropped unless none is clean, in which
+    case NaN are kept for estimators that ignore them.
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    if scene.n_rows * scene.n_cols <= n_pixels or scene.n_rows < size or scene.n_cols < size:
+        return scene.read(physical=True)[None]
+    n_blocks = max(1, n_pixels // (size * size))
+    rows = rng.integers(0, scene.n_rows - size + 1, n_blocks)
+    cols = rng.integers(0, scene.n_cols - size + 1, n_blocks)
+    blocks = np.stack([scene.read(Window(int(r), int(c), size, size), physical=True) for r, c in zip(rows, cols)])
+    clean = np.isfinite(blocks).all(axis=(1, 2, 3))
+    if not np.isfinite(blocks).any():
+        raise InputError(f"{scene.describe()}: sampled blocks are all nodata or non-finite")
+    return blocks[clean] if clean.any() else blocks

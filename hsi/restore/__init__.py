@@ -1,0 +1,1 @@
+"""Restoration methods: classical (subspace, wavelet, low-rank, TV) and learnt."""
