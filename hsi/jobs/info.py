@@ -106,4 +106,9 @@ def run(cfg: DictConfig) -> dict:
         path = prepare_output(cfg.report, cfg.overwrite, inputs=(scene.path,) if scene.path else ())
         write_json(path, info)
         print(f"report written to {path}")
+    if cfg.get("quicklook"):
+        from hsi.viz.overview import save_scene_quicklook
+
+        path = prepare_output(cfg.quicklook, cfg.overwrite, inputs=(scene.path,) if scene.path else ())
+        print(f"quicklook written to {save_scene_quicklook(scene, path)}")
     return info

@@ -25,9 +25,17 @@ def test_info_on_real_aviris_shows_crs_pixels_and_wavelengths(shared_data, capsy
     assert "EPSG:32611" in out and "15 x 15 m" in out and "425 from 376.4" in out
 
 
-def test_info_without_input_runs_on_the_sample(capsys):
-    assert main(["info", "bands=false", "progress=false"]) == 0
+def test_info_without_input_runs_on_the_sample(tmp_path, capsys):
+    assert main(["info", "bands=false", "progress=false", f"quicklook={tmp_path / 'q.png'}",
+                 f"report={tmp_path / 'info.json'}"]) == 0
     assert "sample" in capsys.readouterr().out
+    import json
+
+    import matplotlib.image
+
+    assert matplotlib.image.imread(tmp_path / "q.png").shape[:2] == (192, 192)  # 96 px upscaled x2
+    info = json.loads((tmp_path / "info.json").read_text())
+    assert info["crs"] == "EPSG:32611" and len(info["bands"]["mean"]) == 106
 
 
 def test_convert_keeps_data_and_refuses_to_overwrite(tmp_path, capsys):
