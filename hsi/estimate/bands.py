@@ -9,14 +9,20 @@ import torch
 
 from hsi.errors import ParameterError
 from hsi.estimate._arrays import to_tensor
-from hsi.estimate.noise import MAD_TO_STD, noise_std_per_band
+from hsi.estimate.noise import MAD_TO_STD, estimate_noise_regression, noise_std_per_band
 
 #: A band is dead when its spread is below this fraction of the median band spread.
 DEAD_RELATIVE_STD = 1e-4
 #: A band is dead when fewer than this fraction of its pixels are finite.
 DEAD_MIN_FINITE = 0.5
-#: A band is noisy when its signal-to-noise ratio (signal variance / noise variance) is below this.
-NOISY_SNR_DB = 6.0
+#: A band is noisy when its radiometric signal-to-noise ratio (mean signal power / noise
+#: variance) is below this: 20 dB is an amplitude SNR of 10:1.
+NOISY_SNR_DB = 20.0
+#: The spectral (regression) noise estimate is used when there are at least this many
+#: finite pixels per band; below it, the spectral second-difference estimate is used.
+REGRESSION_PIXELS_PER_BAND = 1.5
+#: At most this many pixels (evenly strided) enter the regression noise estimate.
+REGRESSION_MAX_PIXELS = 50_000
 #: A column is a stripe when its mean departs from the local (median-filtered) column profile
 #: by more than this many robust standard deviations of that departure.
 STRIPE_Z = 6.0
@@ -32,7 +38,8 @@ class BandReport:
 
     dead, noisy, striped : bool flags.
     noise_std : robust wavelet noise standard deviation, cube units.
-    snr_db : 10 log10(signal variance / noise variance).
+    noise_method : "regression" or "spectral_difference": the estimate behind ``snr_db``.
+    snr_db : 10 log10(mean squared value / noise variance), the radiometric SNR.
     stripe_fraction : fraction of columns detected as stripes.
     finite_fraction : fraction of finite pixels.
     """
@@ -44,6 +51,7 @@ class BandReport:
     snr_db: np.ndarray
     stripe_fraction: np.ndarray
     finite_fraction: np.ndarray
+    noise_method: str = "regression"
 
     @property
     def bad(self) -> np.ndarray:
@@ -59,6 +67,7 @@ class BandReport:
             "noise_std": self.noise_std.tolist(),
             "snr_db": self.snr_db.tolist(),
             "stripe_fraction": self.stripe_fraction.tolist(),
+            "noise_method": self.noise_method,
         }
 
 
@@ -74,10 +83,12 @@ def column_stripe_fraction(
     The column-mean profile of each band (rows averaged) minus its running median over
     ``width`` columns leaves the fine column structure. Scene structure (edges, roads) is
     shared by spectrally neighbouring bands, stripes are not: the fine structure of band
-    ``b`` is fitted (one gain) by the mean fine structure of bands ``b-2 .. b+2`` (``b``
-    excluded) and a column is a stripe when the misfit exceeds ``z`` times the larger of
+    ``b`` is fitted (one gain) by the robust mean (middle two of four) fine structure of
+    bands ``b-2, b-1, b+1, b+2`` and a column is a stripe when the misfit exceeds ``z`` times the larger of
     the misfits' robust spread and the noise of a column mean (``noise_std / sqrt(rows)``).
-    Stripes on the same columns of many neighbouring bands are therefore not detected.
+    Columns where the neighbours themselves have significant fine structure (scene
+    edges) are not judged, so a stripe on a scene edge is missed rather than an edge
+    taken for a stripe. Stripes on the same columns of many neighbouring bands are not detected.
     Returns (bands,).
     """
     rows, cols, bands = cube.shape
@@ -88,22 +99,24 @@ def column_stripe_fraction(
     padded = torch.cat([profile[1 : half + 1].flip(0), profile, profile[-half - 1 : -1].flip(0)], dim=0)
     fine = profile - padded.unfold(0, width, 1).median(dim=-1).values
     fine = torch.nan_to_num(fine)
-    # Mean fine structure of the spectral neighbours (up to 2 on each side, edges reflected).
-    neighbours = torch.zeros_like(fine)
-    count = torch.zeros(bands, dtype=cube.dtype, device=cube.device)
+    # Robust fine structure of the spectral neighbours b-2, b-1, b+1, b+2 (edges reflected):
+    # the mean of the middle two of four, so one striped neighbour does not leak into band b.
     index = torch.arange(bands, device=cube.device)
-    for offset in (-2, -1, 1, 2):
-        source = index + offset
-        valid = (source >= 0) & (source < bands)
-        neighbours[:, valid] += fine[:, source[valid]]
-        count[valid] += 1
-    neighbours = neighbours / count.clamp_min(1)
+    reflect = lambda i: torch.where(i < 0, -i, torch.where(i >= bands, 2 * (bands - 1) - i, i))  # noqa: E731
+    stacked = torch.stack([fine[:, reflect(index + offset).clamp(0, bands - 1)] for offset in (-2, -1, 1, 2)], dim=-1)
+    middle = stacked.sort(dim=-1).values[..., 1:3]
+    neighbours = middle.mean(dim=-1)
     gain = (fine * neighbours).sum(0) / (neighbours * neighbours).sum(0).clamp_min(torch.finfo(cube.dtype).tiny)
     misfit = fine - gain * neighbours
     spread = misfit.abs().median(dim=0).values / MAD_TO_STD
     floor = noise_std / np.sqrt(rows)
     threshold = z * torch.maximum(spread, floor)
-    return (misfit.abs() > threshold).to(cube.dtype).mean(dim=0)
+    # A stripe is a column offset the neighbours do not share: columns where the neighbours
+    # themselves show significant fine structure (scene edges, whose contrast can change sign
+    # across bands, e.g. at the red edge) are not judged.
+    neighbour_spread = neighbours.abs().median(dim=0).values / MAD_TO_STD
+    quiet = neighbours.abs() <= z * torch.maximum(neighbour_spread, floor)
+    return ((misfit.abs() > threshold) & quiet).to(cube.dtype).mean(dim=0)
 
 
 def flag_bands(
@@ -120,9 +133,15 @@ def flag_bands(
 
     - **dead**: fewer than half the pixels finite, or the band's standard deviation below
       ``dead_relative_std`` times the median standard deviation over bands (constant or zero band).
-    - **noisy**: ``snr_db < noisy_snr_db``, with noise from the wavelet MAD estimate
-      (:func:`hsi.estimate.noise.noise_std_per_band`) and signal variance = band variance
-      minus noise variance.
+    - **noisy**: radiometric ``snr_db = 10 log10(mean(x^2) / noise^2) < noisy_snr_db``
+      (a homogeneous band is not noisy; a band whose noise is comparable to its level is).
+      The noise is HySime's spectral regression estimate
+      (:func:`hsi.estimate.noise.estimate_noise_regression`) when there are at least
+      ``REGRESSION_PIXELS_PER_BAND`` finite pixels per band: it separates noise from
+      fine spatial texture, which the spatial wavelet estimate counts as noise on small or
+      textured scenes. With fewer pixels, the robust spread over pixels of each band's
+      spectral second difference is used (white noise of std ``s`` gives ``s sqrt(6)``);
+      ``noise_method`` says which.
     - **striped**: at least ``striped_min_fraction`` of the columns (and at least 2) have a
       mean that departs from the band's running-median column profile, beyond what the
       spectral neighbours explain, by more than ``stripe_z`` robust standard deviations
@@ -161,8 +180,10 @@ def flag_bands(
     median_std = std.median()
     dead = (finite_fraction < DEAD_MIN_FINITE) | (std <= dead_relative_std * median_std) | (std == 0)
     tiny = torch.finfo(torch.float64).tiny
-    signal_var = (std ** 2 - noise ** 2).clamp_min(tiny)
-    snr_db = 10 * torch.log10(signal_var / (noise ** 2).clamp_min(tiny))
+    snr_noise, noise_method = _snr_noise(x, finite)
+    power = torch.where(finite, x * x, torch.zeros_like(x)).reshape(-1, bands).sum(dim=0)
+    power = power / finite.reshape(-1, bands).sum(dim=0).clamp_min(1)
+    snr_db = 10 * torch.log10(power.clamp_min(tiny) / (snr_noise ** 2).clamp_min(tiny))
     noisy = (snr_db < noisy_snr_db) & ~dead
     stripe_fraction = column_stripe_fraction(x, noise, z=stripe_z)
     striped = (stripe_fraction >= striped_min_fraction) & (stripe_fraction * cols >= 2) & ~dead
@@ -175,4 +196,31 @@ def flag_bands(
         snr_db=as_numpy(snr_db),
         stripe_fraction=as_numpy(stripe_fraction),
         finite_fraction=as_numpy(finite_fraction),
+        noise_method=noise_method,
     )
+
+
+def _snr_noise(x: torch.Tensor, finite: torch.Tensor) -> tuple[torch.Tensor, str]:
+    """Noise std per band for the SNR: spectral regression with enough pixels, else spectral differences."""
+    bands = x.shape[2]
+    pixels = x.reshape(-1, bands)[finite.reshape(-1, bands).all(dim=1)]
+    live = pixels.std(dim=0) > 0 if pixels.shape[0] > 1 else torch.zeros(bands, dtype=torch.bool)
+    if pixels.shape[0] < REGRESSION_PIXELS_PER_BAND * bands or int(live.sum()) < 2:
+        return _spectral_difference_noise(x), "spectral_difference"
+    stride = max(1, pixels.shape[0] // REGRESSION_MAX_PIXELS)
+    _, cov = estimate_noise_regression(pixels[::stride][:, live])
+    noise = torch.zeros(bands, dtype=x.dtype, device=x.device)
+    noise[live] = cov.diagonal().sqrt().to(x.dtype)
+    return noise, "regression"
+
+
+def _spectral_difference_noise(x: torch.Tensor) -> torch.Tensor:
+    """Noise std per band from the pixel-to-pixel spread of the spectral second difference."""
+    pixels = x.reshape(-1, x.shape[2])
+    if pixels.shape[1] < 3:
+        return torch.zeros(pixels.shape[1], dtype=x.dtype, device=x.device)
+    inner = pixels[:, :-2] - 2 * pixels[:, 1:-1] + pixels[:, 2:]
+    second = torch.cat([inner[:, :1], inner, inner[:, -1:]], dim=1)
+    deviation = second - torch.nanmedian(second, dim=0).values
+    spread = torch.nanmedian(deviation.abs(), dim=0).values / MAD_TO_STD
+    return torch.nan_to_num(spread / np.sqrt(6.0), nan=0.0)

@@ -1,0 +1,88 @@
+"""Noise, subspace and bad-band estimation against known answers."""
+
+import numpy as np
+import pytest
+import torch
+
+from hsi.degrade.noise import stripes
+from hsi.estimate import estimate_noise_regression, hfc, hysime, noise_std_per_band
+from hsi.estimate.bands import flag_bands
+from hsi.sample import make_sample_scene
+
+
+def _low_rank_pixels(rng, n_pixels=4000, bands=60, rank=5):
+    """Smooth endmember spectra mixed with Dirichlet abundances: a rank-``rank`` signal."""
+    grid = np.linspace(0, 1, bands)
+    centres = rng.uniform(0, 1, rank)
+    endmembers = np.stack([0.3 + 0.5 * np.exp(-((grid - c) / 0.25) ** 2) for c in centres], axis=1)
+    abundances = rng.dirichlet(np.ones(rank), n_pixels)
+    return abundances @ endmembers.T
+
+
+def test_regression_noise_recovers_per_band_sigma():
+    rng = np.random.default_rng(0)
+    clean = _low_rank_pixels(rng)
+    sigma = rng.uniform(0.002, 0.02, clean.shape[1])
+    noisy = clean + rng.normal(size=clean.shape) * sigma
+    _, cov = estimate_noise_regression(noisy)
+    estimated = np.sqrt(np.diag(cov))
+    # Regressing on noisy bands slightly inflates the low-noise bands (errors in variables).
+    assert np.allclose(estimated, sigma, rtol=0.1, atol=0.0015)
+
+
+def test_wavelet_noise_recovers_sigma_on_smooth_image():
+    rng = np.random.default_rng(1)
+    rows, cols = np.mgrid[0:128, 0:128] / 128.0
+    clean = np.stack([np.sin(3 * rows + b) * np.cos(2 * cols) for b in range(4)], axis=-1)
+    sigma = np.array([0.01, 0.02, 0.05, 0.1])
+    estimated = noise_std_per_band(torch.as_tensor(clean + rng.normal(size=clean.shape) * sigma))
+    assert isinstance(estimated, torch.Tensor)
+    assert np.allclose(estimated.numpy(), sigma, rtol=0.1)
+
+
+def test_hysime_finds_the_signal_subspace_dimension():
+    rng = np.random.default_rng(2)
+    noisy = _low_rank_pixels(rng, rank=5) + rng.normal(scale=0.002, size=(4000, 60))
+    noise, cov = estimate_noise_regression(noisy)
+    k, basis = hysime(noisy, noise, cov)
+    assert k == 5
+    assert basis.shape == (60, 5)
+
+
+@pytest.mark.parametrize("whitened", [False, True], ids=["hfc", "nwhfc"])
+def test_virtual_dimensionality_counts_sources(whitened):
+    rng = np.random.default_rng(3)
+    noisy = _low_rank_pixels(rng, rank=4) + rng.normal(scale=0.002, size=(4000, 60))
+    assert hfc(noisy, noise_whitened=whitened) in (3, 4, 5)
+
+
+def test_flag_bands_finds_dead_noisy_and_striped_bands_and_nothing_else():
+    sample = make_sample_scene(seed=0)
+    cube = sample.cube.astype(np.float64)
+    clean_report = flag_bands(cube)
+    assert clean_report.noise_method == "regression"
+    assert not clean_report.dead.any() and not clean_report.striped.any()
+    # Noisy flags agree with the true radiometric SNR except within 1.5 dB of the threshold.
+    true_snr = 10 * np.log10((cube ** 2).mean(axis=(0, 1)) / sample.sigma_per_band ** 2)
+    clear = np.abs(true_snr - 20.0) > 1.5
+    assert np.array_equal(clean_report.noisy[clear], (true_snr < 20.0)[clear])
+    assert 0 < clean_report.noisy.sum() < 20
+    damaged = stripes(cube, [30, 20], np.random.default_rng(0), amplitude=0.2 * cube.std()).cube
+    damaged[:, :, 10] = 0.25  # dead: constant
+    damaged[:, :, 60] += np.random.default_rng(1).normal(scale=cube[:, :, 60].mean(), size=cube.shape[:2])
+    report = flag_bands(damaged)
+    assert np.flatnonzero(report.dead).tolist() == [10]
+    expected_noisy = clean_report.noisy.copy()
+    expected_noisy[[10, 60]] = [False, True]
+    assert np.array_equal(report.noisy, expected_noisy)
+    assert np.flatnonzero(report.striped).tolist() == [20, 30]
+
+
+def test_flag_bands_on_few_pixels_uses_spectral_differences():
+    cube = make_sample_scene(seed=0).cube[:8, :8].astype(np.float64)
+    before = flag_bands(cube)
+    cube[:, :, 40] += np.random.default_rng(0).normal(scale=cube[:, :, 40].mean(), size=(8, 8))
+    report = flag_bands(cube)
+    assert report.noise_method == "spectral_difference"
+    assert not before.noisy[40] and report.noisy[40]
+    assert before.noisy.sum() < 20
