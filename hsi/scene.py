@@ -304,6 +304,37 @@ class _BandSubsetReader:
         return self.base.read(window, self.index[bands])
 
 
+class MaskedReader:
+    """Physical float32 pixels of ``scene`` with NaN wherever ``mask`` is zero (or nodata).
+
+    ``mask`` is on the same grid with one band (per pixel) or ``scene``'s band count (per
+    value); nonzero means observed, the convention of :mod:`hsi.degrade.masks`.
+    """
+
+    def __init__(self, scene: "Scene", mask: "Scene"):
+        from hsi.errors import InputError
+
+        check_same_grid(scene, mask, "scene and mask")
+        if mask.n_bands not in (1, scene.n_bands):
+            raise InputError(
+                f"{mask.describe()}: a mask needs 1 band or the scene's {scene.n_bands}; got {mask.n_bands}"
+            )
+        self.scene, self.mask = scene, mask
+        self.shape = scene.shape
+        self.dtype = np.dtype(np.float32)
+
+    def read(self, window: Window, bands: np.ndarray) -> np.ndarray:
+        pixels = self.scene.read(window, bands, physical=True)
+        mask = self.mask.read(window, None if self.mask.n_bands == 1 else bands, physical=True)
+        missing = ~(np.isfinite(mask) & (mask != 0))
+        return np.where(missing, np.float32(np.nan), pixels)
+
+
+def masked(scene: Scene, mask: Scene) -> Scene:
+    """``scene`` with the pixels that ``mask`` marks missing (zero) turned to NaN, lazily."""
+    return scene.with_reader(MaskedReader(scene, mask), scale=1.0, offset=0.0, nodata=float("nan"))
+
+
 def check_same_grid(a: Scene, b: Scene, what: str = "inputs") -> None:
     """Raise a :class:`~hsi.errors.GridMismatchError` unless ``a`` and ``b`` share rows, cols, CRS and transform."""
     from hsi.errors import GridMismatchError

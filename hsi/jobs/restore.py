@@ -1,4 +1,4 @@
-"""Restore a scene (denoise, destripe, super-resolve) tile by tile, streamed to disk, with a report."""
+"""Restore a scene (denoise, destripe, inpaint, super-resolve) tile by tile, streamed to disk, with a report."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from hsi.errors import ParameterError
 from hsi.io import open_scene
 from hsi.jobs.common import config_dict, input_scene, prepare_output, write_json
 from hsi.restore.tiled import CubeMethodTiles
-from hsi.scene import Scene, Window, check_same_grid
+from hsi.scene import Scene, Window, check_same_grid, masked
 from hsi.tiling import run_tiled, sample_blocks
 
-TASK_SCALE = {"denoise": False, "destripe": False, "sr": True}  # which tasks change the grid
+TASK_SCALE = {"denoise": False, "destripe": False, "inpaint": False, "sr": True}  # which tasks change the grid
 METRICS_MAX_VALUES = 50_000_000  # above this, reference metrics use a central crop
 
 
@@ -64,6 +64,12 @@ def run(cfg: DictConfig) -> dict:
     scale = int(cfg.scale) if TASK_SCALE[cfg.task] else 1
     scene = input_scene(cfg)
     output = prepare_output(cfg.output, cfg.overwrite, inputs=(scene.path,) if scene.path else ())
+    inpaint = cfg.task == "inpaint"
+    if cfg.get("mask"):
+        if not inpaint:
+            raise ParameterError(f"mask= is only used with task=inpaint; got task={cfg.task}")
+        scene = masked(scene, open_scene(cfg.mask))
+    observed = scene
     method = build_method(cfg)
     started = time.perf_counter()
     blocks = sample_blocks(scene, int(cfg.sample_pixels), rng=np.random.default_rng(int(cfg.seed)))
@@ -72,12 +78,13 @@ def run(cfg: DictConfig) -> dict:
     tiling = run_tiled(
         method, scene, output, overwrite=cfg.overwrite, tile=int(cfg.tile), overlap=int(cfg.overlap),
         context=int(cfg.context), blend=cfg.blend, batch_size=int(cfg.batch_size), scale=scale,
-        progress=bool(cfg.progress),
+        progress=bool(cfg.progress), fill_missing=not inpaint, keep_nodata=not inpaint,
     )
     restored = open_scene(tiling["output"])
     report = {
         "job": "restore",
-        "input": scene.describe(),
+        "input": observed.describe(),
+        "mask": cfg.get("mask"),
         "output": tiling["output"],
         "task": cfg.task,
         "method": config_dict(cfg.method),

@@ -59,8 +59,12 @@ def as_tile_function(fn) -> TileFunction:
     return fn
 
 
-def _read_with_context(scene: Scene, window: Window, context: int) -> tuple[np.ndarray, np.ndarray]:
-    """Physical pixels of ``window`` grown by ``context`` on each side, reflect-padded; and the nodata mask."""
+def _read_with_context(scene: Scene, window: Window, context: int, fill: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Physical pixels of ``window`` grown by ``context`` on each side, reflect-padded; and the nodata mask.
+
+    With ``fill`` missing values are replaced by the tile's band means; without, they stay NaN
+    (for methods that fill them, e.g. inpainting).
+    """
     grown = Window(window.row - context, window.col - context, window.height + 2 * context, window.width + 2 * context)
     inside = grown.clip(scene.n_rows, scene.n_cols)
     pixels = scene.read(inside, physical=True)
@@ -70,7 +74,7 @@ def _read_with_context(scene: Scene, window: Window, context: int) -> tuple[np.n
         mode = "reflect" if min(pixels.shape[:2]) > 1 else "edge"
         pixels = np.pad(pixels, pad, mode=mode)
     missing = ~np.isfinite(pixels)
-    if missing.any():
+    if fill and missing.any():
         means = np.nanmean(np.where(missing, np.nan, pixels).reshape(-1, pixels.shape[2]), axis=0)
         pixels = np.where(missing, np.nan_to_num(means, nan=0.0)[None, None, :], pixels)
     return pixels.astype(np.float32, copy=False), missing.all(axis=2)
@@ -115,10 +119,15 @@ class TiledRunner:
     batch_size : tiles per call of ``fn``.
     scale : output pixels per input pixel (super-resolution); the output transform is scaled.
     prefetch : read the next tile row in a background thread while ``fn`` runs.
+    fill_missing : replace NaN/nodata by band means before ``fn`` (default); False hands
+        ``fn`` the NaNs (inpainting methods fill them).
+    keep_nodata : write pixels missing in every band as nodata (default); False keeps
+        what ``fn`` returned there (inpainting).
     """
 
     def __init__(self, fn, *, tile: int = 256, overlap: int = 32, context: int = 0, blend: str = "hann",
-                 batch_size: int = 4, scale: int = 1, prefetch: bool = True, progress: bool = True):
+                 batch_size: int = 4, scale: int = 1, prefetch: bool = True, progress: bool = True,
+                 fill_missing: bool = True, keep_nodata: bool = True):
         if int(scale) != scale or scale < 1:
             raise ParameterError(f"scale must be a positive integer, got {scale}")
         if context < 0 or batch_size < 1:
@@ -126,6 +135,7 @@ class TiledRunner:
         self.fn = as_tile_function(fn)
         self.tile, self.overlap, self.context, self.blend = int(tile), int(overlap), int(context), blend
         self.batch_size, self.scale, self.prefetch, self.progress = int(batch_size), int(scale), prefetch, progress
+        self.fill_missing, self.keep_nodata = bool(fill_missing), bool(keep_nodata)
         blend_weights(4, 4, 1, blend)  # validates the kind early
 
     # --- public -----------------------------------------------------------------------
@@ -150,7 +160,8 @@ class TiledRunner:
         started, n_tiles = time.perf_counter(), 0
         bar = tqdm(total=len(grid), desc="tiles", unit="tile", disable=not self.progress)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            read = lambda r0: [_read_with_context(scene, w, self.context) for w in grid.row_of_tiles(r0)]  # noqa: E731
+            read = lambda r0: [_read_with_context(scene, w, self.context, self.fill_missing)  # noqa: E731
+                               for w in grid.row_of_tiles(r0)]
             pending = pool.submit(read, row_starts[0]) if self.prefetch else None
             for i, r0 in enumerate(row_starts):
                 tiles = pending.result() if self.prefetch else read(r0)
@@ -195,6 +206,9 @@ class TiledRunner:
         cols = slice(window.col * s, (window.col + window.width) * s)
         strip.values[rows, cols] += output * weights[:, :, None]
         strip.weights[rows, cols] += weights
+        if not self.keep_nodata:
+            strip.empty[rows, cols] = False
+            return
         valid = ~missing[c: missing.shape[0] - c, c: missing.shape[1] - c]
         if s > 1:
             valid = valid.repeat(s, axis=0).repeat(s, axis=1)

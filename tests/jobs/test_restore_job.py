@@ -50,4 +50,4 @@ def test_super_resolution_scales_grid(tmp_path, noisy_and_clean):
 
 def test_unknown_task_is_a_clear_error(capsys):
     assert main(["restore", "task=deblur", "output=unused.tif"]) == 2
-    assert "task must be one of denoise, destripe, sr" in capsys.readouterr().err
+    assert "task must be one of denoise, destripe, inpaint, sr" in capsys.readouterr().err

@@ -87,6 +87,32 @@ def test_nodata_pixels_stay_nodata_and_do_not_leak(tmp_path, rng):
     assert np.all(np.abs(out[np.ones((20, 20), bool) & ~np.pad(np.ones((5, 5), bool), ((4, 11), (4, 11)))]) < 2)
 
 
+def fill_nan_with_seven(batch):
+    return np.where(np.isnan(batch), np.float32(7.0), batch)
+
+
+def test_inpainting_mode_hands_nans_to_the_function_and_writes_its_fill(tmp_path, rng):
+    from hsi.scene import masked
+
+    cube = rng.uniform(size=(30, 30, 4)).astype(np.float32)
+    mask = (rng.uniform(size=(30, 30, 1)) > 0.3).astype(np.uint8)
+    scene = masked(Scene.from_array(cube), Scene.from_array(mask))
+    summary = run_tiled(fill_nan_with_seven, scene, tmp_path / "o.tif", tile=12, overlap=4, progress=False,
+                        fill_missing=False, keep_nodata=False)
+    out = open_scene(summary["output"]).read()
+    observed = mask[:, :, 0].astype(bool)
+    assert np.allclose(out[~observed], 7.0, atol=1e-6)
+    assert np.allclose(out[observed], cube[observed], atol=1e-6)
+
+
+def test_mask_on_another_grid_is_a_clear_error(rng):
+    from hsi.errors import GridMismatchError
+    from hsi.scene import masked
+
+    with pytest.raises(GridMismatchError, match="scene and mask"):
+        masked(Scene.from_array(np.zeros((10, 10, 3))), Scene.from_array(np.ones((10, 12, 1))))
+
+
 def test_wrong_output_shape_is_a_clear_error(rng):
     with pytest.raises(Exception, match="tile function returned shape"):
         run_tiled_array(lambda b: b[:, :-1], rng.normal(size=(10, 10, 2)).astype(np.float32), tile=8, overlap=2)
