@@ -79,6 +79,7 @@ def run(cfg: DictConfig) -> dict:
         method, scene, output, overwrite=cfg.overwrite, tile=int(cfg.tile), overlap=int(cfg.overlap),
         context=int(cfg.context), blend=cfg.blend, batch_size=int(cfg.batch_size), scale=scale,
         progress=bool(cfg.progress), fill_missing=not inpaint, keep_nodata=not inpaint,
+        resume=bool(cfg.get("resume", False)),
     )
     restored = open_scene(tiling["output"])
     report = {

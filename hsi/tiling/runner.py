@@ -149,16 +149,30 @@ class TiledRunner:
         return scene.derived(n_bands=n_bands, dtype=dtype, n_rows=scene.n_rows * s, n_cols=scene.n_cols * s,
                              scale=1.0, offset=0.0, **changes)
 
-    def run(self, scene: Scene, sink: Callable[[Window, np.ndarray, np.ndarray], None]) -> dict:
-        """Run over ``scene`` and hand each finished strip to ``sink(window, values, nodata_mask)``."""
+    def settings(self) -> dict:
+        """What determines the output besides the scene and the function (for resume checks)."""
+        return {"tile": self.tile, "overlap": self.overlap, "context": self.context, "blend": self.blend,
+                "scale": self.scale, "fill_missing": self.fill_missing, "keep_nodata": self.keep_nodata}
+
+    def run(self, scene: Scene, sink: Callable[[Window, np.ndarray, np.ndarray], None], *, rows_done: int = 0) -> dict:
+        """Run over ``scene`` and hand each finished strip to ``sink(window, values, nodata_mask)``.
+
+        ``rows_done`` output rows (from the top) are already written: the tile rows that only
+        touch them are skipped and their rows are not handed to ``sink`` again (resume).
+        """
         grid = TileGrid(scene.n_rows, scene.n_cols, self.tile, self.overlap)
-        row_starts = grid.row_starts
         s = self.scale
+        first = next((i for i, r0 in enumerate(grid.row_starts) if (r0 + grid.tile_rows) * s > rows_done),
+                     len(grid.row_starts))
+        row_starts = grid.row_starts[first:]
+        if not row_starts:
+            return {"tiles": 0, "seconds": 0.0, "pixels_per_second": 0.0, "resumed_from_row": rows_done, **self.settings()}
         weights = blend_weights(grid.tile_rows * s, grid.tile_cols * s, self.overlap * s, self.blend)
         weights = weights.astype(np.float32)
         strip: _Strip | None = None
         started, n_tiles = time.perf_counter(), 0
-        bar = tqdm(total=len(grid), desc="tiles", unit="tile", disable=not self.progress)
+        bar = tqdm(total=len(grid), initial=first * len(grid.col_starts), desc="tiles", unit="tile",
+                   disable=not self.progress)
         with ThreadPoolExecutor(max_workers=1) as pool:
             read = lambda r0: [_read_with_context(scene, w, self.context, self.fill_missing)  # noqa: E731
                                for w in grid.row_of_tiles(r0)]
@@ -170,6 +184,7 @@ class TiledRunner:
                 outputs = self._apply(tiles, grid)
                 if strip is None:
                     strip = _Strip(grid.tile_rows * s, scene.n_cols * s, outputs[0].shape[2])
+                    strip.start = r0 * s
                 for window, output, (_, missing) in zip(grid.row_of_tiles(r0), outputs, tiles):
                     self._accumulate(strip, window, output, missing, weights)
                 n_tiles += len(outputs)
@@ -178,11 +193,15 @@ class TiledRunner:
                 done = row_starts[i + 1] * s if i + 1 < len(row_starts) else scene.n_rows * s
                 if done > strip.start:
                     start, values, empty = strip.pop_until(done)
-                    sink(Window(start, 0, values.shape[0], values.shape[1]), values, empty)
+                    if start < rows_done:  # already written before an interruption
+                        skip = min(rows_done, done) - start
+                        start, values, empty = start + skip, values[skip:], empty[skip:]
+                    if values.shape[0]:
+                        sink(Window(start, 0, values.shape[0], values.shape[1]), values, empty)
         bar.close()
         seconds = time.perf_counter() - started
         return {"tiles": n_tiles, "seconds": seconds, "pixels_per_second": scene.n_rows * scene.n_cols / max(seconds, 1e-9),
-                "tile": self.tile, "overlap": self.overlap, "context": self.context, "blend": self.blend, "scale": s}
+                "resumed_from_row": rows_done, **self.settings()}
 
     # --- steps ----------------------------------------------------------------------------
     def _apply(self, tiles: list[tuple[np.ndarray, np.ndarray]], grid: TileGrid) -> list[np.ndarray]:
@@ -216,30 +235,53 @@ class TiledRunner:
 
 
 def run_tiled(fn, scene: Scene, output: Path | str, *, overwrite: bool = False, dtype=np.float32,
-              template_changes: dict | None = None, **runner_options) -> dict:
-    """Run ``fn`` over ``scene`` and stream the result to ``output`` (format by extension)."""
+              template_changes: dict | None = None, resume: bool = False, **runner_options) -> dict:
+    """Run ``fn`` over ``scene`` and stream the result to ``output`` (format by extension).
+
+    With ``resume=True`` finished strips are also kept in ``<output>.partial/`` (see
+    :mod:`hsi.tiling.resume`) so that a run interrupted for any reason continues where it
+    stopped when started again with the same settings.
+    """
     from hsi.io import create_writer
+    from hsi.tiling.resume import StripJournal
 
     runner = TiledRunner(fn, **runner_options)
+    journal = None
+    rows_done = 0
+    if resume:
+        fingerprint = {"scene": scene.describe(), "shape": list(scene.shape), "function": type(fn).__qualname__,
+                       "dtype": np.dtype(dtype).name, **runner.settings()}
+        journal = StripJournal(output, fingerprint)
+        rows_done = journal.open()
     state: dict = {}
 
-    def sink(window: Window, values: np.ndarray, empty: np.ndarray) -> None:
+    def writer_for(values: np.ndarray):
         if "writer" not in state:
             like = runner.output_template(scene, values.shape[2], dtype, **(template_changes or {}))
             state["nodata"] = like.nodata
             state["writer"] = create_writer(output, like, overwrite=overwrite,
                                             inputs=(scene.path,) if scene.path else ())
+        return state["writer"]
+
+    def sink(window: Window, values: np.ndarray, empty: np.ndarray) -> None:
+        writer = writer_for(values)
         if state["nodata"] is not None:
             values[empty] = state["nodata"]
-        state["writer"].write(window, values)
+        if journal is not None:
+            journal.save(window, values)
+        writer.write(window, values)
 
     try:
-        summary = runner.run(scene, sink)
+        if journal is not None and rows_done:
+            journal.replay(lambda window, values: writer_for(values).write(window, values), rows_done)
+        summary = runner.run(scene, sink, rows_done=rows_done)
     except BaseException:
         if "writer" in state:
             state["writer"].abort()
         raise
     summary["output"] = str(state["writer"].close())
+    if journal is not None:
+        journal.remove()
     return summary
 
 
