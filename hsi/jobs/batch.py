@@ -49,14 +49,6 @@ def plan(cfg: DictConfig) -> list[dict]:
     return entries
 
 
-def _client(cfg: DictConfig):
-    from dask.distributed import Client, LocalCluster
-
-    if cfg.scheduler and cfg.scheduler != "local":
-        return Client(cfg.scheduler)
-    return Client(LocalCluster(n_workers=int(cfg.workers), threads_per_worker=1, processes=True))
-
-
 def run(cfg: DictConfig) -> dict:
     entries = plan(cfg)
     Path(cfg.output_dir).expanduser().mkdir(parents=True, exist_ok=True)
@@ -65,7 +57,9 @@ def run(cfg: DictConfig) -> dict:
     print(f"{len(entries)} scenes, {len(entries) - len(todo)} already done, {len(todo)} to run ({cfg.job})")
     tasks = [(cfg.job, job_overrides + [f"input={e['input']}", f"output={e['output']}", "progress=false"]) for e in todo]
     if cfg.scheduler:
-        with _client(cfg) as client:
+        from hsi.distributed import dask_client
+
+        with dask_client(cfg.scheduler, int(cfg.workers)) as client:
             results = client.gather(client.map(process_one, *zip(*tasks), pure=False)) if tasks else []
     else:
         from tqdm import tqdm

@@ -9,6 +9,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
+from hsi.distributed import dask_client
 from hsi.errors import ParameterError
 from hsi.io import open_scene
 from hsi.jobs.common import config_dict, input_scene, prepare_output, write_json
@@ -75,12 +76,13 @@ def run(cfg: DictConfig) -> dict:
     blocks = sample_blocks(scene, int(cfg.sample_pixels), rng=np.random.default_rng(int(cfg.seed)))
     method.fit(blocks)
     fit_seconds = time.perf_counter() - started
-    tiling = run_tiled(
-        method, scene, output, overwrite=cfg.overwrite, tile=int(cfg.tile), overlap=int(cfg.overlap),
-        context=int(cfg.context), blend=cfg.blend, batch_size=int(cfg.batch_size), scale=scale,
-        progress=bool(cfg.progress), fill_missing=not inpaint, keep_nodata=not inpaint,
-        resume=bool(cfg.get("resume", False)),
-    )
+    with dask_client(cfg.get("scheduler"), int(cfg.get("workers", 2))) as client:
+        tiling = run_tiled(
+            method, scene, output, overwrite=cfg.overwrite, tile=int(cfg.tile), overlap=int(cfg.overlap),
+            context=int(cfg.context), blend=cfg.blend, batch_size=int(cfg.batch_size), scale=scale,
+            progress=bool(cfg.progress), fill_missing=not inpaint, keep_nodata=not inpaint,
+            resume=bool(cfg.get("resume", False)), executor=client,
+        )
     restored = open_scene(tiling["output"])
     report = {
         "job": "restore",

@@ -123,11 +123,15 @@ class TiledRunner:
         ``fn`` the NaNs (inpainting methods fill them).
     keep_nodata : write pixels missing in every band as nodata (default); False keeps
         what ``fn`` returned there (inpainting).
+    executor : None runs ``fn`` here; otherwise anything with ``submit(fn, batch) -> future``
+        (a ``dask.distributed.Client``, a ``concurrent.futures`` executor): the batches of a
+        tile row run in parallel there and come back in order, so memory stays bounded by
+        one row of tiles.
     """
 
     def __init__(self, fn, *, tile: int = 256, overlap: int = 32, context: int = 0, blend: str = "hann",
                  batch_size: int = 4, scale: int = 1, prefetch: bool = True, progress: bool = True,
-                 fill_missing: bool = True, keep_nodata: bool = True):
+                 fill_missing: bool = True, keep_nodata: bool = True, executor=None):
         if int(scale) != scale or scale < 1:
             raise ParameterError(f"scale must be a positive integer, got {scale}")
         if context < 0 or batch_size < 1:
@@ -136,6 +140,7 @@ class TiledRunner:
         self.tile, self.overlap, self.context, self.blend = int(tile), int(overlap), int(context), blend
         self.batch_size, self.scale, self.prefetch, self.progress = int(batch_size), int(scale), prefetch, progress
         self.fill_missing, self.keep_nodata = bool(fill_missing), bool(keep_nodata)
+        self.executor = executor
         blend_weights(4, 4, 1, blend)  # validates the kind early
 
     # --- public -----------------------------------------------------------------------
@@ -207,9 +212,16 @@ class TiledRunner:
     def _apply(self, tiles: list[tuple[np.ndarray, np.ndarray]], grid: TileGrid) -> list[np.ndarray]:
         s, c = self.scale, self.context
         outputs = []
-        for first in range(0, len(tiles), self.batch_size):
-            batch = np.stack([pixels for pixels, _ in tiles[first:first + self.batch_size]])
-            result = np.asarray(self.fn(batch), dtype=np.float32)
+        batches = [np.stack([pixels for pixels, _ in tiles[first:first + self.batch_size]])
+                   for first in range(0, len(tiles), self.batch_size)]
+        if self.executor is None:
+            results = (self.fn(batch) for batch in batches)
+        else:
+            futures = [self.executor.submit(self.fn, batch, pure=False) if _is_dask(self.executor)
+                       else self.executor.submit(self.fn, batch) for batch in batches]
+            results = (future.result() for future in futures)
+        for batch, result in zip(batches, results):
+            result = np.asarray(result, dtype=np.float32)
             expected = (batch.shape[0], batch.shape[1] * s, batch.shape[2] * s)
             if result.ndim != 4 or result.shape[:3] != expected:
                 raise ParameterError(
@@ -232,6 +244,10 @@ class TiledRunner:
         if s > 1:
             valid = valid.repeat(s, axis=0).repeat(s, axis=1)
         strip.empty[rows, cols] &= ~valid
+
+
+def _is_dask(executor) -> bool:
+    return type(executor).__module__.startswith("distributed")
 
 
 def run_tiled(fn, scene: Scene, output: Path | str, *, overwrite: bool = False, dtype=np.float32,

@@ -129,3 +129,23 @@ def test_runner_is_picklable_for_dask():
 
     runner = pickle.loads(pickle.dumps(TiledRunner(plus_one, tile=8, overlap=2)))
     assert runner.tile == 8
+
+
+def test_tiles_through_an_executor_equal_tiles_run_here(rng):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cube = rng.uniform(size=(50, 45, 3)).astype(np.float32)
+    here = run_tiled_array(box_blur_3x3, cube, tile=16, overlap=4, context=1, batch_size=2)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        there = run_tiled_array(box_blur_3x3, cube, tile=16, overlap=4, context=1, batch_size=2, executor=pool)
+    assert np.array_equal(here, there)
+
+
+@pytest.mark.slow
+def test_restore_job_spreads_tiles_over_a_dask_cluster(tmp_path):
+    from hsi.cli import main
+
+    out = tmp_path / "r.tif"
+    assert main(["restore", f"output={out}", "scheduler=local", "workers=2", "tile=64", "overlap=8",
+                 "quicklook=false", "progress=false"]) == 0
+    assert open_scene(out).shape == (96, 96, 106)
