@@ -168,6 +168,8 @@ class Scene:
             for name in ("wavelengths_nm", "fwhm_nm", "bad_bands", "band_names"):
                 changes.setdefault(name, None)
         reader = EmptyReader(shape, self.dtype if dtype is None else np.dtype(dtype))
+        if "nodata" not in changes and not _representable(self.nodata, reader.dtype):
+            changes["nodata"] = None  # e.g. -9999 cannot mark nodata in a uint8 mask
         return dataclasses.replace(self, reader=reader, path=None, **changes)
 
     def select_bands(self, bands: Sequence[int] | np.ndarray) -> "Scene":
@@ -302,6 +304,16 @@ class _BandSubsetReader:
 
     def read(self, window: Window, bands: np.ndarray) -> np.ndarray:
         return self.base.read(window, self.index[bands])
+
+
+def _representable(value: float | None, dtype: np.dtype) -> bool:
+    """Whether ``value`` can be stored exactly in ``dtype`` (None and NaN-in-float always can)."""
+    if value is None or dtype.kind == "f":
+        return True
+    if dtype.kind in "iu" and float(value).is_integer():
+        info = np.iinfo(dtype)
+        return info.min <= value <= info.max
+    return dtype.kind == "b" and value in (0, 1)
 
 
 class MaskedReader:

@@ -9,7 +9,7 @@ import torch
 
 from hsi.errors import ParameterError
 from hsi.estimate._arrays import to_tensor
-from hsi.estimate.noise import MAD_TO_STD, estimate_noise_regression, noise_std_per_band
+from hsi.estimate.noise import MAD_TO_STD, estimate_noise_regression, noise_std_per_band, noise_std_spectral
 
 #: A band is dead when its spread is below this fraction of the median band spread.
 DEAD_RELATIVE_STD = 1e-4
@@ -206,21 +206,10 @@ def _snr_noise(x: torch.Tensor, finite: torch.Tensor) -> tuple[torch.Tensor, str
     pixels = x.reshape(-1, bands)[finite.reshape(-1, bands).all(dim=1)]
     live = pixels.std(dim=0) > 0 if pixels.shape[0] > 1 else torch.zeros(bands, dtype=torch.bool)
     if pixels.shape[0] < REGRESSION_PIXELS_PER_BAND * bands or int(live.sum()) < 2:
-        return _spectral_difference_noise(x), "spectral_difference"
+        return noise_std_spectral(x), "spectral_difference"
     stride = max(1, pixels.shape[0] // REGRESSION_MAX_PIXELS)
     _, cov = estimate_noise_regression(pixels[::stride][:, live])
     noise = torch.zeros(bands, dtype=x.dtype, device=x.device)
     noise[live] = cov.diagonal().sqrt().to(x.dtype)
     return noise, "regression"
 
-
-def _spectral_difference_noise(x: torch.Tensor) -> torch.Tensor:
-    """Noise std per band from the pixel-to-pixel spread of the spectral second difference."""
-    pixels = x.reshape(-1, x.shape[2])
-    if pixels.shape[1] < 3:
-        return torch.zeros(pixels.shape[1], dtype=x.dtype, device=x.device)
-    inner = pixels[:, :-2] - 2 * pixels[:, 1:-1] + pixels[:, 2:]
-    second = torch.cat([inner[:, :1], inner, inner[:, -1:]], dim=1)
-    deviation = second - torch.nanmedian(second, dim=0).values
-    spread = torch.nanmedian(deviation.abs(), dim=0).values / MAD_TO_STD
-    return torch.nan_to_num(spread / np.sqrt(6.0), nan=0.0)

@@ -1,4 +1,4 @@
-"""Run a benchmark suite (unmix, restore, pansharpen) and write its tables as Markdown and JSON."""
+"""Run a benchmark suite (unmix, restore, pansharpen, scale) and write its tables as Markdown and JSON."""
 
 from __future__ import annotations
 

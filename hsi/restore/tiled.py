@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from hsi.estimate.noise import noise_std_per_band
+from hsi.estimate.noise import noise_std_per_band, noise_std_spectral
 
 
 def _nan_free(blocks: np.ndarray) -> np.ndarray:
@@ -24,8 +24,13 @@ class CubeMethodTiles:
     """Apply ``method(cube, noise_std=...)`` to each tile with the scene-wide noise per band.
 
     ``method`` is a plain cube function (usually a ``functools.partial`` from a Hydra
-    config); the noise is the median over sampled blocks of the wavelet MAD estimate.
+    config); the noise is the median over sampled blocks of the wavelet MAD estimate, or,
+    when too few complete 2 x 2 pixel cells are observed for it (heavily masked scenes),
+    the spectral second-difference estimate over the observed pixels.
     """
+
+    #: Fewer complete 2 x 2 cells than this (over all blocks) switch to the spectral estimate.
+    MIN_CELLS = 1000
 
     def __init__(self, method: Callable, pass_noise_std: bool = True):
         self.method = method
@@ -33,8 +38,15 @@ class CubeMethodTiles:
         self.noise_std: np.ndarray | None = None
 
     def fit(self, blocks: np.ndarray) -> "CubeMethodTiles":
-        per_block = np.stack([np.asarray(noise_std_per_band(b)) for b in blocks])
-        self.noise_std = np.nanmedian(per_block, axis=0).astype(np.float32)
+        finite = np.isfinite(blocks).all(axis=3)
+        rows, cols = (blocks.shape[1] // 2) * 2, (blocks.shape[2] // 2) * 2
+        cells = finite[:, :rows:2, :cols:2] & finite[:, 1:rows:2, :cols:2] & finite[:, :rows:2, 1:cols:2] & finite[:, 1:rows:2, 1:cols:2]
+        if cells.sum() >= self.MIN_CELLS:
+            per_block = np.stack([np.asarray(noise_std_per_band(b)) for b in blocks])
+            self.noise_std = np.nanmedian(per_block, axis=0).astype(np.float32)
+        else:
+            observed = blocks.reshape(-1, blocks.shape[3])[finite.reshape(-1)]
+            self.noise_std = np.asarray(noise_std_spectral(observed), dtype=np.float32)
         return self
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:

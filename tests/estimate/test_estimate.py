@@ -86,3 +86,25 @@ def test_flag_bands_on_few_pixels_uses_spectral_differences():
     assert report.noise_method == "spectral_difference"
     assert not before.noisy[40] and report.noisy[40]
     assert before.noisy.sum() < 20
+
+
+def test_spectral_noise_estimate_recovers_sigma_per_pixel():
+    from hsi.estimate import noise_std_spectral
+
+    rng = np.random.default_rng(4)
+    clean = _low_rank_pixels(rng, n_pixels=3000, bands=80)
+    noisy = clean + rng.normal(scale=0.01, size=clean.shape)
+    estimated = noise_std_spectral(noisy)
+    assert np.allclose(np.median(estimated), 0.01, rtol=0.1)
+
+
+def test_method_noise_on_a_heavily_masked_scene_is_sensible():
+    from hsi.restore.tiled import CubeMethodTiles
+
+    rng = np.random.default_rng(5)
+    cube = make_sample_scene(seed=0).cube.astype(np.float32)
+    noisy = cube + rng.normal(scale=0.01, size=cube.shape).astype(np.float32)
+    noisy[rng.uniform(size=cube.shape[:2]) < 0.8] = np.nan
+    fitted = CubeMethodTiles(lambda c, noise_std: c).fit(noisy[None]).noise_std
+    assert np.all(np.isfinite(fitted))
+    assert 0.005 < np.median(fitted) < 0.02

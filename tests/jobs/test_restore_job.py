@@ -51,3 +51,22 @@ def test_super_resolution_scales_grid(tmp_path, noisy_and_clean):
 def test_unknown_task_is_a_clear_error(capsys):
     assert main(["restore", "task=deblur", "output=unused.tif"]) == 2
     assert "task must be one of denoise, destripe, inpaint, sr" in capsys.readouterr().err
+
+
+def test_inpainting_with_a_mask_fills_the_missing_pixels(tmp_path, noisy_and_clean):
+    noisy, clean = noisy_and_clean
+    scene = open_scene(noisy)
+    observed = (np.random.default_rng(7).uniform(size=(scene.n_rows, scene.n_cols, 1)) > 0.5).astype(np.uint8)
+    mask = save_scene(scene.derived(n_bands=1, dtype=np.uint8).with_array(observed), tmp_path / "mask.tif")
+    out = tmp_path / "filled.tif"
+    assert main(["restore", f"input={noisy}", f"output={out}", "task=inpaint", f"mask={mask}",
+                 "method=lrtv_inpaint", f"reference={clean}", "tile=48", "overlap=8", "progress=false",
+                 "quicklook=false"]) == 0
+    filled = open_scene(out).read()
+    assert np.isfinite(filled).all()
+    truth = open_scene(clean).read(physical=True)
+    missing = observed[:, :, 0] == 0
+    # The fill of missing pixels is far closer to the truth than the scene mean is.
+    fill_error = np.sqrt(np.mean((filled[missing] - truth[missing]) ** 2))
+    mean_error = np.sqrt(np.mean((truth[missing] - truth.mean(axis=(0, 1))) ** 2))
+    assert fill_error < 0.5 * mean_error

@@ -86,8 +86,8 @@ def spatial_rank_test(
     """Which basis directions carry spatially structured (signal) content.
 
     ``blocks`` (n_blocks, rows, cols, bands) in the whitened domain, ``basis`` (bands, m).
-    The projections of white noise are spatially uncorrelated; an eigen-image whose mean
-    lag-1 autocorrelation (horizontal and vertical) exceeds ``z_threshold / sqrt(n_pixels)``
+    The projections of white noise are spatially uncorrelated; an eigen-image whose lag-1
+    autocorrelation exceeds ``z_threshold / sqrt(n_pixels)`` along both rows and columns
     holds signal, however weak per pixel, that a spatial denoiser can recover. Returns a
     boolean (m,).
     """
@@ -96,7 +96,8 @@ def spatial_rank_test(
     power = (z ** 2).mean(dim=(0, 1, 2)).clamp_min(torch.finfo(z.dtype).tiny)
     lag_rows = (z[:, 1:] * z[:, :-1]).mean(dim=(0, 1, 2))
     lag_cols = (z[:, :, 1:] * z[:, :, :-1]).mean(dim=(0, 1, 2))
-    correlation = (lag_rows + lag_cols) / 2 / power
+    # The smaller of the two lags: stripes and dead lines are correlated along one axis only.
+    correlation = torch.minimum(lag_rows, lag_cols) / power
     n_pixels = z.shape[0] * z.shape[1] * z.shape[2]
     return correlation * np.sqrt(n_pixels) > z_threshold
 
@@ -276,7 +277,7 @@ def fasthyde(
     """
     x, was_numpy = to_tensor(cube, name="cube", ndim=3, device=device)
     if not bool(torch.isfinite(x).all()):
-        raise InputError("cube contains NaN or infinite values; fill or mask them (see lowrank inpainting) first")
+        raise InputError("cube contains NaN or infinite values; fill or mask them (lrtv_inpaint, hsi.restore.classical.inpaint) first")
     sample = sample_windows(x, max_sample_pixels, generator=generator)
     stats = subspace_stats(sample, noise_std=noise_std, k=k, noise_model=noise_model)
     return like_input(apply(x, stats, **denoiser_options), was_numpy)

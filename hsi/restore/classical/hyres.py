@@ -61,7 +61,7 @@ def hyres(
         raise ParameterError(f"levels must be >= 1; got {levels}")
     x, was_numpy = to_tensor(cube, name="cube", ndim=3, device=device)
     if not bool(torch.isfinite(x).all()):
-        raise InputError("cube contains NaN or infinite values; fill them first (lowrank_inpaint)")
+        raise InputError("cube contains NaN or infinite values; fill them first (lrtv_inpaint, hsi.restore.classical.inpaint)")
     rows, cols, n_bands = x.shape
     levels = int(max(1, min(levels, int(np.log2(max(min(rows, cols), 2))) - 2)))
     work = x.to(torch.float64)

@@ -1,19 +1,11 @@
-"""Shared pieces of the low-rank methods: whitening, rank from spatial structure, projection."""
+"""Shared pieces of the low-rank methods: whitening, rank from spatial structure, robust factorisation."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from hsi.restore.classical.fasthyde import MAX_RANK, SPATIAL_Z, spatial_rank_test
-
-
-def median_filter_3x3(cube: torch.Tensor) -> torch.Tensor:
-    """Band-wise 3 x 3 median of (rows, cols, bands), borders replicated."""
-    x = F.pad(cube.permute(2, 0, 1)[None], (1, 1, 1, 1), mode="replicate")[0]
-    windows = x.unfold(1, 3, 1).unfold(2, 3, 1)  # (bands, rows, cols, 3, 3)
-    return windows.reshape(*windows.shape[:3], 9).median(dim=-1).values.permute(1, 2, 0)
 
 
 def leading_basis(cube: torch.Tensor, rank: int | None, max_rank: int = MAX_RANK) -> torch.Tensor:
@@ -35,11 +27,6 @@ def leading_basis(cube: torch.Tensor, rank: int | None, max_rank: int = MAX_RANK
     return leading[:, keep]
 
 
-def project(cube: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
-    """Orthogonal projection of every pixel of (rows, cols, bands) onto span(basis)."""
-    return (cube @ basis) @ basis.T
-
-
 def soft(values: torch.Tensor, threshold: torch.Tensor | float) -> torch.Tensor:
     """Soft thresholding (the proximal map of the l1 norm)."""
     return torch.sign(values) * (values.abs() - threshold).clamp_min(0)
@@ -52,3 +39,36 @@ def robust_sigma(cube: torch.Tensor) -> torch.Tensor:
     sigma = noise_std_per_band(cube)
     floor = torch.nan_to_num(sigma).max() * 1e-3 + torch.finfo(cube.dtype).eps * float(np.nanmax(np.abs(cube.cpu().numpy())) + 1)
     return torch.nan_to_num(sigma, nan=float(floor)).clamp_min(floor)
+
+
+def robust_factorize(
+    pixels: torch.Tensor, basis: torch.Tensor, n_iter: int = 10, delta: float = 1.0
+) -> torch.Tensor:
+    """Low-rank fit ``Z E^T`` of (n, bands) pixels with a robust (Huber-like) loss.
+
+    Alternates per-pixel coefficients ``Z`` and per-band loadings ``E`` (starting from
+    ``basis`` (bands, r)), each a batched weighted least-squares solve with iteratively
+    reweighted l1 weights ``1 / max(|residual|, delta)``: residuals below ``delta`` (noise
+    standard deviations, data whitened) are fitted in least squares, larger ones (impulses,
+    stripes, dead lines) in l1, so a band whose pixels are mostly outliers still gets the
+    loadings of its clean pixels. Returns the (n, bands) fit.
+
+    References
+    ----------
+    Q. Ke and T. Kanade, "Robust L1 norm factorization in the presence of outliers and
+    missing data by alternative convex programming", CVPR 2005.
+    """
+    loadings = basis
+    coefs = pixels @ loadings
+    rank = loadings.shape[1]
+    ridge = 1e-6 * torch.eye(rank, dtype=pixels.dtype, device=pixels.device)
+    for _ in range(int(n_iter)):
+        weight = 1.0 / (pixels - coefs @ loadings.T).abs().clamp_min(delta)
+        gram = torch.einsum("br,nb,bs->nrs", loadings, weight, loadings) + ridge
+        rhs = torch.einsum("br,nb->nr", loadings, weight * pixels)
+        coefs = torch.linalg.solve(gram, rhs)
+        weight = 1.0 / (pixels - coefs @ loadings.T).abs().clamp_min(delta)
+        gram = torch.einsum("nr,nb,ns->brs", coefs, weight, coefs) + ridge
+        rhs = torch.einsum("nr,nb->br", coefs, weight * pixels)
+        loadings = torch.linalg.solve(gram, rhs)
+    return coefs @ loadings.T

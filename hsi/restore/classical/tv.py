@@ -90,7 +90,7 @@ def tv(
         raise ParameterError(f"n_iter must be >= 1; got {n_iter}")
     x, was_numpy = to_tensor(cube, name="cube", ndim=3, device=device)
     if not bool(torch.isfinite(x).all()):
-        raise InputError("cube contains NaN or infinite values; fill them first (lowrank_inpaint)")
+        raise InputError("cube contains NaN or infinite values; fill them first (lrtv_inpaint, hsi.restore.classical.inpaint)")
     if noise_std is None:
         sigma = noise_std_per_band(x)
     else:
