@@ -1,0 +1,183 @@
+"""Unmixing benchmark: every method on Samson and Jasper Ridge, plus FCLS throughput.
+
+Pinned protocol
+---------------
+- Scenes from :mod:`hsi.datasets.benchmarks` (column-major layout handled there).
+- Normalisation per scene, fixed by how each reference was built, never by the results:
+  Samson's reference abundances follow pixel-wise L2-normalised spectra (its reference
+  endmembers are each scaled to max 1), so Samson is unmixed after pixel-wise L2
+  normalisation; Jasper Ridge's reference is in reflectance, so it is unmixed as read.
+- Number of endmembers = number of reference materials; seed ``seed`` for every method.
+- Matching: Hungarian assignment on abundance RMSE (HySUPP's protocol), one permutation
+  for endmembers and abundances; SAD in degrees per reference endmember and mean;
+  abundance RMSE over all pixels and endmembers, x100.
+- Times are wall-clock seconds of the method call (endmembers + abundances).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from hsi.datasets.benchmarks import LOADERS
+from hsi.errors import ParameterError
+from hsi.settings import PROJECT_ROOT
+
+# conf/method names run by `python cli.py bench unmix`; extend with new unmixing methods.
+DEFAULT_METHODS: tuple[str, ...] = ("vca_fcls", "nfindr_fcls", "atgp_fcls", "spa_fcls", "pp_spa_fcls", "edaa", "edaa_pp",
+                                   "nmf_l12", "nmf_correntropy", "ssnmf", "rlsu", "cnnaeu")
+QUICK_METHODS = ("vca_fcls", "nfindr_fcls")
+SCENE_NORMALIZATION = {"samson": "l2", "jasper_ridge": "none"}
+
+
+def load_method(name: str):
+    """Instantiate ``conf/method/<name>.yaml`` (an :class:`hsi.unmix.pipeline.Unmixer`)."""
+    import hydra
+
+    path = PROJECT_ROOT / "conf" / "method" / f"{name}.yaml"
+    if not path.exists():
+        raise ParameterError(f"unknown unmixing method {name!r}: {path} does not exist")
+    return hydra.utils.instantiate(OmegaConf.load(path))
+
+
+def _scores(endmembers, abundances, reference) -> dict:
+    from hsi.metrics.unmix import unmixing_scores
+
+    k = reference.endmembers.shape[1]
+    return unmixing_scores(
+        endmembers=np.asarray(endmembers),
+        abundances=np.asarray(abundances),
+        ref_endmembers=reference.endmembers,
+        ref_abundances=reference.abundances.reshape(-1, k),
+        match_by="abundances",
+    )
+
+
+def score_rows(scene_name: str, method_name: str, endmembers, abundances, reference, seconds: float) -> dict:
+    """One table row: scene, method, SAD per reference material and mean (deg), aRMSE x100, time."""
+    scores = _scores(endmembers, abundances, reference)
+    row = {"scene": scene_name, "method": method_name}
+    for material, sad in zip(reference.material_names, scores["sad_per_endmember_deg"]):
+        row[f"SAD {material}"] = float(sad)
+    row["SAD mean (deg)"] = float(scores["mean_sad_deg"])
+    row["aRMSE x100"] = 100.0 * float(scores["abundance_rmse"])
+    row["time_s"] = float(seconds)
+    return row
+
+
+def scene_pixels(reference, normalize: str) -> np.ndarray:
+    from hsi.unmix.preprocess import preprocess
+
+    pixels = reference.cube.reshape(-1, reference.cube.shape[2])
+    return preprocess(pixels, normalize=normalize)[0]
+
+
+def fcls_throughput(n_pixels: int, n_check: int, seed: int, endmembers: np.ndarray | None = None) -> dict:
+    """Time exact FCLS on ``n_pixels`` float32 pixels; max deviation from scipy's SLSQP QP on a subset."""
+    from scipy.optimize import minimize
+
+    from hsi.unmix.abundance import fcls
+
+    rng = np.random.default_rng(seed)
+    if endmembers is None:
+        endmembers = rng.uniform(0.05, 0.6, size=(198, 4))
+    bands, k = endmembers.shape
+    abundances = rng.dirichlet(np.full(k, 0.5), size=n_pixels)
+    pixels = (abundances @ endmembers.T + rng.normal(0, 0.01, size=(n_pixels, bands))).astype(np.float32)
+    pixels_t = torch.from_numpy(pixels)
+    endmembers_t = torch.from_numpy(endmembers.astype(np.float32))
+    started = time.perf_counter()
+    estimate = fcls(pixels_t, endmembers_t)
+    seconds = time.perf_counter() - started
+    subset = pixels[:n_check].astype(np.float64)
+    e64 = endmembers_t.numpy().astype(np.float64)
+    gram = e64.T @ e64
+    exact = np.empty((n_check, k))
+    for i, y in enumerate(subset):  # reference solver: one QP per pixel (slow by design)
+        rhs = e64.T @ y
+        result = minimize(
+            lambda a: 0.5 * a @ gram @ a - rhs @ a, np.full(k, 1.0 / k), jac=lambda a: gram @ a - rhs,
+            method="SLSQP", bounds=[(0.0, None)] * k,
+            constraints=[{"type": "eq", "fun": lambda a: a.sum() - 1.0, "jac": lambda a: np.ones(k)}],
+            options={"ftol": 1e-15, "maxiter": 500},
+        )
+        exact[i] = result.x
+    deviation = float(np.abs(estimate[:n_check].numpy().astype(np.float64) - exact).max())
+    return {
+        "problem": f"{n_pixels} px x {bands} bands x {k} endmembers (float32)",
+        "threads": float(torch.get_num_threads()),
+        "time_s": seconds,
+        "pixels_per_s": n_pixels / seconds,
+        "max_abs_dev_vs_scipy_qp": deviation,
+        "n_checked": float(n_check),
+    }
+
+
+def run_benchmark(
+    data_dir: str | None = None,
+    quick: bool = False,
+    methods: list[str] | None = None,
+    seed: int = 0,
+    scenes: list[str] | None = None,
+    fcls_pixels: int = 1_000_000,
+    fcls_check: int = 2000,
+    threads: int | None = None,
+) -> dict[str, list[dict]]:
+    """Every unmixing method on Samson and Jasper Ridge, and the FCLS throughput table.
+
+    Parameters
+    ----------
+    data_dir : the shared data folder (None: ``hsi.settings.shared_data_dir()``).
+    quick : a few-second run: Samson only, VCA and N-FINDR, a 20,000-pixel FCLS problem.
+    methods : names of ``conf/method`` unmixing configs (None: all of them).
+    seed : seed given to every method.
+    scenes : subset of ``samson``, ``jasper_ridge``.
+    fcls_pixels, fcls_check : size of the throughput problem and of the scipy-checked subset.
+    threads : torch threads for the whole run (None: leave torch's setting); on a shared
+        machine 1 thread gives far steadier timings than oversubscribed cores.
+
+    Returns
+    -------
+    {"unmixing": rows, "fcls_throughput": rows}.
+    """
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        if int(threads) < 1:
+            raise ParameterError(f"threads must be >= 1; got {threads}")
+        torch.set_num_threads(int(threads))
+    try:
+        return _run(data_dir, quick, methods, seed, scenes, fcls_pixels, fcls_check)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run(data_dir, quick, methods, seed, scenes, fcls_pixels, fcls_check) -> dict[str, list[dict]]:
+    data_dir = Path(data_dir) if data_dir else None
+    if methods is None:
+        methods = list(QUICK_METHODS if quick else DEFAULT_METHODS)
+    if scenes is None:
+        scenes = ["samson"] if quick else list(LOADERS)
+    if quick:
+        fcls_pixels, fcls_check = min(fcls_pixels, 20000), min(fcls_check, 100)
+    rows = []
+    references = {}
+    for scene_name in scenes:
+        if scene_name not in LOADERS:
+            raise ParameterError(f"unknown scene {scene_name!r}; choose from {sorted(LOADERS)}")
+        reference = LOADERS[scene_name](data_dir)
+        references[scene_name] = reference
+        pixels = scene_pixels(reference, SCENE_NORMALIZATION[scene_name])
+        k = reference.endmembers.shape[1]
+        for method_name in methods:
+            method = load_method(method_name)
+            started = time.perf_counter()
+            endmembers, abundances = method(pixels, k, rng=seed, image_shape=reference.cube.shape[:2])
+            seconds = time.perf_counter() - started
+            rows.append(score_rows(scene_name, method_name, endmembers, abundances, reference, seconds))
+    jasper = references.get("jasper_ridge")
+    throughput = fcls_throughput(fcls_pixels, fcls_check, seed, None if jasper is None else jasper.endmembers)
+    return {"unmixing": rows, "fcls_throughput": [throughput]}

@@ -1,0 +1,338 @@
+"""Abundance estimation for known endmembers: UCLS, NNLS and FCLS, exact and batched.
+
+Every solver works on the normal equations of the linear mixing model
+``pixel = endmembers @ abundances + noise``: with ``G = E^T E`` (k x k) and
+``b = E^T y`` per pixel, the least-squares objective is ``0.5 a^T G a - b^T a`` up to a
+constant, so after one ``(n_pixels, bands) @ (bands, k)`` product all the work is in
+k dimensions, whatever the number of bands.
+
+The constrained problems (NNLS, FCLS) are solved *exactly* (to machine precision) by a
+batched Lawson-Hanson active-set method: every pixel keeps its own passive set, and the
+KKT system of each distinct passive set is inverted once and applied to all the pixels
+that share it, so there is no per-pixel Python loop and at most ``2**k`` small inversions
+per iteration.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from hsi.errors import InputError, ParameterError
+from hsi.unmix._tensors import Array, as_tensor, check_pixels, like_input
+
+__all__ = ["ucls", "scls", "nnls", "fcls", "reconstruction_rmse"]
+
+_CHUNK_PIXELS = 1 << 13  # small enough for the float64 working set to stay in cache
+_ENUMERATE_MAX_K = 6  # up to 63 faces: enumerating them beats the active-set loop
+
+
+def _prepare(pixels: Array, endmembers: Array):
+    pixels_t = as_tensor(pixels)
+    endmembers_t = as_tensor(endmembers, device=pixels_t.device)
+    check_pixels(pixels_t)
+    if endmembers_t.ndim != 2:
+        raise InputError(f"endmembers must be a (bands, n_endmembers) matrix; got shape {tuple(endmembers_t.shape)}")
+    if endmembers_t.shape[0] != pixels_t.shape[1]:
+        raise InputError(
+            f"endmembers have {endmembers_t.shape[0]} bands but pixels have {pixels_t.shape[1]}; "
+            "endmembers must be (bands, n_endmembers)"
+        )
+    if not bool(torch.isfinite(endmembers_t).all()):
+        raise InputError("endmembers contain NaN or infinite values")
+    return pixels_t, endmembers_t
+
+
+def _normal_equations(pixels: torch.Tensor, endmembers: torch.Tensor, start: int, stop: int):
+    """``G = E^T E`` and ``b = Y E`` for the pixels ``start:stop``, both in float64."""
+    e64 = endmembers.to(torch.float64)
+    block = pixels[start:stop].to(torch.float64)
+    return e64.T @ e64, block @ e64
+
+
+def _chunks(n_pixels: int):
+    for start in range(0, n_pixels, _CHUNK_PIXELS):
+        yield start, min(start + _CHUNK_PIXELS, n_pixels)
+
+
+def ucls(pixels: Array, endmembers: Array):
+    """Unconstrained least-squares abundances.
+
+    Parameters
+    ----------
+    pixels : (n_pixels, bands) array or tensor.
+    endmembers : (bands, n_endmembers) array or tensor.
+
+    Returns
+    -------
+    abundances : (n_pixels, n_endmembers), same kind and float dtype as ``pixels``.
+
+    References
+    ----------
+    N. Keshava and J. F. Mustard, "Spectral unmixing", IEEE Signal Processing Magazine 19(1), 2002.
+    """
+    pixels_t, endmembers_t = _prepare(pixels, endmembers)
+    out = torch.empty(pixels_t.shape[0], endmembers_t.shape[1], dtype=pixels_t.dtype, device=pixels_t.device)
+    for start, stop in _chunks(pixels_t.shape[0]):
+        gram, rhs = _normal_equations(pixels_t, endmembers_t, start, stop)
+        out[start:stop] = (rhs @ torch.linalg.pinv(gram)).to(out.dtype)
+    return like_input(out, pixels)
+
+
+def scls(pixels: Array, endmembers: Array):
+    """Sum-to-one constrained least-squares abundances (no non-negativity).
+
+    Parameters and returns as :func:`ucls`; each row of the result sums to one.
+
+    References
+    ----------
+    D. C. Heinz and C.-I Chang, "Fully constrained least squares linear spectral mixture
+    analysis method for material quantification in hyperspectral imagery", IEEE TGRS 39(3), 2001.
+    """
+    pixels_t, endmembers_t = _prepare(pixels, endmembers)
+    k = endmembers_t.shape[1]
+    out = torch.empty(pixels_t.shape[0], k, dtype=pixels_t.dtype, device=pixels_t.device)
+    passive = torch.ones(1, k, dtype=torch.bool, device=pixels_t.device)
+    for start, stop in _chunks(pixels_t.shape[0]):
+        gram, rhs = _normal_equations(pixels_t, endmembers_t, start, stop)
+        kkt_inverse = _kkt_inverses(gram, passive, sum_to_one=True)[0]
+        out[start:stop] = _apply_kkt(kkt_inverse.expand(rhs.shape[0], -1, -1), rhs, passive.expand_as(rhs), True).to(out.dtype)
+    return like_input(out, pixels)
+
+
+def nnls(pixels: Array, endmembers: Array, *, max_iter: int | None = None, tol: float = 1e-10):
+    """Non-negative least-squares abundances, solved exactly for all pixels at once.
+
+    Parameters
+    ----------
+    pixels : (n_pixels, bands) array or tensor.
+    endmembers : (bands, n_endmembers) array or tensor.
+    max_iter : active-set iterations (default ``10 * n_endmembers + 20``; the method
+        normally stops far earlier, when every pixel satisfies the KKT conditions).
+    tol : relative tolerance on the KKT dual feasibility.
+
+    Returns
+    -------
+    abundances : (n_pixels, n_endmembers) >= 0, same kind and float dtype as ``pixels``.
+
+    References
+    ----------
+    C. L. Lawson and R. J. Hanson, *Solving Least Squares Problems*, ch. 23, Prentice-Hall, 1974.
+    """
+    return _constrained(pixels, endmembers, sum_to_one=False, max_iter=max_iter, tol=tol)
+
+
+def fcls(pixels: Array, endmembers: Array, *, max_iter: int | None = None, tol: float = 1e-10):
+    """Fully constrained (non-negative, sum-to-one) least-squares abundances, exact and batched.
+
+    Solves ``min_a ||y - E a||^2  s.t.  a >= 0, sum(a) = 1`` for every pixel by a batched
+    Lawson-Hanson active-set method on the equality-constrained KKT systems; the result is
+    the exact quadratic-programming optimum (not the usual approximation that appends a
+    heavily weighted row of ones to the endmembers).
+
+    Parameters
+    ----------
+    pixels : (n_pixels, bands) array or tensor.
+    endmembers : (bands, n_endmembers) array or tensor.
+    max_iter : active-set iterations (default ``10 * n_endmembers + 20``).
+    tol : relative tolerance on the KKT dual feasibility.
+
+    Returns
+    -------
+    abundances : (n_pixels, n_endmembers), non-negative, rows summing to one; same kind and
+        float dtype as ``pixels``.
+
+    References
+    ----------
+    D. C. Heinz and C.-I Chang, "Fully constrained least squares linear spectral mixture
+    analysis method for material quantification in hyperspectral imagery", IEEE TGRS 39(3), 2001.
+    C. L. Lawson and R. J. Hanson, *Solving Least Squares Problems*, Prentice-Hall, 1974.
+    """
+    return _constrained(pixels, endmembers, sum_to_one=True, max_iter=max_iter, tol=tol)
+
+
+def reconstruction_rmse(pixels: Array, endmembers: Array, abundances: Array):
+    """Per-pixel root-mean-square reconstruction error ``||y - E a|| / sqrt(bands)``, shape (n_pixels,)."""
+    pixels_t = as_tensor(pixels)
+    endmembers_t = as_tensor(endmembers, dtype=pixels_t.dtype, device=pixels_t.device)
+    abundances_t = as_tensor(abundances, dtype=pixels_t.dtype, device=pixels_t.device)
+    residual = pixels_t - abundances_t @ endmembers_t.T
+    return like_input(residual.pow(2).mean(dim=1).sqrt(), pixels)
+
+
+# --- the batched active-set solver ----------------------------------------------------------
+
+
+def _constrained(pixels, endmembers, *, sum_to_one: bool, max_iter: int | None, tol: float):
+    pixels_t, endmembers_t = _prepare(pixels, endmembers)
+    k = endmembers_t.shape[1]
+    max_iter = 10 * k + 20 if max_iter is None else int(max_iter)
+    if max_iter < 1:
+        raise ParameterError(f"max_iter must be >= 1; got {max_iter}")
+    out = torch.empty(pixels_t.shape[0], k, dtype=pixels_t.dtype, device=pixels_t.device)
+    faces = _face_solvers(endmembers_t, sum_to_one) if k <= _ENUMERATE_MAX_K else None
+    for start, stop in _chunks(pixels_t.shape[0]):
+        gram, rhs = _normal_equations(pixels_t, endmembers_t, start, stop)
+        if faces is not None:
+            out[start:stop] = _best_face(faces, rhs, sum_to_one).to(out.dtype)
+        else:
+            out[start:stop] = _active_set(gram, rhs, sum_to_one=sum_to_one, max_iter=max_iter, tol=tol).to(out.dtype)
+    return like_input(out, pixels)
+
+
+def _face_solvers(endmembers: torch.Tensor, sum_to_one: bool):
+    """Every non-empty face's least-squares solution as one affine map of ``b = E^T y``.
+
+    For a support S the equality-constrained solution is ``z_S = K_S^-1 [b_S; 1]`` (``K_S``
+    the KKT matrix, bordered by ones with sum-to-one), zero outside S. Stacking all faces,
+    ``[z | nu] = b @ weights + offsets`` with ``weights`` (k, F, k + 1) and ``offsets``
+    (F, k + 1) (the last column is the sum-to-one multiplier nu, 0 without the constraint),
+    so all ``F = 2**k - 1`` faces are solved by one matrix product.
+    """
+    e64 = endmembers.to(torch.float64)
+    gram = e64.T @ e64
+    k = gram.shape[0]
+    n_faces = 2**k - 1
+    weights = torch.zeros(k, n_faces, k + 1, dtype=gram.dtype, device=gram.device)
+    offsets = torch.zeros(n_faces, k + 1, dtype=gram.dtype, device=gram.device)
+    codes = torch.arange(1, 2**k, device=gram.device)
+    masks = (codes[:, None] >> torch.arange(k, device=gram.device)) & 1 == 1
+    inverses = _kkt_inverses(gram, masks, sum_to_one=sum_to_one)  # (F, k[+1], k[+1]), one batched call
+    for face in range(n_faces):
+        support = torch.nonzero(masks[face]).squeeze(1)
+        full_inverse = inverses[face]
+        outputs = torch.cat([support, torch.tensor([k], device=gram.device)]) if sum_to_one else support
+        rows = full_inverse[outputs]  # solution rows of the support (and nu)
+        columns = outputs if not sum_to_one else torch.cat([support, torch.tensor([k], device=gram.device)])
+        # z_out = rows[:, support] @ b_S (+ rows[:, k] * 1 with sum-to-one)
+        weights[support[:, None], face, columns[None, :]] = rows[:, support].T
+        if sum_to_one:
+            offsets[face, columns] = rows[:, k]
+    return weights.reshape(k, n_faces * (k + 1)), offsets
+
+
+def _best_face(faces, rhs: torch.Tensor, sum_to_one: bool) -> torch.Tensor:
+    """Exact constrained optimum by enumeration of the faces of the feasible set.
+
+    The optimum lies in the relative interior of one face, where it equals the
+    equality-constrained least-squares solution on that face's support; every other
+    feasible face solution is a feasible point, so the feasible face solution of lowest
+    objective is the optimum. At a face solution ``z`` with multiplier ``nu`` the objective
+    ``0.5 z^T G z - b^T z`` equals ``-0.5 (b^T z + nu)`` (``nu = 0`` without sum-to-one);
+    without sum-to-one the empty face (``z = 0``, objective 0) is feasible too.
+    """
+    weights, offsets = faces
+    n, k = rhs.shape
+    solutions = (rhs @ weights).reshape(n, -1, k + 1) + offsets  # (n, F, k + 1)
+    z = solutions[..., :k]
+    value = -0.5 * (torch.einsum("nfk,nk->nf", z, rhs) + solutions[..., k])
+    value = value.masked_fill(z.amin(dim=2) < 0, torch.inf)
+    best_value, best = value.min(dim=1)
+    result = torch.gather(z, 1, best[:, None, None].expand(n, 1, k)).squeeze(1)
+    if not sum_to_one:
+        result = torch.where((best_value < 0)[:, None], result, torch.zeros_like(result))
+    return result
+
+
+def _mask_codes(passive: torch.Tensor):
+    """Group identical passive sets: (unique masks (U, k), index of each row's mask (n,))."""
+    k = passive.shape[1]
+    if k <= 62:
+        weights = torch.ones(k, dtype=torch.int64, device=passive.device) << torch.arange(k, device=passive.device)
+        codes = (passive.to(torch.int64) * weights).sum(dim=1)
+        unique, inverse = torch.unique(codes, return_inverse=True)
+        masks = (unique[:, None] & weights) != 0
+        return masks, inverse
+    return torch.unique(passive, dim=0, return_inverse=True)
+
+
+def _kkt_inverses(gram: torch.Tensor, masks: torch.Tensor, *, sum_to_one: bool) -> torch.Tensor:
+    """Inverse KKT matrix of the least-squares problem restricted to each passive set.
+
+    Variables outside the passive set get an identity row (so they solve to 0); with
+    ``sum_to_one`` a bordered row/column of ones over the passive set adds the constraint.
+    """
+    masks_f = masks.to(gram.dtype)
+    restricted = gram * masks_f[:, :, None] * masks_f[:, None, :]
+    restricted = restricted + torch.diag_embed(1.0 - masks_f)
+    if sum_to_one:
+        n_masks, k = masks.shape
+        bordered = torch.zeros(n_masks, k + 1, k + 1, dtype=gram.dtype, device=gram.device)
+        bordered[:, :k, :k] = restricted
+        bordered[:, :k, k] = masks_f
+        bordered[:, k, :k] = masks_f
+        restricted = bordered
+    return torch.linalg.pinv(restricted)
+
+
+def _apply_kkt(kkt_inverse: torch.Tensor, rhs: torch.Tensor, passive: torch.Tensor, sum_to_one: bool) -> torch.Tensor:
+    masked_rhs = rhs * passive
+    if sum_to_one:
+        masked_rhs = torch.cat([masked_rhs, torch.ones_like(masked_rhs[:, :1])], dim=1)
+    solution = torch.einsum("nij,nj->ni", kkt_inverse, masked_rhs)
+    return solution[:, : rhs.shape[1]] * passive
+
+
+def _solve_on_passive(gram, rhs, passive, sum_to_one):
+    masks, inverse = _mask_codes(passive)
+    kkt_inverse = _kkt_inverses(gram, masks, sum_to_one=sum_to_one)
+    return _apply_kkt(kkt_inverse[inverse], rhs, passive, sum_to_one)
+
+
+def _active_set(gram: torch.Tensor, rhs: torch.Tensor, *, sum_to_one: bool, max_iter: int, tol: float) -> torch.Tensor:
+    """Lawson-Hanson for ``min 0.5 a^T G a - b^T a, a >= 0 [, sum a = 1]``; rhs (n, k) -> (n, k)."""
+    n, k = rhs.shape
+    device = rhs.device
+    scale = float(gram.diagonal().abs().max()) + float(rhs.abs().max()) + 1e-300
+    dual_tol = tol * scale
+    if sum_to_one:
+        # The best single vertex is feasible and optimal on its own passive set.
+        start = torch.argmin(0.5 * gram.diagonal()[None, :] - rhs, dim=1)
+        passive = torch.nn.functional.one_hot(start, k).bool()
+        current = passive.to(rhs.dtype)
+    else:
+        passive = torch.zeros(n, k, dtype=torch.bool, device=device)
+        current = torch.zeros_like(rhs)
+    solving = torch.zeros(n, dtype=torch.bool, device=device)  # True: inner (feasibility) step due
+    done = torch.zeros(n, dtype=torch.bool, device=device)
+    for _ in range(max_iter):
+        # Outer step (pixels whose iterate is optimal on its passive set): KKT check, add a variable.
+        rows = torch.nonzero(~done & ~solving).squeeze(1)
+        if rows.numel():
+            a, p = current[rows], passive[rows]
+            gradient = rhs[rows] - a @ gram  # negative gradient of the objective
+            if sum_to_one:
+                multiplier = (gradient * p).sum(1, keepdim=True) / p.sum(1, keepdim=True).clamp_min(1)
+                gradient = gradient - multiplier
+            gradient = gradient.masked_fill(p, -torch.inf)
+            best, best_index = gradient.max(dim=1)
+            optimal = best <= dual_tol
+            done[rows[optimal]] = True
+            grow = rows[~optimal]
+            passive[grow, best_index[~optimal]] = True
+            solving[grow] = True
+        rows = torch.nonzero(solving).squeeze(1)
+        if rows.numel() == 0:
+            if bool(done.all()):
+                break
+            continue
+        # Inner step: solve on the passive set; step back towards it while infeasible.
+        a, p = current[rows], passive[rows]
+        z = _solve_on_passive(gram, rhs[rows], p, sum_to_one)
+        infeasible = p & (z <= 0)
+        feasible_rows = ~infeasible.any(dim=1)
+        ratio = torch.where(infeasible, a / (a - z).clamp_min(1e-300), torch.full_like(a, torch.inf))
+        step = ratio.min(dim=1).values.clamp(0.0, 1.0)
+        step = torch.where(feasible_rows, torch.ones_like(step), step)
+        a_new = a + step[:, None] * (z - a)
+        p_new = p & (feasible_rows[:, None] | (a_new > 1e-14 * (a.abs().max(dim=1, keepdim=True).values + 1e-300)))
+        if sum_to_one:
+            # Never empty the passive set: keep the largest coefficient.
+            empty = ~p_new.any(dim=1)
+            if bool(empty.any()):
+                keep = a_new[empty].argmax(dim=1)
+                p_new[empty.nonzero().squeeze(1), keep] = True
+        a_new = a_new * p_new
+        current[rows] = a_new
+        passive[rows] = p_new
+        solving[rows] = ~feasible_rows
+    return current

@@ -1,0 +1,140 @@
+"""Spectral libraries for sparse unmixing: load (ENVI .sli/.hdr, CSV, .mat) and resample.
+
+A library is ``spectra`` (bands, n_members) on ``wavelengths_nm`` (bands,) with ``names``.
+Resampling to an image's band centres uses SPy's Gaussian band resampler.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hsi.errors import FormatError, InputError
+
+__all__ = ["SpectralLibrary", "load_library", "resample_library"]
+
+
+@dataclass
+class SpectralLibrary:
+    """spectra : (bands, n_members); wavelengths_nm : (bands,) or None; names : n_members strings."""
+
+    spectra: np.ndarray
+    wavelengths_nm: np.ndarray | None
+    names: list[str]
+
+
+def _from_csv(path: Path) -> SpectralLibrary:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        rows = [row for row in csv.reader(handle) if row]
+    if len(rows) < 2:
+        raise FormatError(f"{path}: a library CSV needs a wavelength header row and at least one spectrum")
+    header = rows[0]
+    try:
+        float(header[0])
+        first = 0
+    except ValueError:
+        first = 1  # a name column ("Class", "name", ...)
+    try:
+        wavelengths = np.array([float(v) for v in header[first:]])
+        spectra = np.array([[float(v) for v in row[first:]] for row in rows[1:]]).T
+    except ValueError as error:
+        raise FormatError(f"{path}: the header row must hold wavelengths (nm) and the rows numbers ({error})") from None
+    names = [row[0] for row in rows[1:]] if first else [f"member_{i + 1}" for i in range(spectra.shape[1])]
+    return SpectralLibrary(spectra, wavelengths, names)
+
+
+def _from_envi(path: Path) -> SpectralLibrary:
+    import spectral
+
+    header = path if path.suffix.lower() == ".hdr" else path.with_suffix(".hdr")
+    library = spectral.envi.open(str(header))
+    spectra = np.asarray(library.spectra, dtype=np.float64).T
+    wavelengths = None if library.bands.centers is None else np.asarray(library.bands.centers, float)
+    if wavelengths is not None and (library.bands.band_unit or "").lower().startswith(("micro", "um", "µm")):
+        wavelengths = wavelengths * 1000.0
+    names = list(library.names) if library.names else [f"member_{i + 1}" for i in range(spectra.shape[1])]
+    return SpectralLibrary(spectra, wavelengths, names)
+
+
+def _from_mat(path: Path, key: str | None) -> SpectralLibrary:
+    import scipy.io
+
+    mat = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+    if key is None:
+        arrays = {k: v for k, v in mat.items() if isinstance(v, np.ndarray) and v.ndim == 2 and v.dtype.kind in "fiu"}
+        if not arrays:
+            raise FormatError(f"{path}: no numeric 2-D array to use as a library")
+        key = max(arrays, key=lambda k: arrays[k].size)
+    if key not in mat:
+        raise FormatError(f"{path}: no variable {key!r} (has {sorted(mat)})")
+    spectra = np.asarray(mat[key], dtype=np.float64)
+    wavelengths = None
+    for name in ("wavelengths_nm", "wavelengths", "wavelength"):
+        if name in mat:
+            wavelengths = np.asarray(mat[name], float).reshape(-1)
+    return SpectralLibrary(spectra, wavelengths, [f"{key}_{i + 1}" for i in range(spectra.shape[1])])
+
+
+def load_library(path: str | Path, *, key: str | None = None) -> SpectralLibrary:
+    """Read a spectral library: ENVI spectral library (.sli/.hdr), CSV or MATLAB .mat.
+
+    CSV: a header row of wavelengths in nm (optionally after a name column), one spectrum
+    per row. ENVI: SPy's reader (wavelength units converted to nm). .mat: the variable
+    ``key`` (default the largest 2-D numeric array) as (bands, members), wavelengths from a
+    ``wavelengths``/``wavelength`` variable when present (else None: same grid as the image).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: spectral library not found")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _from_csv(path)
+    if suffix in (".sli", ".hdr"):
+        return _from_envi(path)
+    if suffix == ".mat":
+        return _from_mat(path, key)
+    raise FormatError(f"{path}: unknown library format {suffix!r} (use .csv, .sli/.hdr or .mat)")
+
+
+def resample_library(library: SpectralLibrary, wavelengths_nm, fwhm_nm=None) -> SpectralLibrary:
+    """The library on the image's band centres (bands outside the library's range are an error).
+
+    Without library wavelengths the library must already have one value per image band.
+
+    References
+    ----------
+    T. Boggs, Spectral Python (SPy), ``spectral.BandResampler`` (Gaussian spectral response).
+    """
+    import spectral
+
+    if wavelengths_nm is None or library.wavelengths_nm is None:
+        n_bands = None if wavelengths_nm is None else len(wavelengths_nm)
+        if n_bands is not None and library.spectra.shape[0] != n_bands:
+            raise InputError(
+                f"the library has no wavelengths and {library.spectra.shape[0]} bands, the image {n_bands}"
+            )
+        return library
+    target = np.asarray(wavelengths_nm, float)
+    order = np.argsort(library.wavelengths_nm)
+    source = library.wavelengths_nm[order]
+    inside = (target >= source[0]) & (target <= source[-1])
+    if not inside.any():
+        raise InputError(
+            f"the library covers {source[0]:.0f}-{source[-1]:.0f} nm and the image {target.min():.0f}-"
+            f"{target.max():.0f} nm: no wavelength overlap"
+        )
+    if not inside.all():
+        raise InputError(
+            f"{int((~inside).sum())} image bands lie outside the library's {source[0]:.0f}-{source[-1]:.0f} nm; "
+            "drop those bands first"
+        )
+    resampler = spectral.BandResampler(source, target, None, None if fwhm_nm is None else np.asarray(fwhm_nm, float))
+    spectra = np.stack([resampler(column) for column in library.spectra[order].T], axis=1)
+    if not np.isfinite(spectra).all():
+        # SPy leaves NaN where the response falls outside the source: fall back to linear interpolation there.
+        linear = np.stack([np.interp(target, source, column) for column in library.spectra[order].T], axis=1)
+        spectra = np.where(np.isfinite(spectra), spectra, linear)
+    return SpectralLibrary(spectra, target, list(library.names))

@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import minimize, nnls as scipy_nnls
+
+from hsi.errors import InputError
+from hsi.unmix.abundance import fcls, nnls, reconstruction_rmse, scls, ucls
+from hsi.unmix import abundance
+
+
+def _exact_fcls(pixels, endmembers):
+    k = endmembers.shape[1]
+    gram = endmembers.T @ endmembers
+    out = []
+    for y in pixels:
+        rhs = endmembers.T @ y
+        res = minimize(lambda a: 0.5 * a @ gram @ a - rhs @ a, np.full(k, 1 / k), jac=lambda a: gram @ a - rhs,
+                       method="SLSQP", bounds=[(0, None)] * k,
+                       constraints=[{"type": "eq", "fun": lambda a: a.sum() - 1, "jac": lambda a: np.ones(k)}],
+                       options={"ftol": 1e-16, "maxiter": 1000})
+        out.append(res.x)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("k", [3, 5, 8])  # 8 exercises the active-set path, <= 6 the face enumeration
+def test_fcls_matches_exact_qp(k):
+    rng = np.random.default_rng(k)
+    endmembers = rng.uniform(0, 1, size=(40, k))
+    pixels = rng.dirichlet(np.full(k, 0.4), size=150) @ endmembers.T + rng.normal(0, 0.05, size=(150, 40))
+    pixels[:5] = rng.normal(0, 1, size=(5, 40))  # far outside the simplex
+    estimate = fcls(pixels, endmembers)
+    assert np.abs(estimate - _exact_fcls(pixels, endmembers)).max() < 1e-5
+    assert estimate.min() >= 0.0
+    assert np.allclose(estimate.sum(axis=1), 1.0, atol=1e-12)
+
+
+def test_fcls_active_set_equals_enumeration(monkeypatch):
+    rng = np.random.default_rng(1)
+    endmembers = rng.uniform(0, 1, size=(30, 5))
+    pixels = rng.dirichlet(np.full(5, 0.3), size=500) @ endmembers.T + rng.normal(0, 0.05, size=(500, 30))
+    enumerated = fcls(pixels, endmembers)
+    monkeypatch.setattr(abundance, "_ENUMERATE_MAX_K", 0)
+    assert np.abs(fcls(pixels, endmembers) - enumerated).max() < 1e-9
+
+
+def test_nnls_matches_scipy_and_torch_kind_is_kept():
+    rng = np.random.default_rng(2)
+    endmembers = rng.uniform(0, 1, size=(25, 6))
+    pixels = rng.normal(0.5, 0.4, size=(200, 25))
+    reference = np.array([scipy_nnls(endmembers, y)[0] for y in pixels])
+    assert np.abs(nnls(pixels, endmembers) - reference).max() < 1e-8
+    as_torch = nnls(torch.from_numpy(pixels), torch.from_numpy(endmembers))
+    assert isinstance(as_torch, torch.Tensor)
+    assert np.abs(as_torch.numpy() - reference).max() < 1e-8
+
+
+def test_ucls_and_scls_recover_noise_free_abundances():
+    rng = np.random.default_rng(3)
+    endmembers = rng.uniform(0, 1, size=(20, 4))
+    truth = rng.normal(0.25, 0.3, size=(50, 4))
+    truth_sto = truth / truth.sum(axis=1, keepdims=True)
+    assert np.allclose(ucls(truth @ endmembers.T, endmembers), truth, atol=1e-9)
+    assert np.allclose(scls(truth_sto @ endmembers.T, endmembers), truth_sto, atol=1e-9)
+
+
+def test_fcls_exact_on_pure_mixture_and_rmse_zero():
+    rng = np.random.default_rng(4)
+    endmembers = rng.uniform(0, 1, size=(20, 4))
+    truth = rng.dirichlet(np.ones(4), size=300)
+    pixels = truth @ endmembers.T
+    estimate = fcls(pixels, endmembers)
+    assert np.abs(estimate - truth).max() < 1e-9
+    assert reconstruction_rmse(pixels, endmembers, estimate).max() < 1e-9
+
+
+def test_fcls_rejects_bad_input():
+    with pytest.raises(InputError, match="bands"):
+        fcls(np.ones((10, 5)), np.ones((6, 2)))
+    with pytest.raises(InputError, match="NaN"):
+        fcls(np.full((10, 5), np.nan), np.ones((5, 2)))

@@ -1,0 +1,95 @@
+"""The unmix job end to end on a small synthetic scene with known endmembers and abundances."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from hsi.cli import main, run_job
+from hsi.errors import InputError, ParameterError
+from hsi.io import open_scene, save_scene
+from hsi.sample import make_sample_scene
+
+
+@pytest.fixture(scope="module")
+def scene_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("unmix")
+    sample = make_sample_scene(n_rows=40, n_cols=36, seed=1)
+    cube = sample.cube.copy()
+    cube[0, :5] = np.nan  # nodata pixels must stay nodata in the abundances
+    scene = sample.to_scene().with_array(cube)
+    paths = {"scene": save_scene(scene, folder / "scene.tif"), "sample": sample}
+    paths["endmembers"] = folder / "endmembers.csv"
+    with open(paths["endmembers"], "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["name", *sample.wavelengths_nm])
+        for name, spectrum in zip(sample.material_names, sample.endmembers.T):
+            writer.writerow([name, *spectrum])
+    maps = scene.derived(n_bands=5, dtype=np.float32).with_array(sample.abundances.astype(np.float32))
+    paths["abundances"] = save_scene(maps, folder / "abundances.tif")
+    return paths
+
+
+def test_unmix_job_writes_georeferenced_outputs_and_recovers_endmembers(tmp_path, scene_files):
+    out = tmp_path / "run"
+    assert main(["unmix", f"input={scene_files['scene']}", f"output={out}", "method=nfindr_fcls",
+                 "n_endmembers=5", f"reference={scene_files['endmembers']}",
+                 f"reference_abundances={scene_files['abundances']}", "block_bytes=40000"]) == 0
+    source, maps = open_scene(scene_files["scene"]), open_scene(out / "abundances.tif")
+    assert maps.shape == (40, 36, 5) and maps.dtype == np.float32
+    assert maps.crs == source.crs and maps.transform.almost_equals(source.transform)
+    assert maps.band_names == [f"endmember_{i}" for i in range(1, 6)]
+    values = maps.read(physical=True)
+    assert np.isnan(values[0, :5]).all() and np.isfinite(values[1:]).all()
+    np.testing.assert_allclose(values[1:].sum(axis=-1), 1.0, atol=1e-5)
+    with open(out / "endmembers.csv") as handle:
+        rows = list(csv.reader(handle))
+    kept = ~scene_files["sample"].bad_bands
+    assert rows[0] == ["wavelength_nm"] + maps.band_names and len(rows) - 1 == kept.sum()
+    report = json.loads((out / "report.json").read_text())
+    scores = report["reference_scores"]
+    assert scores["matched_by"] == "abundances"
+    # Every land material within 2 deg; water (reflectance ~0.03, noise 0.004) within 20 deg.
+    assert sorted(scores["sad_per_endmember_deg"])[3] < 2.0 and max(scores["sad_per_endmember_deg"]) < 20.0
+    assert scores["abundance_rmse_x100"] < 5.0
+    assert report["reconstruction_rmse"]["median"] < 0.01  # noise 0.004-0.008 per band
+    assert report["preprocessing"]["removed_bad_bands"] == int((~kept).sum())
+    assert report["method"]["name"] == "nfindr_fcls" and report["seconds"] > 0
+    for name in ("abundances.png", "endmembers.png", "reconstruction_error.png"):
+        assert (out / name).stat().st_size > 1000
+
+
+def test_unmix_job_with_a_library_gives_the_true_abundances(tmp_path, scene_files):
+    report = run_job("unmix", [f"input={scene_files['scene']}", f"output={tmp_path}", "method=library_fcls",
+                               f"library={scene_files['endmembers']}", "quicklook=false",
+                               f"reference_abundances={scene_files['abundances']}"])
+    assert report["n_endmembers"] == 5
+    assert open_scene(tmp_path / "abundances.tif").band_names == list(scene_files["sample"].material_names)
+    assert report["reference_scores"]["abundance_rmse"] < 0.02
+    assert report["reference_scores"]["permutation"] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    "overrides, error, message",
+    [
+        (["method=vca_fcls", "n_endmembers=500"], ParameterError, "n_endmembers=500"),
+        (["method=sunsal"], ParameterError, "library"),
+        (["method=vca_fcls", "n_endmembers=auto", "n_endmembers_method=pca"], ParameterError, "hysime"),
+        (["method=library_fcls", "library=LIB_FAR"], InputError, "no wavelength overlap"),
+    ],
+    ids=["k-larger-than-bands", "sparse-without-library", "unknown-count-method", "library-no-overlap"],
+)
+def test_unmix_job_bad_input_is_explained(tmp_path, scene_files, overrides, error, message):
+    far = tmp_path / "far.csv"
+    far.write_text("name,3000,3500,4000\nthing,0.1,0.2,0.3\n")
+    overrides = [o.replace("LIB_FAR", str(far)) for o in overrides]
+    with pytest.raises(error, match=message):
+        run_job("unmix", [f"input={scene_files['scene']}", f"output={tmp_path / 'out'}", "quicklook=false", *overrides])
+
+
+def test_unmix_job_rejects_an_all_nodata_scene(tmp_path):
+    blank = make_sample_scene(n_rows=16, n_cols=16).to_scene()
+    path = save_scene(blank.with_array(np.full(blank.shape, np.nan, np.float32)), tmp_path / "blank.tif")
+    with pytest.raises(InputError, match="no valid pixel"):
+        run_job("unmix", [f"input={path}", f"output={tmp_path / 'out'}", "method=vca_fcls", "n_endmembers=3"])
