@@ -1,0 +1,103 @@
+"""Train the subspace-image diffusion prior (Lightning; model=, data=, trainer= config groups)."""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from hsi.jobs.common import config_dict, prepare_output_dir, write_json
+
+CHECKPOINTS = "checkpoints"
+PRIOR_FOLDER = "prior"
+
+
+def hardware() -> str:
+    """One line naming the machine the run used."""
+    if torch.cuda.is_available():
+        return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
+    import os
+
+    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
+
+
+def model_card(cfg: DictConfig, summary: dict, inventory: list[dict]) -> str:
+    """The card written beside the exported prior: data, settings, steps, hardware; no scores."""
+    sources = "\n".join(f"- {item['source']}: {' x '.join(map(str, item['shape']))}" for item in inventory)
+    return "\n".join([
+        f"# {cfg.name}", "",
+        "Diffusion prior (noise-prediction U-Net, diffusers UNet2DModel + DDPMScheduler) over normalised",
+        "subspace images (RRQR-selected reduced bands, see hsi/restore/diffusion/subspace.py).", "",
+        "## Training data", "", sources or "(none)", "",
+        "## Settings", "", "```yaml", OmegaConf.to_yaml(cfg.model).strip(), OmegaConf.to_yaml(cfg.data).strip(),
+        OmegaConf.to_yaml(cfg.trainer).strip(), "```", "",
+        "## Run", "",
+        f"- command: `{summary['command']}`",
+        f"- optimiser steps: {summary['global_step']}",
+        f"- wall time: {summary['seconds']:.0f} s",
+        f"- hardware: {summary['hardware']}",
+        f"- last logged training loss: {summary['last_loss']}", "",
+        "## Scores", "", "None measured by this job: run `python cli.py bench restore` and quote its output here.", "",
+    ])
+
+
+def _command(cfg: DictConfig) -> str:
+    """The command line to quote in the card: ``overrides_for_card`` if given, else this process's."""
+    import shlex
+    import sys
+
+    if cfg.get("overrides_for_card"):
+        return "python cli.py train " + " ".join(cfg.overrides_for_card)
+    if Path(sys.argv[0]).name == "cli.py":
+        return "python " + " ".join(shlex.quote(arg) for arg in sys.argv)
+    return "hsi.cli.run_job('train', ...) from Python"
+
+
+def _last_checkpoint(folder: Path) -> Path | None:
+    last = folder / CHECKPOINTS / "last.ckpt"
+    return last if last.is_file() else None
+
+
+def run(cfg: DictConfig) -> dict:
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    output = Path(str(cfg.output)).expanduser()
+    resume_from = _last_checkpoint(output) if cfg.resume else None
+    if resume_from is None:
+        output = prepare_output_dir(output, cfg.overwrite)
+    started = time.perf_counter()
+    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    module = hydra.utils.instantiate(cfg.model, _convert_="all")
+    checkpoints = ModelCheckpoint(dirpath=output / CHECKPOINTS, save_last=True, save_top_k=0,
+                                  every_n_train_steps=int(cfg.checkpoint_every))
+    logger = CSVLogger(save_dir=str(output), name="logs", version="")
+    trainer = hydra.utils.instantiate(cfg.trainer, logger=logger, callbacks=[checkpoints],
+                                      default_root_dir=str(output))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    trainer.save_checkpoint(output / CHECKPOINTS / "last.ckpt")
+    last_loss = trainer.callback_metrics.get("train/loss")
+    summary = {
+        "job": "train",
+        "output": str(output),
+        "resumed_from": str(resume_from) if resume_from else None,
+        "global_step": int(trainer.global_step),
+        "last_loss": None if last_loss is None else float(last_loss),
+        "seconds": time.perf_counter() - started,
+        "hardware": hardware(),
+        "command": _command(cfg),
+        "data": datamodule.inventory,
+        "settings": config_dict(cfg),
+    }
+    prior_folder = output / PRIOR_FOLDER
+    if trainer.is_global_zero:
+        module.export_prior().save(prior_folder, card=model_card(cfg, summary, datamodule.inventory),
+                                   extra={"name": str(cfg.name), "global_step": summary["global_step"]})
+    summary["prior"] = str(prior_folder)
+    write_json(output / "train_report.json", summary)
+    print(f"trained {summary['global_step']} steps in {summary['seconds']:.0f} s; prior written to {prior_folder}")
+    return summary
