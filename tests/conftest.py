@@ -13,6 +13,18 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 from hsi.settings import shared_data_dir  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Every test runs on one torch thread: the work is small-tensor heavy, where thread
+    hand-offs on a shared 2-core machine cost far more than they save (up to 30x under load)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def shared_data():
     """The shared real-data folder; skips the test when it is absent."""
