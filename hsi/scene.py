@@ -156,17 +156,19 @@ class Scene:
         """A pixel-less template for an output derived from this scene (for writers).
 
         Keeps CRS, transform, nodata and metadata. When the band count changes, per-band
-        attributes (wavelengths, FWHM, bad bands, names) are dropped unless given in
-        ``changes``; when the grid size changes, pass a new ``transform``.
+        attributes (wavelengths, FWHM, bad bands, names), units and scale/offset are reset
+        unless given in ``changes``; when the grid size changes, pass a new ``transform``.
         """
         shape = (
             self.n_rows if n_rows is None else int(n_rows),
             self.n_cols if n_cols is None else int(n_cols),
             self.n_bands if n_bands is None else int(n_bands),
         )
-        if shape[2] != self.n_bands:
-            for name in ("wavelengths_nm", "fwhm_nm", "bad_bands", "band_names"):
+        if shape[2] != self.n_bands:  # another quantity: per-band and radiometric attributes go
+            for name in ("wavelengths_nm", "fwhm_nm", "bad_bands", "band_names", "units"):
                 changes.setdefault(name, None)
+            changes.setdefault("scale", 1.0)
+            changes.setdefault("offset", 0.0)
         reader = EmptyReader(shape, self.dtype if dtype is None else np.dtype(dtype))
         if "nodata" not in changes and not _representable(self.nodata, reader.dtype):
             changes["nodata"] = None  # e.g. -9999 cannot mark nodata in a uint8 mask

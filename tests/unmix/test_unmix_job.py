@@ -93,3 +93,13 @@ def test_unmix_job_rejects_an_all_nodata_scene(tmp_path):
     path = save_scene(blank.with_array(np.full(blank.shape, np.nan, np.float32)), tmp_path / "blank.tif")
     with pytest.raises(InputError, match="no valid pixel"):
         run_job("unmix", [f"input={path}", f"output={tmp_path / 'out'}", "method=vca_fcls", "n_endmembers=3"])
+
+
+def test_abundances_of_a_scaled_integer_scene_are_plain_fractions(tmp_path):
+    """The shipped sample is int16 with scale 1e-4: the abundance raster must not inherit it."""
+    out = tmp_path / "u"
+    assert main(["unmix", "method=vca_fcls", "n_endmembers=5", f"output={out}", "quicklook=false"]) == 0
+    maps = open_scene(out / "abundances.tif")
+    assert maps.scale == 1.0 and maps.offset == 0.0
+    values = maps.read(physical=True)
+    assert np.allclose(values.sum(axis=2), 1.0, atol=1e-3)
