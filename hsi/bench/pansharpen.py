@@ -1,0 +1,190 @@
+"""Pansharpening benchmark: WorldView-2 and IKONOS pairs, plus a hyperspectral case.
+
+* ``reduced``: Wald's protocol on each real pair (both inputs MTF-degraded by the ratio, the
+  original MS as reference): Q2n, ERGAS, SAM, SCC.
+* ``full``: each real pair at its own resolution, no reference: D_lambda, D_s, QNR.
+* ``hyperspectral``: Samson (or Jasper Ridge) as the high-resolution reference; the PAN is
+  synthesised from it with a flat 400-700 nm spectral response, the low-resolution cube by the
+  generic MTF blur and decimation by 4: Q2n, ERGAS, SAM, SCC, and QNR against the inputs.
+* ``hs_ms_fusion``: the same reference and low-resolution cube fused with a synthesised
+  4-band MS (flat responses over 400-500, 500-600, 600-700, 700-900 nm) instead of a PAN, for
+  the fusion methods (CNMF), with EXP as the baseline.
+
+Every table has the method's wall time. Methods are the ``conf/method/<name>.yaml`` configs.
+
+References
+----------
+G. Vivone et al., "A new benchmark based on recent advances in multispectral pansharpening",
+IEEE GRSM 9(1), 2021. L. Loncan et al., "Hyperspectral pansharpening: a review", IEEE GRSM 3(3), 2015.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import scipy.io
+import torch
+
+from hsi.errors import InputError, ParameterError
+from hsi.settings import PROJECT_ROOT, shared_data_dir
+
+PAIRS = {"WV2": "imgWV2.mat", "IKONOS": "imgIK.mat"}
+DEFAULT_METHODS = (
+    "exp", "pca", "gs", "gsa", "brovey", "gihs", "bdsd_pc", "hpf", "sfim", "mtf_glp", "mtf_glp_cbd",
+    "mtf_glp_hpm", "mtf_glp_hpm_r", "awlp", "mtf_glp_hs", "rho_pnn",
+)
+FUSION_METHODS = ("exp", "cnmf")
+MS_RANGES_NM = ((400.0, 500.0), (500.0, 600.0), (600.0, 700.0), (700.0, 900.0))
+QUICK_METHODS = ("exp", "gsa", "mtf_glp_hs")
+PAN_RANGE_NM = (400.0, 700.0)
+
+
+def load_pair(path: str | Path) -> tuple[np.ndarray, np.ndarray, int]:
+    """A pansharpening test pair stored as MATLAB ``I_MS`` (rows, cols, bands), ``I_PAN``, ``ratio``."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: pansharpening pair not found (set HSI_SHARED_DATA)")
+    mat = scipy.io.loadmat(path)
+    ms = mat["I_MS"].astype(np.float64)
+    pan = mat["I_PAN"].astype(np.float64)
+    return ms, pan, int(np.asarray(mat["ratio"]).item())
+
+
+def method_from_config(name: str) -> Callable:
+    """The pansharpening function configured in ``conf/method/<name>.yaml``."""
+    import hydra
+    from omegaconf import OmegaConf
+
+    path = PROJECT_ROOT / "conf" / "method" / f"{name}.yaml"
+    if not path.exists():
+        raise ParameterError(f"method={name!r}: no config {path}")
+    return hydra.utils.instantiate(OmegaConf.load(path))
+
+
+def flat_response_pan(cube: np.ndarray, wavelengths_nm: np.ndarray, band_range_nm=PAN_RANGE_NM) -> np.ndarray:
+    """A PAN synthesised from a (rows, cols, bands) cube with a flat response over ``band_range_nm``."""
+    inside = (wavelengths_nm >= band_range_nm[0]) & (wavelengths_nm <= band_range_nm[1])
+    if not inside.any():
+        raise InputError(f"no band of the cube lies in the PAN range {band_range_nm} nm")
+    return cube[:, :, inside].mean(axis=2)
+
+
+def flat_response_ms(cube: np.ndarray, wavelengths_nm: np.ndarray, ranges_nm=MS_RANGES_NM) -> np.ndarray:
+    """A (rows, cols, len(ranges_nm)) MS synthesised with flat responses (ranges without bands are skipped)."""
+    bands = [flat_response_pan(cube, wavelengths_nm, r) for r in ranges_nm
+             if ((wavelengths_nm >= r[0]) & (wavelengths_nm <= r[1])).any()]
+    return np.stack(bands, axis=2)
+
+
+def _timed(method: Callable, ms, pan, sensor: str):
+    started = time.perf_counter()
+    fused = method(ms, pan, sensor=sensor)
+    return fused, time.perf_counter() - started
+
+
+def _crop(ms: np.ndarray, pan: np.ndarray, ratio: int, size: int | None):
+    if size is None:
+        return ms, pan, ratio
+    return ms[:size, :size], pan[: size * ratio, : size * ratio], ratio
+
+
+def run_benchmark(
+    data_dir: str | None = None,
+    quick: bool = False,
+    methods: Sequence[str] | None = None,
+    seed: int = 0,
+    hyperspectral: str = "samson",
+    crop: int | None = None,
+    device: str = "cpu",
+    hyperspectral_overrides: dict[str, dict] | None = None,
+) -> dict[str, list[dict]]:
+    """Run every method on the real pairs (reduced and full resolution) and the hyperspectral case.
+
+    Parameters
+    ----------
+    data_dir : shared data folder (default :func:`hsi.settings.shared_data_dir`).
+    quick : a 64 x 64 MS crop (48 x 48 hyperspectral reference) and three methods, for tests.
+    methods : config names from ``conf/method`` (default: all pansharpening methods).
+    seed : seed for the stochastic methods (zero-shot networks), passed as ``seed=``.
+    hyperspectral : "samson" or "jasper_ridge", or "none" to skip the case.
+    crop : MS crop size (None: whole images).
+    device : torch device for the methods.
+    hyperspectral_overrides : method name -> keyword arguments for the hyperspectral case only
+        (e.g. fewer steps per band for the zero-shot network on a 156-band cube on CPU).
+
+    Returns
+    -------
+    {"reduced": rows, "full": rows, "hyperspectral": rows, "hs_ms_fusion": rows}.
+    """
+    from hsi.pansharpen.protocol import full_resolution_indexes, reduced_resolution_indexes, reduced_resolution_pair
+
+    root = Path(data_dir) if data_dir else shared_data_dir()
+    names = list(methods) if methods else list(QUICK_METHODS if quick else DEFAULT_METHODS)
+    crop = 64 if quick and crop is None else crop
+    tables: dict[str, list[dict]] = {"reduced": [], "full": [], "hyperspectral": [], "hs_ms_fusion": []}
+    pairs = {sensor: _crop(*load_pair(root / "pansharpening" / filename), crop) for sensor, filename in PAIRS.items()}
+    case = hyperspectral_case(root, hyperspectral, 48 if quick else None) if hyperspectral != "none" else None
+    for name in names:
+        method = _seeded(method_from_config(name), seed, device)
+        for sensor, (ms, pan, ratio) in pairs.items():
+            pair = reduced_resolution_pair(ms, pan, sensor=sensor, ratio=ratio)
+            fused, seconds = _timed(method, pair.ms, pair.pan, sensor)
+            tables["reduced"].append({"dataset": sensor, "method": name, **reduced_resolution_indexes(fused, pair.reference, ratio), "time_s": seconds})
+            fused, seconds = _timed(method, ms, pan, sensor)
+            tables["full"].append({"dataset": sensor, "method": name, **full_resolution_indexes(fused, ms, pan, ratio=ratio, sensor=sensor), "time_s": seconds})
+        if case is not None:
+            reference, low, pan, msi = case
+            extra = dict((hyperspectral_overrides or {}).get(name) or {})
+            fused, seconds = _timed(lambda *a, **k: method(*a, **extra, **k), low, pan, "generic")
+            full = full_resolution_indexes(fused, low, pan, ratio=4, sensor="generic")
+            tables["hyperspectral"].append({"dataset": hyperspectral, "method": name, **reduced_resolution_indexes(fused, reference, 4),
+                                            "qnr": full["qnr"], "hqnr": full["hqnr"], "time_s": seconds})
+    for name in FUSION_METHODS if case is not None else ():
+        reference, low, _, msi = case
+        fused, seconds = _timed(_seeded(method_from_config(name), seed, device), low, msi, "generic")
+        tables["hs_ms_fusion"].append({"dataset": hyperspectral, "method": name,
+                                       **reduced_resolution_indexes(fused, reference, 4), "time_s": seconds})
+    return tables
+
+
+def hyperspectral_case(root: Path, name: str = "samson", size: int | None = None, ratio: int = 4):
+    """(reference cube, low-resolution cube, PAN, MS) built from an unmixing benchmark scene.
+
+    The reference is the scene cropped to a multiple of ``ratio``; the PAN has a flat
+    400-700 nm response, the MS flat responses over :data:`MS_RANGES_NM`; the low-resolution
+    cube is the generic MTF blur + decimation.
+    """
+    from hsi.datasets.benchmarks import LOADERS
+    from hsi.degrade.mtf import degrade_resolution
+
+    if name not in LOADERS:
+        raise ParameterError(f"hyperspectral must be one of {sorted(LOADERS)} or 'none'; got {name!r}")
+    scene = LOADERS[name](root)
+    side = min(scene.cube.shape[:2]) if size is None else min(size, *scene.cube.shape[:2])
+    side -= side % ratio
+    reference = scene.cube[:side, :side]
+    pan = flat_response_pan(reference, scene.wavelengths_nm)
+    low = degrade_resolution(reference, ratio, "generic")
+    return reference, low, pan, flat_response_ms(reference, scene.wavelengths_nm)
+
+
+def _seeded(method: Callable, seed: int, device: str) -> Callable:
+    """Pass ``seed``/``device`` to methods that take them (the zero-shot networks)."""
+    import inspect
+
+    target = getattr(method, "func", method)
+    try:
+        parameters = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return method
+    extra = {}
+    if "seed" in parameters:
+        extra["seed"] = seed
+    if "device" in parameters:
+        extra["device"] = torch.device(device)
+    if not extra:
+        return method
+    return lambda ms, pan, **kwargs: method(ms, pan, **extra, **kwargs)

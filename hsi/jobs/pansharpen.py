@@ -1,0 +1,166 @@
+"""Pansharpen a low-resolution MS/HS scene with a PAN image onto the PAN grid (CS, MRA, zero-shot)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig
+
+from hsi.errors import GridMismatchError, InputError, ParameterError
+from hsi.io import open_scene
+from hsi.jobs.common import config_dict, prepare_output, read_options, write_json
+from hsi.pansharpen._arrays import infer_ratio
+from hsi.scene import Scene, Window
+
+PROTOCOLS = ("full", "reduced")
+
+
+def coverage_ratio(ms: Scene, pan: Scene) -> int:
+    """The integer PAN/MS ratio, after checking that the two scenes cover the same ground.
+
+    Georeferenced scenes: same CRS, pixel sizes an integer ratio apart, same upper-left corner
+    (to a quarter of a PAN pixel) and PAN size = ratio x MS size. Scenes without georeferencing
+    (both) are assumed to cover the same ground, and the ratio comes from their shapes.
+    """
+    if (ms.transform is None) != (pan.transform is None):
+        which = ms if ms.transform is None else pan
+        raise GridMismatchError(f"{which.describe()} has no georeferencing but the other input has: cannot check they cover the same ground")
+    if ms.transform is None:
+        return infer_ratio(ms.shape[:2], pan.shape[:2])
+    if ms.crs != pan.crs:
+        raise GridMismatchError(f"ms CRS {ms.crs} differs from pan CRS {pan.crs}: reproject one first")
+    ms_t, pan_t = ms.transform, pan.transform
+    if abs(ms_t.b) > 1e-9 * abs(ms_t.a) or abs(pan_t.b) > 1e-9 * abs(pan_t.a):
+        raise InputError("rotated grids are not supported: resample to a north-up grid first")
+    ratios = (ms_t.a / pan_t.a, ms_t.e / pan_t.e)
+    ratio = int(round(ratios[0]))
+    if ratio < 1 or any(abs(r - ratio) > 1e-6 * ratio for r in ratios):
+        raise GridMismatchError(
+            f"MS pixel size {ms.pixel_size} is not an integer multiple (same in x and y) of PAN pixel size {pan.pixel_size}"
+        )
+    offset = (abs(ms_t.c - pan_t.c) / abs(pan_t.a), abs(ms_t.f - pan_t.f) / abs(pan_t.e))
+    if max(offset) > 0.25:
+        raise GridMismatchError(
+            f"MS and PAN upper-left corners differ by {offset[0]:.2f} x {offset[1]:.2f} PAN pixels: crop them to the same extent"
+        )
+    if pan.shape[:2] != (ms.n_rows * ratio, ms.n_cols * ratio):
+        raise GridMismatchError(
+            f"PAN is {pan.n_rows}x{pan.n_cols} but the MS ({ms.n_rows}x{ms.n_cols}) at ratio {ratio} covers "
+            f"{ms.n_rows * ratio}x{ms.n_cols * ratio} PAN pixels"
+        )
+    return ratio
+
+
+def coregistration_check(ms: np.ndarray, pan: np.ndarray, ratio: int, max_shift: int = 2) -> dict:
+    """Shift (in PAN pixels) maximising the correlation of the interpolated MS intensity with the PAN.
+
+    A shift beyond one PAN pixel, or a low correlation, means the pair is probably not co-registered.
+    """
+    from hsi.pansharpen.resample import upsample
+
+    intensity = upsample(ms.mean(axis=2), ratio)
+    margin = max_shift + 2 * ratio
+    core = (slice(margin, -margin), slice(margin, -margin))
+    best = (-2.0, 0, 0)
+    if min(pan.shape) <= 2 * margin + 4:
+        return {"correlation": None, "shift_rows": 0, "shift_cols": 0, "warning": "image too small to check"}
+    reference = intensity[core].ravel()
+    for dy in range(-max_shift, max_shift + 1):
+        for dx in range(-max_shift, max_shift + 1):
+            shifted = np.roll(pan, (dy, dx), axis=(0, 1))[core].ravel()
+            corr = float(np.corrcoef(reference, shifted)[0, 1])
+            if corr > best[0]:
+                best = (corr, dy, dx)
+    report = {"correlation": best[0], "shift_rows": best[1], "shift_cols": best[2]}
+    if best[0] < 0.3 or max(abs(best[1]), abs(best[2])) > 1:
+        report["warning"] = "MS and PAN look poorly co-registered (low correlation or shift above one PAN pixel)"
+    return report
+
+
+def _method(cfg: DictConfig):
+    target = str(cfg.method.get("_target_", ""))
+    if not target.startswith("hsi.pansharpen."):
+        raise ParameterError(f"method={target!r} is not a pansharpening method (conf/method/<name>.yaml with an hsi.pansharpen target)")
+    return hydra.utils.instantiate(cfg.method)
+
+
+def pan_bands(scene: Scene, pan_band) -> list[int]:
+    """The bands of the high-resolution input to use: ``pan_band`` (an index) or all of them."""
+    if str(pan_band) == "all":
+        return list(range(scene.n_bands))
+    if isinstance(pan_band, bool) or not isinstance(pan_band, int) or not 0 <= pan_band < scene.n_bands:
+        raise ParameterError(f"pan_band={pan_band!r} but {scene.describe()} has {scene.n_bands} band(s): give 0..{scene.n_bands - 1} or 'all'")
+    return [pan_band]
+
+
+def _read_pan(scene: Scene, bands: list[int], window: Window | None = None) -> np.ndarray:
+    """(rows, cols) for one band, (rows, cols, bands) for several (HS + MS fusion)."""
+    pixels = scene.read(window, bands=bands, physical=True).astype(np.float64)
+    return pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
+
+
+def _intensity(pan: np.ndarray) -> np.ndarray:
+    """The PAN, or the band mean of a multi-band high-resolution input (its PAN proxy for D_s)."""
+    return pan if pan.ndim == 2 else pan.mean(axis=2)
+
+
+def assessment_window(ms: Scene, size: int) -> Window:
+    """The central window of at most ``size`` x ``size`` MS pixels where the indexes are computed."""
+    height, width = min(int(size), ms.n_rows), min(int(size), ms.n_cols)
+    return Window((ms.n_rows - height) // 2, (ms.n_cols - width) // 2, height, width)
+
+
+def _scaled(window: Window, ratio: int) -> Window:
+    return Window(window.row * ratio, window.col * ratio, window.height * ratio, window.width * ratio)
+
+
+def run(cfg: DictConfig) -> dict:
+    if cfg.protocol not in PROTOCOLS:
+        raise ParameterError(f"protocol must be one of {PROTOCOLS}; got {cfg.protocol!r}")
+    from hsi.pansharpen.protocol import full_resolution_indexes, reduced_resolution_indexes, reduced_resolution_pair
+    from hsi.pansharpen.tiled import pansharpen_scene
+
+    ms_scene = open_scene(Path(str(cfg.ms)).expanduser(), **read_options(cfg))
+    pan_scene = open_scene(Path(str(cfg.pan)).expanduser(), **read_options(cfg))
+    output = prepare_output(cfg.output, cfg.overwrite, inputs=(Path(str(cfg.ms)), Path(str(cfg.pan))))
+    ratio = coverage_ratio(ms_scene, pan_scene)
+    bands = pan_bands(pan_scene, cfg.pan_band)
+    method = _method(cfg)
+    sensor = cfg.sensor
+    tiling = cfg.get("tiling") or {}
+    # the indexes, the co-registration check and the quicklook use a central crop (whole scene if small)
+    window = assessment_window(ms_scene, int(cfg.get("assess_size", 256)))
+    ms = ms_scene.read(window, physical=True).astype(np.float64)
+    pan = _read_pan(pan_scene, bands, _scaled(window, ratio))
+    if not (np.isfinite(ms).all() and np.isfinite(pan).all()):
+        raise InputError("ms or pan has nodata/non-finite pixels; fill or crop them before pansharpening")
+    report = {"ms": str(cfg.ms), "pan": str(cfg.pan), "ratio": ratio, "sensor": sensor, "protocol": cfg.protocol,
+              "method": str(cfg.method._target_), "coregistration": coregistration_check(ms, _intensity(pan), ratio)}
+    summary = pansharpen_scene(method, ms_scene, pan_scene, output, ratio=ratio, sensor=sensor, pan_bands=bands,
+                               tile=int(tiling.get("tile", 512)), overlap=int(tiling.get("overlap", 32)),
+                               context=int(tiling.get("context", 16)), overwrite=bool(cfg.overwrite))
+    report["seconds"] = summary["seconds"]
+    report["tiling"] = summary
+    fused_scene = open_scene(output)
+    fused = fused_scene.read(_scaled(window, ratio), physical=True).astype(np.float64)
+    report["assessed_window_ms_pixels"] = [window.row, window.col, window.height, window.width]
+    report["full_resolution"] = full_resolution_indexes(fused, ms, _intensity(pan), ratio=ratio, sensor=sensor)
+    if cfg.protocol == "reduced":
+        pair = reduced_resolution_pair(ms, pan, sensor=sensor, ratio=ratio)
+        report["reduced_resolution"] = reduced_resolution_indexes(method(pair.ms, pair.pan, ratio=ratio, sensor=sensor), pair.reference, ratio)
+    report["output"] = str(output)
+    report["shape_rows_cols_bands"] = list(fused_scene.shape)
+    stem = output.with_suffix("")
+    if cfg.quicklook:
+        from hsi.viz import save_before_after
+
+        quicklook = save_before_after(ms, fused, ms_scene.wavelengths_nm, f"{stem}_quicklook.png",
+                                      titles=("MS", f"pansharpened ({cfg.method._target_.split('.')[-1]})"), crop="center")
+        report["quicklook"] = str(quicklook)
+    report["settings"] = config_dict(cfg)
+    write_json(Path(f"{stem}_report.json"), report)
+    print(f"wrote {output} ({fused_scene.n_rows}x{fused_scene.n_cols}x{fused_scene.n_bands}), QNR {report['full_resolution']['qnr']:.4f}")
+    return report

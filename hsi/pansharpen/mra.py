@@ -1,0 +1,234 @@
+"""Multi-resolution-analysis (MRA) pansharpening.
+
+Every MRA method extracts the PAN's high frequencies ``P - P_L`` with a low-pass ``P_L`` and
+injects them into the interpolated MS: additively, ``F_k = MS~_k + g_k (P_k - P_k,L)``, or
+multiplicatively (high-pass modulation, HPM), ``F_k = MS~_k * P_k / P_k,L``. ``P_k`` is the PAN
+equalised to band ``k`` (mean of ``MS~_k``, deviation scaled so that its low-pass matches
+``MS~_k``'s). The low-pass is, per method: a box of the ratio's width (HPF, SFIM), the sensor
+MTF followed by decimation and re-interpolation, i.e. one level of a generalised Laplacian
+pyramid (MTF-GLP family), or the B3-spline "a trous" wavelet (AWLP).
+
+Inputs and outputs as in :mod:`hsi.pansharpen.cs`: ``ms`` (rows, cols, bands) at low
+resolution, ``pan`` (ratio*rows, ratio*cols); result (ratio*rows, ratio*cols, bands).
+``sensor`` names the MTF model of :data:`hsi.degrade.mtf.SENSOR_MTF` (default ``"generic"``:
+Nyquist gain 0.3 for every band).
+
+Injection gains (``injection``): ``"unit"`` (``g_k`` = the equalisation scale, the classical
+choice), or ``"regression"`` (``g_k = cov(MS~_k, P_L) / var(P_L)``, the context-based
+decision gains of Aiazzi et al. 2007, which shrink or flip the injection for bands that do
+not follow the PAN: hyperspectral bands outside the PAN's spectral response).
+
+References
+----------
+G. Vivone et al., "A critical comparison among pansharpening algorithms", IEEE TGRS 53(5), 2015.
+B. Aiazzi, L. Alparone, S. Baronti, A. Garzelli, M. Selva, "MTF-tailored multiscale fusion of
+high-resolution MS and Pan imagery", PE&RS 72(5), 2006.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hsi.degrade.mtf import decimate, mtf_blur, sensor_mtf
+from hsi.errors import ParameterError
+from hsi.pansharpen._arrays import Array, band_means, band_stds, like_input, prepare
+from hsi.pansharpen.resample import upsample
+
+_INJECTIONS = ("unit", "regression")
+
+
+def ms_nyquist_gains(sensor: str | None, n_bands: int) -> np.ndarray:
+    """Per-band MS Nyquist gains of ``sensor`` (None: the generic model)."""
+    return sensor_mtf(sensor or "generic").gains(n_bands)
+
+
+def _filter_separable(planes: torch.Tensor, taps: np.ndarray, dilation: int = 1) -> torch.Tensor:
+    """Filter (bands, rows, cols) planes with the same symmetric 1-D kernel along both axes."""
+    half = (len(taps) // 2) * dilation
+    weight = torch.as_tensor(taps, dtype=planes.dtype, device=planes.device)
+    batch = planes[:, None]
+    mode = "reflect" if min(planes.shape[1:]) > half else "replicate"
+    batch = F.pad(batch, (half, half, half, half), mode=mode)
+    batch = F.conv2d(batch, weight.view(1, 1, -1, 1), dilation=(dilation, 1))
+    batch = F.conv2d(batch, weight.view(1, 1, 1, -1), dilation=(1, dilation))
+    return batch[:, 0]
+
+
+def box_lowpass(image: torch.Tensor, ratio: int) -> torch.Tensor:
+    """A (rows, cols) image averaged over a ``ratio``-wide box centred on each pixel.
+
+    Even ratios use ``ratio + 1`` taps with half-weight ends so that the box stays centred.
+    """
+    taps = np.ones(ratio + 1 - ratio % 2)
+    if ratio % 2 == 0:
+        taps[0] = taps[-1] = 0.5
+    return _filter_separable(image[None], taps / taps.sum())[0]
+
+
+def glp_lowpass(pan: torch.Tensor, gains: np.ndarray, ratio: int) -> torch.Tensor:
+    """One GLP level of the PAN for each MS band: MTF blur (band's gain), decimate, interpolate.
+
+    Returns (rows, cols, bands): the PAN's content visible at the MS resolution through each
+    band's MTF.
+    """
+    stacked = pan[:, :, None].expand(-1, -1, len(gains))
+    low = decimate(mtf_blur(stacked, gains, ratio), ratio)
+    return upsample(low, ratio)
+
+
+def starlet_lowpass(image: torch.Tensor, levels: int) -> torch.Tensor:
+    """Approximation of a (rows, cols) image after ``levels`` B3-spline "a trous" smoothings."""
+    taps = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
+    planes = image[None]
+    for level in range(levels):
+        planes = _filter_separable(planes, taps, dilation=2**level)
+    return planes[0]
+
+
+def _equalisation(ms_up: torch.Tensor, pan: torch.Tensor, pan_low: torch.Tensor):
+    """Scale ``a_k`` and offset ``b_k`` so that ``a_k P + b_k`` matches band k's mean and deviation
+    (the deviation measured on the low-pass ``pan_low``, (rows, cols) or (rows, cols, bands))."""
+    low_std = pan_low.std(dim=(0, 1), correction=0)
+    scale = band_stds(ms_up) / low_std.clamp_min(torch.finfo(ms_up.dtype).tiny)
+    offset = band_means(ms_up) - scale * pan.mean()
+    return scale, offset
+
+
+def _gains(injection: str, ms_up: torch.Tensor, pan_low: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    if injection == "unit":
+        return scale
+    if injection == "regression":
+        low = pan_low if pan_low.ndim == 3 else pan_low[:, :, None].expand_as(ms_up)
+        variance = low.var(dim=(0, 1), correction=0).clamp_min(torch.finfo(ms_up.dtype).tiny)
+        centred_ms = ms_up - band_means(ms_up)
+        centred_low = low - band_means(low)
+        return (centred_ms * centred_low).mean(dim=(0, 1)) / variance
+    raise ParameterError(f"injection must be one of {_INJECTIONS}; got {injection!r}")
+
+
+def _additive(ms_up, pan, pan_low, injection):
+    scale, _ = _equalisation(ms_up, pan, pan_low)
+    gains = _gains(injection, ms_up, pan_low, scale)
+    detail = pan[:, :, None] - (pan_low if pan_low.ndim == 3 else pan_low[:, :, None])
+    return ms_up + gains * detail
+
+
+def _modulation(ms_up, pan, pan_low, scale, offset):
+    """HPM: ``MS~_k * (a_k P + b_k) / (a_k P_L + b_k)``, the ratio guarded away from zero."""
+    low = pan_low if pan_low.ndim == 3 else pan_low[:, :, None]
+    numerator = scale * pan[:, :, None] + offset
+    denominator = scale * low + offset
+    tiny = torch.finfo(ms_up.dtype).eps * denominator.abs().amax().clamp_min(1.0)
+    denominator = torch.where(denominator.abs() > tiny, denominator, torch.full_like(denominator, tiny))
+    return ms_up * numerator / denominator
+
+
+def hpf(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None, injection: str = "unit") -> Array:
+    """High-pass filtering: box low-pass of the ratio's width, additive injection.
+
+    References
+    ----------
+    P. S. Chavez Jr., S. C. Sides, J. A. Anderson, PE&RS 57(3), 1991; Vivone et al., TGRS 2015.
+    """
+    pair = prepare(ms, pan, ratio)
+    ms_up = upsample(pair.ms, pair.ratio)
+    pan_low = box_lowpass(pair.pan, pair.ratio)
+    return like_input(_additive(ms_up, pair.pan, pan_low, injection), pair.was_numpy)
+
+
+def sfim(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None) -> Array:
+    """Smoothing-filter-based intensity modulation: box low-pass, multiplicative injection.
+
+    References
+    ----------
+    J. G. Liu, "Smoothing filter-based intensity modulation: a spectral preserve image fusion
+    technique for improving spatial details", Int. J. Remote Sens. 21(18), 2000.
+    """
+    pair = prepare(ms, pan, ratio)
+    ms_up = upsample(pair.ms, pair.ratio)
+    pan_low = box_lowpass(pair.pan, pair.ratio)
+    scale, offset = _equalisation(ms_up, pair.pan, pan_low)
+    return like_input(_modulation(ms_up, pair.pan, pan_low, scale, offset), pair.was_numpy)
+
+
+def mtf_glp(
+    ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None, injection: str = "unit"
+) -> Array:
+    """MTF-matched generalised Laplacian pyramid, additive injection.
+
+    ``injection="regression"`` gives MTF-GLP-CBD (Aiazzi et al. 2007).
+
+    References
+    ----------
+    Aiazzi et al., PE&RS 72(5), 2006; B. Aiazzi, S. Baronti, F. Lotti, M. Selva, "A comparison
+    between global and context-adaptive pansharpening of multispectral images", IEEE GRSL 6(2), 2009.
+    """
+    pair = prepare(ms, pan, ratio)
+    ms_up = upsample(pair.ms, pair.ratio)
+    pan_low = glp_lowpass(pair.pan, ms_nyquist_gains(sensor, pair.ms.shape[2]), pair.ratio)
+    return like_input(_additive(ms_up, pair.pan, pan_low, injection), pair.was_numpy)
+
+
+def mtf_glp_hpm(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None) -> Array:
+    """MTF-GLP with high-pass modulation: ``F_k = MS~_k * P_k / P_k,L``.
+
+    References
+    ----------
+    B. Aiazzi, L. Alparone, S. Baronti, A. Garzelli, M. Selva, "An MTF-based spectral distortion
+    minimizing model for pan-sharpening of very high resolution multispectral images of urban
+    areas", 2nd GRSS/ISPRS Joint Workshop on Remote Sensing and Data Fusion over Urban Areas, 2003.
+    """
+    pair = prepare(ms, pan, ratio)
+    ms_up = upsample(pair.ms, pair.ratio)
+    pan_low = glp_lowpass(pair.pan, ms_nyquist_gains(sensor, pair.ms.shape[2]), pair.ratio)
+    scale, offset = _equalisation(ms_up, pair.pan, pan_low)
+    return like_input(_modulation(ms_up, pair.pan, pan_low, scale, offset), pair.was_numpy)
+
+
+def mtf_glp_hpm_r(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None) -> Array:
+    """MTF-GLP-HPM with the PAN equalised by regression (HPM-R).
+
+    Each band's PAN is ``a_k P + b_k`` with ``(a_k, b_k)`` the least-squares fit of ``MS~_k`` on
+    the low-pass PAN ``P_k,L``, instead of moment matching.
+
+    References
+    ----------
+    G. Vivone, R. Restaino, J. Chanussot, "A regression-based high-pass modulation pansharpening
+    approach", IEEE GRSL 15(2), 2018.
+    """
+    pair = prepare(ms, pan, ratio)
+    ms_up = upsample(pair.ms, pair.ratio)
+    pan_low = glp_lowpass(pair.pan, ms_nyquist_gains(sensor, pair.ms.shape[2]), pair.ratio)
+    variance = pan_low.var(dim=(0, 1), correction=0).clamp_min(torch.finfo(ms_up.dtype).tiny)
+    centred_low = pan_low - band_means(pan_low)
+    scale = ((ms_up - band_means(ms_up)) * centred_low).mean(dim=(0, 1)) / variance
+    offset = band_means(ms_up) - scale * band_means(pan_low)
+    return like_input(_modulation(ms_up, pair.pan, pan_low, scale, offset), pair.was_numpy)
+
+
+def awlp(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None) -> Array:
+    """Additive wavelet luminance proportional: "a trous" details injected in proportion to each
+    band's share of the intensity, ``F_k = MS~_k + (MS~_k / mean_j MS~_j) (P_k - P_k,L)``.
+
+    The low-pass is ``round(log2(ratio))`` levels of the B3-spline starlet (as in the paper, not
+    the sensor MTF). The PAN is equalised to each band by moment matching.
+
+    References
+    ----------
+    X. Otazu, M. Gonzalez-Audicana, O. Fors, J. Nunez, "Introduction of sensor spectral response
+    into image fusion methods. Application to wavelet-based methods", IEEE TGRS 43(10), 2005.
+    """
+    pair = prepare(ms, pan, ratio)
+    ms_up = upsample(pair.ms, pair.ratio)
+    levels = max(1, round(math.log2(pair.ratio)))
+    pan_low = starlet_lowpass(pair.pan, levels)
+    scale, _ = _equalisation(ms_up, pair.pan, pan_low)
+    intensity = ms_up.mean(dim=2, keepdim=True)
+    tiny = torch.finfo(ms_up.dtype).eps * intensity.abs().max().clamp_min(1.0)
+    proportion = ms_up / torch.where(intensity.abs() > tiny, intensity, tiny)
+    detail = (pair.pan - pan_low)[:, :, None] * scale
+    return like_input(ms_up + proportion * detail, pair.was_numpy)

@@ -1,0 +1,271 @@
+"""Zero-shot band-wise CNN pansharpening in the spirit of rho-PNN.
+
+A light residual CNN maps (band ``k`` of a starting fusion, PAN) to the sharpened band ``k``;
+the starting fusion is the interpolated MS (EXP) or a classical method's result that the
+network refines (``start``), and the untrained network returns it unchanged. It is trained on
+the image itself, at full resolution, with no reference:
+
+* spectral consistency: the output seen through band ``k``'s MTF and decimated must match the
+  MS band (L1);
+* spatial consistency: the local correlation of the output with the PAN must reach the local
+  correlation that the interpolated band has with the MTF low-passed PAN (the correlation
+  attainable at the MS scale), penalised where it falls short.
+
+The spatial term is switched by a hysteresis rule that holds a target spectral quality: it is
+turned off when the spectral error exceeds ``spectral_target`` times the error of plain
+interpolation (EXP) on the same patches, and on again once it falls below
+``spectral_target - hysteresis`` times that error. Bands are processed one after the other and
+the weights (and optimiser state) of band ``k`` initialise band ``k + 1`` (model propagation),
+so later bands need few steps; the network never sees all bands at once, which keeps it
+independent of the band count (multispectral or hyperspectral).
+
+Training runs through :class:`lightning.Trainer` (CPU or GPU), one ``fit`` for all bands.
+
+References
+----------
+M. Ciotola, G. Guarino, G. Scarpa, "Band-wise hyperspectral image pansharpening using CNN model
+propagation" (rho-PNN), IEEE TGRS, 2025 (arXiv:2311.06378).
+M. Ciotola, S. Vitale, A. Mazza, G. Poggi, G. Scarpa, "Pansharpening by convolutional neural
+networks in the full resolution framework" (Z-PNN), IEEE TGRS 60, 2022.
+M. Ciotola, G. Poggi, G. Scarpa, "Unsupervised deep learning-based pansharpening with jointly
+enhanced spectral and spatial fidelity" (lambda-PNN), IEEE TGRS 61, 2023.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Callable
+
+import lightning
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hsi.degrade.mtf import decimate, mtf_blur
+from hsi.errors import ParameterError
+from hsi.pansharpen._arrays import Array, as_tensor, like_input, prepare
+from hsi.pansharpen.mra import glp_lowpass, ms_nyquist_gains
+from hsi.pansharpen.resample import upsample
+
+
+class BandDetailNet(nn.Module):
+    """Residual CNN: (n, 2, rows, cols) = [band, PAN] -> (n, 1, rows, cols) sharpened band.
+
+    Three 3x3 convolutions (reflect padding); the last starts at zero so that the untrained
+    network returns the interpolated band (EXP).
+    """
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv2d(2, width, 3, padding=1, padding_mode="reflect"),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1, padding_mode="reflect"),
+            nn.ReLU(),
+            nn.Conv2d(width, 1, 3, padding=1, padding_mode="reflect"),
+        )
+        nn.init.zeros_(self.layers[-1].weight)
+        nn.init.zeros_(self.layers[-1].bias)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs[:, :1] + self.layers(inputs)
+
+
+def local_correlation(first: torch.Tensor, second: torch.Tensor, window: int) -> torch.Tensor:
+    """Pearson correlation of two (n, 1, rows, cols) images in every ``window`` x ``window`` window."""
+    pool = lambda x: F.avg_pool2d(x, window, stride=1)  # noqa: E731
+    mean_a, mean_b = pool(first), pool(second)
+    cov = pool(first * second) - mean_a * mean_b
+    var_a = (pool(first * first) - mean_a**2).clamp_min(1e-8)
+    var_b = (pool(second * second) - mean_b**2).clamp_min(1e-8)
+    return cov / torch.sqrt(var_a * var_b)
+
+
+def hysteresis_switch(spatial_on: bool, relative_error: float, target: float, width: float) -> bool:
+    """The spatial-loss state after one step of the hysteresis rule of rho-PNN.
+
+    ``relative_error`` is the spectral error over EXP's on the same patches. The spatial loss is
+    switched off above ``target`` and on again only below ``target - width``; in between it
+    keeps its state, so it does not flicker at the threshold.
+    """
+    if spatial_on and relative_error > target:
+        return False
+    if not spatial_on and relative_error < target - width:
+        return True
+    return spatial_on
+
+
+class _Corners(torch.utils.data.IterableDataset):
+    """Endless random patch corners on the MS grid, from a seeded generator."""
+
+    def __init__(self, n_rows: int, n_cols: int, patch: int, batch_size: int, seed: int):
+        self.limits = (n_rows - patch + 1, n_cols - patch + 1)
+        self.batch_size, self.seed = batch_size, seed
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed)
+        while True:
+            rows = torch.randint(0, self.limits[0], (self.batch_size,), generator=generator)
+            cols = torch.randint(0, self.limits[1], (self.batch_size,), generator=generator)
+            yield torch.stack([rows, cols], dim=1)
+
+
+class RhoPNNModule(lightning.LightningModule):
+    """Lightning module training :class:`BandDetailNet` band after band on one image.
+
+    ``ms`` (bands, rows, cols), ``ms_up``, ``start`` and ``pan_low`` (bands, R*rows, R*cols),
+    ``pan`` (bands, R*rows, R*cols), all normalised per band (zero mean, unit deviation of the MS band; the
+    PAN equalised to it). After training, ``fused`` holds the normalised sharpened bands.
+    """
+
+    def __init__(self, ms, ms_up, start, pan, pan_low, *, ratio, gains, steps, patch, batch_size, learning_rate,
+                 spectral_target, hysteresis, spatial_weight, window, width, seed):
+        super().__init__()
+        self.net = BandDetailNet(width)
+        self.ms, self.ms_up, self.start, self.pan, self.pan_low = ms, ms_up, start, pan, pan_low
+        self.ratio, self.gains, self.patch, self.batch_size = ratio, gains, patch, batch_size
+        self.band_end = np.cumsum(steps)
+        self.learning_rate, self.window, self.seed = learning_rate, window, seed
+        self.spectral_target, self.hysteresis, self.spatial_weight = spectral_target, hysteresis, spatial_weight
+        self.spatial_on = True
+        self.switches = [0] * len(steps)
+        self.fused = torch.empty_like(ms_up)
+        self.margin = max(1, math.ceil(20 / ratio))  # MS pixels touched by the 41-tap MTF padding
+
+    def band_at(self, step: int) -> int:
+        return int(np.searchsorted(self.band_end, step, side="right"))
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.net.parameters(), lr=self.learning_rate)
+
+    def train_dataloader(self):
+        low = self.patch // self.ratio
+        dataset = _Corners(self.ms.shape[1], self.ms.shape[2], low, self.batch_size, self.seed)
+        return torch.utils.data.DataLoader(dataset, batch_size=None)
+
+    def _crops(self, band: int, corners: torch.Tensor):
+        low, r = self.patch // self.ratio, self.ratio
+        take = lambda image, rr, cc, size: image[rr : rr + size, cc : cc + size]  # noqa: E731
+        ms = torch.stack([take(self.ms[band], int(i), int(j), low) for i, j in corners])
+        high = lambda image: torch.stack([take(image, int(i) * r, int(j) * r, self.patch) for i, j in corners])  # noqa: E731
+        return ms, high(self.ms_up[band]), high(self.start[band]), high(self.pan[band]), high(self.pan_low[band])
+
+    def _spectral_error(self, high: torch.Tensor, ms: torch.Tensor, band: int) -> torch.Tensor:
+        """Mean |decimate(MTF(high)) - ms| away from the patch borders; high (n, P, P), ms (n, p, p)."""
+        low = decimate(mtf_blur(high.permute(1, 2, 0), float(self.gains[band]), self.ratio), self.ratio).permute(2, 0, 1)
+        m = self.margin
+        return (low - ms)[:, m:-m, m:-m].abs().mean()
+
+    def training_step(self, corners: torch.Tensor, batch_idx: int):
+        band = self.band_at(self.global_step)
+        ms, ms_up, start, pan, pan_low = self._crops(band, corners.to(self.ms.device))
+        fused = self.net(torch.stack([start, pan], dim=1))[:, 0]
+        spectral = self._spectral_error(fused, ms, band)
+        with torch.no_grad():
+            reference = self._spectral_error(ms_up, ms, band).clamp_min(1e-12)
+            attainable = local_correlation(ms_up[:, None], pan_low[:, None], self.window).clamp_min(0)
+            relative = float(spectral / reference)
+        state = hysteresis_switch(self.spatial_on, relative, self.spectral_target, self.hysteresis)
+        self.switches[band] += int(state != self.spatial_on)
+        self.spatial_on = state
+        loss = spectral
+        if self.spatial_on:
+            achieved = local_correlation(fused[:, None], pan[:, None], self.window)
+            loss = loss + self.spatial_weight * (attainable - achieved).clamp_min(0).mean()
+        return loss
+
+    def on_train_batch_end(self, outputs, corners, batch_idx: int) -> None:
+        band = self.band_at(self.global_step - 1)
+        if self.global_step == self.band_end[band]:
+            with torch.no_grad():
+                inputs = torch.stack([self.start[band], self.pan[band]])[None]
+                self.fused[band] = self.net(inputs)[0, 0]
+
+
+def rho_pnn(
+    ms: Array,
+    pan: Array,
+    *,
+    ratio: int | None = None,
+    sensor: str | None = None,
+    first_band_steps: int = 200,
+    band_steps: int = 40,
+    patch_size: int = 64,
+    batch_size: int = 8,
+    learning_rate: float = 1e-3,
+    spectral_target: float = 0.5,
+    hysteresis: float = 0.1,
+    spatial_weight: float = 1.0,
+    window: int | None = None,
+    width: int = 32,
+    seed: int = 0,
+    start: Callable | None = None,
+    device: torch.device | str | None = None,
+) -> Array:
+    """Zero-shot band-wise CNN pansharpening (see the module docstring).
+
+    Parameters
+    ----------
+    ms : (rows, cols, bands) low-resolution cube; pan : (ratio*rows, ratio*cols).
+    ratio, sensor : as for every pansharpening method (``sensor`` gives the MTF gains).
+    first_band_steps, band_steps : optimiser steps for the first band and for each later band.
+    patch_size : side of the training patches on the PAN grid (cut to the image, multiple of ratio).
+    batch_size, learning_rate : Adam settings.
+    spectral_target : the spatial loss is switched off when the spectral error exceeds this
+        fraction of EXP's error on the same patches.
+    hysteresis : and on again below ``spectral_target - hysteresis``.
+    spatial_weight : weight of the spatial loss.
+    window : side of the local-correlation windows (default ``2 * ratio + 1``).
+    width : channels of the hidden layers.
+    seed : seeds the weights and the patch sampling (no global state is touched).
+    start : a pansharpening function ``start(ms, pan, *, ratio, sensor)`` whose result the
+        network starts from and refines (its residual base); None: the interpolated MS (EXP).
+    device : torch device (default: the input's).
+
+    Returns
+    -------
+    (ratio*rows, ratio*cols, bands) fused cube, numpy for numpy input.
+    """
+    for name, value in (("first_band_steps", first_band_steps), ("band_steps", band_steps), ("batch_size", batch_size)):
+        if int(value) != value or value < 1:
+            raise ParameterError(f"{name} must be a positive integer; got {value!r}")
+    if not 0 < hysteresis < spectral_target:
+        raise ParameterError(f"need 0 < hysteresis < spectral_target; got hysteresis={hysteresis}, spectral_target={spectral_target}")
+    pair = prepare(ms, pan, ratio, device)
+    r = pair.ratio
+    bands = pair.ms.shape[2]
+    gains = ms_nyquist_gains(sensor, bands)
+    ms64, pan64 = pair.ms.double(), pair.pan.double()
+    ms_up = upsample(ms64, r)
+    base = ms_up if start is None else as_tensor(start(ms64, pan64, ratio=r, sensor=sensor), dtype=ms64.dtype, device=ms64.device)
+    pan_low = glp_lowpass(pan64, gains, r)
+    mean, std = ms64.mean(dim=(0, 1)), ms64.std(dim=(0, 1)).clamp_min(1e-12)
+    pan_std = pan_low.std(dim=(0, 1)).clamp_min(1e-12)  # equalise the PAN so its low-pass matches each band
+    norm = lambda cube: ((cube - mean) / std).permute(2, 0, 1).float().contiguous()  # noqa: E731
+    pan_eq = ((pan64[:, :, None] - pan64.mean()) / pan_std).permute(2, 0, 1).float().contiguous()
+    pan_low_eq = ((pan_low - pan64.mean()) / pan_std).permute(2, 0, 1).float().contiguous()
+    patch = min(int(patch_size), pair.pan.shape[0], pair.pan.shape[1])
+    patch -= patch % r
+    if patch // r <= 2 * max(1, math.ceil(20 / r)) + 2:
+        raise ParameterError(f"patch_size={patch_size} (cut to the image: {patch}) is too small for the MTF margins at ratio {r}")
+    steps = [int(first_band_steps)] + [int(band_steps)] * (bands - 1)
+    accelerator = "gpu" if pair.ms.device.type == "cuda" else "cpu"
+    cuda_devices = [pair.ms.device.index or 0] if accelerator == "gpu" else []
+    # seeds the weights; the data loader also draws from the global generator: fork it, so the
+    # caller's random state is left as it was
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(seed)
+        module = RhoPNNModule(norm(ms64), norm(ms_up), norm(base), pan_eq, pan_low_eq, ratio=r, gains=gains, steps=steps,
+                              patch=patch, batch_size=int(batch_size), learning_rate=learning_rate,
+                              spectral_target=spectral_target, hysteresis=hysteresis, spatial_weight=spatial_weight,
+                              window=window or 2 * r + 1, width=width, seed=seed)
+        trainer = lightning.Trainer(max_steps=sum(steps), accelerator=accelerator, devices=1, logger=False,
+                                    enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                                    num_sanity_val_steps=0)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*(num_workers|does not have many workers|GPU available|LeafSpec).*")
+            trainer.fit(module)
+    fused = module.fused.to(pair.ms.device).double().permute(1, 2, 0) * std + mean
+    return like_input(fused.to(pair.ms.dtype), pair.was_numpy)

@@ -1,0 +1,123 @@
+"""The pansharpen job: grid checks, output on the PAN grid with its georeferencing, report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from affine import Affine
+from rasterio.crs import CRS
+
+from hsi.cli import run_job
+from hsi.degrade.mtf import degrade_resolution, mtf_blur
+from hsi.errors import GridMismatchError, InputError
+from hsi.io import open_scene, save_scene
+from hsi.pansharpen.resample import upsample
+from hsi.scene import Scene
+
+
+CRS_UTM = CRS.from_epsg(32611)
+
+
+def _pair(tmp_path, ms_transform, pan_transform, crs=CRS_UTM):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    pan = 1.0 + 0.2 * rng.random((64, 64))
+    ms = np.stack([pan[2::4, 2::4] * k for k in (0.5, 0.8, 1.1)], axis=2)
+    wavelengths = np.array([480.0, 560.0, 660.0])
+    save_scene(Scene.from_array(ms.astype(np.float32), wavelengths_nm=wavelengths, crs=crs if ms_transform else None,
+                                transform=ms_transform), tmp_path / "ms.tif")
+    save_scene(Scene.from_array(pan.astype(np.float32), crs=crs if pan_transform else None, transform=pan_transform),
+               tmp_path / "pan.tif")
+    return tmp_path / "ms.tif", tmp_path / "pan.tif", wavelengths
+
+
+def test_output_on_the_pan_grid_with_report(tmp_path):
+    pan_transform = Affine(1.0, 0, 500000.0, 0, -1.0, 4100000.0)
+    ms_path, pan_path, wavelengths = _pair(tmp_path, pan_transform @ Affine.scale(4), pan_transform)
+    out = tmp_path / "fused.tif"
+    report = run_job("pansharpen", [f"ms={ms_path}", f"pan={pan_path}", f"output={out}", "method=gsa", "quicklook=false",
+                                    "tiling.tile=8", "tiling.overlap=2", "tiling.context=4"])
+    fused = open_scene(out)
+    assert fused.shape == (64, 64, 3)
+    assert fused.transform.almost_equals(pan_transform) and fused.crs == CRS_UTM
+    assert np.allclose(fused.wavelengths_nm, wavelengths)
+    saved = json.loads((tmp_path / "fused_report.json").read_text())
+    assert saved["ratio"] == 4 == report["ratio"]
+    assert 0.0 < saved["full_resolution"]["qnr"] <= 1.0
+    assert saved["tiling"]["tiles"] > 1
+
+
+def test_shapes_decide_the_ratio_without_georeferencing(tmp_path):
+    ms_path, pan_path, _ = _pair(tmp_path, None, None)
+    report = run_job("pansharpen", [f"ms={ms_path}", f"pan={pan_path}", f"output={tmp_path / 'f.npy'}",
+                                    "method=mtf_glp", "protocol=reduced"])
+    assert report["ratio"] == 4 and np.load(tmp_path / "f.npy").shape == (64, 64, 3)
+    assert (tmp_path / "f_quicklook.png").stat().st_size > 1000
+    assert "q2n" in report["reduced_resolution"]
+
+
+def test_inputs_over_different_ground_are_refused(tmp_path):
+    pan_transform = Affine(1.0, 0, 500000.0, 0, -1.0, 4100000.0)
+    shifted = Affine(4.0, 0, 500010.0, 0, -4.0, 4100000.0)
+    ms_path, pan_path, _ = _pair(tmp_path, shifted, pan_transform)
+    with pytest.raises(GridMismatchError, match="corners"):
+        run_job("pansharpen", [f"ms={ms_path}", f"pan={pan_path}", f"output={tmp_path / 'f.tif'}", "quicklook=false"])
+    non_integer = Affine(3.5, 0, 500000.0, 0, -3.5, 4100000.0)
+    ms_path, pan_path, _ = _pair(tmp_path / "second", non_integer, pan_transform)
+    with pytest.raises(InputError, match="integer multiple"):
+        run_job("pansharpen", [f"ms={ms_path}", f"pan={pan_path}", f"output={tmp_path / 'g.tif'}", "quicklook=false",
+                               "overwrite=true"])
+
+
+def test_tiled_fusion_matches_the_untiled_one(tmp_path):
+    """Interpolation is local: tiles with enough context give exactly the untiled EXP result."""
+    from hsi.pansharpen.resample import expand
+    from hsi.pansharpen.tiled import pansharpen_scene
+
+    pan_transform = Affine(1.0, 0, 500000.0, 0, -1.0, 4100000.0)
+    rng = np.random.default_rng(1)
+    pan = rng.random((88, 72)).astype(np.float32)
+    ms = rng.random((22, 18, 3)).astype(np.float32)
+    ms_scene = Scene.from_array(ms, wavelengths_nm=[480.0, 560.0, 660.0], crs=CRS_UTM, transform=pan_transform @ Affine.scale(4))
+    pan_scene = Scene.from_array(pan, crs=CRS_UTM, transform=pan_transform)
+    summary = pansharpen_scene(expand, ms_scene, pan_scene, tmp_path / "tiled.tif", ratio=4, tile=8, overlap=2, context=8)
+    assert summary["tiles"] > 4
+    fused = open_scene(tmp_path / "tiled.tif")
+    assert fused.transform.almost_equals(pan_transform) and fused.crs == CRS_UTM
+    assert np.allclose(fused.read(), expand(ms.astype(np.float64), pan), atol=1e-5)
+
+
+def test_hs_ms_fusion_through_the_job(tmp_path):
+    """pan_band=all hands the whole high-resolution MS to the method (CNMF), tiled, on the MS grid."""
+    rng = np.random.default_rng(2)
+    abundances = mtf_blur(rng.random((64, 64, 3)), 0.5, 2.0)
+    abundances /= abundances.sum(axis=2, keepdims=True)
+    endmembers = rng.uniform(0.1, 1.0, (3, 12))
+    truth = abundances @ endmembers
+    hs = degrade_resolution(truth, 4, 0.3)
+    msi = np.stack([truth[:, :, 3 * k : 3 * k + 3].mean(axis=2) for k in range(4)], axis=2)
+    save_scene(Scene.from_array(hs.astype(np.float32), wavelengths_nm=np.linspace(400, 900, 12)), tmp_path / "hs.npy")
+    save_scene(Scene.from_array(msi.astype(np.float32)), tmp_path / "msi.npy")
+    report = run_job("pansharpen", [f"ms={tmp_path / 'hs.npy'}", f"pan={tmp_path / 'msi.npy'}", f"output={tmp_path / 'f.npy'}",
+                                    "method=cnmf", "method.n_endmembers=3", "pan_band=all",
+                                    "quicklook=false", "protocol=reduced"])
+    fused = np.load(tmp_path / "f.npy")
+    assert fused.shape == (64, 64, 12) and report["ratio"] == 4
+    rmse = lambda x: np.sqrt(np.mean((x - truth) ** 2))  # noqa: E731
+    assert rmse(fused) < 0.5 * rmse(upsample(hs, 4))
+
+
+def test_every_pansharpening_config_instantiates():
+    import hydra
+    from omegaconf import OmegaConf
+
+    from hsi.bench.pansharpen import DEFAULT_METHODS, FUSION_METHODS
+    from hsi.settings import PROJECT_ROOT
+
+    configs = {path.stem: OmegaConf.load(path) for path in sorted((PROJECT_ROOT / "conf" / "method").glob("*.yaml"))}
+    ours = {name for name, cfg in configs.items() if str(cfg.get("_target_", "")).startswith("hsi.pansharpen.")}
+    assert set(DEFAULT_METHODS) | set(FUSION_METHODS) <= ours
+    for name in sorted(ours):
+        assert callable(hydra.utils.instantiate(configs[name])), name

@@ -1,0 +1,140 @@
+"""Pansharpening methods: geometry, a case with a known answer, and real WV2 data vs EXP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hsi.degrade.mtf import decimate, degrade_resolution, mtf_blur
+from hsi.errors import InputError, ParameterError
+from hsi.pansharpen import cs, hs, mra
+from hsi.pansharpen.resample import expand, upsample
+
+
+METHODS = {
+    "pca": cs.pca, "gs": cs.gs, "gsa": cs.gsa, "brovey": cs.brovey, "gihs": cs.gihs, "bdsd_pc": cs.bdsd_pc,
+    "hpf": mra.hpf, "sfim": mra.sfim, "mtf_glp": mra.mtf_glp,
+    "mtf_glp_cbd": lambda ms, pan, **kw: mra.mtf_glp(ms, pan, injection="regression", **kw),
+    "mtf_glp_hpm": mra.mtf_glp_hpm, "mtf_glp_hpm_r": mra.mtf_glp_hpm_r, "awlp": mra.awlp, "mtf_glp_hs": hs.mtf_glp_hs,
+}
+
+
+def _texture(rows: int, cols: int, seed: int = 0, waves: float = 0.5) -> np.ndarray:
+    """A positive image with detail at every scale: smoothed noise plus gentle gradients."""
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal((rows, cols, 1))
+    detail = mtf_blur(noise, 0.6, 2.0)[:, :, 0]
+    yy, xx = np.mgrid[0:rows, 0:cols] / max(rows, cols)
+    return 1.0 + waves * np.sin(6 * yy) * np.cos(4 * xx) + 0.3 * detail
+
+
+@pytest.fixture(scope="module")
+def rank_one_scene():
+    """A high-resolution cube ``X_k = s_k P`` whose PAN is ``P``, and its MTF-degraded MS."""
+    pan = _texture(64, 64)
+    spectrum = np.array([0.4, 0.7, 1.0, 1.3, 0.9])
+    cube = pan[:, :, None] * spectrum
+    ms = decimate(mtf_blur(cube, 0.3, 4), 4)
+    return cube, ms, pan
+
+
+def test_upsample_reproduces_cubic_polynomials_and_grid():
+    rows = np.arange(40.0)
+    image = (rows[:, None] ** 3 / 100.0) * np.ones((1, 40))
+    up = upsample(image, 4)
+    positions = (np.arange(160) - 2) / 4.0  # low-res pixel i sits at high-res 4 i + 2
+    assert np.abs(up[40:120, 80] - positions[40:120] ** 3 / 100.0).max() < 1e-9
+    cube = np.random.default_rng(1).random((9, 7, 3))
+    for ratio in (2, 3, 4):
+        assert np.allclose(decimate(upsample(cube, ratio), ratio), cube, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_output_geometry_and_kind(name, rank_one_scene):
+    _, ms, pan = rank_one_scene
+    fused = METHODS[name](ms, pan, sensor="generic")
+    assert isinstance(fused, np.ndarray) and fused.shape == (64, 64, 5)
+    fused_t = METHODS[name](torch.as_tensor(ms, dtype=torch.float32), torch.as_tensor(pan), sensor="generic")
+    assert isinstance(fused_t, torch.Tensor) and fused_t.shape == (64, 64, 5) and fused_t.dtype == torch.float32
+    assert np.isfinite(fused).all()
+
+
+def test_ratio_is_checked(rank_one_scene):
+    _, ms, pan = rank_one_scene
+    with pytest.raises(InputError, match="integer multiple"):
+        mra.mtf_glp(ms, pan[:, :63])
+    with pytest.raises(ParameterError, match="ratio=3"):
+        cs.gsa(ms, pan, ratio=3)
+    with pytest.raises(ParameterError, match="injection"):
+        mra.mtf_glp(ms, pan, injection="magic")
+
+
+@pytest.mark.parametrize("name", ["mtf_glp", "mtf_glp_cbd", "mtf_glp_hpm_r"])
+def test_glp_recovers_a_cube_proportional_to_the_pan(name, rank_one_scene):
+    """When every band is s_k P and the MS is its MTF low-pass, the GLP details are exactly missing ones."""
+    cube, ms, pan = rank_one_scene
+    fused = METHODS[name](ms, pan, sensor="generic")
+    assert np.abs(fused - cube).max() < 1e-9 * np.abs(cube).max()
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_beats_interpolation_on_the_known_case(name, rank_one_scene):
+    cube, ms, pan = rank_one_scene
+    error = lambda x: np.sqrt(np.mean((x - cube) ** 2))  # noqa: E731
+    assert error(METHODS[name](ms, pan, sensor="generic")) < 0.8 * error(expand(ms, pan))
+
+
+def test_detail_regression_gains_ignore_bands_unrelated_to_the_pan():
+    pan = _texture(64, 64, seed=2)
+    other = _texture(64, 64, seed=3, waves=0.0)
+    cube = np.stack([0.5 * pan, 1.5 * pan, other, 2.0 - pan], axis=2)
+    ms = degrade_resolution(cube, 4, "generic")
+    gains = hs.detail_regression_gains(torch.as_tensor(ms), torch.as_tensor(pan), 4, "generic").numpy()
+    assert gains[1] > 2 * gains[0] > 0.3
+    assert abs(gains[2]) < 0.3 * gains[1]
+    assert gains[3] < -0.3  # inverted contrast gives a negative gain
+
+
+def test_bdsd_pc_coefficients_are_nonnegative_least_squares():
+    rng = np.random.default_rng(0)
+    design = torch.as_tensor(rng.random((200, 4)))
+    target = torch.as_tensor(rng.random((200, 3)) - 0.3)
+    coefficients = cs.nonnegative_least_squares_gram(design.T @ design, design.T @ target)
+    assert (coefficients >= 0).all()
+    gradient = design.T @ (design @ coefficients - target)  # KKT: zero where positive, >= 0 at zero
+    assert torch.all(gradient[coefficients > 1e-9].abs() < 1e-8)
+    assert torch.all(gradient[coefficients <= 1e-9] > -1e-8)
+
+
+@pytest.fixture(scope="module", params=[("WV2", "imgWV2.mat"), ("IKONOS", "imgIK.mat")], ids=["WV2", "IKONOS"])
+def real_reduced(request, shared_data):
+    """Wald's protocol on a 128 x 128 MS crop of a real pair (MS 32 x 32, PAN 128 x 128), with its sensor."""
+    from hsi.bench.pansharpen import load_pair
+    from hsi.pansharpen.protocol import reduced_resolution_pair
+
+    sensor, filename = request.param
+    ms, pan, ratio = load_pair(shared_data / "pansharpening" / filename)
+    return sensor, reduced_resolution_pair(ms[:128, :128], pan[:512, :512], sensor=sensor, ratio=ratio)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_beats_interpolation_on_real_q2n(name, real_reduced):
+    from hsi.metrics import q2n
+
+    sensor, pair = real_reduced
+    baseline = q2n(pair.reference, expand(pair.ms, pair.pan))
+    fused = METHODS[name](pair.ms, pair.pan, sensor=sensor)
+    assert fused.shape == pair.reference.shape
+    assert q2n(pair.reference, fused) > baseline + 0.02
+
+
+@pytest.mark.slow
+def test_zero_shot_network_beats_interpolation_on_real_q2n(real_reduced):
+    from hsi.metrics import q2n
+    from hsi.pansharpen.zeroshot import rho_pnn
+
+    sensor, pair = real_reduced
+    baseline = q2n(pair.reference, expand(pair.ms, pair.pan))
+    fused = rho_pnn(pair.ms, pair.pan, sensor=sensor, first_band_steps=60, band_steps=10)
+    assert q2n(pair.reference, fused) > baseline + 0.02

@@ -1,0 +1,38 @@
+"""Zero-shot rho-PNN-style network: the hysteresis rule, and a short smoke run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hsi.degrade.mtf import decimate, mtf_blur
+from hsi.errors import ParameterError
+from hsi.pansharpen.zeroshot import hysteresis_switch, rho_pnn
+
+
+
+def test_hysteresis_keeps_its_state_inside_the_band():
+    assert hysteresis_switch(True, 0.55, target=0.5, width=0.1) is False  # above target: off
+    assert hysteresis_switch(False, 0.45, target=0.5, width=0.1) is False  # inside the band: stays off
+    assert hysteresis_switch(False, 0.35, target=0.5, width=0.1) is True  # below target - width: on
+    assert hysteresis_switch(True, 0.45, target=0.5, width=0.1) is True  # inside the band: stays on
+
+
+def test_smoke_run_is_seeded_and_moves_towards_the_truth():
+    rng = np.random.default_rng(0)
+    pan = 1.0 + 0.3 * mtf_blur(rng.standard_normal((64, 64, 1)), 0.6, 2.0)[:, :, 0]
+    cube = pan[:, :, None] * np.array([0.5, 1.0, 1.5])
+    ms = decimate(mtf_blur(cube, 0.3, 4), 4)
+    state = torch.random.get_rng_state()
+    options = dict(sensor="generic", first_band_steps=15, band_steps=3, patch_size=64, batch_size=2, seed=3)
+    fused = rho_pnn(ms, pan, **options)
+    assert torch.equal(state, torch.random.get_rng_state())  # no global seeding
+    assert isinstance(fused, np.ndarray) and fused.shape == (64, 64, 3) and np.isfinite(fused).all()
+    assert np.array_equal(fused, rho_pnn(ms, pan, **options))
+    error = lambda x: np.sqrt(np.mean((x - cube) ** 2))  # noqa: E731
+    from hsi.pansharpen.resample import upsample
+
+    assert error(fused) < error(upsample(ms, 4))
+    with pytest.raises(ParameterError, match="hysteresis"):
+        rho_pnn(ms, pan, hysteresis=0.6, spectral_target=0.5)
