@@ -122,14 +122,11 @@ def sunsal(
     S. Boyd et al., "Distributed optimization and statistical learning via the alternating
     direction method of multipliers", Found. Trends Mach. Learn. 3(1), 2011.
     """
-    data_in, data, lib = _setup(pixels, library, lam, mu, n_iter, tol)
-
     def prox(u: torch.Tensor, penalty: float) -> torch.Tensor:
         shrunk = torch.sign(u) * (u.abs() - lam / penalty).clamp_min(0)
         return shrunk.clamp_min(0) if nonnegative else shrunk
 
-    v = _admm(data, lib, prox, mu=mu, n_iter=n_iter, tol=tol, sum_to_one=sum_to_one)
-    return like_input(v.to(data_in.dtype), pixels)
+    return _solve(pixels, library, prox, lam=lam, mu=mu, n_iter=n_iter, tol=tol, sum_to_one=sum_to_one)
 
 
 def clsunsal(
@@ -156,17 +153,22 @@ def clsunsal(
     M.-D. Iordache, J. M. Bioucas-Dias and A. Plaza, "Collaborative sparse regression for
     hyperspectral unmixing", IEEE TGRS 52(1), 2014.
     """
-    data_in, data, lib = _setup(pixels, library, lam, mu, n_iter, tol)
-    weight = lam * data.shape[0] ** 0.5
-
     def prox(u: torch.Tensor, penalty: float) -> torch.Tensor:
-        # prox of (weight/penalty) * sum_j ||u_j||_2 + indicator(u >= 0): clamp, then group shrink.
+        # prox of (weight/penalty) * sum_j ||u_j||_2 + indicator(u >= 0), weight = lam sqrt(n_pixels)
+        # (u is (n_pixels, n_members)): clamp, then group shrink.
+        weight = lam * u.shape[0] ** 0.5
         if nonnegative:
             u = u.clamp_min(0)
         norms = u.norm(dim=0, keepdim=True)
         return u * (1 - (weight / penalty) / norms.clamp_min(1e-300)).clamp_min(0)
 
-    v = _admm(data, lib, prox, mu=mu, n_iter=n_iter, tol=tol, sum_to_one=False)
+    return _solve(pixels, library, prox, lam=lam, mu=mu, n_iter=n_iter, tol=tol, sum_to_one=False)
+
+
+def _solve(pixels, library, prox, *, lam, mu, n_iter, tol, sum_to_one):
+    """Check the inputs, run :func:`_admm` with ``prox``; abundances (n_pixels, n_members) in the input's kind."""
+    data_in, data, lib = _setup(pixels, library, lam, mu, n_iter, tol)
+    v = _admm(data, lib, prox, mu=mu, n_iter=n_iter, tol=tol, sum_to_one=sum_to_one)
     return like_input(v.to(data_in.dtype), pixels)
 
 

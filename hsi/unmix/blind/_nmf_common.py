@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -73,6 +74,57 @@ def prepare(pixels: Array, n_endmembers: int, *, delta: float, device=None) -> t
     return pixels_t, Problem(data=data.contiguous(), pixel_energy=energy, delta=delta * math.sqrt(energy))
 
 
+class Task(NamedTuple):
+    """One validated NMF run: what :func:`setup` returns and :func:`solve` consumes.
+
+    original : the user's ``pixels`` (numpy or torch: the kind of the results).
+    pixels : (n_pixels, bands) tensor. problem : see :class:`Problem`.
+    sparsity : absolute sparsity weight ``lambda`` (0: none). max_iter, tol : checked.
+    """
+
+    original: Array
+    pixels: torch.Tensor
+    problem: Problem
+    sparsity: float
+    max_iter: int
+    tol: float
+
+
+def setup(pixels: Array, n_endmembers: int, *, sparsity, sparsity_scale, delta, max_iter, tol, device=None) -> Task:
+    """The checks and data preparation shared by the NMF methods (see ``nmf_l12`` for the parameters)."""
+    max_iter, tol = check_iterations(max_iter, tol)
+    pixels_t, problem = prepare(pixels, n_endmembers, delta=delta, device=device)
+    weight = sparsity_weight(problem, sparsity, sparsity_scale)
+    return Task(pixels, pixels_t, problem, weight, max_iter, tol)
+
+
+def solve(task: Task, endmembers: torch.Tensor, abundances: torch.Tensor, **options):
+    """:func:`multiplicative_updates` from the given start; endmembers (bands, k) and abundances
+    (n_pixels, k) in the input's kind. ``options``: the engine's keyword arguments."""
+    endmembers, abundances, _ = multiplicative_updates(task.problem, endmembers, abundances,
+                                                       max_iter=task.max_iter, tol=task.tol, **options)
+    return finish(task.original, endmembers, abundances)
+
+
+def sparsity_weight(problem: Problem, sparsity: float | None, sparsity_scale: float) -> float:
+    """Absolute ``lambda`` from the relative setting (see :func:`hsi.unmix.blind.nmf_sparse.nmf_l12`)."""
+    if sparsity is None:
+        relative = check_positive("sparsity_scale", sparsity_scale, allow_zero=True) * hoyer_sparsity_weight(problem.data)
+    else:
+        relative = check_positive("sparsity", sparsity, allow_zero=True)
+    return relative * problem.pixel_energy
+
+
+def l12_penalty_gradient(weight: float):
+    """Gradient ``(weight / 2) S^(-1/2)`` of ``weight * sum_ij S_ij^(1/2)``, for the S update."""
+    return lambda abundances: (0.5 * weight) * abundances.rsqrt()
+
+
+def l12_penalty(weight: float):
+    """:func:`l12_penalty_gradient`, or None (no penalty) when ``weight`` is 0."""
+    return l12_penalty_gradient(weight) if weight > 0 else None
+
+
 def vca_fcls_init(pixels: torch.Tensor, n_endmembers: int, rng) -> tuple[torch.Tensor, torch.Tensor]:
     """VCA endmembers (bands, k) and their FCLS abundances as ``S`` (k, n_pixels), floored above 0."""
     generator = torch_generator(rng)
@@ -94,6 +146,16 @@ def weighted_vca_fcls_init(pixels: torch.Tensor, n_endmembers: int, rng, band_we
     abundances = as_tensor(fcls(weighted, endmembers * scale[:, None]), dtype=pixels.dtype, device=pixels.device).T
     abundances = abundances.clamp_min(INIT_FLOOR)
     return endmembers, (abundances / abundances.sum(dim=0, keepdim=True)).contiguous()
+
+
+def noise_weighted_init(pixels: torch.Tensor, n_endmembers: int, rng, noise_to_weights):
+    """The robust methods' start: :func:`weighted_vca_fcls_init` with the band weights
+    ``noise_to_weights(noise variance per band)`` (bands,), or :func:`vca_fcls_init` when
+    there are too few pixels to estimate the noise."""
+    noise = noise_energy_per_band(pixels)
+    if noise is None:
+        return vca_fcls_init(pixels, n_endmembers, rng)
+    return weighted_vca_fcls_init(pixels, n_endmembers, rng, noise_to_weights(noise))
 
 
 def noise_energy_per_band(pixels: torch.Tensor) -> torch.Tensor | None:
@@ -265,8 +327,7 @@ def multiplicative_updates(
     weights = torch.ones(n_bands + (1 if problem.delta > 0 else 0), dtype=data.dtype, device=data.device)
     data_aug, _ = augmented(data, endmembers, problem.delta)
     if band_weights is not None:  # weigh the bands from the start: the initial fit already shows the outliers
-        band = band_weights(data - endmembers @ abundances)
-        weights = torch.cat([band, weights.new_ones(1)]) if problem.delta > 0 else band
+        weights = _row_weights(band_weights(data - endmembers @ abundances), problem.delta)
     previous = math.inf
     iteration = 0
     for iteration in range(1, max_iter + 1):
@@ -285,8 +346,7 @@ def multiplicative_updates(
         if iteration % check_every == 0 or iteration == max_iter:
             residual = data - endmembers @ abundances
             if band_weights is not None:
-                band = band_weights(residual)
-                weights = torch.cat([band, weights.new_ones(1)]) if problem.delta > 0 else band
+                weights = _row_weights(band_weights(residual), problem.delta)
             if on_check is not None:
                 on_check(endmembers, abundances)
             current = float(residual.norm())
@@ -295,3 +355,8 @@ def multiplicative_updates(
                 break
             previous = current
     return endmembers, abundances, iteration
+
+
+def _row_weights(band: torch.Tensor, delta: float) -> torch.Tensor:
+    """Weights of the rows of the augmented factors: the bands' (bands,), then 1 for the sum-to-one row."""
+    return torch.cat([band, band.new_ones(1)]) if delta > 0 else band

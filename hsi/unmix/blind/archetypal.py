@@ -195,6 +195,21 @@ def _learning_set(data: torch.Tensor, max_pixels: int | None, generator: torch.G
     return data
 
 
+def _prepare(pixels, n_endmembers, rng, n_restarts, n_outer, fit_tolerance, max_pixels, subspace_dim):
+    """Checked input and the data both entry points learn from.
+
+    Returns ``data_in`` (the input as a tensor), ``k``, the torch generator, ``data``
+    (n_pixels, bands) float64, ``learn`` (the learning subset of ``data``) and ``coords``
+    (d, n_learn): ``learn.T`` or its signal-subspace coordinates.
+    """
+    data_in, k = _check_common(pixels, n_endmembers, n_restarts, n_outer, fit_tolerance)
+    generator = torch_generator(rng, data_in.device)
+    data = data_in.to(torch.float64)
+    learn = _learning_set(data, max_pixels, generator)
+    coords = learn.T if subspace_dim >= data.shape[1] else _signal_subspace(learn, max(int(subspace_dim), k))
+    return data_in, k, generator, data, learn, coords
+
+
 def _finish(pixels, data_in, data, learn, weights, abundances, fit_tolerance, refine_abundances):
     best = _select(learn, weights, abundances, fit_tolerance)
     endmembers = learn.T @ weights[best]
@@ -256,11 +271,8 @@ def edaa(
     archetypal analysis for blind hyperspectral unmixing", IEEE TIP 32, 2023.
     A. Cutler and L. Breiman, "Archetypal analysis", Technometrics 36(4), 1994.
     """
-    data_in, k = _check_common(pixels, n_endmembers, n_restarts, n_outer, fit_tolerance)
-    generator = torch_generator(rng, data_in.device)
-    data = data_in.to(torch.float64)
-    learn = _learning_set(data, max_pixels, generator)
-    coords = learn.T if subspace_dim >= data.shape[1] else _signal_subspace(learn, max(int(subspace_dim), k))
+    data_in, k, generator, data, learn, coords = _prepare(
+        pixels, n_endmembers, rng, n_restarts, n_outer, fit_tolerance, max_pixels, subspace_dim)
     exponents = torch.randint(-3, 4, (n_restarts,), generator=generator, device=data.device)
     weights, abundances = archetypal_restarts(
         coords,
@@ -328,14 +340,11 @@ def edaa_pp(
     unmixing", IEEE TIP 32, 2023. J. Jin, Z. T. Ke, G. Moryoussef, J. Tang and J. Wang,
     "Improved algorithm and bounds for successive projection", ICLR 2024.
     """
-    data_in, k = _check_common(pixels, n_endmembers, len(neighbourhood_sizes), n_outer, fit_tolerance)
     if not 0.0 < seed_weight <= 1.0:
         raise ParameterError(f"seed_weight must be in (0, 1]; got {seed_weight}")
-    generator = torch_generator(rng, data_in.device)
-    data = data_in.to(torch.float64)
-    learn = _learning_set(data, max_pixels, generator)
+    data_in, k, generator, data, learn, coords = _prepare(
+        pixels, n_endmembers, rng, len(neighbourhood_sizes), n_outer, fit_tolerance, max_pixels, subspace_dim)
     n = learn.shape[0]
-    coords = learn.T if subspace_dim >= data.shape[1] else _signal_subspace(learn, max(int(subspace_dim), k))
     sizes = [int(min(max(size, 1), n)) for size in neighbourhood_sizes]
     seeds = []
     for size, neighbourhoods in zip(sizes, pp_spa_multiscale(learn, k, sizes)):

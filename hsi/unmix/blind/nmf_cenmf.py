@@ -6,7 +6,6 @@ import torch
 
 from hsi.unmix._tensors import Array
 from hsi.unmix.blind import _nmf_common as common
-from hsi.unmix.blind.nmf_sparse import _sparsity_weight, l12_penalty_gradient
 
 __all__ = ["nmf_correntropy", "correntropy_band_weights"]
 
@@ -83,21 +82,15 @@ def nmf_correntropy(
     R. He, W.-S. Zheng and B.-G. Hu, "Maximum correntropy criterion for robust face
     recognition", IEEE TPAMI 33(8), 2011 (half-quadratic optimisation of correntropy).
     """
-    max_iter, tol = common.check_iterations(max_iter, tol)
     kernel_scale = common.check_positive("kernel_scale", kernel_scale)
-    pixels_t, problem = common.prepare(pixels, n_endmembers, delta=delta, device=device)
-    weight = _sparsity_weight(problem, sparsity, sparsity_scale)
+    task = common.setup(pixels, n_endmembers, sparsity=sparsity, sparsity_scale=sparsity_scale, delta=delta,
+                        max_iter=max_iter, tol=tol, device=device)
     # Before any fit, the bands' noise (regression estimate) shows the corrupted ones:
     # the same correntropy kernel on it weighs VCA's and FCLS's view of the data.
-    noise = common.noise_energy_per_band(pixels_t)
-    if noise is None:
-        endmembers, abundances = common.vca_fcls_init(pixels_t, n_endmembers, rng)
-    else:
-        initial_weights = _kernel_weights(noise * pixels_t.shape[0], kernel_scale)
-        endmembers, abundances = common.weighted_vca_fcls_init(pixels_t, n_endmembers, rng, initial_weights)
-    endmembers, abundances, _ = common.multiplicative_updates(
-        problem, endmembers, abundances, max_iter=max_iter, tol=tol,
-        penalty_gradient=l12_penalty_gradient(weight) if weight > 0 else None,
+    n_pixels = task.pixels.shape[0]
+    endmembers, abundances = common.noise_weighted_init(
+        task.pixels, n_endmembers, rng, lambda noise: _kernel_weights(noise * n_pixels, kernel_scale))
+    return common.solve(
+        task, endmembers, abundances, penalty_gradient=common.l12_penalty(task.sparsity),
         band_weights=lambda residual: correntropy_band_weights(residual, kernel_scale),
     )
-    return common.finish(pixels, endmembers, abundances)

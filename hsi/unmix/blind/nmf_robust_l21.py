@@ -6,7 +6,6 @@ import torch
 
 from hsi.unmix._tensors import Array
 from hsi.unmix.blind import _nmf_common as common
-from hsi.unmix.blind.nmf_sparse import _sparsity_weight
 
 __all__ = ["rlsu", "l21_band_weights", "mixing_purity"]
 
@@ -107,22 +106,19 @@ def rlsu(
     F. Zhu, Y. Wang, B. Fan, G. Meng and C. Pan, "Effective spectral unmixing via robust
     representation and learning-based sparsity", arXiv:1409.0685, 2014.
     """
-    max_iter, tol = common.check_iterations(max_iter, tol)
     p_min = common.check_positive("p_min", p_min)
     if p_min > 1:
         from hsi.errors import ParameterError
 
         raise ParameterError(f"p_min must be in (0, 1]; got {p_min!r}")
-    pixels_t, problem = common.prepare(pixels, n_endmembers, delta=delta, device=device)
-    weight = _sparsity_weight(problem, sparsity, sparsity_scale)
-    graph = common.pixel_graph(problem.data.T, image_shape).to(problem.data.dtype)
+    task = common.setup(pixels, n_endmembers, sparsity=sparsity, sparsity_scale=sparsity_scale, delta=delta,
+                        max_iter=max_iter, tol=tol, device=device)
+    weight = task.sparsity
+    data = task.problem.data
+    graph = common.pixel_graph(data.T, image_shape).to(data.dtype)
     degree = torch.sparse.sum(graph, dim=1).to_dense()
-    noise = common.noise_energy_per_band(pixels_t)
-    if noise is None:
-        endmembers, abundances = common.vca_fcls_init(pixels_t, n_endmembers, rng)
-    else:
-        endmembers, abundances = common.weighted_vca_fcls_init(pixels_t, n_endmembers, rng,
-                                                               l21_band_weights(noise.sqrt()).pow(2))
+    endmembers, abundances = common.noise_weighted_init(
+        task.pixels, n_endmembers, rng, lambda noise: l21_band_weights(noise.sqrt()).pow(2))
     state = {"h": learn_guidance_map(mixing_purity(abundances), graph, degree)}
 
     def exponents() -> torch.Tensor:
@@ -135,10 +131,7 @@ def rlsu(
     def relearn(_, current: torch.Tensor) -> None:
         state["h"] = learn_guidance_map(mixing_purity(current), graph, degree, initial=state["h"])
 
-    endmembers, abundances, _ = common.multiplicative_updates(
-        problem, endmembers, abundances, max_iter=max_iter, tol=tol,
-        penalty_gradient=penalty_gradient if weight > 0 else None,
-        band_weights=lambda residual: l21_band_weights(residual.norm(dim=1)),
-        on_check=relearn,
+    return common.solve(
+        task, endmembers, abundances, penalty_gradient=penalty_gradient if weight > 0 else None,
+        band_weights=lambda residual: l21_band_weights(residual.norm(dim=1)), on_check=relearn,
     )
-    return common.finish(pixels, endmembers, abundances)

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from hsi.unmix._tensors import Array
 from hsi.unmix.blind import _nmf_common as common
+from hsi.unmix.blind._nmf_common import l12_penalty_gradient
 
 __all__ = ["nmf_l12", "l12_penalty_gradient"]
-
-
-def l12_penalty_gradient(weight: float):
-    """Gradient ``(weight / 2) S^(-1/2)`` of ``weight * sum_ij S_ij^(1/2)``, for the S update."""
-    return lambda abundances: (0.5 * weight) * abundances.rsqrt()
 
 
 def nmf_l12(
@@ -61,21 +57,7 @@ def nmf_l12(
     Y. Qian, S. Jia, J. Zhou and A. Robles-Kelly, "Hyperspectral unmixing via L1/2 sparsity-
     constrained nonnegative matrix factorization", IEEE TGRS 49(11), 4282-4297, 2011.
     """
-    max_iter, tol = common.check_iterations(max_iter, tol)
-    pixels_t, problem = common.prepare(pixels, n_endmembers, delta=delta, device=device)
-    weight = _sparsity_weight(problem, sparsity, sparsity_scale)
-    endmembers, abundances = common.vca_fcls_init(pixels_t, n_endmembers, rng)
-    endmembers, abundances, _ = common.multiplicative_updates(
-        problem, endmembers, abundances, max_iter=max_iter, tol=tol,
-        penalty_gradient=l12_penalty_gradient(weight) if weight > 0 else None,
-    )
-    return common.finish(pixels, endmembers, abundances)
-
-
-def _sparsity_weight(problem: common.Problem, sparsity: float | None, sparsity_scale: float) -> float:
-    """Absolute ``lambda`` from the relative setting (see :func:`nmf_l12`)."""
-    if sparsity is None:
-        relative = common.check_positive("sparsity_scale", sparsity_scale, allow_zero=True) * common.hoyer_sparsity_weight(problem.data)
-    else:
-        relative = common.check_positive("sparsity", sparsity, allow_zero=True)
-    return relative * problem.pixel_energy
+    task = common.setup(pixels, n_endmembers, sparsity=sparsity, sparsity_scale=sparsity_scale, delta=delta,
+                        max_iter=max_iter, tol=tol, device=device)
+    endmembers, abundances = common.vca_fcls_init(task.pixels, n_endmembers, rng)
+    return common.solve(task, endmembers, abundances, penalty_gradient=common.l12_penalty(task.sparsity))

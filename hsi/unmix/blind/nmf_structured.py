@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from hsi.unmix._tensors import Array
 from hsi.unmix.blind import _nmf_common as common
-from hsi.unmix.blind.nmf_sparse import _sparsity_weight, l12_penalty_gradient
 
 __all__ = ["ssnmf"]
 
@@ -61,16 +60,14 @@ def ssnmf(
     D. Cai, X. He, J. Han and T. S. Huang, "Graph regularized nonnegative matrix
     factorization for data representation", IEEE TPAMI 33(8), 2011 (the Laplacian updates).
     """
-    max_iter, tol = common.check_iterations(max_iter, tol)
     graph_weight = common.check_positive("graph_weight", graph_weight, allow_zero=True)
-    pixels_t, problem = common.prepare(pixels, n_endmembers, delta=delta, device=device)
-    weight = _sparsity_weight(problem, sparsity, sparsity_scale)
-    graph = common.pixel_graph(problem.data.T, image_shape).to(problem.data.dtype)
+    task = common.setup(pixels, n_endmembers, sparsity=sparsity, sparsity_scale=sparsity_scale, delta=delta,
+                        max_iter=max_iter, tol=tol, device=device)
+    data = task.problem.data
+    graph = common.pixel_graph(data.T, image_shape).to(data.dtype)
     mean_degree = float(graph.values().sum()) / graph.shape[0]
-    endmembers, abundances = common.vca_fcls_init(pixels_t, n_endmembers, rng)
-    endmembers, abundances, _ = common.multiplicative_updates(
-        problem, endmembers, abundances, max_iter=max_iter, tol=tol,
-        penalty_gradient=l12_penalty_gradient(weight) if weight > 0 else None,
-        graph=graph, graph_weight=graph_weight * problem.pixel_energy / max(mean_degree, 1e-300),
+    endmembers, abundances = common.vca_fcls_init(task.pixels, n_endmembers, rng)
+    return common.solve(
+        task, endmembers, abundances, penalty_gradient=common.l12_penalty(task.sparsity),
+        graph=graph, graph_weight=graph_weight * task.problem.pixel_energy / max(mean_degree, 1e-300),
     )
-    return common.finish(pixels, endmembers, abundances)
