@@ -60,13 +60,10 @@ def _scores(endmembers, abundances, reference) -> dict:
 def score_rows(scene_name: str, method_name: str, endmembers, abundances, reference, seconds: float) -> dict:
     """One table row: scene, method, SAD per reference material and mean (deg), aRMSE x100, time."""
     scores = _scores(endmembers, abundances, reference)
-    row = {"scene": scene_name, "method": method_name}
-    for material, sad in zip(reference.material_names, scores["sad_per_endmember_deg"]):
-        row[f"SAD {material}"] = float(sad)
-    row["SAD mean (deg)"] = float(scores["mean_sad_deg"])
-    row["aRMSE x100"] = 100.0 * float(scores["abundance_rmse"])
-    row["time_s"] = float(seconds)
-    return row
+    per_material = zip(reference.material_names, scores["sad_per_endmember_deg"])
+    return {"scene": scene_name, "method": method_name, "SAD mean (deg)": float(scores["mean_sad_deg"]),
+            "aRMSE x100": 100.0 * float(scores["abundance_rmse"]), "time_s": float(seconds),
+            "SAD per material (deg)": ", ".join(f"{name} {float(sad):.2f}" for name, sad in per_material)}
 
 
 def scene_pixels(reference, normalize: str) -> np.ndarray:

@@ -178,23 +178,34 @@ class TiledRunner:
         started, n_tiles = time.perf_counter(), 0
         bar = tqdm(total=len(grid), initial=first * len(grid.col_starts), desc="tiles", unit="tile",
                    disable=not self.progress)
+        # Work items: one batch of tiles here (memory: one strip plus two batches, whatever the
+        # scene width), or a whole tile row when an executor runs the batches in parallel.
+        items = []
+        for i, r0 in enumerate(row_starts):
+            windows = grid.row_of_tiles(r0)
+            step = len(windows) if self.executor is not None else self.batch_size
+            for k in range(0, len(windows), step):
+                items.append((i, r0, windows[k:k + step], k + step >= len(windows)))
+        read = lambda item: [_read_with_context(scene, w, self.context, self.fill_missing)  # noqa: E731
+                             for w in item[2]]
         with ThreadPoolExecutor(max_workers=1) as pool:
-            read = lambda r0: [_read_with_context(scene, w, self.context, self.fill_missing)  # noqa: E731
-                               for w in grid.row_of_tiles(r0)]
-            pending = pool.submit(read, row_starts[0]) if self.prefetch else None
-            for i, r0 in enumerate(row_starts):
-                tiles = pending.result() if self.prefetch else read(r0)
-                if self.prefetch and i + 1 < len(row_starts):
-                    pending = pool.submit(read, row_starts[i + 1])
+            pending = pool.submit(read, items[0]) if self.prefetch else None
+            for j, (i, r0, windows, row_complete) in enumerate(items):
+                tiles = pending.result() if self.prefetch else read(items[j])
+                if self.prefetch and j + 1 < len(items):
+                    pending = pool.submit(read, items[j + 1])
                 outputs = self._apply(tiles, grid)
                 if strip is None:
                     strip = _Strip(grid.tile_rows * s, scene.n_cols * s, outputs[0].shape[2])
                     strip.start = r0 * s
-                for window, output, (_, missing) in zip(grid.row_of_tiles(r0), outputs, tiles):
+                for window, output, (_, missing) in zip(windows, outputs, tiles):
                     self._accumulate(strip, window, output, missing, weights)
                 n_tiles += len(outputs)
-                bar.update(len(outputs))
+                del tiles, outputs
+                bar.update(len(windows))
                 bar.set_postfix(px_per_s=f"{n_tiles * grid.tile_rows * grid.tile_cols / (time.perf_counter() - started):.3g}")
+                if not row_complete:
+                    continue
                 done = row_starts[i + 1] * s if i + 1 < len(row_starts) else scene.n_rows * s
                 if done > strip.start:
                     start, values, empty = strip.pop_until(done)
