@@ -84,7 +84,8 @@ class _Strip:
     """Accumulated weighted output for output rows ``[start, start + height)``, in a fixed buffer.
 
     At most one tile height of rows is ever pending (rows before the next tile row's start
-    are final), so the buffer never grows: finished rows are popped and the rest shifted up.
+    are final), so the buffer never grows: finished rows are normalised in place, handed
+    out as views, then dropped and the rest shifted up.
     """
 
     def __init__(self, height: int, cols: int, bands: int):
@@ -93,17 +94,21 @@ class _Strip:
         self.weights = np.zeros((height, cols), np.float32)
         self.empty = np.ones((height, cols), bool)
 
-    def pop_until(self, end: int) -> tuple[int, np.ndarray, np.ndarray]:
-        """Finished rows ``[start, end)``: normalised values and their nodata mask."""
+    def finish(self, end: int) -> tuple[int, np.ndarray, np.ndarray]:
+        """Finished rows ``[start, end)``, normalised in place: views valid until :meth:`advance`."""
         n = end - self.start
-        values = self.values[:n] / np.maximum(self.weights[:n], np.finfo(np.float32).tiny)[:, :, None]
-        empty = self.empty[:n].copy()
-        start, keep = self.start, self.values.shape[0] - n
+        values = self.values[:n]
+        values /= np.maximum(self.weights[:n], np.finfo(np.float32).tiny)[:, :, None]
+        return self.start, values, self.empty[:n]
+
+    def advance(self, end: int) -> None:
+        """Drop rows before ``end`` and shift the pending ones to the top of the buffer."""
+        n = end - self.start
+        keep = self.values.shape[0] - n
         for buffer, fill in ((self.values, 0.0), (self.weights, 0.0), (self.empty, True)):
             buffer[:keep] = buffer[n:]
             buffer[keep:] = fill
         self.start = end
-        return start, values, empty
 
 
 class TiledRunner:
@@ -208,12 +213,13 @@ class TiledRunner:
                     continue
                 done = row_starts[i + 1] * s if i + 1 < len(row_starts) else scene.n_rows * s
                 if done > strip.start:
-                    start, values, empty = strip.pop_until(done)
+                    start, values, empty = strip.finish(done)
                     if start < rows_done:  # already written before an interruption
                         skip = min(rows_done, done) - start
                         start, values, empty = start + skip, values[skip:], empty[skip:]
                     if values.shape[0]:
                         sink(Window(start, 0, values.shape[0], values.shape[1]), values, empty)
+                    strip.advance(done)
         bar.close()
         seconds = time.perf_counter() - started
         return {"tiles": n_tiles, "seconds": seconds, "pixels_per_second": scene.n_rows * scene.n_cols / max(seconds, 1e-9),
@@ -319,7 +325,7 @@ def run_tiled_array(fn, cube: np.ndarray, **runner_options) -> np.ndarray:
 
     def sink(window: Window, values: np.ndarray, empty: np.ndarray) -> None:
         values[empty] = np.nan
-        parts.append(values)
+        parts.append(values.copy())  # a view into the strip buffer
 
     runner.run(Scene.from_array(cube), sink)
     return np.concatenate(parts, axis=0)
