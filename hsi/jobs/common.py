@@ -33,6 +33,36 @@ def ensure_sample(path: Path = SAMPLE_SCENE) -> Path:
     return path
 
 
+SAMPLE_RATIO = 4  # resolution ratio of the generated pansharpening sample pair
+
+
+def ensure_sample_pair(folder: Path | None = None) -> tuple[Path, Path]:
+    """A pansharpening sample pair made from the sample scene, generated if missing.
+
+    The low-resolution cube is the sample blurred with a generic sensor MTF and decimated by
+    4 (grid and transform scaled accordingly); the PAN is the sample at full resolution
+    through a generic 450-900 nm panchromatic response.
+    """
+    from affine import Affine
+
+    from hsi.degrade.mtf import degrade_resolution
+    from hsi.degrade.srf import synthesize
+
+    folder = SAMPLE_SCENE.parent if folder is None else folder
+    ms_path, pan_path = folder / "sample_pair_ms.tif", folder / "sample_pair_pan.tif"
+    if not (ms_path.exists() and pan_path.exists()):
+        sample = open_scene(ensure_sample())
+        cube = sample.read(physical=True)
+        pan = np.asarray(synthesize(cube, sample.wavelengths_nm, "PAN_generic"), dtype=np.float32)
+        low = np.asarray(degrade_resolution(cube, SAMPLE_RATIO, "generic"), dtype=np.float32)
+        float_scene = sample.derived(dtype=np.float32, scale=1.0, offset=0.0, nodata=None)
+        save_scene(float_scene.derived(n_bands=1, dtype=np.float32, band_names=["pan"], units=sample.units)
+                   .with_array(pan), pan_path, overwrite=True)
+        save_scene(float_scene.with_array(low, transform=sample.transform * Affine.scale(SAMPLE_RATIO)),
+                   ms_path, overwrite=True)
+    return ms_path, pan_path
+
+
 def read_options(cfg: DictConfig, key: str = "read") -> dict[str, Any]:
     """Reader options (``read.key=..., read.layout=...``) as plain keyword arguments."""
     options = cfg.get(key)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import hydra
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from hsi.errors import GridMismatchError, InputError, ParameterError
 from hsi.io import open_scene
@@ -123,6 +123,14 @@ def run(cfg: DictConfig) -> dict:
     from hsi.pansharpen.protocol import full_resolution_indexes, reduced_resolution_indexes, reduced_resolution_pair
     from hsi.pansharpen.tiled import pansharpen_scene
 
+    if cfg.ms in (None, "") and cfg.pan in (None, ""):
+        from hsi.jobs.common import ensure_sample_pair
+
+        ms_path, pan_path = ensure_sample_pair()
+        print(f"no ms= / pan= given: using the sample pair {ms_path} and {pan_path}")
+        cfg = OmegaConf.merge(cfg, {"ms": str(ms_path), "pan": str(pan_path), "sensor": cfg.sensor})
+    elif cfg.ms in (None, "") or cfg.pan in (None, ""):
+        raise ParameterError("pansharpen needs both ms= and pan= (or neither, for the shipped sample pair)")
     ms_scene = open_scene(Path(str(cfg.ms)).expanduser(), **read_options(cfg))
     pan_scene = open_scene(Path(str(cfg.pan)).expanduser(), **read_options(cfg))
     output = prepare_output(cfg.output, cfg.overwrite, inputs=(Path(str(cfg.ms)), Path(str(cfg.pan))))

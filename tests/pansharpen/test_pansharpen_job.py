@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,3 +122,14 @@ def test_every_pansharpening_config_instantiates():
     assert set(DEFAULT_METHODS) | set(FUSION_METHODS) <= ours
     for name in sorted(ours):
         assert callable(hydra.utils.instantiate(configs[name])), name
+
+
+def test_job_without_inputs_runs_on_the_sample_pair(tmp_path):
+    from hsi.cli import main
+
+    out = tmp_path / "fused.tif"
+    assert main(["pansharpen", f"output={out}", "method=gsa", "quicklook=false"]) == 0
+    pan = open_scene(Path(__file__).resolve().parents[2] / "data" / "sample_pair_pan.tif")
+    fused = open_scene(out)
+    assert fused.shape[:2] == pan.shape[:2] and fused.n_bands == 106
+    assert fused.transform.almost_equals(pan.transform)
