@@ -54,6 +54,38 @@ def _help(jobs: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+#: Which package's methods each job's ``method=`` takes (``_target_`` prefix of conf/method/*.yaml).
+METHOD_PACKAGES = {"restore": "hsi.restore.", "unmix": "hsi.unmix.", "pansharpen": "hsi.pansharpen."}
+
+
+def method_names(job: str) -> list[str]:
+    """The ``conf/method`` names a job accepts, from each config's ``_target_``."""
+    prefix = METHOD_PACKAGES.get(job)
+    if prefix is None:
+        return []
+    from omegaconf import OmegaConf
+
+    names = []
+    for path in sorted((CONF_DIR / "method").glob("*.yaml")):
+        target = str(OmegaConf.load(path).get("_target_", ""))
+        if target.startswith(prefix):
+            names.append(path.stem)
+    return names
+
+
+def _method_help(job: str, overrides: list[str]) -> str:
+    names = method_names(job)
+    if not names:
+        return ""
+    chosen = next((a.split("=", 1)[1] for a in overrides if a.startswith("method=")), None)
+    if chosen is None:
+        from omegaconf import OmegaConf
+
+        defaults = OmegaConf.load(CONF_DIR / f"{job}.yaml").get("defaults", [])
+        chosen = next((d["method"] for d in defaults if hasattr(d, "keys") and "method" in d), None)
+    return f"method: {chosen} (method=NAME picks another: {', '.join(names)})\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     jobs = available_jobs()
@@ -72,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if any(arg in ("-h", "--help") for arg in overrides):
-            print(f"{job}: {jobs[job]}\n\nsettings (override with key=value):\n")
+            print(f"{job}: {jobs[job]}\n\n{_method_help(job, overrides)}settings (override with key=value):\n")
             print(OmegaConf.to_yaml(compose(job, [a for a in overrides if a not in ("-h", "--help")])))
             return 0
         run_job(job, overrides)
@@ -87,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {cause}", file=sys.stderr)
             return 2
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "Could not find 'method/" in message and method_names(job):
+            message += f"; methods for {job}: {', '.join(method_names(job))}"
         print(f"error: bad setting for job {job!r}: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -77,3 +77,13 @@ def test_cli_script_runs_as_a_process(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: missing.tif: input file not found"
+
+
+def test_job_help_names_the_default_method_and_the_choices(capsys):
+    from hsi.cli import main
+
+    assert main(["restore", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "method: fasthyde (method=NAME picks another:" in out and "robust_fasthyde" in out
+    assert main(["unmix", "method=nosuch"]) == 2
+    assert "methods for unmix:" in capsys.readouterr().err
