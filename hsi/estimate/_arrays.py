@@ -33,3 +33,18 @@ def to_tensor(
 def like_input(tensor: torch.Tensor, was_numpy: bool):
     """Give back numpy when the caller passed numpy."""
     return tensor.detach().cpu().numpy() if was_numpy else tensor
+
+
+def per_band(
+    values,
+    n_bands: int,
+    *,
+    name: str = "noise_std",
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """``values`` as a (n_bands,) tensor, or an :class:`InputError` naming ``name`` and the count."""
+    tensor, _ = to_tensor(values, name=name, ndim=1, device=device, dtype=dtype)
+    if tensor.numel() != n_bands:
+        raise InputError(f"{name} must have one value per band ({n_bands}); got {tensor.numel()}")
+    return tensor

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from hsi.errors import InputError, ParameterError
-from hsi.estimate._arrays import like_input, to_tensor
+from hsi.estimate._arrays import like_input, per_band, to_tensor
 from hsi.estimate.noise import noise_std_per_band
 
 AXES = ("cols", "rows", "both")
@@ -123,9 +123,7 @@ def destripe(
     if noise_std is None:
         sigma = torch.nan_to_num(noise_std_per_band(x))
     else:
-        sigma, _ = to_tensor(noise_std, name="noise_std", ndim=1, device=x.device, dtype=x.dtype)
-        if sigma.numel() != x.shape[2]:
-            raise InputError(f"noise_std must have one value per band ({x.shape[2]}); got {sigma.numel()}")
+        sigma = per_band(noise_std, x.shape[2], device=x.device, dtype=x.dtype)
         sigma = torch.nan_to_num(sigma)
     out = x
     # Each pass compares columns with neighbours corrected by the passes before: a column

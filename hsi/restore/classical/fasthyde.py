@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from hsi.errors import InputError, ParameterError
-from hsi.estimate._arrays import like_input, to_tensor
+from hsi.estimate._arrays import like_input, per_band, to_tensor
 from hsi.estimate.noise import estimate_noise_regression
 from hsi.estimate.subspace import hysime
 from hsi.restore.classical.bm3d import bm3d
@@ -164,9 +164,7 @@ def subspace_stats(
             _, noise_cov = estimate_noise_regression(y64)
             std = noise_cov.diagonal().sqrt()
         else:
-            std, _ = to_tensor(noise_std, name="noise_std", ndim=1, device=y.device, dtype=torch.float64)
-            if std.numel() != n_bands:
-                raise InputError(f"noise_std must have one value per band ({n_bands}); got {std.numel()}")
+            std = per_band(noise_std, n_bands, device=y.device, dtype=torch.float64)
         std = std.clamp_min(std.max() * 1e-6 + torch.finfo(torch.float64).tiny)
         white = y64 / std
     noise, noise_cov = estimate_noise_regression(white)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from hsi.errors import InputError, ParameterError
-from hsi.estimate._arrays import like_input, to_tensor
+from hsi.estimate._arrays import like_input, per_band, to_tensor
 from hsi.estimate.noise import estimate_noise_regression
 from hsi.restore.classical.wavelets import dwt_matrix, level_of_index, sure_soft_threshold
 
@@ -69,9 +69,7 @@ def hyres(
         _, noise_cov = estimate_noise_regression(work.reshape(-1, n_bands))
         sigma = noise_cov.diagonal().sqrt()
     else:
-        sigma, _ = to_tensor(noise_std, name="noise_std", ndim=1, device=x.device, dtype=torch.float64)
-        if sigma.numel() != n_bands:
-            raise InputError(f"noise_std must have one value per band ({n_bands}); got {sigma.numel()}")
+        sigma = per_band(noise_std, n_bands, device=x.device, dtype=torch.float64)
     sigma = sigma.clamp_min(sigma.max() * 1e-6 + torch.finfo(torch.float64).tiny)
     white = _pad_to_multiple(work / sigma, 2 ** levels)
     prow, pcol, _ = white.shape

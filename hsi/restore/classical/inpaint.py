@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from hsi.errors import InputError, ParameterError
-from hsi.estimate._arrays import like_input, to_tensor
+from hsi.estimate._arrays import like_input, per_band, to_tensor
 from hsi.estimate.noise import estimate_noise_regression
 from hsi.estimate.subspace import hysime
 from hsi.restore.classical.fasthyde import MAX_RANK
@@ -150,9 +150,7 @@ def lrtv_inpaint(
     if noise_std is None:
         sigma = estimated
     else:
-        given, _ = to_tensor(noise_std, name="noise_std", ndim=1, device=x.device, dtype=x.dtype)
-        if given.numel() != n_bands:
-            raise InputError(f"noise_std must have one value per band ({n_bands}); got {given.numel()}")
+        given = per_band(noise_std, n_bands, device=x.device, dtype=x.dtype)
         # Wavelet estimates from sparse data can undershoot by orders of magnitude: floor them.
         sigma = torch.where(torch.isfinite(given) & (given > 0), given.clamp_min(0.5 * float(estimated.median())), estimated)
     white = x / sigma

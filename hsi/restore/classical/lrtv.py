@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from hsi.errors import InputError, ParameterError
-from hsi.estimate._arrays import like_input, to_tensor
+from hsi.estimate._arrays import like_input, per_band, to_tensor
 from hsi.estimate.noise import noise_std_per_band
 from hsi.restore.classical.lowrank import leading_basis, robust_factorize, robust_sigma, soft
 from hsi.restore.classical.tv import tv_prox
@@ -77,9 +77,7 @@ def lrtv(
     if noise_std is None:
         sigma = robust_sigma(x)
     else:
-        sigma, _ = to_tensor(noise_std, name="noise_std", ndim=1, device=x.device, dtype=x.dtype)
-        if sigma.numel() != x.shape[2]:
-            raise InputError(f"noise_std must have one value per band ({x.shape[2]}); got {sigma.numel()}")
+        sigma = per_band(noise_std, x.shape[2], device=x.device, dtype=x.dtype)
         sigma = sigma.clamp_min(sigma.max() * 1e-3 + torch.finfo(x.dtype).tiny)
     white = x / sigma
     rows, cols, n_bands = white.shape

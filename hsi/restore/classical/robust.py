@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from hsi.errors import InputError, ParameterError
-from hsi.estimate._arrays import like_input, to_tensor
+from hsi.estimate._arrays import like_input, per_band, to_tensor
 from hsi.restore.classical.destripe import destripe
 from hsi.restore.classical.fasthyde import fasthyde
 from hsi.restore.classical.lowrank import leading_basis, robust_factorize, robust_sigma
@@ -82,9 +82,7 @@ def robust_fasthyde(
     if noise_std is None:
         sigma = robust_sigma(x)
     else:
-        sigma, _ = to_tensor(noise_std, name="noise_std", ndim=1, device=x.device, dtype=x.dtype)
-        if sigma.numel() != n_bands:
-            raise InputError(f"noise_std must have one value per band ({n_bands}); got {sigma.numel()}")
+        sigma = per_band(noise_std, n_bands, device=x.device, dtype=x.dtype)
         sigma = torch.nan_to_num(sigma)
     floor = sigma.max() * 1e-3 + torch.finfo(x.dtype).tiny
     sigma = sigma.clamp_min(floor)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from hsi.errors import InputError, ParameterError
-from hsi.estimate._arrays import like_input, to_tensor
+from hsi.estimate._arrays import like_input, per_band, to_tensor
 from hsi.estimate.noise import noise_std_per_band
 
 
@@ -94,7 +94,5 @@ def tv(
     if noise_std is None:
         sigma = noise_std_per_band(x)
     else:
-        sigma, _ = to_tensor(noise_std, name="noise_std", ndim=1, device=x.device, dtype=x.dtype)
-        if sigma.numel() != x.shape[2]:
-            raise InputError(f"noise_std must have one value per band ({x.shape[2]}); got {sigma.numel()}")
+        sigma = per_band(noise_std, x.shape[2], device=x.device, dtype=x.dtype)
     return like_input(tv_prox(x, weight_per_sigma * sigma, int(n_iter)), was_numpy)
