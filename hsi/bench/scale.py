@@ -100,15 +100,13 @@ class PeakMemory:
 
 
 def _restore_method(name: str):
-    """``conf/method/<name>.yaml`` as the restore job builds it (plain functions wrapped)."""
-    import hydra
+    """``conf/method/<name>.yaml`` built exactly as the restore job builds it."""
     from omegaconf import OmegaConf
 
-    from hsi.restore.tiled import CubeMethodTiles
+    from hsi.jobs.restore import build_method
     from hsi.settings import PROJECT_ROOT
 
-    method = hydra.utils.instantiate(OmegaConf.load(PROJECT_ROOT / "conf" / "method" / f"{name}.yaml"))
-    return method if hasattr(method, "fit") else CubeMethodTiles(method)
+    return build_method(OmegaConf.create({"method": OmegaConf.load(PROJECT_ROOT / "conf" / "method" / f"{name}.yaml")}))
 
 
 def run_benchmark(data_dir: str | None = None, *, rows: int = 4000, cols: int = 4000, bands: int = 200,
