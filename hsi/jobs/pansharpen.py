@@ -128,7 +128,7 @@ def run(cfg: DictConfig) -> dict:
 
         ms_path, pan_path = ensure_sample_pair()
         print(f"no ms= / pan= given: using the sample pair {ms_path} and {pan_path}")
-        cfg = OmegaConf.merge(cfg, {"ms": str(ms_path), "pan": str(pan_path), "sensor": cfg.sensor})
+        cfg = OmegaConf.merge(cfg, {"ms": str(ms_path), "pan": str(pan_path)})
     elif cfg.ms in (None, "") or cfg.pan in (None, ""):
         raise ParameterError("pansharpen needs both ms= and pan= (or neither, for the shipped sample pair)")
     ms_scene = open_scene(Path(str(cfg.ms)).expanduser(), **read_options(cfg))
