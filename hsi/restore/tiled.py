@@ -16,6 +16,18 @@ import torch
 from hsi.estimate.noise import noise_std_per_band, noise_std_spectral
 
 
+def map_tiles(fn: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> np.ndarray:
+    """``fn`` on each tile of ``batch``, written into one float32 array (no list + stack copy)."""
+    out = None
+    for i, tile in enumerate(batch):
+        result = np.asarray(fn(tile), dtype=np.float32)
+        if out is None:
+            out = np.empty((len(batch),) + result.shape, np.float32)
+        out[i] = result
+        del result
+    return out
+
+
 def _nan_free(blocks: np.ndarray) -> np.ndarray:
     return blocks[np.isfinite(blocks).all(axis=(1, 2, 3))] if not np.isfinite(blocks).all() else blocks
 
@@ -51,7 +63,7 @@ class CubeMethodTiles:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         options = {"noise_std": self.noise_std} if self.pass_noise_std and self.noise_std is not None else {}
-        return np.stack([np.asarray(self.method(tile, **options), dtype=np.float32) for tile in batch])
+        return map_tiles(lambda tile: self.method(tile, **options), batch)
 
 
 class SubspaceDenoiserTiles:
@@ -80,7 +92,7 @@ class SubspaceDenoiserTiles:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         from hsi.restore.classical.fasthyde import apply
 
-        return np.stack([np.asarray(apply(tile, self.stats, **self.denoiser_options), dtype=np.float32) for tile in batch])
+        return map_tiles(lambda tile: apply(tile, self.stats, **self.denoiser_options), batch)
 
 
 class Upsample:

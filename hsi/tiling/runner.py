@@ -191,22 +191,22 @@ class TiledRunner:
             step = len(windows) if self.executor is not None else self.batch_size
             for k in range(0, len(windows), step):
                 items.append((i, r0, windows[k:k + step], k + step >= len(windows)))
-        read = lambda item: [_read_with_context(scene, w, self.context, self.fill_missing)  # noqa: E731
-                             for w in item[2]]
+        read = lambda item: self._read_batches(scene, item[2])  # noqa: E731
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(read, items[0]) if self.prefetch else None
             for j, (i, r0, windows, row_complete) in enumerate(items):
-                tiles = pending.result() if self.prefetch else read(items[j])
+                batches = pending.result() if self.prefetch else read(items[j])
                 if self.prefetch and j + 1 < len(items):
                     pending = pool.submit(read, items[j + 1])
-                outputs = self._apply(tiles, grid)
+                outputs = self._apply(batches)
                 if strip is None:
                     strip = _Strip(grid.tile_rows * s, scene.n_cols * s, outputs[0].shape[2])
                     strip.start = r0 * s
-                for window, output, (_, missing) in zip(windows, outputs, tiles):
-                    self._accumulate(strip, window, output, missing, weights)
+                missing = [mask for _, masks in batches for mask in masks]
+                for window, output, mask in zip(windows, outputs, missing):
+                    self._accumulate(strip, window, output, mask, weights)
                 n_tiles += len(outputs)
-                del tiles, outputs
+                del batches, outputs, missing
                 bar.update(len(windows))
                 bar.set_postfix(px_per_s=f"{n_tiles * grid.tile_rows * grid.tile_cols / (time.perf_counter() - started):.3g}")
                 if not row_complete:
@@ -226,11 +226,29 @@ class TiledRunner:
                 "resumed_from_row": rows_done, **self.settings()}
 
     # --- steps ----------------------------------------------------------------------------
-    def _apply(self, tiles: list[tuple[np.ndarray, np.ndarray]], grid: TileGrid) -> list[np.ndarray]:
+    def _read_batches(self, scene: Scene, windows: list[Window]) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+        """Tiles of ``windows`` read straight into stacked batches of ``batch_size``, with their nodata masks.
+
+        Each tile is copied into its batch as soon as it is read, so reading holds one batch
+        plus one tile, not a list of tiles and their stacked copy.
+        """
+        batches = []
+        for first in range(0, len(windows), self.batch_size):
+            group, stacked, masks = windows[first:first + self.batch_size], None, []
+            for k, window in enumerate(group):
+                pixels, missing = _read_with_context(scene, window, self.context, self.fill_missing)
+                if stacked is None:
+                    stacked = np.empty((len(group),) + pixels.shape, np.float32)
+                stacked[k] = pixels
+                masks.append(missing)
+                del pixels
+            batches.append((stacked, masks))
+        return batches
+
+    def _apply(self, batches: list[tuple[np.ndarray, list[np.ndarray]]]) -> list[np.ndarray]:
         s, c = self.scale, self.context
         outputs = []
-        batches = [np.stack([pixels for pixels, _ in tiles[first:first + self.batch_size]])
-                   for first in range(0, len(tiles), self.batch_size)]
+        batches = [stacked for stacked, _ in batches]
         if self.executor is None:
             results = (self.fn(batch) for batch in batches)
         else:
