@@ -7,15 +7,43 @@ before and after fusion. The hybrid QNR (Aiazzi et al. 2014; Vivone et al. 2021)
 D_s and replaces D_lambda by Khan's protocol: the fused cube, blurred with the MS sensor's
 MTF and decimated, must reproduce the MS cube, measured by Q2^n.
 
+Definition followed. :func:`d_lambda` and :func:`d_s` follow the reference MATLAB toolbox of
+Vivone et al. (2015, ``D_lambda.m`` / ``D_s.m`` / ``QNR.m``, default option "toolbox 1.0",
+also used for D_s inside HQNR by the 2021 toolbox), ``domain="expanded"``:
+
+* every Q is computed on disjoint ``S x S`` blocks of the PAN grid (``S = 32`` at ratio 4,
+  MATLAB ``blockproc``) and averaged over blocks;
+* D_lambda compares the inter-band Q of the fused cube with that of the MS *interpolated to
+  the PAN grid* (EXP, :func:`hsi.pansharpen.resample.upsample`, the toolbox's 23-tap
+  interpolator), so plain interpolation has D_lambda = 0 by construction;
+* D_s compares ``Q(F_l, P)`` with ``Q(EXP_l, P_low)``, where ``P_low`` is the PAN reduced by
+  antialiased bicubic resizing (MATLAB ``imresize(P, 1/ratio)``,
+  :func:`hsi.pansharpen.resample.bicubic_downsample`) and interpolated back with the same
+  23-tap interpolator;
+* p = q = alpha = beta = 1.
+
+``domain="original"`` gives the variant of the original paper (Alparone et al. 2008; the
+toolbox's ``flag_orig_paper = 1``): the MS-side Q indices are computed on the delivered MS
+and the reduced PAN at the MS scale, on ``S / ratio`` blocks. Passing ``pan_mtf`` to
+:func:`d_s` replaces the bicubic reduction of the PAN by the PAN MTF blur and decimation
+(:mod:`hsi.degrade.mtf`; an option, not the toolbox's definition).
+
 Shapes: ``fused`` (rows, cols, bands) on the PAN grid, ``ms`` (rows / ratio, cols / ratio,
-bands) as delivered (not interpolated), ``pan`` (rows, cols) or (rows, cols, 1). Q indices
-are computed on disjoint ``block_size`` x ``block_size`` blocks of the PAN grid and the
-matching ``block_size / ratio`` blocks of the MS grid (blocks that do not fit are left
-out), averaged over blocks. The default ``block_size`` is ``8 * ratio`` (32 at ratio 4, the
-toolbox's value). Blurring and decimation use :mod:`hsi.degrade.mtf` (Gaussian MTF with a
-given Nyquist gain; decimation keeps pixel ``ratio // 2`` of each block).
+bands) as delivered (not interpolated), ``pan`` (rows, cols) or (rows, cols, 1). Blocks that
+do not fit are left out. The default ``block_size`` is ``8 * ratio`` (32 at ratio 4).
 
 Inputs may be numpy arrays or torch tensors; results are Python floats.
+
+References
+----------
+L. Alparone, B. Aiazzi, S. Baronti, A. Garzelli, F. Nencini, M. Selva, "Multispectral and
+panchromatic data fusion assessment without reference", Photogramm. Eng. Remote Sens.
+74(2):193-200, 2008.
+G. Vivone, L. Alparone, J. Chanussot, M. Dalla Mura, A. Garzelli, G. Licciardi, R. Restaino,
+L. Wald, "A critical comparison among pansharpening algorithms", IEEE TGRS 53(5):2565-2586,
+2015 (and its MATLAB toolbox: ``D_lambda.m``, ``D_s.m``, ``QNR.m``).
+G. Vivone et al., "A new benchmark based on recent advances in multispectral pansharpening",
+IEEE Geosci. Remote Sens. Mag. 9(1):53-81, 2021.
 """
 
 from __future__ import annotations
@@ -30,6 +58,8 @@ from hsi.metrics._arrays import as_float64, positive_float, positive_int
 from hsi.metrics.quality import _q_from_moments, q2n
 
 __all__ = ["d_lambda", "d_s", "qnr", "d_lambda_khan", "hqnr"]
+
+DOMAINS = ("expanded", "original")
 
 
 # --- inputs -----------------------------------------------------------------------------
@@ -107,22 +137,48 @@ def _q_between(first: torch.Tensor, second: torch.Tensor, block: int) -> torch.T
 
 
 # --- QNR --------------------------------------------------------------------------------
-def d_lambda(fused: Any, ms: Any, block_size: int | None = None, p: float = 1.0) -> float:
+def _check_domain(domain: str) -> str:
+    if domain not in DOMAINS:
+        raise ParameterError(f"domain must be one of {DOMAINS}; got {domain!r}")
+    return domain
+
+
+def _expanded(ms: torch.Tensor, ratio: int) -> torch.Tensor:
+    """The MS on the PAN grid by the toolbox's 23-tap interpolator (EXP)."""
+    from hsi.pansharpen.resample import upsample  # late: hsi.pansharpen imports the metrics lazily too
+
+    return ms if ratio == 1 else upsample(ms, ratio)
+
+
+def _reduced_pan(pan: torch.Tensor, ratio: int, pan_mtf: str | float | None) -> torch.Tensor:
+    """The PAN at the MS scale: bicubic ``imresize`` (toolbox) or, given ``pan_mtf``, MTF + decimation."""
+    from hsi.pansharpen.resample import bicubic_downsample
+
+    if ratio == 1:
+        return pan
+    if pan_mtf is None:
+        return bicubic_downsample(pan, ratio)
+    return degrade_pan(pan, ratio, mtf=pan_mtf)
+
+
+def d_lambda(fused: Any, ms: Any, block_size: int | None = None, p: float = 1.0, domain: str = "expanded") -> float:
     """Spectral distortion of QNR: change of the inter-band Q index caused by fusion.
 
-    ``D_lambda = (1 / (N (N - 1)) sum_{l != r} |Q(F_l, F_r) - Q(M_l, M_r)|^p)^(1/p)``
-    with Q on ``block_size`` blocks of the fused cube F and ``block_size / ratio`` blocks
-    of the MS cube M. The ratio is read from the shapes.
+    ``D_lambda = (1 / (N (N - 1)) sum_{l != r} |Q(F_l, F_r) - Q(M_l, M_r)|^p)^(1/p)``.
+    With ``domain="expanded"`` (the toolbox's default) ``M`` is the MS interpolated to the
+    fused grid (EXP) and every Q is averaged over disjoint ``block_size`` blocks of that grid,
+    so EXP itself scores 0. With ``domain="original"`` (Alparone et al. 2008) ``M`` is the
+    delivered MS, on ``block_size / ratio`` blocks. The ratio is read from the shapes.
 
     Parameters
     ----------
     fused : (rows, cols, bands), bands >= 2
     ms : (rows / ratio, cols / ratio, bands)
-        The MS cube as delivered (Alparone et al. 2008). An MS cube already interpolated to
-        the fused grid (ratio 1) gives the variant of the toolbox's default option.
+        The MS cube as delivered; an MS already on the fused grid (ratio 1) is used as is.
     block_size : int, optional
         Block side on the fused grid, a multiple of the ratio; default ``8 * ratio``.
     p : float > 0
+    domain : "expanded" (default) or "original"
 
     Returns
     -------
@@ -133,8 +189,11 @@ def d_lambda(fused: Any, ms: Any, block_size: int | None = None, p: float = 1.0)
     L. Alparone, B. Aiazzi, S. Baronti, A. Garzelli, F. Nencini, M. Selva, "Multispectral
     and panchromatic data fusion assessment without reference", Photogramm. Eng. Remote
     Sens. 74(2):193-200, 2008.
+    G. Vivone et al., "A critical comparison among pansharpening algorithms", IEEE TGRS
+    53(5):2565-2586, 2015 (toolbox ``D_lambda.m``, option "toolbox 1.0").
     """
     p = positive_float(p, "p")
+    domain = _check_domain(domain)
     fused_t = _cube(fused, "fused")
     ms_t = _cube(ms, "ms", device=fused_t.device)
     ratio = _infer_ratio(fused_t, ms_t)
@@ -142,7 +201,11 @@ def d_lambda(fused: Any, ms: Any, block_size: int | None = None, p: float = 1.0)
     if n_bands < 2:
         raise InputError("D_lambda compares pairs of bands: fused needs at least 2 bands; got 1")
     block, block_ms = _block_sizes(block_size, ratio, *fused_t.shape[:2])
-    difference = (_q_between(fused_t, fused_t, block) - _q_between(ms_t, ms_t, block_ms)).abs() ** p
+    if domain == "expanded":
+        q_ms = _q_between(_expanded(ms_t, ratio), _expanded(ms_t, ratio), block)
+    else:
+        q_ms = _q_between(ms_t, ms_t, block_ms)
+    difference = (_q_between(fused_t, fused_t, block) - q_ms).abs() ** p
     off_diagonal = difference.sum() - difference.diagonal().sum()
     return float((off_diagonal / (n_bands * (n_bands - 1))) ** (1.0 / p))
 
@@ -154,12 +217,17 @@ def d_s(
     ratio: int,
     block_size: int | None = None,
     q: float = 1.0,
-    pan_mtf: str | float = "generic",
+    pan_mtf: str | float | None = None,
+    domain: str = "expanded",
 ) -> float:
     """Spatial distortion of QNR: change of the band-to-PAN Q index across scales.
 
-    ``D_s = (1 / N sum_l |Q(F_l, P) - Q(M_l, P_low)|^q)^(1/q)`` where ``P_low`` is the PAN
-    blurred with a Gaussian MTF and decimated by ``ratio`` (Wald's protocol).
+    ``D_s = (1 / N sum_l |Q(F_l, P) - Q(M_l, P_low)|^q)^(1/q)``. ``P_low`` is the PAN reduced
+    by ``ratio`` (antialiased bicubic, MATLAB ``imresize``, as in the toolbox). With
+    ``domain="expanded"`` (the toolbox's default) ``M`` is the MS interpolated to the PAN grid
+    (EXP) and ``P_low`` is interpolated back with the same 23-tap interpolator, all Q on
+    ``block_size`` blocks of the PAN grid; with ``domain="original"`` (Alparone et al. 2008)
+    ``Q(M_l, P_low)`` is taken at the MS scale on ``block_size / ratio`` blocks.
 
     Parameters
     ----------
@@ -170,9 +238,10 @@ def d_s(
     block_size : int, optional
         Block side on the PAN grid, a multiple of ``ratio``; default ``8 * ratio``.
     q : float > 0
-    pan_mtf : str or float
-        PAN MTF for the degradation: a sensor name of :data:`hsi.degrade.mtf.SENSOR_MTF` or
-        a Nyquist gain; default the generic 0.15.
+    pan_mtf : None, str or float
+        None (default): the toolbox's bicubic reduction of the PAN. A sensor name of
+        :data:`hsi.degrade.mtf.SENSOR_MTF` or a Nyquist gain: PAN MTF blur + decimation instead.
+    domain : "expanded" (default) or "original"
 
     Returns
     -------
@@ -182,17 +251,23 @@ def d_s(
     ----------
     L. Alparone et al., "Multispectral and panchromatic data fusion assessment without
     reference", Photogramm. Eng. Remote Sens. 74(2):193-200, 2008.
+    G. Vivone et al., "A critical comparison among pansharpening algorithms", IEEE TGRS
+    53(5):2565-2586, 2015 (toolbox ``D_s.m``, option "toolbox 1.0").
     """
     q = positive_float(q, "q")
     ratio = positive_int(ratio, "ratio")
+    domain = _check_domain(domain)
     fused_t = _cube(fused, "fused")
     ms_t = _cube(ms, "ms", device=fused_t.device)
     pan_t = _cube(pan, "pan", device=fused_t.device)
     _check_grid(fused_t, ms_t, pan_t, ratio)
     block, block_ms = _block_sizes(block_size, ratio, *fused_t.shape[:2])
-    pan_low = degrade_pan(pan_t, ratio, mtf=pan_mtf) if ratio > 1 else pan_t
+    pan_low = _reduced_pan(pan_t, ratio, pan_mtf)
     q_high = _q_between(fused_t, pan_t, block)[:, 0]
-    q_low = _q_between(ms_t, pan_low, block_ms)[:, 0]
+    if domain == "expanded":
+        q_low = _q_between(_expanded(ms_t, ratio), _expanded(pan_low, ratio), block)[:, 0]
+    else:
+        q_low = _q_between(ms_t, pan_low, block_ms)[:, 0]
     return float(((q_high - q_low).abs() ** q).mean() ** (1.0 / q))
 
 
@@ -206,7 +281,8 @@ def qnr(
     block_size: int | None = None,
     p: float = 1.0,
     q: float = 1.0,
-    pan_mtf: str | float = "generic",
+    pan_mtf: str | float | None = None,
+    domain: str = "expanded",
 ) -> float:
     """Quality with no reference: ``QNR = (1 - D_lambda)^alpha (1 - D_s)^beta``.
 
@@ -217,10 +293,12 @@ def qnr(
     L. Alparone, B. Aiazzi, S. Baronti, A. Garzelli, F. Nencini, M. Selva, "Multispectral
     and panchromatic data fusion assessment without reference", Photogramm. Eng. Remote
     Sens. 74(2):193-200, 2008.
+    G. Vivone et al., "A critical comparison among pansharpening algorithms", IEEE TGRS
+    53(5):2565-2586, 2015 (toolbox ``QNR.m``).
     """
     alpha, beta = positive_float(alpha, "alpha"), positive_float(beta, "beta")
-    spatial = d_s(fused, ms, pan, ratio, block_size=block_size, q=q, pan_mtf=pan_mtf)
-    spectral = d_lambda(fused, ms, block_size=block_size, p=p)
+    spatial = d_s(fused, ms, pan, ratio, block_size=block_size, q=q, pan_mtf=pan_mtf, domain=domain)
+    spectral = d_lambda(fused, ms, block_size=block_size, p=p, domain=domain)
     return float((1.0 - spectral) ** alpha * (1.0 - spatial) ** beta)
 
 
@@ -279,12 +357,14 @@ def hqnr(
     block_size: int | None = None,
     q: float = 1.0,
     ms_mtf: str | float | Any = "generic",
-    pan_mtf: str | float = "generic",
+    pan_mtf: str | float | None = None,
 ) -> float:
     """Hybrid QNR: ``(1 - D_lambda^K)^alpha (1 - D_s)^beta``.
 
-    ``D_lambda^K`` is :func:`d_lambda_khan`, ``D_s`` the QNR spatial distortion
-    :func:`d_s`; 1 is best.
+    ``D_lambda^K`` is :func:`d_lambda_khan` (Khan's form at the MS scale; the 2021 toolbox's
+    ``D_lambda_K.m`` compares the MTF-blurred fused cube with EXP at the PAN scale instead),
+    ``D_s`` the QNR spatial distortion :func:`d_s` (the toolbox's definition by default, as
+    in the 2021 toolbox's ``HQNR.m``); 1 is best.
 
     References
     ----------

@@ -79,15 +79,17 @@ def full_resolution_indexes(fused: Array, ms: Array, pan: Array, *, ratio: int, 
     """D_lambda, D_s, QNR (Alparone et al. 2008) and HQNR (Aiazzi et al. 2014) at full resolution.
 
     ``fused`` (ratio*rows, ratio*cols, bands), ``ms`` (rows, cols, bands), ``pan``
-    (ratio*rows, ratio*cols); the MTFs of the degradations inside D_s and HQNR are the sensor's.
+    (ratio*rows, ratio*cols). D_lambda and D_s follow the definition of Vivone et al.'s toolbox
+    (see :mod:`hsi.metrics.pansharp`: blocks of 32 on the PAN grid, EXP as the MS side, the PAN
+    reduced by bicubic resizing); Khan's D_lambda inside HQNR uses the sensor's MS MTF.
     """
     metrics = _metrics()
     sensor = sensor or "generic"
     d_lambda = float(metrics.d_lambda(fused, ms))
-    d_s = float(metrics.d_s(fused, ms, pan, ratio, pan_mtf=sensor))
+    d_s = float(metrics.d_s(fused, ms, pan, ratio))
     return {
         "d_lambda": d_lambda,
         "d_s": d_s,
         "qnr": (1.0 - d_lambda) * (1.0 - d_s),
-        "hqnr": float(metrics.hqnr(fused, ms, pan, ratio, ms_mtf=sensor, pan_mtf=sensor)),
+        "hqnr": float(metrics.hqnr(fused, ms, pan, ratio, ms_mtf=sensor)),
     }

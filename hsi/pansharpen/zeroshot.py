@@ -7,9 +7,13 @@ the image itself, at full resolution, with no reference:
 
 * spectral consistency: the output seen through band ``k``'s MTF and decimated must match the
   MS band (L1);
-* spatial consistency: the local correlation of the output with the PAN must reach the local
-  correlation that the interpolated band has with the MTF low-passed PAN (the correlation
-  attainable at the MS scale), penalised where it falls short.
+* spatial consistency: the local correlation of the output with the PAN, in ``window`` x
+  ``window`` windows (``2 * ratio + 1`` by default), must reach the correlation that the
+  interpolated band has with the PAN low-passed by the band's MTF, in ``threshold_window``
+  windows (by default the same): the correlation attainable at the MS scale, penalised where it
+  falls short. The authors' implementation takes the threshold on wider windows (semi-width 18
+  pixels) and the output correlation on ``ratio``-pixel windows; ``window=ratio,
+  threshold_window=36`` gives that variant.
 
 The spatial term is switched by a hysteresis rule that holds a target spectral quality: it is
 turned off when the spectral error exceeds ``spectral_target`` times the error of plain
@@ -83,6 +87,15 @@ def local_correlation(first: torch.Tensor, second: torch.Tensor, window: int) ->
     return cov / torch.sqrt(var_a * var_b)
 
 
+def local_correlation_map(first: torch.Tensor, second: torch.Tensor, window: int) -> torch.Tensor:
+    """:func:`local_correlation` at every pixel (reflect padding): same shape as the inputs.
+
+    The window of output pixel ``i`` spans ``i - (window - 1) // 2 .. i + window // 2``.
+    """
+    pads = ((window - 1) // 2, window // 2) * 2
+    return local_correlation(F.pad(first, pads, mode="reflect"), F.pad(second, pads, mode="reflect"), window)
+
+
 def hysteresis_switch(spatial_on: bool, relative_error: float, target: float, width: float) -> bool:
     """The spatial-loss state after one step of the hysteresis rule of rho-PNN.
 
@@ -115,16 +128,17 @@ class _Corners(torch.utils.data.IterableDataset):
 class RhoPNNModule(lightning.LightningModule):
     """Lightning module training :class:`BandDetailNet` band after band on one image.
 
-    ``ms`` (bands, rows, cols), ``ms_up``, ``start`` and ``pan_low`` (bands, R*rows, R*cols),
-    ``pan`` (bands, R*rows, R*cols), all normalised per band (zero mean, unit deviation of the MS band; the
-    PAN equalised to it). After training, ``fused`` holds the normalised sharpened bands.
+    ``ms`` (bands, rows, cols), ``ms_up``, ``start`` and ``pan`` (bands, R*rows, R*cols), all
+    normalised per band (zero mean, unit deviation of the MS band; the PAN equalised to it);
+    ``attainable`` (bands, R*rows, R*cols) the correlation threshold map (see the module
+    docstring). After training, ``fused`` holds the normalised sharpened bands.
     """
 
-    def __init__(self, ms, ms_up, start, pan, pan_low, *, ratio, gains, steps, patch, batch_size, learning_rate,
+    def __init__(self, ms, ms_up, start, pan, attainable, *, ratio, gains, steps, patch, batch_size, learning_rate,
                  spectral_target, hysteresis, spatial_weight, window, width, seed):
         super().__init__()
         self.net = BandDetailNet(width)
-        self.ms, self.ms_up, self.start, self.pan, self.pan_low = ms, ms_up, start, pan, pan_low
+        self.ms, self.ms_up, self.start, self.pan, self.attainable = ms, ms_up, start, pan, attainable
         self.ratio, self.gains, self.patch, self.batch_size = ratio, gains, patch, batch_size
         self.band_end = np.cumsum(steps)
         self.learning_rate, self.window, self.seed = learning_rate, window, seed
@@ -150,7 +164,7 @@ class RhoPNNModule(lightning.LightningModule):
         take = lambda image, rr, cc, size: image[rr : rr + size, cc : cc + size]  # noqa: E731
         ms = torch.stack([take(self.ms[band], int(i), int(j), low) for i, j in corners])
         high = lambda image: torch.stack([take(image, int(i) * r, int(j) * r, self.patch) for i, j in corners])  # noqa: E731
-        return ms, high(self.ms_up[band]), high(self.start[band]), high(self.pan[band]), high(self.pan_low[band])
+        return ms, high(self.ms_up[band]), high(self.start[band]), high(self.pan[band]), high(self.attainable[band])
 
     def _spectral_error(self, high: torch.Tensor, ms: torch.Tensor, band: int) -> torch.Tensor:
         """Mean |decimate(MTF(high)) - ms| away from the patch borders; high (n, P, P), ms (n, p, p)."""
@@ -160,12 +174,15 @@ class RhoPNNModule(lightning.LightningModule):
 
     def training_step(self, corners: torch.Tensor, batch_idx: int):
         band = self.band_at(self.global_step)
-        ms, ms_up, start, pan, pan_low = self._crops(band, corners.to(self.ms.device))
+        ms, ms_up, start, pan, attainable = self._crops(band, corners.to(self.ms.device))
         fused = self.net(torch.stack([start, pan], dim=1))[:, 0]
         spectral = self._spectral_error(fused, ms, band)
         with torch.no_grad():
             reference = self._spectral_error(ms_up, ms, band).clamp_min(1e-12)
-            attainable = local_correlation(ms_up[:, None], pan_low[:, None], self.window).clamp_min(0)
+            # the threshold at the centre of each valid small window of the patch
+            first = (self.window - 1) // 2
+            size = self.patch - self.window + 1
+            attainable = attainable[:, None, first : first + size, first : first + size]
             relative = float(spectral / reference)
         state = hysteresis_switch(self.spatial_on, relative, self.spectral_target, self.hysteresis)
         self.switches[band] += int(state != self.spatial_on)
@@ -199,6 +216,7 @@ def rho_pnn(
     hysteresis: float = 0.1,
     spatial_weight: float = 1.0,
     window: int | None = None,
+    threshold_window: int | None = None,
     width: int = 32,
     seed: int = 0,
     start: Callable | None = None,
@@ -217,7 +235,9 @@ def rho_pnn(
         fraction of EXP's error on the same patches.
     hysteresis : and on again below ``spectral_target - hysteresis``.
     spatial_weight : weight of the spatial loss.
-    window : side of the local-correlation windows (default ``2 * ratio + 1``).
+    window : side of the windows of the output-PAN local correlation (default ``2 * ratio + 1``).
+    threshold_window : side of the windows of the attainable correlation between the
+        interpolated band and the low-passed PAN (default: ``window``).
     width : channels of the hidden layers.
     seed : seeds the weights and the patch sampling (no global state is touched).
     start : a pansharpening function ``start(ms, pan, *, ratio, sensor)`` whose result the
@@ -228,7 +248,9 @@ def rho_pnn(
     -------
     (ratio*rows, ratio*cols, bands) fused cube, numpy for numpy input.
     """
-    for name, value in (("first_band_steps", first_band_steps), ("band_steps", band_steps), ("batch_size", batch_size)):
+    for name, value in (("first_band_steps", first_band_steps), ("band_steps", band_steps), ("batch_size", batch_size),
+                        ) + tuple((name, value) for name, value in (("window", window), ("threshold_window", threshold_window))
+                                  if value is not None):
         if int(value) != value or value < 1:
             raise ParameterError(f"{name} must be a positive integer; got {value!r}")
     if not 0 < hysteresis < spectral_target:
@@ -250,6 +272,12 @@ def rho_pnn(
     patch -= patch % r
     if patch // r <= 2 * max(1, math.ceil(20 / r)) + 2:
         raise ParameterError(f"patch_size={patch_size} (cut to the image: {patch}) is too small for the MTF margins at ratio {r}")
+    window = int(window or 2 * r + 1)
+    if not 2 <= window <= patch:
+        raise ParameterError(f"window={window} must lie between 2 and the patch side {patch}")
+    # the correlation attainable at the MS scale, on wide windows (cut to the image)
+    wide = min(int(threshold_window or window), *pair.pan.shape[:2])
+    attainable = local_correlation_map(norm(ms_up)[:, None], pan_low_eq[:, None], wide)[:, 0].clamp_min(0).contiguous()
     steps = [int(first_band_steps)] + [int(band_steps)] * (bands - 1)
     accelerator = "gpu" if pair.ms.device.type == "cuda" else "cpu"
     cuda_devices = [pair.ms.device.index or 0] if accelerator == "gpu" else []
@@ -257,10 +285,10 @@ def rho_pnn(
     # caller's random state is left as it was
     with torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(seed)
-        module = RhoPNNModule(norm(ms64), norm(ms_up), norm(base), pan_eq, pan_low_eq, ratio=r, gains=gains, steps=steps,
+        module = RhoPNNModule(norm(ms64), norm(ms_up), norm(base), pan_eq, attainable, ratio=r, gains=gains, steps=steps,
                               patch=patch, batch_size=int(batch_size), learning_rate=learning_rate,
                               spectral_target=spectral_target, hysteresis=hysteresis, spatial_weight=spatial_weight,
-                              window=window or 2 * r + 1, width=width, seed=seed)
+                              window=window, width=width, seed=seed)
         trainer = lightning.Trainer(max_steps=sum(steps), accelerator=accelerator, devices=1, logger=False,
                                     enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                                     num_sanity_val_steps=0)

@@ -7,6 +7,7 @@ import torch
 from hsi.degrade.mtf import degrade_resolution
 from hsi.errors import InputError, ParameterError
 from hsi.metrics import d_lambda, d_lambda_khan, d_s, hqnr, qnr, uiqi
+from hsi.pansharpen.resample import bicubic_downsample, upsample
 
 RATIO = 4
 
@@ -27,32 +28,60 @@ def _upsample_nearest(ms):
     return np.repeat(np.repeat(ms, RATIO, axis=0), RATIO, axis=1)
 
 
-def test_d_lambda_is_zero_for_pixel_replicated_ms(scene):
-    # Each 32 x 32 fused block holds the matching 8 x 8 MS block replicated: same Q per pair.
+def test_exp_has_zero_d_lambda_and_positive_d_s(scene):
+    # Toolbox definition: the MS side of D_lambda is EXP itself, so interpolation scores 0;
+    # interpolation adds no PAN detail, so its band-to-PAN Q falls short at full scale: D_s > 0.
+    _, ms, pan = scene
+    exp = upsample(ms, RATIO)
+    assert d_lambda(exp, ms) == pytest.approx(0.0, abs=1e-12)
+    assert d_s(exp, ms, pan, RATIO) > 0.02
+
+
+def test_d_lambda_is_zero_for_pixel_replicated_ms_in_the_original_domain(scene):
+    # Paper variant: each 32 x 32 fused block holds the matching 8 x 8 MS block replicated.
     _, ms, _ = scene
-    assert d_lambda(_upsample_nearest(ms), ms) == pytest.approx(0.0, abs=1e-12)
+    assert d_lambda(_upsample_nearest(ms), ms, domain="original") == pytest.approx(0.0, abs=1e-12)
 
 
 def test_d_lambda_hand_formula(scene, rng):
     truth, ms, _ = scene
     fused, ms = truth[..., :3] + rng.normal(0, 0.05, size=truth.shape[:2] + (3,)), ms[..., :3]
-    n = 3
-    terms = [
-        abs(uiqi(fused[..., [i]], fused[..., [j]], 32, 32) - uiqi(ms[..., [i]], ms[..., [j]], 8, 8)) ** 2
-        for i in range(n)
-        for j in range(n)
-        if i != j
-    ]
-    assert d_lambda(fused, ms, block_size=32, p=2) == pytest.approx(np.sqrt(np.mean(terms)), rel=1e-9)
+    exp = upsample(ms, RATIO)
+    pairs = [(i, j) for i in range(3) for j in range(3) if i != j]
+    q = lambda a, i, j, s: uiqi(a[..., [i]], a[..., [j]], s, s)  # noqa: E731  (disjoint s x s blocks)
+    expanded = [abs(q(fused, i, j, 32) - q(exp, i, j, 32)) ** 2 for i, j in pairs]
+    original = [abs(q(fused, i, j, 32) - q(ms, i, j, 8)) ** 2 for i, j in pairs]
+    assert d_lambda(fused, ms, block_size=32, p=2) == pytest.approx(np.sqrt(np.mean(expanded)), rel=1e-9)
+    assert d_lambda(fused, ms, block_size=32, p=2, domain="original") == pytest.approx(np.sqrt(np.mean(original)), rel=1e-9)
+
+
+def test_analytic_q_of_a_scaled_band(rng):
+    # Q(x, c x) = (2c / (1 + c^2))^2 in every block with texture and a non-zero mean
+    # (correlation 1, contrast and luminance terms both 2c / (1 + c^2)): c = 2 gives 0.64.
+    texture = 1.0 + rng.uniform(0.0, 1.0, size=(16, 16))
+    ms = np.stack([texture, texture], axis=-1)  # two equal bands: inter-band Q = 1
+    exp = upsample(ms, RATIO)
+    fused = exp * np.array([1.0, 2.0])
+    assert d_lambda(fused, ms) == pytest.approx(1.0 - 0.64, abs=1e-12)
+    assert d_lambda(fused, ms, domain="original") == pytest.approx(1.0 - 0.64, abs=1e-12)
+    # D_s: fused bands are c * PAN (Q with the PAN: 1 and 0.64); the MS is the PAN reduced
+    # exactly as D_s reduces it (Q at low scale: 1): D_s = mean(|0.64 - 1|, 0) = 0.18.
+    pan = 1.0 + rng.uniform(0.0, 1.0, size=(64, 64))
+    ms = np.repeat(bicubic_downsample(pan, RATIO)[..., None], 2, axis=-1)
+    fused = pan[..., None] * np.array([1.0, 2.0])
+    assert d_s(fused, ms, pan, RATIO) == pytest.approx(0.18, abs=1e-12)
+    assert d_s(fused, ms, pan, RATIO, domain="original") == pytest.approx(0.18, abs=1e-12)
 
 
 def test_qnr_is_one_when_every_band_is_the_pan(scene):
-    # All fused bands = PAN and all MS bands = degraded PAN: every Q is 1 at both scales.
+    # All fused bands = PAN and all MS bands = the PAN reduced as D_s reduces it: every Q is 1.
     _, _, pan = scene
     fused = np.repeat(pan[..., None], 3, axis=-1)
-    ms = degrade_resolution(fused, RATIO, mtf=0.15)  # the PAN MTF used by d_s by default
+    ms = bicubic_downsample(fused, RATIO)
     assert d_s(fused, ms, pan, RATIO) == pytest.approx(0.0, abs=1e-12)
     assert qnr(fused, ms, pan, RATIO) == pytest.approx(1.0, abs=1e-12)
+    ms = degrade_resolution(fused, RATIO, mtf=0.15)  # the MTF option reduces the PAN by its MTF
+    assert d_s(fused, ms, pan, RATIO, pan_mtf=0.15, domain="original") == pytest.approx(0.0, abs=1e-12)
 
 
 def test_qnr_combines_its_distortions_and_drops_with_noise(scene, rng):
@@ -93,3 +122,22 @@ def test_bad_inputs_raise_teaching_errors(scene):
         qnr(truth, ms, pan[:32], RATIO)
     with pytest.raises(InputError, match="bands"):
         d_lambda(truth, ms[..., :3])
+    with pytest.raises(ParameterError, match="domain"):
+        qnr(truth, ms, pan, RATIO, domain="low")
+
+
+@pytest.mark.slow
+def test_real_pairs_exp_loses_to_component_substitution_on_d_s(shared_data):
+    # The literature's full-resolution pattern (Vivone et al. 2015): EXP has D_lambda = 0 but
+    # a clear D_s; a CS method lowers D_s. Checked on a crop of each real pair.
+    from hsi.bench.pansharpen import PAIRS, load_pair
+    from hsi.pansharpen import gsa
+
+    for sensor, filename in PAIRS.items():
+        ms, pan, ratio = load_pair(shared_data / "pansharpening" / filename)
+        ms, pan = ms[:64, :64], pan[:256, :256]
+        exp = upsample(ms, ratio)
+        assert d_lambda(exp, ms) == pytest.approx(0.0, abs=1e-12)
+        exp_d_s = d_s(exp, ms, pan, ratio)
+        assert exp_d_s > 0.05, sensor
+        assert d_s(gsa(ms, pan, sensor=sensor), ms, pan, ratio) < exp_d_s, sensor

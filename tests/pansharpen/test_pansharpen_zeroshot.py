@@ -36,3 +36,16 @@ def test_smoke_run_is_seeded_and_moves_towards_the_truth():
     assert error(fused) < error(upsample(ms, 4))
     with pytest.raises(ParameterError, match="hysteresis"):
         rho_pnn(ms, pan, hysteresis=0.6, spectral_target=0.5)
+
+
+def test_correlation_map_is_the_windowed_correlation_at_every_pixel():
+    from hsi.pansharpen.zeroshot import local_correlation, local_correlation_map
+
+    generator = torch.Generator().manual_seed(0)
+    first, second = torch.rand(2, 1, 1, 20, 20, generator=generator, dtype=torch.float64)
+    correlation = local_correlation_map(first, second, 5)
+    assert correlation.shape == first.shape
+    assert torch.allclose(correlation[..., 2:-2, 2:-2], local_correlation(first, second, 5), atol=1e-12)
+    assert torch.allclose(local_correlation_map(first, 2 * first + 1, 6), torch.ones_like(first), atol=1e-9)
+    with pytest.raises(ParameterError, match="threshold_window"):
+        rho_pnn(np.ones((16, 16, 2)), np.ones((64, 64)), threshold_window=0)
