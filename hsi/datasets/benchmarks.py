@@ -87,3 +87,36 @@ def load_jasper_ridge(data_dir: Path | None = None) -> UnmixingBenchmark:
 
 
 LOADERS = {"samson": load_samson, "jasper_ridge": load_jasper_ridge}
+
+
+@dataclass(frozen=True)
+class BenchmarkLibrary:
+    """The spectral library shipped with a benchmark scene, grouped by reference material.
+
+    spectra : (bands, n_members) reflectance on the scene's bands.
+    material_of_member : (n_members,) index into the scene's ``material_names``.
+    """
+
+    spectra: np.ndarray
+    material_of_member: np.ndarray
+
+
+#: Library file per scene; its ``lib1 .. libK`` blocks follow the scene's material order.
+LIBRARY_FILES = {"samson": ("samson", "samson_library.mat"), "jasper_ridge": ("jasper_ridge", "jasper_ridge_library.mat")}
+
+
+def load_library(scene_name: str, data_dir: Path | None = None) -> BenchmarkLibrary:
+    """Borsoi et al.'s per-material library for Samson or Jasper Ridge (``lib1 .. libK``).
+
+    References
+    ----------
+    R. A. Borsoi, T. Imbiriba, J. C. M. Bermudez, "A data dependent multiscale model for
+    hyperspectral unmixing with spectral variability", IEEE GRSL 2018 (the libraries).
+    """
+    if scene_name not in LIBRARY_FILES:
+        raise InputError(f"no benchmark library for scene {scene_name!r}; choose from {sorted(LIBRARY_FILES)}")
+    mat = _load(Path(data_dir or shared_data_dir()).joinpath(*LIBRARY_FILES[scene_name]))
+    blocks = [mat[f"lib{k}"] for k in range(1, 10) if f"lib{k}" in mat]
+    spectra = np.concatenate(blocks, axis=1).astype(np.float64)
+    groups = np.concatenate([np.full(block.shape[1], k) for k, block in enumerate(blocks)])
+    return BenchmarkLibrary(spectra=spectra, material_of_member=groups)
