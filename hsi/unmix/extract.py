@@ -16,7 +16,8 @@ import torch
 from hsi.errors import ParameterError
 from hsi.unmix._tensors import Array, as_tensor, check_n_endmembers, check_pixels, like_input, torch_generator
 
-__all__ = ["vca", "nfindr", "atgp", "spa", "pp_spa", "vca_indices", "nfindr_indices", "atgp_indices", "spa_indices", "pp_spa_neighbourhoods", "pp_spa_multiscale"]
+__all__ = ["vca", "nfindr", "atgp", "spa", "pp_spa", "vca_indices", "nfindr_indices", "atgp_indices", "spa_indices", "pp_spa_neighbourhoods", "pp_spa_multiscale",
+           "pseudo_points", "angular_neighbourhoods"]
 
 
 def _prepare(pixels: Array, n_endmembers: int) -> tuple[torch.Tensor, int]:
@@ -372,6 +373,63 @@ def pp_spa_multiscale(
         lifted = torch.cat([torch.ones_like(pseudo[kept, :1]), pseudo[kept]], dim=1)
         result.append(neighbours[kept[_successive_projection(lifted, k)]])
     return result
+
+
+def angular_neighbourhoods(data: torch.Tensor, n_endmembers: int, n_neighbors: int) -> torch.Tensor:
+    """Each pixel's ``n_neighbors`` nearest pixels by spectral shape: (n_pixels, n_neighbors) indices.
+
+    pp-SPA's neighbour search (the (k-1)-dim principal hyperplane, Euclidean distance there),
+    run on the pixels scaled to unit l2 norm. A fixed count of Euclidean neighbours spans a
+    spectral angle inversely proportional to brightness, so on reflectance a dark material
+    (water, shade) would be averaged with far more different spectra than a bright one;
+    scaled to unit norm, every pixel's neighbourhood has the same angular reach, and pixels
+    that differ only by illumination are neighbours. Itself is always its first neighbour.
+    """
+    k = int(n_endmembers)
+    data = data.to(torch.float64)
+    unit = data / data.norm(dim=1, keepdim=True).clamp_min(torch.finfo(data.dtype).tiny)
+    return _knn(_pca_project(unit, max(k - 1, 1)), int(n_neighbors))[0]
+
+
+def pseudo_points(pixels: Array, n_endmembers: int, *, n_neighbors: int | None = None):
+    """Pixels denoised by averaging each with its nearest neighbours in spectral shape.
+
+    Every pixel is replaced by the mean of the original spectra of its ``n_neighbors``
+    nearest pixels (:func:`angular_neighbourhoods`): pp-SPA's pseudo-points, which shrink
+    the noise of the points that lie at the vertices of the data simplex (where vertex
+    seekers and archetypes sit) by about ``sqrt(n_neighbors)`` at a bias of the order of the
+    neighbourhood radius. Each pseudo-point is a convex combination of pixels, so convex
+    combinations of pseudo-points are still convex combinations of the pixels.
+
+    Parameters
+    ----------
+    pixels : (n_pixels, bands) array or tensor.
+    n_endmembers : number of endmembers k (sets the (k-1)-dim hyperplane of the search).
+    n_neighbors : pixels averaged per pseudo-point, itself included (default
+        ``ceil(log(n_pixels))``, the paper's logarithmic neighbourhood); 1 returns the pixels.
+
+    Returns
+    -------
+    pseudo : (n_pixels, bands), same kind and dtype as ``pixels``.
+
+    References
+    ----------
+    J. Jin, Z. T. Ke, G. Moryoussef, J. Tang and J. Wang, "Improved algorithm and bounds for
+    successive projection", ICLR 2024.
+    """
+    data, k = _prepare(pixels, n_endmembers)
+    n = data.shape[0]
+    n_neighbors = max(1, math.ceil(math.log(n))) if n_neighbors is None else int(n_neighbors)
+    if not 1 <= n_neighbors <= n:
+        raise ParameterError(f"n_neighbors must be in [1, {n}] (the number of pixels); got {n_neighbors}")
+    if n_neighbors == 1:
+        return pixels
+    neighbours = angular_neighbourhoods(data, k, n_neighbors)
+    pseudo = torch.zeros_like(data)
+    for column in neighbours.T:  # one gather at a time: memory n x bands, not n x K x bands
+        pseudo += data[column]
+    pseudo /= n_neighbors
+    return like_input(pseudo.to(as_tensor(pixels).dtype), pixels)
 
 
 def _knn(points: torch.Tensor, n_neighbors: int, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,9 +9,27 @@ from tests.unmix._synthetic import sad_deg, synthetic_mixture
 def test_edaa_pp_recovers_synthetic_endmembers_and_abundances():
     pixels, endmembers, abundances = synthetic_mixture(n_pixels=1500, noise=0.002, seed=2)
     estimate, estimated_abundances = edaa_pp(pixels, 4, rng=0, n_outer=40)
-    assert sad_deg(estimate, endmembers) < 1.5
+    # Pure pixels and white noise, the easiest case: the pseudo-point averaging (default)
+    # pays its bias (the vertices' neighbours all lie inside the simplex; measured 1.65 deg
+    # against 1.24 deg on the raw pixels) and gains nothing, hence the looser bound.
+    assert sad_deg(estimate, endmembers) < 2.0
+    assert sad_deg(edaa_pp(pixels, 4, rng=0, n_outer=40, pseudo_neighbors=1)[0], endmembers) < 1.5
     assert np.allclose(estimated_abundances.sum(axis=1), 1.0, atol=1e-9)
     assert estimated_abundances.min() >= 0
+
+
+def test_edaa_pp_pseudo_points_handle_illumination_variability():
+    # Real reflectance scenes vary in brightness pixel to pixel (slope, shade): the data fill
+    # a cone, and archetypes of the raw pixels cling to the few brightest and darkest ones.
+    _, endmembers, _ = synthetic_mixture(n_pixels=4, seed=0)
+    rng = np.random.default_rng(100)
+    abundances = rng.dirichlet(np.full(4, 0.6), size=1500)
+    illumination = rng.uniform(0.7, 1.3, size=(1500, 1))
+    pixels = (abundances @ endmembers.T) * illumination + rng.normal(0, 0.003, size=(1500, endmembers.shape[0]))
+    raw, _ = edaa_pp(pixels, 4, rng=0, n_outer=40, pseudo_neighbors=1)
+    denoised, _ = edaa_pp(pixels, 4, rng=0, n_outer=40)
+    assert sad_deg(denoised, endmembers) < 3.5
+    assert sad_deg(denoised, endmembers) < sad_deg(raw, endmembers) - 1.0
 
 
 def test_edaa_runs_and_fits():
@@ -44,5 +62,4 @@ def test_default_blind_method_on_jasper(jasper):
     pixels = jasper.cube.reshape(-1, jasper.cube.shape[2])
     scores = _score(jasper, "none", *edaa_pp(pixels, 4, rng=0))
     assert scores["abundance_rmse"] < 0.1397  # EDAA (HySUPP): 13.97 x100
-    # EDAA (HySUPP) reaches 4.84 deg; measured here 5.04 deg: not beaten yet.
-    assert scores["mean_sad_deg"] < 5.5
+    assert scores["mean_sad_deg"] < 4.84  # EDAA (HySUPP): 4.84 deg
