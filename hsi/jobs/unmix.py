@@ -168,7 +168,13 @@ def run(cfg: DictConfig) -> dict:
         if method.needs_library:
             raise ParameterError(f"method {method.name!r} unmixes onto a spectral library: pass library=FILE")
         n_endmembers, count_source = count_endmembers(cfg, sample, bands.size)
-        endmembers = np.asarray(method.endmembers(sample, n_endmembers, rng=int(cfg.seed)), dtype=np.float64)
+        # A scene small enough to be sampled whole comes back complete and in row-major order:
+        # spatial methods (SS-NMF, RLSU, CNNAEU) then get its pixel grid.
+        whole_grid = sample.shape[0] == scene.n_rows * scene.n_cols
+        record["spatial_grid"] = bool(whole_grid and method.spatial)
+        image_shape = (scene.n_rows, scene.n_cols) if whole_grid else None
+        endmembers = np.asarray(method.endmembers(sample, n_endmembers, rng=int(cfg.seed), image_shape=image_shape),
+                                dtype=np.float64)
         names = [f"endmember_{i + 1}" for i in range(n_endmembers)]
     fit_seconds = time.perf_counter() - fit_started
 

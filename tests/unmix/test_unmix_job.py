@@ -103,3 +103,15 @@ def test_abundances_of_a_scaled_integer_scene_are_plain_fractions(tmp_path):
     assert maps.scale == 1.0 and maps.offset == 0.0
     values = maps.read(physical=True)
     assert np.allclose(values.sum(axis=2), 1.0, atol=1e-3)
+
+
+@pytest.mark.parametrize("sample_pixels, expected", [(20000, True), (200, False)])
+def test_unmix_job_gives_spatial_methods_the_grid_of_a_scene_sampled_whole(tmp_path, sample_pixels, expected):
+    scene = make_sample_scene(n_rows=24, n_cols=20, seed=2).to_scene()
+    path = save_scene(scene, tmp_path / "clean.tif")
+    out = tmp_path / "run"
+    assert main(["unmix", f"input={path}", f"output={out}", "method=ssnmf", "n_endmembers=3",
+                 f"sample_pixels={sample_pixels}"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["preprocessing"]["spatial_grid"] is expected
+    assert open_scene(out / "abundances.tif").shape == (24, 20, 3)
