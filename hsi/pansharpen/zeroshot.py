@@ -23,7 +23,28 @@ the weights (and optimiser state) of band ``k`` initialise band ``k + 1`` (model
 so later bands need few steps; the network never sees all bands at once, which keeps it
 independent of the band count (multispectral or hyperspectral).
 
-Training runs through :class:`lightning.Trainer` (CPU or GPU), one ``fit`` for all bands.
+A second stage (``refine_steps`` > 0) refines the band-wise result jointly over the bands, because
+the inter-band relations are what the band-wise losses leave free (the correlation loss pulls every
+band towards the PAN, which raises the spectral distortion D_lambda). A fresh residual network of
+the same kind (identity at start, one set of weights for all bands, so still independent of the
+band count) is trained on patches of whole QNR blocks with
+
+* the same spectral consistency (output through each band's MTF, decimated, vs the MS; L1), which
+  is what protects the reduced-resolution quality, plus
+* ``qnr_weight * (1 - (1 - D_lambda)(1 - D_s))``, with D_lambda and D_s computed exactly as
+  :mod:`hsi.metrics.pansharp` defines them (Vivone et al.'s toolbox: 32 x 32 disjoint blocks,
+  EXP as the MS side, the PAN reduced by bicubic resizing), over the blocks of the batch
+  (:mod:`hsi.pansharpen.noref`): the no-reference loss of unsupervised pansharpening networks
+  (Luo et al. 2020; the spectral-consistency plus spatial terms of Z-PNN / lambda-PNN).
+
+The last iterate is returned (no selection by any metric or by the loss). Because of the second
+stage, **the full-resolution QNR is partly optimised by construction** and is not an independent
+measure of this method; Wald's reduced-resolution protocol (Q2n, SAM, ERGAS against a
+reference the network never sees) is the independent check. The start can itself be chosen by
+a data-only rule, :func:`hsi.pansharpen.noref.best_qnr_start` (the classical candidate with the
+best QNR on the image at hand).
+
+Training runs through :class:`lightning.Trainer` (CPU or GPU), one ``fit`` per stage.
 
 References
 ----------
@@ -31,6 +52,10 @@ M. Ciotola, G. Guarino, G. Scarpa, "Band-wise hyperspectral image pansharpening 
 propagation" (rho-PNN), IEEE TGRS, 2025 (arXiv:2311.06378).
 M. Ciotola, S. Vitale, A. Mazza, G. Poggi, G. Scarpa, "Pansharpening by convolutional neural
 networks in the full resolution framework" (Z-PNN), IEEE TGRS 60, 2022.
+F. Luo, T. Zhou, J. Wang et al., "Pansharpening via unsupervised convolutional neural
+networks", IEEE JSTARS 13, 2020 (no-reference QNR-type training loss).
+L. Alparone et al., "Multispectral and panchromatic data fusion assessment without reference"
+(QNR), PE&RS 74(2), 2008; G. Vivone et al., IEEE TGRS 53(5), 2015 (its toolbox definition).
 M. Ciotola, G. Poggi, G. Scarpa, "Unsupervised deep learning-based pansharpening with jointly
 enhanced spectral and spatial fidelity" (lambda-PNN), IEEE TGRS 61, 2023.
 """
@@ -51,6 +76,7 @@ from hsi.degrade.mtf import decimate, mtf_blur
 from hsi.errors import ParameterError
 from hsi.pansharpen._arrays import Array, as_tensor, like_input, prepare
 from hsi.pansharpen.mra import glp_lowpass, ms_nyquist_gains
+from hsi.pansharpen.noref import qnr_distortions, qnr_reference
 from hsi.pansharpen.resample import upsample
 
 
@@ -201,6 +227,113 @@ class RhoPNNModule(lightning.LightningModule):
                 self.fused[band] = self.net(inputs)[0, 0]
 
 
+class _BlockPatches(torch.utils.data.IterableDataset):
+    """Endless random (block corners, band subset) pairs from a seeded generator.
+
+    Corners index the QNR block grid (``grid`` blocks), patches are ``blocks`` x ``blocks``
+    blocks; ``max_bands`` bands are drawn per step (all of them when there are fewer).
+    """
+
+    def __init__(self, grid: tuple[int, int], blocks: int, batch_size: int, n_bands: int, max_bands: int, seed: int):
+        self.limits = (grid[0] - blocks + 1, grid[1] - blocks + 1)
+        self.batch_size, self.n_bands, self.max_bands, self.seed = batch_size, n_bands, max_bands, seed
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed + 1)
+        while True:
+            rows = torch.randint(0, self.limits[0], (self.batch_size,), generator=generator)
+            cols = torch.randint(0, self.limits[1], (self.batch_size,), generator=generator)
+            bands = torch.randperm(self.n_bands, generator=generator)[: self.max_bands].sort().values
+            yield torch.stack([rows, cols], dim=1), bands
+
+
+class QNRRefineModule(lightning.LightningModule):
+    """Second stage: all bands jointly, spectral consistency plus a differentiable QNR loss.
+
+    A fresh :class:`BandDetailNet` (identity at start) maps (band ``k`` of ``base``, PAN) to the
+    refined band, the same weights for every band. Loss per step, on patches of whole QNR blocks:
+    the L1 spectral consistency of rho-PNN (MTF + decimation of the output vs the MS, averaged
+    over the drawn bands) plus ``qnr_weight * (1 - (1 - D_lambda)(1 - D_s))`` computed as
+    :mod:`hsi.pansharpen.noref` (the toolbox's definition over the batch's blocks), on the output
+    brought back to MS units (``mean`` + ``std`` x normalised). ``base``, ``pan_eq`` (bands, R*rows,
+    R*cols) and ``ms`` (bands, rows, cols) are normalised as in :class:`RhoPNNModule`; ``pan``
+    (R*rows, R*cols) is the PAN in its own units; ``reference`` the :class:`QNRReference`.
+    After training, ``fused`` holds the normalised refined bands (the last iterate).
+    """
+
+    def __init__(self, base, pan_eq, ms, pan, mean, std, reference, *, ratio, gains, patch_blocks, batch_size,
+                 max_bands, learning_rate, qnr_weight, width, seed):
+        super().__init__()
+        self.net = BandDetailNet(width)
+        self.base, self.pan_eq, self.ms, self.pan = base, pan_eq, ms, pan
+        self.mean, self.std, self.reference = mean, std, reference
+        self.ratio, self.gains, self.patch_blocks, self.batch_size = ratio, np.asarray(gains), patch_blocks, batch_size
+        self.max_bands, self.learning_rate, self.qnr_weight, self.seed = max_bands, learning_rate, qnr_weight, seed
+        self.fused = torch.empty_like(base)
+        self.margin = max(1, math.ceil(20 / ratio))
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.net.parameters(), lr=self.learning_rate)
+
+    def train_dataloader(self):
+        dataset = _BlockPatches(tuple(self.reference.q_low.shape[:2]), self.patch_blocks, self.batch_size,
+                                self.base.shape[0], self.max_bands, self.seed)
+        return torch.utils.data.DataLoader(dataset, batch_size=None)
+
+    def training_step(self, batch, batch_idx: int):
+        corners, bands = batch
+        bands = bands.to(self.base.device)
+        block, k, r = self.reference.block, self.patch_blocks, self.ratio
+        side, low = block * k, block * k // r
+        high = lambda image: torch.stack([image[..., i * block : i * block + side, j * block : j * block + side]  # noqa: E731
+                                          for i, j in corners.tolist()])
+        base, pan_eq = high(self.base)[:, bands], high(self.pan_eq)[:, bands]  # (n, K, P, P)
+        pan = high(self.pan)[:, None]
+        ms = torch.stack([self.ms[:, i * block // r : i * block // r + low, j * block // r : j * block // r + low]
+                          for i, j in corners.tolist()])[:, bands]
+        n, n_bands = base.shape[:2]
+        fused = self.net(torch.stack([base, pan_eq], dim=2).flatten(0, 1)).reshape(n, n_bands, side, side)
+        gains = np.tile(self.gains[bands.cpu().numpy()], n)
+        blurred = mtf_blur(fused.flatten(0, 1).permute(1, 2, 0), gains, r)
+        degraded = decimate(blurred, r).permute(2, 0, 1).reshape(n, n_bands, low, low)
+        m = self.margin
+        spectral = (degraded - ms)[..., m:-m, m:-m].abs().mean()
+        pick = lambda q: torch.stack([q[i : i + k, j : j + k].flatten(0, 1) for i, j in corners.tolist()]).flatten(0, 1)  # noqa: E731
+        q_ms = pick(self.reference.q_ms)[:, bands][:, :, bands]
+        q_low = pick(self.reference.q_low)[:, bands]
+        units = fused.double() * self.std[bands, None, None] + self.mean[bands, None, None]
+        d_lambda, d_s = qnr_distortions(units, pan.double(), q_ms, q_low, block)
+        return spectral + self.qnr_weight * (1 - (1 - d_lambda) * (1 - d_s))
+
+    def on_train_end(self) -> None:
+        with torch.no_grad():
+            for band in range(self.base.shape[0]):  # one band at a time bounds the activations
+                inputs = torch.stack([self.base[band], self.pan_eq[band]])[None]
+                self.fused[band] = self.net(inputs)[0, 0]
+
+
+def _fit(build: Callable[[], lightning.LightningModule], steps: int, device: torch.device,
+         seed: int) -> lightning.LightningModule:
+    """Build a module (its weights seeded by ``seed``) and train it for ``steps`` with Lightning.
+
+    The caller's global random state is left as it was.
+    """
+    accelerator = "gpu" if device.type == "cuda" else "cpu"
+    cuda_devices = [device.index or 0] if accelerator == "gpu" else []
+    # the data loader also draws from the global generator: fork it, so the caller's random
+    # state is left as it was
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(seed)
+        module = build()
+        trainer = lightning.Trainer(max_steps=steps, accelerator=accelerator, devices=1, logger=False,
+                                    enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                                    num_sanity_val_steps=0)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*(num_workers|does not have many workers|GPU available|LeafSpec).*")
+            trainer.fit(module)
+    return module
+
+
 def rho_pnn(
     ms: Array,
     pan: Array,
@@ -220,6 +353,11 @@ def rho_pnn(
     width: int = 32,
     seed: int = 0,
     start: Callable | None = None,
+    refine_steps: int = 0,
+    refine_batch_size: int = 4,
+    refine_patch_blocks: int = 2,
+    refine_bands: int = 8,
+    qnr_weight: float = 1.0,
     device: torch.device | str | None = None,
 ) -> Array:
     """Zero-shot band-wise CNN pansharpening (see the module docstring).
@@ -242,6 +380,14 @@ def rho_pnn(
     seed : seeds the weights and the patch sampling (no global state is touched).
     start : a pansharpening function ``start(ms, pan, *, ratio, sensor)`` whose result the
         network starts from and refines (its residual base); None: the interpolated MS (EXP).
+        :func:`hsi.pansharpen.noref.best_qnr_start` picks it among classical methods by QNR.
+    refine_steps : optimiser steps of the joint QNR stage (0: band-wise rho-PNN only).
+    refine_batch_size : patches per step of that stage.
+    refine_patch_blocks : patch side of that stage in QNR blocks (``8 * ratio`` PAN pixels each).
+    refine_bands : bands drawn per step of that stage (all when there are fewer): a random
+        subset keeps the cost of a step independent of the band count; D_lambda over the drawn
+        pairs is an unbiased estimate of the mean over all pairs.
+    qnr_weight : weight of ``1 - QNR`` against the spectral consistency in that stage.
     device : torch device (default: the input's).
 
     Returns
@@ -249,10 +395,13 @@ def rho_pnn(
     (ratio*rows, ratio*cols, bands) fused cube, numpy for numpy input.
     """
     for name, value in (("first_band_steps", first_band_steps), ("band_steps", band_steps), ("batch_size", batch_size),
-                        ) + tuple((name, value) for name, value in (("window", window), ("threshold_window", threshold_window))
+                        ("refine_batch_size", refine_batch_size), ("refine_patch_blocks", refine_patch_blocks),
+                        ("refine_bands", refine_bands)) + tuple((name, value) for name, value in (("window", window), ("threshold_window", threshold_window))
                                   if value is not None):
         if int(value) != value or value < 1:
             raise ParameterError(f"{name} must be a positive integer; got {value!r}")
+    if int(refine_steps) != refine_steps or refine_steps < 0:
+        raise ParameterError(f"refine_steps must be a non-negative integer; got {refine_steps!r}")
     if not 0 < hysteresis < spectral_target:
         raise ParameterError(f"need 0 < hysteresis < spectral_target; got hysteresis={hysteresis}, spectral_target={spectral_target}")
     pair = prepare(ms, pan, ratio, device)
@@ -278,22 +427,24 @@ def rho_pnn(
     # the correlation attainable at the MS scale, on wide windows (cut to the image)
     wide = min(int(threshold_window or window), *pair.pan.shape[:2])
     attainable = local_correlation_map(norm(ms_up)[:, None], pan_low_eq[:, None], wide)[:, 0].clamp_min(0).contiguous()
+    blocks = int(refine_patch_blocks)
+    if refine_steps and min(pair.pan.shape[:2]) < 8 * r * blocks:
+        raise ParameterError(f"refine_patch_blocks={blocks} blocks of {8 * r} pixels do not fit in the "
+                             f"{tuple(pair.pan.shape[:2])} PAN; lower it or set refine_steps=0")
     steps = [int(first_band_steps)] + [int(band_steps)] * (bands - 1)
-    accelerator = "gpu" if pair.ms.device.type == "cuda" else "cpu"
-    cuda_devices = [pair.ms.device.index or 0] if accelerator == "gpu" else []
-    # seeds the weights; the data loader also draws from the global generator: fork it, so the
-    # caller's random state is left as it was
-    with torch.random.fork_rng(devices=cuda_devices):
-        torch.manual_seed(seed)
-        module = RhoPNNModule(norm(ms64), norm(ms_up), norm(base), pan_eq, attainable, ratio=r, gains=gains, steps=steps,
-                              patch=patch, batch_size=int(batch_size), learning_rate=learning_rate,
-                              spectral_target=spectral_target, hysteresis=hysteresis, spatial_weight=spatial_weight,
-                              window=window, width=width, seed=seed)
-        trainer = lightning.Trainer(max_steps=sum(steps), accelerator=accelerator, devices=1, logger=False,
-                                    enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                                    num_sanity_val_steps=0)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*(num_workers|does not have many workers|GPU available|LeafSpec).*")
-            trainer.fit(module)
-    fused = module.fused.to(pair.ms.device).double().permute(1, 2, 0) * std + mean
+    module = _fit(lambda: RhoPNNModule(
+        norm(ms64), norm(ms_up), norm(base), pan_eq, attainable, ratio=r, gains=gains, steps=steps, patch=patch,
+        batch_size=int(batch_size), learning_rate=learning_rate, spectral_target=spectral_target,
+        hysteresis=hysteresis, spatial_weight=spatial_weight, window=window, width=width, seed=seed),
+        sum(steps), pair.ms.device, seed)
+    fused = module.fused
+    if refine_steps:
+        reference = qnr_reference(ms64, pan64, r)
+        module = _fit(lambda: QNRRefineModule(
+            fused, pan_eq, norm(ms64), pan64.float(), mean, std, reference, ratio=r, gains=gains,
+            patch_blocks=blocks, batch_size=int(refine_batch_size), max_bands=int(refine_bands),
+            learning_rate=learning_rate, qnr_weight=qnr_weight, width=width, seed=seed),
+            int(refine_steps), pair.ms.device, seed)
+        fused = module.fused
+    fused = fused.to(pair.ms.device).double().permute(1, 2, 0) * std + mean
     return like_input(fused.to(pair.ms.dtype), pair.was_numpy)

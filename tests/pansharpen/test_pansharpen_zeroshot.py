@@ -1,4 +1,4 @@
-"""Zero-shot rho-PNN-style network: the hysteresis rule, and a short smoke run."""
+"""Zero-shot rho-PNN-style network: the hysteresis rule, the differentiable QNR, a short smoke run."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import torch
 
 from hsi.degrade.mtf import decimate, mtf_blur
 from hsi.errors import ParameterError
+from hsi.metrics import d_lambda, d_s
+from hsi.pansharpen.noref import best_qnr_start, image_qnr, qnr_distortions, qnr_reference
+from hsi.pansharpen.resample import upsample
 from hsi.pansharpen.zeroshot import hysteresis_switch, rho_pnn
-
 
 
 def test_hysteresis_keeps_its_state_inside_the_band():
@@ -19,20 +21,20 @@ def test_hysteresis_keeps_its_state_inside_the_band():
     assert hysteresis_switch(True, 0.45, target=0.5, width=0.1) is True  # inside the band: stays on
 
 
+@pytest.mark.slow
 def test_smoke_run_is_seeded_and_moves_towards_the_truth():
     rng = np.random.default_rng(0)
     pan = 1.0 + 0.3 * mtf_blur(rng.standard_normal((64, 64, 1)), 0.6, 2.0)[:, :, 0]
     cube = pan[:, :, None] * np.array([0.5, 1.0, 1.5])
     ms = decimate(mtf_blur(cube, 0.3, 4), 4)
     state = torch.random.get_rng_state()
-    options = dict(sensor="generic", first_band_steps=15, band_steps=3, patch_size=64, batch_size=2, seed=3)
+    options = dict(sensor="generic", first_band_steps=15, band_steps=3, patch_size=64, batch_size=2, seed=3,
+                   refine_steps=10, refine_batch_size=2)
     fused = rho_pnn(ms, pan, **options)
     assert torch.equal(state, torch.random.get_rng_state())  # no global seeding
     assert isinstance(fused, np.ndarray) and fused.shape == (64, 64, 3) and np.isfinite(fused).all()
     assert np.array_equal(fused, rho_pnn(ms, pan, **options))
     error = lambda x: np.sqrt(np.mean((x - cube) ** 2))  # noqa: E731
-    from hsi.pansharpen.resample import upsample
-
     assert error(fused) < error(upsample(ms, 4))
     with pytest.raises(ParameterError, match="hysteresis"):
         rho_pnn(ms, pan, hysteresis=0.6, spectral_target=0.5)
@@ -49,3 +51,30 @@ def test_correlation_map_is_the_windowed_correlation_at_every_pixel():
     assert torch.allclose(local_correlation_map(first, 2 * first + 1, 6), torch.ones_like(first), atol=1e-9)
     with pytest.raises(ParameterError, match="threshold_window"):
         rho_pnn(np.ones((16, 16, 2)), np.ones((64, 64)), threshold_window=0)
+
+
+def test_differentiable_qnr_terms_equal_the_metrics():
+    rng = np.random.default_rng(1)
+    ms = 100 + 20 * rng.random((17, 13, 3))  # 68 x 52 on the PAN grid: 2 x 1 whole blocks, the rest left out
+    pan = 100 + 30 * rng.random((68, 52))
+    fused = torch.tensor(100 + 25 * rng.random((68, 52, 3)), requires_grad=True)
+    reference = qnr_reference(ms, pan, 4)
+    spectral, spatial = qnr_distortions(fused.permute(2, 0, 1)[None], torch.tensor(pan)[None, None],
+                                        reference.q_ms.flatten(0, 1), reference.q_low.flatten(0, 1), reference.block)
+    assert spectral.item() == pytest.approx(d_lambda(fused.detach().numpy(), ms), rel=1e-10)
+    assert spatial.item() == pytest.approx(d_s(fused.detach().numpy(), ms, pan, 4), rel=1e-10)
+    (spectral + spatial).backward()
+    assert torch.isfinite(fused.grad).all() and fused.grad.abs().sum() > 0
+    # EXP has no spectral distortion by construction of the toolbox's D_lambda
+    assert image_qnr(upsample(ms, 4), pan, reference) == pytest.approx(1 - d_s(upsample(ms, 4), ms, pan, 4), rel=1e-10)
+
+
+def test_start_is_the_candidate_with_the_best_qnr():
+    rng = np.random.default_rng(2)
+    pan = 1.0 + 0.3 * mtf_blur(rng.standard_normal((64, 64, 1)), 0.6, 2.0)[:, :, 0]
+    ms = decimate(mtf_blur(pan[:, :, None] * np.array([0.5, 1.0, 1.5]), 0.3, 4), 4)
+    noisy = lambda ms, pan, **_: upsample(ms, 4) + 0.2 * rng.standard_normal((64, 64, 3))  # noqa: E731
+    plain = lambda ms, pan, **_: upsample(ms, 4)  # noqa: E731
+    assert np.array_equal(best_qnr_start(ms, pan, ratio=4, candidates=[noisy, plain]), upsample(ms, 4))
+    with pytest.raises(ParameterError, match="candidate"):
+        best_qnr_start(ms, pan, ratio=4, candidates=[])
