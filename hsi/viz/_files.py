@@ -32,6 +32,9 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600 files; give the image the usual mode
     try:
         write(Path(temporary))
         os.replace(temporary, path)

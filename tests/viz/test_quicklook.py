@@ -118,3 +118,14 @@ def test_plots_are_written(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["err.png", "maps.png", "one.png", "spectra.png"]
     with pytest.raises(ParameterError, match="labels"):
         plot_spectra(wavelengths, spectra, ["only one"], tmp_path / "bad.png")
+
+
+def test_atomic_images_get_the_usual_file_mode(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = write_atomically(tmp_path / "ql.png", lambda target: target.write_bytes(b"png"))
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600: others can read quicklooks
