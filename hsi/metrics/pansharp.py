@@ -118,21 +118,29 @@ def _blocks(cube: torch.Tensor, block: int) -> torch.Tensor:
     return tiles.permute(0, 2, 4, 1, 3).reshape(-1, bands, block * block)
 
 
+def block_q(blocks_1: torch.Tensor, blocks_2: torch.Tensor) -> torch.Tensor:
+    """Q index between every channel pair on each block: (n_blocks, n_1, n_2), differentiable.
+
+    ``blocks_1`` (n_blocks, n_1, pixels) and ``blocks_2`` (n_blocks, n_2, pixels), e.g. from
+    :func:`_blocks`; sample moments with ``pixels - 1``.
+    """
+    n_pixels = blocks_1.shape[-1]
+    mean_x, mean_y = blocks_1.mean(-1), blocks_2.mean(-1)
+    x, y = blocks_1 - mean_x[..., None], blocks_2 - mean_y[..., None]
+    cov = torch.einsum("bip,bjp->bij", x, y) / (n_pixels - 1)
+    var_x, var_y = (x * x).sum(-1) / (n_pixels - 1), (y * y).sum(-1) / (n_pixels - 1)
+    return _q_from_moments(mean_x[:, :, None], mean_y[:, None, :], var_x[:, :, None], var_y[:, None, :], cov)
+
+
 def _q_between(first: torch.Tensor, second: torch.Tensor, block: int) -> torch.Tensor:
     """(bands_1, bands_2) matrix of the Q index between every pair of bands, block-averaged."""
     blocks_1, blocks_2 = _blocks(first, block), _blocks(second, block)
-    n_blocks, n_1, n_pixels = blocks_1.shape
+    n_blocks, n_1, _ = blocks_1.shape
     n_2 = blocks_2.shape[1]
     total = first.new_zeros(n_1, n_2)
     step = max(1, (1 << 22) // max(1, n_1 * n_2))  # bound the (blocks, n_1, n_2) temporaries
     for start in range(0, n_blocks, step):
-        x, y = blocks_1[start : start + step], blocks_2[start : start + step]
-        mean_x, mean_y = x.mean(-1), y.mean(-1)
-        x, y = x - mean_x[..., None], y - mean_y[..., None]
-        cov = torch.einsum("bip,bjp->bij", x, y) / (n_pixels - 1)
-        var_x, var_y = (x * x).sum(-1) / (n_pixels - 1), (y * y).sum(-1) / (n_pixels - 1)
-        q = _q_from_moments(mean_x[:, :, None], mean_y[:, None, :], var_x[:, :, None], var_y[:, None, :], cov)
-        total += q.sum(0)
+        total += block_q(blocks_1[start : start + step], blocks_2[start : start + step]).sum(0)
     return total / n_blocks
 
 
@@ -143,14 +151,14 @@ def _check_domain(domain: str) -> str:
     return domain
 
 
-def _expanded(ms: torch.Tensor, ratio: int) -> torch.Tensor:
+def expand_to_pan_grid(ms: torch.Tensor, ratio: int) -> torch.Tensor:
     """The MS on the PAN grid by the toolbox's 23-tap interpolator (EXP)."""
     from hsi.pansharpen.resample import upsample  # late: hsi.pansharpen imports the metrics lazily too
 
     return ms if ratio == 1 else upsample(ms, ratio)
 
 
-def _reduced_pan(pan: torch.Tensor, ratio: int, pan_mtf: str | float | None) -> torch.Tensor:
+def reduce_pan(pan: torch.Tensor, ratio: int, pan_mtf: str | float | None) -> torch.Tensor:
     """The PAN at the MS scale: bicubic ``imresize`` (toolbox) or, given ``pan_mtf``, MTF + decimation."""
     from hsi.pansharpen.resample import bicubic_downsample
 
@@ -202,7 +210,8 @@ def d_lambda(fused: Any, ms: Any, block_size: int | None = None, p: float = 1.0,
         raise InputError("D_lambda compares pairs of bands: fused needs at least 2 bands; got 1")
     block, block_ms = _block_sizes(block_size, ratio, *fused_t.shape[:2])
     if domain == "expanded":
-        q_ms = _q_between(_expanded(ms_t, ratio), _expanded(ms_t, ratio), block)
+        expanded = expand_to_pan_grid(ms_t, ratio)
+        q_ms = _q_between(expanded, expanded, block)
     else:
         q_ms = _q_between(ms_t, ms_t, block_ms)
     difference = (_q_between(fused_t, fused_t, block) - q_ms).abs() ** p
@@ -262,10 +271,10 @@ def d_s(
     pan_t = _cube(pan, "pan", device=fused_t.device)
     _check_grid(fused_t, ms_t, pan_t, ratio)
     block, block_ms = _block_sizes(block_size, ratio, *fused_t.shape[:2])
-    pan_low = _reduced_pan(pan_t, ratio, pan_mtf)
+    pan_low = reduce_pan(pan_t, ratio, pan_mtf)
     q_high = _q_between(fused_t, pan_t, block)[:, 0]
     if domain == "expanded":
-        q_low = _q_between(_expanded(ms_t, ratio), _expanded(pan_low, ratio), block)[:, 0]
+        q_low = _q_between(expand_to_pan_grid(ms_t, ratio), expand_to_pan_grid(pan_low, ratio), block)[:, 0]
     else:
         q_low = _q_between(ms_t, pan_low, block_ms)[:, 0]
     return float(((q_high - q_low).abs() ** q).mean() ** (1.0 / q))

@@ -8,7 +8,8 @@ The same definition as :mod:`hsi.metrics.pansharp` (Vivone et al.'s toolbox, "to
   interpolator) and the Q of each EXP band with the PAN reduced by antialiased bicubic
   resizing and interpolated back;
 * :func:`block_q` gives the Q index between the channels of (batch, channels, rows, cols)
-  images on every disjoint ``block`` x ``block`` block, differentiably (torch autograd);
+  images on every disjoint ``block`` x ``block`` block, differentiably (the metric's own
+  per-block Q, :func:`hsi.metrics.pansharp.block_q`);
 * :func:`qnr_distortions` turns the fused blocks and the matching reference blocks into
   ``D_lambda`` and ``D_s``: the toolbox averages each Q over the blocks and then takes the
   absolute change, so on a batch of blocks it is the same formula over that batch's blocks,
@@ -36,9 +37,8 @@ from typing import Callable, NamedTuple, Sequence
 import torch
 
 from hsi.errors import ParameterError
-from hsi.metrics.quality import _q_from_moments
+from hsi.metrics import pansharp as pansharp_metrics
 from hsi.pansharpen._arrays import Array, as_tensor
-from hsi.pansharpen.resample import bicubic_downsample, upsample
 
 
 class QNRReference(NamedTuple):
@@ -68,16 +68,11 @@ def to_blocks(images: torch.Tensor, block: int) -> torch.Tensor:
 def block_q(images: torch.Tensor, block: int) -> torch.Tensor:
     """Q index between every pair of channels on every block: (n_blocks, channels, channels).
 
-    ``images`` (batch, channels, rows, cols). Sample moments with ``n - 1`` as in the metric;
-    degenerate (flat) blocks follow :func:`hsi.metrics.quality._q_from_moments`.
+    ``images`` (batch, channels, rows, cols); the metric's per-block Q
+    (:func:`hsi.metrics.pansharp.block_q`) on :func:`to_blocks`.
     """
     blocks = to_blocks(images, block)
-    n_pixels = blocks.shape[-1]
-    means = blocks.mean(-1)
-    centred = blocks - means[..., None]
-    cov = torch.einsum("bip,bjp->bij", centred, centred) / (n_pixels - 1)
-    var = cov.diagonal(dim1=1, dim2=2)
-    return _q_from_moments(means[:, :, None], means[:, None, :], var[:, :, None], var[:, None, :], cov)
+    return pansharp_metrics.block_q(blocks, blocks)
 
 
 def qnr_reference(ms: Array, pan: Array, ratio: int, block_size: int | None = None) -> QNRReference:
@@ -94,8 +89,8 @@ def qnr_reference(ms: Array, pan: Array, ratio: int, block_size: int | None = No
     pan_t = pan_t[:, :, 0] if pan_t.ndim == 3 else pan_t
     if min(pan_t.shape) < block:
         raise ParameterError(f"block_size={block} does not fit in the {tuple(pan_t.shape)} PAN")
-    ms_up = upsample(ms_t, ratio) if ratio > 1 else ms_t
-    pan_low = upsample(bicubic_downsample(pan_t, ratio), ratio) if ratio > 1 else pan_t
+    ms_up = pansharp_metrics.expand_to_pan_grid(ms_t, ratio)
+    pan_low = pansharp_metrics.expand_to_pan_grid(pansharp_metrics.reduce_pan(pan_t, ratio, None), ratio)
     bands = ms_up.shape[2]
     images = torch.cat([ms_up, pan_low[:, :, None]], dim=2).permute(2, 0, 1)[None]
     grid = (pan_t.shape[0] // block, pan_t.shape[1] // block)
