@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from hsi.datasets.benchmarks import LOADERS, load_library
+from hsi.datasets.benchmarks import LOADERS, load_benchmark_library
 from hsi.errors import ParameterError
 from hsi.settings import PROJECT_ROOT
 
@@ -203,7 +203,7 @@ def _run(data_dir, quick, methods, seed, scenes, fcls_pixels, fcls_check, librar
             seconds = time.perf_counter() - started
             rows.append(score_rows(scene_name, method_name, endmembers, abundances, reference, seconds))
         if library_methods:
-            library = load_library(scene_name, data_dir)
+            library = load_benchmark_library(scene_name, data_dir)
             library_rows += [library_row(scene_name, name, reference, library) for name in library_methods]
     jasper = references.get("jasper_ridge")
     throughput = fcls_throughput(fcls_pixels, fcls_check, seed, None if jasper is None else jasper.endmembers)

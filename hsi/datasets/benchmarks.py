@@ -105,7 +105,7 @@ class BenchmarkLibrary:
 LIBRARY_FILES = {"samson": ("samson", "samson_library.mat"), "jasper_ridge": ("jasper_ridge", "jasper_ridge_library.mat")}
 
 
-def load_library(scene_name: str, data_dir: Path | None = None) -> BenchmarkLibrary:
+def load_benchmark_library(scene_name: str, data_dir: Path | None = None) -> BenchmarkLibrary:
     """Borsoi et al.'s per-material library for Samson or Jasper Ridge (``lib1 .. libK``).
 
     References
