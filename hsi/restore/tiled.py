@@ -24,7 +24,6 @@ def map_tiles(fn: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> np.n
         if out is None:
             out = np.empty((len(batch),) + result.shape, np.float32)
         out[i] = result
-        del result
     return out
 
 

@@ -198,7 +198,7 @@ class TiledRunner:
                 batches = pending.result() if self.prefetch else read(items[j])
                 if self.prefetch and j + 1 < len(items):
                     pending = pool.submit(read, items[j + 1])
-                outputs = self._apply(batches)
+                outputs = self._apply([stacked for stacked, _ in batches])
                 if strip is None:
                     strip = _Strip(grid.tile_rows * s, scene.n_cols * s, outputs[0].shape[2])
                     strip.start = r0 * s
@@ -245,10 +245,9 @@ class TiledRunner:
             batches.append((stacked, masks))
         return batches
 
-    def _apply(self, batches: list[tuple[np.ndarray, list[np.ndarray]]]) -> list[np.ndarray]:
+    def _apply(self, batches: list[np.ndarray]) -> list[np.ndarray]:
         s, c = self.scale, self.context
         outputs = []
-        batches = [stacked for stacked, _ in batches]
         if self.executor is None:
             results = (self.fn(batch) for batch in batches)
         else:
