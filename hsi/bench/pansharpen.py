@@ -1,7 +1,12 @@
 """Pansharpening benchmark: WorldView-2 and IKONOS pairs, plus a hyperspectral case.
 
 * ``reduced``: Wald's protocol on each real pair (both inputs MTF-degraded by the ratio, the
-  original MS as reference): Q2n, ERGAS, SAM, SCC.
+  original MS as reference): Q2n, ERGAS, SAM, SCC, and the no-reference QNR and HQNR of the
+  same fused cube against the degraded inputs. A ``reference`` row scores the ground truth
+  itself with those no-reference indexes: how well QNR and HQNR rank the true answer.
+* ``index_agreement``: per pair, the Spearman rank correlation of the reduced-resolution QNR and
+  HQNR with Q2n over the rows of ``reduced`` (methods and ground truth): whether the
+  no-reference indexes order the results as the reference does.
 * ``full``: each real pair at its own resolution, no reference: D_lambda, D_s, QNR.
 * ``hyperspectral``: Samson (or Jasper Ridge) as the high-resolution reference; the PAN is
   synthesised from it with a flat 400-700 nm spectral response, the low-resolution cube by the
@@ -124,15 +129,25 @@ def run_benchmark(
     root = Path(data_dir) if data_dir else shared_data_dir()
     names = list(methods) if methods else list(QUICK_METHODS if quick else DEFAULT_METHODS)
     crop = 64 if quick and crop is None else crop
-    tables: dict[str, list[dict]] = {"reduced": [], "full": [], "hyperspectral": [], "hs_ms_fusion": []}
+    tables: dict[str, list[dict]] = {"reduced": [], "full": [], "hyperspectral": [], "hs_ms_fusion": [], "index_agreement": []}
     pairs = {sensor: _crop(*load_pair(root / "pansharpening" / filename), crop) for sensor, filename in PAIRS.items()}
     case = hyperspectral_case(root, hyperspectral, 48 if quick else None) if hyperspectral != "none" else None
+    reduced = {sensor: reduced_resolution_pair(ms, pan, sensor=sensor, ratio=ratio) for sensor, (ms, pan, ratio) in pairs.items()}
+
+    def reduced_row(sensor: str, name: str, fused, seconds: float | None) -> dict:
+        pair = reduced[sensor]
+        noref = full_resolution_indexes(fused, pair.ms, pair.pan, ratio=pair.ratio, sensor=sensor)
+        return {"dataset": sensor, "method": name, **reduced_resolution_indexes(fused, pair.reference, pair.ratio),
+                "qnr": noref["qnr"], "hqnr": noref["hqnr"], "time_s": seconds}
+
+    for sensor, pair in reduced.items():
+        tables["reduced"].append(reduced_row(sensor, "reference", pair.reference, None))
     for name in names:
         method = _seeded(method_from_config(name), seed, device)
         for sensor, (ms, pan, ratio) in pairs.items():
-            pair = reduced_resolution_pair(ms, pan, sensor=sensor, ratio=ratio)
+            pair = reduced[sensor]
             fused, seconds = _timed(method, pair.ms, pair.pan, sensor)
-            tables["reduced"].append({"dataset": sensor, "method": name, **reduced_resolution_indexes(fused, pair.reference, ratio), "time_s": seconds})
+            tables["reduced"].append(reduced_row(sensor, name, fused, seconds))
             fused, seconds = _timed(method, ms, pan, sensor)
             tables["full"].append({"dataset": sensor, "method": name, **full_resolution_indexes(fused, ms, pan, ratio=ratio, sensor=sensor), "time_s": seconds})
         if case is not None:
@@ -147,7 +162,27 @@ def run_benchmark(
         fused, seconds = _timed(_seeded(method_from_config(name), seed, device), low, msi, "generic")
         tables["hs_ms_fusion"].append({"dataset": hyperspectral, "method": name,
                                        **reduced_resolution_indexes(fused, reference, 4), "time_s": seconds})
+    tables["index_agreement"] = index_agreement(tables["reduced"])
     return tables
+
+
+def index_agreement(rows: Sequence[dict]) -> list[dict]:
+    """Spearman rank correlation of ``qnr`` and ``hqnr`` with ``q2n``, per dataset (at least 3 rows).
+
+    1: the no-reference index orders the fused results exactly as the reference-based Q2n does;
+    negative: it tends to prefer the worse ones.
+    """
+    from scipy.stats import spearmanr
+
+    table = []
+    for dataset in dict.fromkeys(row["dataset"] for row in rows):
+        mine = [row for row in rows if row["dataset"] == dataset]
+        if len(mine) < 3:
+            continue
+        q2n = [row["q2n"] for row in mine]
+        table.append({"dataset": dataset, "rows": len(mine),
+                      **{f"spearman_q2n_{name}": float(spearmanr(q2n, [row[name] for row in mine])[0]) for name in ("qnr", "hqnr")}})
+    return table
 
 
 def hyperspectral_case(root: Path, name: str = "samson", size: int | None = None, ratio: int = 4):

@@ -11,7 +11,7 @@ the image itself, at full resolution, with no reference:
   ``window`` windows (``2 * ratio + 1`` by default), must reach the correlation that the
   interpolated band has with the PAN low-passed by the band's MTF, in ``threshold_window``
   windows (by default the same): the correlation attainable at the MS scale, penalised where it
-  falls short. The authors' implementation takes the threshold on wider windows (semi-width 18
+  falls short (``two_sided=True``: wherever it differs). The authors' implementation takes the threshold on wider windows (semi-width 18
   pixels) and the output correlation on ``ratio``-pixel windows; ``window=ratio,
   threshold_window=36`` gives that variant.
 
@@ -122,6 +122,13 @@ def local_correlation_map(first: torch.Tensor, second: torch.Tensor, window: int
     return local_correlation(F.pad(first, pads, mode="reflect"), F.pad(second, pads, mode="reflect"), window)
 
 
+def correlation_gap(attainable: torch.Tensor, achieved: torch.Tensor, two_sided: bool = False) -> torch.Tensor:
+    """Mean spatial loss: where ``achieved`` falls short of ``attainable`` (rho-PNN), or, with
+    ``two_sided``, wherever it differs from it (same-shape correlation maps; a 0-d tensor)."""
+    gap = attainable - achieved
+    return (gap.abs() if two_sided else gap.clamp_min(0)).mean()
+
+
 def hysteresis_switch(spatial_on: bool, relative_error: float, target: float, width: float) -> bool:
     """The spatial-loss state after one step of the hysteresis rule of rho-PNN.
 
@@ -161,7 +168,7 @@ class RhoPNNModule(lightning.LightningModule):
     """
 
     def __init__(self, ms, ms_up, start, pan, attainable, *, ratio, gains, steps, patch, batch_size, learning_rate,
-                 spectral_target, hysteresis, spatial_weight, window, width, seed):
+                 spectral_target, hysteresis, spatial_weight, window, width, seed, two_sided=False):
         super().__init__()
         self.net = BandDetailNet(width)
         self.ms, self.ms_up, self.start, self.pan, self.attainable = ms, ms_up, start, pan, attainable
@@ -169,6 +176,7 @@ class RhoPNNModule(lightning.LightningModule):
         self.band_end = np.cumsum(steps)
         self.learning_rate, self.window, self.seed = learning_rate, window, seed
         self.spectral_target, self.hysteresis, self.spatial_weight = spectral_target, hysteresis, spatial_weight
+        self.two_sided = two_sided
         self.spatial_on = True
         self.switches = [0] * len(steps)
         self.fused = torch.empty_like(ms_up)
@@ -216,7 +224,7 @@ class RhoPNNModule(lightning.LightningModule):
         loss = spectral
         if self.spatial_on:
             achieved = local_correlation(fused[:, None], pan[:, None], self.window)
-            loss = loss + self.spatial_weight * (attainable - achieved).clamp_min(0).mean()
+            loss = loss + self.spatial_weight * correlation_gap(attainable, achieved, self.two_sided)
         return loss
 
     def on_train_batch_end(self, outputs, corners, batch_idx: int) -> None:
@@ -348,6 +356,7 @@ def rho_pnn(
     spectral_target: float = 0.5,
     hysteresis: float = 0.1,
     spatial_weight: float = 1.0,
+    two_sided: bool = False,
     window: int | None = None,
     threshold_window: int | None = None,
     width: int = 32,
@@ -373,6 +382,11 @@ def rho_pnn(
         fraction of EXP's error on the same patches.
     hysteresis : and on again below ``spectral_target - hysteresis``.
     spatial_weight : weight of the spatial loss.
+    two_sided : penalise the output-PAN correlation wherever it differs from the attainable one
+        (above it as well as below; the target keeps its sign), instead of only where it falls
+        short as in rho-PNN. Scale invariance of the local correlation, the hypothesis behind
+        QNR's D_s: it lowers D_lambda and D_s (no band is pulled beyond its own correlation with
+        the PAN) and injects less detail (lower reduced-resolution Q2n on the benchmark pairs).
     window : side of the windows of the output-PAN local correlation (default ``2 * ratio + 1``).
     threshold_window : side of the windows of the attainable correlation between the
         interpolated band and the low-passed PAN (default: ``window``).
@@ -426,7 +440,9 @@ def rho_pnn(
         raise ParameterError(f"window={window} must lie between 2 and the patch side {patch}")
     # the correlation attainable at the MS scale, on wide windows (cut to the image)
     wide = min(int(threshold_window or window), *pair.pan.shape[:2])
-    attainable = local_correlation_map(norm(ms_up)[:, None], pan_low_eq[:, None], wide)[:, 0].clamp_min(0).contiguous()
+    attainable = local_correlation_map(norm(ms_up)[:, None], pan_low_eq[:, None], wide)[:, 0]
+    # a shortfall target below zero is no target; a two-sided one keeps its sign
+    attainable = (attainable if two_sided else attainable.clamp_min(0)).contiguous()
     blocks = int(refine_patch_blocks)
     if refine_steps and min(pair.pan.shape[:2]) < 8 * r * blocks:
         raise ParameterError(f"refine_patch_blocks={blocks} blocks of {8 * r} pixels do not fit in the "
@@ -435,7 +451,8 @@ def rho_pnn(
     module = _fit(lambda: RhoPNNModule(
         norm(ms64), norm(ms_up), norm(base), pan_eq, attainable, ratio=r, gains=gains, steps=steps, patch=patch,
         batch_size=int(batch_size), learning_rate=learning_rate, spectral_target=spectral_target,
-        hysteresis=hysteresis, spatial_weight=spatial_weight, window=window, width=width, seed=seed),
+        hysteresis=hysteresis, spatial_weight=spatial_weight, window=window, width=width, seed=seed,
+        two_sided=two_sided),
         sum(steps), pair.ms.device, seed)
     fused = module.fused
     if refine_steps:

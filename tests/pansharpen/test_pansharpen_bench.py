@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from hsi.bench.pansharpen import run_benchmark
+from hsi.bench.pansharpen import index_agreement, run_benchmark
 
 
 
@@ -15,7 +15,17 @@ def test_quick_benchmark_tables(shared_data):
         q = {(row["dataset"], row["method"]): row["q2n"] for row in tables[table]}
         for dataset in {key[0] for key in q}:
             assert q[dataset, "mtf_glp_hs"] > q[dataset, "exp"] + 0.02, (table, dataset)
-    for row in tables["full"] + tables["hyperspectral"]:
+    for row in tables["full"] + tables["hyperspectral"] + [r for r in tables["reduced"] if r["method"] != "reference"]:
         assert 0.0 < row["qnr"] <= 1.0 and row["time_s"] >= 0.0
+    truth = [row for row in tables["reduced"] if row["method"] == "reference"]
+    assert len(truth) == 2 and all(row["q2n"] > 0.999 and row["sam_deg"] < 1e-6 and 0.0 < row["hqnr"] <= 1.0 for row in truth)
+    assert {row["dataset"] for row in tables["index_agreement"]} == {"WV2", "IKONOS"}
+    assert all(-1.0 <= row["spearman_q2n_hqnr"] <= 1.0 and row["rows"] == 4 for row in tables["index_agreement"])
     fusion = {row["method"]: row for row in tables["hs_ms_fusion"]}
     assert fusion["cnmf"]["q2n"] > fusion["exp"]["q2n"] + 0.02
+
+
+def test_index_agreement_is_the_rank_correlation_with_q2n():
+    rows = [{"dataset": "A", "q2n": q, "qnr": n, "hqnr": h} for q, n, h in ((0.9, 0.1, 0.8), (0.8, 0.2, 0.7), (0.7, 0.3, 0.9))]
+    (row,) = index_agreement(rows + [{"dataset": "B", "q2n": 1.0, "qnr": 1.0, "hqnr": 1.0}])  # B: too few rows
+    assert row["dataset"] == "A" and row["spearman_q2n_qnr"] == -1.0 and abs(row["spearman_q2n_hqnr"] + 0.5) < 1e-12  # d = (1, 1, -2): 1 - 6 * 6 / 24

@@ -11,7 +11,7 @@ from hsi.errors import ParameterError
 from hsi.metrics import d_lambda, d_s
 from hsi.pansharpen.noref import best_qnr_start, image_qnr, qnr_distortions, qnr_reference
 from hsi.pansharpen.resample import upsample
-from hsi.pansharpen.zeroshot import hysteresis_switch, rho_pnn
+from hsi.pansharpen.zeroshot import correlation_gap, hysteresis_switch, rho_pnn
 
 
 def test_hysteresis_keeps_its_state_inside_the_band():
@@ -19,6 +19,13 @@ def test_hysteresis_keeps_its_state_inside_the_band():
     assert hysteresis_switch(False, 0.45, target=0.5, width=0.1) is False  # inside the band: stays off
     assert hysteresis_switch(False, 0.35, target=0.5, width=0.1) is True  # below target - width: on
     assert hysteresis_switch(True, 0.45, target=0.5, width=0.1) is True  # inside the band: stays on
+
+
+def test_correlation_gap_counts_shortfall_or_any_difference():
+    attainable = torch.tensor([0.5, 0.5, -0.2])
+    achieved = torch.tensor([0.3, 0.9, 0.1])
+    assert torch.isclose(correlation_gap(attainable, achieved), torch.tensor(0.2 / 3))  # only the shortfall
+    assert torch.isclose(correlation_gap(attainable, achieved, two_sided=True), torch.tensor(0.9 / 3))
 
 
 @pytest.mark.slow
@@ -36,6 +43,8 @@ def test_smoke_run_is_seeded_and_moves_towards_the_truth():
     assert np.array_equal(fused, rho_pnn(ms, pan, **options))
     error = lambda x: np.sqrt(np.mean((x - cube) ** 2))  # noqa: E731
     assert error(fused) < error(upsample(ms, 4))
+    two_sided = rho_pnn(ms, pan, **{**options, "refine_steps": 0, "two_sided": True})
+    assert error(two_sided) < error(upsample(ms, 4))
     with pytest.raises(ParameterError, match="hysteresis"):
         rho_pnn(ms, pan, hysteresis=0.6, spectral_target=0.5)
 
