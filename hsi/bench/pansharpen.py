@@ -4,9 +4,6 @@
   original MS as reference): Q2n, ERGAS, SAM, SCC, and the no-reference QNR and HQNR of the
   same fused cube against the degraded inputs. A ``reference`` row scores the ground truth
   itself with those no-reference indexes: how well QNR and HQNR rank the true answer.
-* ``index_agreement``: per pair, the Spearman rank correlation of the reduced-resolution QNR and
-  HQNR with Q2n over the rows of ``reduced`` (methods and ground truth): whether the
-  no-reference indexes order the results as the reference does.
 * ``full``: each real pair at its own resolution, no reference: D_lambda, D_s, QNR.
 * ``hyperspectral``: Samson (or Jasper Ridge) as the high-resolution reference; the PAN is
   synthesised from it with a flat 400-700 nm spectral response, the low-resolution cube by the
@@ -14,8 +11,11 @@
 * ``hs_ms_fusion``: the same reference and low-resolution cube fused with a synthesised
   4-band MS (flat responses over 400-500, 500-600, 600-700, 700-900 nm) instead of a PAN, for
   the fusion methods (CNMF), with EXP as the baseline.
+* ``index_agreement``: per pair, the Spearman rank correlation of the reduced-resolution QNR and
+  HQNR with Q2n over the rows of ``reduced`` (methods and ground truth): whether the
+  no-reference indexes order the results as the reference does.
 
-Every table has the method's wall time. Methods are the ``conf/method/<name>.yaml`` configs.
+Every method table has the method's wall time. Methods are the ``conf/method/<name>.yaml`` configs.
 
 References
 ----------

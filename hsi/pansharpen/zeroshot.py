@@ -11,9 +11,9 @@ the image itself, at full resolution, with no reference:
   ``window`` windows (``2 * ratio + 1`` by default), must reach the correlation that the
   interpolated band has with the PAN low-passed by the band's MTF, in ``threshold_window``
   windows (by default the same): the correlation attainable at the MS scale, penalised where it
-  falls short (``two_sided=True``: wherever it differs). The authors' implementation takes the threshold on wider windows (semi-width 18
-  pixels) and the output correlation on ``ratio``-pixel windows; ``window=ratio,
-  threshold_window=36`` gives that variant.
+  falls short (``two_sided=True``: wherever it differs). The authors' implementation takes the
+  threshold on wider windows (semi-width 18 pixels) and the output correlation on
+  ``ratio``-pixel windows; ``window=ratio, threshold_window=36`` gives that variant.
 
 The spatial term is switched by a hysteresis rule that holds a target spectral quality: it is
 turned off when the spectral error exceeds ``spectral_target`` times the error of plain
@@ -124,9 +124,13 @@ def local_correlation_map(first: torch.Tensor, second: torch.Tensor, window: int
 
 def correlation_gap(attainable: torch.Tensor, achieved: torch.Tensor, two_sided: bool = False) -> torch.Tensor:
     """Mean spatial loss: where ``achieved`` falls short of ``attainable`` (rho-PNN), or, with
-    ``two_sided``, wherever it differs from it (same-shape correlation maps; a 0-d tensor)."""
-    gap = attainable - achieved
-    return (gap.abs() if two_sided else gap.clamp_min(0)).mean()
+    ``two_sided``, wherever it differs from it (same-shape correlation maps; a 0-d tensor).
+
+    A shortfall target below zero is no target (it counts as 0); a two-sided one keeps its sign.
+    """
+    if two_sided:
+        return (attainable - achieved).abs().mean()
+    return (attainable.clamp_min(0) - achieved).clamp_min(0).mean()
 
 
 def hysteresis_switch(spatial_on: bool, relative_error: float, target: float, width: float) -> bool:
@@ -168,7 +172,7 @@ class RhoPNNModule(lightning.LightningModule):
     """
 
     def __init__(self, ms, ms_up, start, pan, attainable, *, ratio, gains, steps, patch, batch_size, learning_rate,
-                 spectral_target, hysteresis, spatial_weight, window, width, seed, two_sided=False):
+                 spectral_target, hysteresis, spatial_weight, two_sided, window, width, seed):
         super().__init__()
         self.net = BandDetailNet(width)
         self.ms, self.ms_up, self.start, self.pan, self.attainable = ms, ms_up, start, pan, attainable
@@ -440,9 +444,7 @@ def rho_pnn(
         raise ParameterError(f"window={window} must lie between 2 and the patch side {patch}")
     # the correlation attainable at the MS scale, on wide windows (cut to the image)
     wide = min(int(threshold_window or window), *pair.pan.shape[:2])
-    attainable = local_correlation_map(norm(ms_up)[:, None], pan_low_eq[:, None], wide)[:, 0]
-    # a shortfall target below zero is no target; a two-sided one keeps its sign
-    attainable = (attainable if two_sided else attainable.clamp_min(0)).contiguous()
+    attainable = local_correlation_map(norm(ms_up)[:, None], pan_low_eq[:, None], wide)[:, 0].contiguous()
     blocks = int(refine_patch_blocks)
     if refine_steps and min(pair.pan.shape[:2]) < 8 * r * blocks:
         raise ParameterError(f"refine_patch_blocks={blocks} blocks of {8 * r} pixels do not fit in the "
@@ -451,8 +453,8 @@ def rho_pnn(
     module = _fit(lambda: RhoPNNModule(
         norm(ms64), norm(ms_up), norm(base), pan_eq, attainable, ratio=r, gains=gains, steps=steps, patch=patch,
         batch_size=int(batch_size), learning_rate=learning_rate, spectral_target=spectral_target,
-        hysteresis=hysteresis, spatial_weight=spatial_weight, window=window, width=width, seed=seed,
-        two_sided=two_sided),
+        hysteresis=hysteresis, spatial_weight=spatial_weight, two_sided=two_sided, window=window, width=width,
+        seed=seed),
         sum(steps), pair.ms.device, seed)
     fused = module.fused
     if refine_steps:
