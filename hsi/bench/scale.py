@@ -20,7 +20,7 @@ import numpy as np
 import psutil
 
 from hsi.io import create_writer, open_scene
-from hsi.sample import sample_endmembers
+from hsi.sample_scene import sample_endmembers
 from hsi.scene import Scene, Window
 from hsi.tiling import run_tiled, sample_blocks
 

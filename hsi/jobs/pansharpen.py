@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from hsi.errors import GridMismatchError, InputError, ParameterError
 from hsi.io import open_scene
 from hsi.jobs.common import config_dict, prepare_output, read_options, write_json
-from hsi.pansharpen._arrays import infer_ratio
+from hsi.arrays import infer_ratio
 from hsi.scene import Scene, Window
 
 PROTOCOLS = ("full", "reduced")
@@ -59,7 +59,7 @@ def coregistration_check(ms: np.ndarray, pan: np.ndarray, ratio: int, max_shift:
 
     A shift beyond one PAN pixel, or a low correlation, means the pair is probably not co-registered.
     """
-    from hsi.pansharpen.resample import upsample
+    from hsi.degrade.resample import upsample
 
     intensity = upsample(ms.mean(axis=2), ratio)
     margin = max_shift + 2 * ratio
@@ -121,7 +121,7 @@ def run(cfg: DictConfig) -> dict:
     if cfg.protocol not in PROTOCOLS:
         raise ParameterError(f"protocol must be one of {PROTOCOLS}; got {cfg.protocol!r}")
     from hsi.pansharpen.protocol import full_resolution_indexes, reduced_resolution_indexes, reduced_resolution_pair
-    from hsi.pansharpen.tiled import pansharpen_scene
+    from hsi.pansharpen.tile_adapter import pansharpen_scene
 
     if cfg.ms in (None, "") and cfg.pan in (None, ""):
         from hsi.jobs.common import ensure_sample_pair

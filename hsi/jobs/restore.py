@@ -13,7 +13,7 @@ from hsi.distributed import dask_client
 from hsi.errors import ParameterError
 from hsi.io import open_scene
 from hsi.jobs.common import config_dict, input_scene, prepare_output, write_json
-from hsi.restore.tiled import CubeMethodTiles
+from hsi.restore.tile_adapter import CubeMethodTiles
 from hsi.scene import Scene, Window, check_same_grid, masked
 from hsi.tiling import run_tiled, sample_blocks
 

@@ -38,7 +38,7 @@ import torch
 
 from hsi.errors import ParameterError
 from hsi.metrics import pansharp as pansharp_metrics
-from hsi.pansharpen._arrays import Array, as_tensor
+from hsi.arrays import Array, as_tensor
 
 
 class QNRReference(NamedTuple):

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from hsi.degrade.mtf import degrade_pan, degrade_resolution
-from hsi.pansharpen._arrays import Array, infer_ratio
+from hsi.arrays import Array, infer_ratio
 
 
 class ReducedPair(NamedTuple):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from hsi.errors import ParameterError
-from hsi.unmix._tensors import Array, as_tensor, like_input
+from hsi.arrays import Array, as_tensor, like_input
 from hsi.unmix.abundance import fcls
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from hsi.errors import InputError, ParameterError
-from hsi.unmix._tensors import Array, as_tensor, like_input
+from hsi.arrays import Array, as_tensor, like_input
 
 __all__ = ["l2_normalize", "scale", "remove_bad_bands", "preprocess"]
 

@@ -7,7 +7,7 @@ import torch
 from hsi.degrade.noise import stripes
 from hsi.estimate import estimate_noise_regression, hfc, hysime, noise_std_per_band
 from hsi.estimate.bands import flag_bands
-from hsi.sample import make_sample_scene
+from hsi.sample_scene import make_sample_scene
 
 
 def _low_rank_pixels(rng, n_pixels=4000, bands=60, rank=5):
@@ -99,7 +99,7 @@ def test_spectral_noise_estimate_recovers_sigma_per_pixel():
 
 
 def test_method_noise_on_a_heavily_masked_scene_is_sensible():
-    from hsi.restore.tiled import CubeMethodTiles
+    from hsi.restore.tile_adapter import CubeMethodTiles
 
     rng = np.random.default_rng(5)
     cube = make_sample_scene(seed=0).cube.astype(np.float32)

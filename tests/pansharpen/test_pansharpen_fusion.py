@@ -6,7 +6,7 @@ import numpy as np
 
 from hsi.degrade.mtf import degrade_resolution, mtf_blur
 from hsi.pansharpen.fusion import coupled_nmf
-from hsi.pansharpen.resample import upsample
+from hsi.degrade.resample import upsample
 
 
 

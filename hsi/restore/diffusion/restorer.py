@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from hsi.errors import InputError, ParameterError
+from hsi.estimate.noise import noise_std_from_blocks
+from hsi.estimate.rrqr_subspace import ChannelScaling, Subspace, rrqr_subspace, select_rank
 from hsi.restore.diffusion.guidance import BlurDecimation, ChannelNoise, Denoising, Inpainting
-from hsi.restore.diffusion.subspace import ChannelScaling, Subspace, rrqr_subspace, select_rank
 from hsi.settings import MODELS_DIR
 
 DEFAULT_MODEL = MODELS_DIR / "hsi-diffusion-prior-small"
@@ -38,18 +39,11 @@ def resolve_device(device: str | None) -> torch.device:
 
 
 def scene_noise_std(blocks: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-    """Noise standard deviation per band: median over blocks of the wavelet MAD estimate.
+    """Noise standard deviation per band (:func:`hsi.estimate.noise.noise_std_from_blocks`), float64.
 
-    Falls back to the regression (HySime) estimate on scattered pixels when too few complete
-    2 x 2 neighbourhoods exist (heavily masked scenes).
+    Floored at 1e-3 of the largest observed magnitude: the guidance divides by it.
     """
-    from hsi.estimate.noise import estimate_noise_regression, noise_std_per_band
-
-    per_block = np.stack([np.asarray(noise_std_per_band(block)) for block in blocks])
-    estimate = np.nanmedian(per_block, axis=0) if np.isfinite(per_block).any() else None
-    if estimate is None or not np.all(np.isfinite(estimate)):
-        _, cov = estimate_noise_regression(pixels.astype(np.float64))
-        estimate = np.sqrt(np.diag(np.asarray(cov)))
+    estimate = noise_std_from_blocks(blocks)
     floor = 1e-3 * max(float(np.nanmax(np.abs(pixels))), 1e-12)
     return np.maximum(estimate, floor).astype(np.float64)
 
@@ -173,7 +167,7 @@ class DiffusionRestorer(SubspaceRestorer):
     Parameters
     ----------
     model : the prior: a path (folder, or ``<name>.json``/``<name>.safetensors``), a loaded
-        :class:`~hsi.restore.diffusion.prior.DiffusionPrior`, or None = the shipped
+        :class:`~hsi.nn.diffusion_prior.DiffusionPrior`, or None = the shipped
         ``models/hsi-diffusion-prior-small``.
     task : ``denoise`` | ``destripe`` (treated as denoising) | ``inpaint`` (NaN pixels, or the
         ``mask`` argument, are missing) | ``sr`` (noisy super-resolution by ``scale``).
@@ -202,7 +196,7 @@ class DiffusionRestorer(SubspaceRestorer):
                  guidance_weight: float = 1.0, stochasticity: float = 0.5, start_relative: float = 2.0,
                  start_noise_min: float = 0.1, tv_weight: float = 0.0, sr_start_noise: float = 0.15,
                  inpaint_start_noise: float = 0.15, seed: int = 0, device: str | None = "auto"):
-        from hsi.restore.diffusion.prior import load_prior
+        from hsi.nn.diffusion_prior import load_prior
         from hsi.restore.diffusion.sampler import SamplerSettings
 
         self._common(task, scale, blur_sigma, nyquist_gain, seed, device)
