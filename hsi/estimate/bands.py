@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hsi.errors import ParameterError
 from hsi.arrays import as_tensor
+from hsi.errors import ParameterError
 from hsi.estimate.noise import MAD_TO_STD, estimate_noise_regression, noise_std_per_band, noise_std_spectral
 
 #: A band is dead when its spread is below this fraction of the median band spread.

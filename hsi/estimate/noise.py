@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hsi.errors import InputError
 from hsi.arrays import as_tensor, like_input
+from hsi.errors import InputError
 
 # Median of |N(0, 1)|: turns a median absolute deviation into a standard deviation.
 MAD_TO_STD = 0.6744897501960817

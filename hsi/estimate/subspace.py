@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
 
-from hsi.errors import InputError, ParameterError
 from hsi.arrays import as_tensor, like_input
+from hsi.errors import InputError, ParameterError
 
 
 def hysime(

@@ -9,10 +9,10 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from hsi.arrays import infer_ratio
 from hsi.errors import GridMismatchError, InputError, ParameterError
 from hsi.io import open_scene
 from hsi.jobs.common import config_dict, prepare_output, read_options, write_json
-from hsi.arrays import infer_ratio
 from hsi.scene import Scene, Window
 
 PROTOCOLS = ("full", "reduced")

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hsi.errors import InputError, ParameterError
 from hsi.arrays import positive_float, positive_int
+from hsi.errors import InputError, ParameterError
 from hsi.metrics.checks import band_chunks, bands_first, cube_pair, pair
 
 __all__ = [

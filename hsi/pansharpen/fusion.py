@@ -20,10 +20,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hsi.degrade.mtf import degrade_resolution
-from hsi.errors import InputError, ParameterError
 from hsi.arrays import Array, as_tensor, infer_ratio, like_input
+from hsi.degrade.mtf import degrade_resolution
 from hsi.degrade.resample import toolbox_tensor, upsample
+from hsi.errors import InputError, ParameterError
 
 _EPS = 1e-12
 

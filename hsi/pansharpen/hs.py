@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import torch
 
-from hsi.degrade.mtf import degrade_pan, mtf_blur
 from hsi.arrays import Array, like_input
-from hsi.pansharpen.pair import prepare
-from hsi.pansharpen.mra import glp_lowpass, ms_nyquist_gains
+from hsi.degrade.mtf import degrade_pan, mtf_blur
 from hsi.degrade.resample import upsample
+from hsi.pansharpen.mra import glp_lowpass, ms_nyquist_gains
+from hsi.pansharpen.pair import prepare
 
 
 def detail_regression_gains(ms: torch.Tensor, pan: torch.Tensor, ratio: int, sensor: str | None = None) -> torch.Tensor:

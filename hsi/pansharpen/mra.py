@@ -33,12 +33,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hsi.degrade.mtf import decimate, mtf_blur, sensor_mtf
-from hsi.errors import ParameterError
 from hsi.arrays import Array, like_input
+from hsi.degrade.mtf import decimate, mtf_blur, sensor_mtf
+from hsi.degrade.resample import upsample
+from hsi.errors import ParameterError
 from hsi.pansharpen.band_stats import band_means, band_stds
 from hsi.pansharpen.pair import prepare
-from hsi.degrade.resample import upsample
 
 _INJECTIONS = ("unit", "regression")
 

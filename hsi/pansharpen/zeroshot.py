@@ -72,13 +72,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hsi.degrade.mtf import decimate, mtf_blur
-from hsi.errors import ParameterError
 from hsi.arrays import Array, as_tensor, like_input, positive_int
-from hsi.pansharpen.pair import prepare
+from hsi.degrade.mtf import decimate, mtf_blur
+from hsi.degrade.resample import upsample
+from hsi.errors import ParameterError
 from hsi.pansharpen.mra import glp_lowpass, ms_nyquist_gains
 from hsi.pansharpen.noref import qnr_distortions, qnr_reference
-from hsi.degrade.resample import upsample
+from hsi.pansharpen.pair import prepare
 
 
 class BandDetailNet(nn.Module):

@@ -17,8 +17,8 @@ from typing import Callable
 
 import torch
 
-from hsi.errors import InputError, ParameterError
 from hsi.arrays import Array, as_tensor, like_input
+from hsi.errors import InputError, ParameterError
 from hsi.unmix.checks import check_pixels
 
 __all__ = ["sunsal", "clsunsal", "dominant_members"]

@@ -12,9 +12,9 @@ from rasterio.crs import CRS
 
 from hsi.cli import run_job
 from hsi.degrade.mtf import degrade_resolution, mtf_blur
+from hsi.degrade.resample import upsample
 from hsi.errors import GridMismatchError, InputError
 from hsi.io import open_scene, save_scene
-from hsi.degrade.resample import upsample
 from hsi.scene import Scene
 
 

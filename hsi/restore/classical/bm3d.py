@@ -12,8 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hsi.errors import ParameterError
 from hsi.arrays import as_tensor, like_input
+from hsi.errors import ParameterError
 
 # Bound on the elements of one batch of groups (memory ~ 4 bytes x this x a few).
 _GROUP_ELEMENTS = 1 << 23

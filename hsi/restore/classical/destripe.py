@@ -6,8 +6,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hsi.errors import InputError, ParameterError
 from hsi.arrays import as_tensor, like_input, per_band
+from hsi.errors import InputError, ParameterError
 from hsi.estimate.noise import noise_std_per_band
 
 AXES = ("cols", "rows", "both")

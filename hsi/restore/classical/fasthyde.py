@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hsi.errors import InputError, ParameterError
 from hsi.arrays import as_tensor, like_input, per_band
+from hsi.errors import InputError, ParameterError
 from hsi.estimate.noise import estimate_noise_regression
 from hsi.estimate.subspace import hysime
 from hsi.restore.classical.bm3d import bm3d
@@ -142,7 +142,7 @@ def subspace_stats(
     """
     if noise_model not in NOISE_MODELS:
         raise ParameterError(f"noise_model must be one of {NOISE_MODELS}; got {noise_model!r}")
-    sample = pixels_sample if isinstance(pixels_sample, torch.Tensor) else torch.as_tensor(np.asarray(pixels_sample))
+    sample = as_tensor(pixels_sample, name="pixels_sample")
     if sample.ndim not in (2, 3, 4):
         raise InputError(f"pixels_sample must be (n, bands), (rows, cols, bands) or (n, rows, cols, bands); got {tuple(sample.shape)}")
     blocks = None

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hsi.errors import InputError, ParameterError
 from hsi.arrays import as_tensor, like_input, per_band
+from hsi.errors import InputError, ParameterError
 from hsi.estimate.noise import estimate_noise_regression
 from hsi.restore.classical.wavelets import dwt_matrix, level_of_index, sure_soft_threshold
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hsi.errors import InputError, ParameterError
 from hsi.arrays import as_tensor, like_input, per_band
+from hsi.errors import InputError, ParameterError
 from hsi.estimate.noise import noise_std_per_band
 from hsi.restore.classical.lowrank import leading_basis, robust_factorize, robust_sigma, soft
 from hsi.restore.classical.tv import tv_prox

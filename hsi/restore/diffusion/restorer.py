@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hsi.arrays import as_bool_tensor, as_tensor, like_input
 from hsi.errors import InputError, ParameterError
 from hsi.estimate.noise import noise_std_from_blocks
 from hsi.estimate.rrqr_subspace import ChannelScaling, Subspace, rrqr_subspace, select_rank
@@ -141,15 +142,13 @@ class SubspaceRestorer:
         """
         if self.stats.subspace is None:
             raise ParameterError("call fit(blocks) before restoring tiles")
-        was_numpy = not isinstance(batch, torch.Tensor)
-        cubes = torch.as_tensor(np.asarray(batch) if was_numpy else batch).to(self.device, torch.float64)
+        cubes = as_tensor(batch, name="batch", dtype=torch.float64, device=self.device)
         n_bands = self.stats.subspace.coefficients.shape[1]
         if cubes.ndim != 4 or cubes.shape[-1] != n_bands:
             raise InputError(f"batch must be (n, rows, cols, {n_bands}); got {tuple(cubes.shape)}")
         observed = torch.isfinite(cubes).all(dim=-1)
         if mask is not None:
-            observed = observed & torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask,
-                                                  device=self.device).bool()
+            observed = observed & as_bool_tensor(mask, self.device)
         cubes = torch.where(torch.isfinite(cubes), cubes, torch.zeros((), dtype=cubes.dtype, device=cubes.device))
         pixel_mask = None if bool(observed.all()) or self.task == "sr" else observed[:, None]
         images = self.stats.to_images(cubes).float()
@@ -158,7 +157,7 @@ class SubspaceRestorer:
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
         restored = self.restore_images(self.observation(pixel_mask), images, generator)
         result = self.stats.to_cubes(restored.double()).float()
-        return result.cpu().numpy() if was_numpy else result
+        return like_input(result, batch)
 
 
 class DiffusionRestorer(SubspaceRestorer):

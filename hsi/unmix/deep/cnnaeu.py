@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from hsi.errors import ParameterError
 from hsi.arrays import Array, as_tensor, like_input, positive_int, torch_generator
+from hsi.errors import ParameterError
 from hsi.unmix.checks import check_n_endmembers, check_pixels
 from hsi.unmix.extract import vca
 
