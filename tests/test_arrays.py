@@ -132,3 +132,28 @@ def test_torch_generator_from_seeds_and_numpy_generators_is_reproducible():
     assert torch.equal(draw(np.random.default_rng(1)), draw(np.random.default_rng(1)))
     own = torch.Generator().manual_seed(3)
     assert torch_generator(own) is own
+
+
+def _callers():
+    from hsi.degrade import gaussian_noise
+    from hsi.estimate import noise_std_per_band
+    from hsi.metrics.quality import mpsnr
+    from hsi.pansharpen import mtf_glp
+    from hsi.restore.classical.tv import tv
+    from hsi.unmix.extract import vca
+
+    return {
+        "degrade": lambda cube: gaussian_noise(cube, 0.1, np.random.default_rng(0)),
+        "estimate": noise_std_per_band,
+        "metrics": lambda cube: mpsnr(cube, cube),
+        "pansharpen": lambda cube: mtf_glp(cube, np.ones((16, 16))),
+        "restore": tv,
+        "unmix": lambda cube: vca(cube.reshape(-1, cube.shape[2]), 2, rng=0),
+    }
+
+
+@pytest.mark.parametrize("package", ["degrade", "estimate", "metrics", "pansharpen", "restore", "unmix"])
+def test_a_bad_dtype_raises_the_same_error_in_every_package(package):
+    cube = np.ones((4, 4, 3), dtype=np.complex64)
+    with pytest.raises(InputError, match="must hold real numbers; got dtype complex64"):
+        _callers()[package](cube)

@@ -53,7 +53,7 @@ from scipy.optimize import brentq
 
 from hsi.arrays import as_tensor, like_input, positive_int
 from hsi.degrade.padding import check_padding, pad_indices
-from hsi.errors import ParameterError
+from hsi.errors import InputError, ParameterError
 
 __all__ = [
     "SensorMTF",
@@ -396,7 +396,7 @@ def decimate(
     """
     ratio = positive_int(ratio, "ratio")
     if cube.ndim not in (2, 3):
-        raise ParameterError(f"cube must be (rows, cols[, bands]); got shape {tuple(cube.shape)}")
+        raise InputError(f"cube must be (rows, cols[, bands]); got shape {tuple(cube.shape)}")
     if offset is None:
         offset = ratio // 2
     row_offset, col_offset = (offset, offset) if np.ndim(offset) == 0 else tuple(offset)

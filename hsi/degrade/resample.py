@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from hsi.arrays import Array, as_tensor, like_input, positive_int
-from hsi.errors import ParameterError
+from hsi.errors import InputError, ParameterError
 
 
 def toolbox_tensor(values: Array, name: str = "image") -> torch.Tensor:
@@ -158,7 +158,7 @@ def bicubic_downsample(image: Array, ratio: int) -> Array:
     squeeze = tensor.ndim == 2
     work = tensor[:, :, None] if squeeze else tensor
     if work.ndim != 3:
-        raise ParameterError(f"image must be (rows, cols) or (rows, cols, bands); got shape {tuple(tensor.shape)}")
+        raise InputError(f"image must be (rows, cols) or (rows, cols, bands); got shape {tuple(tensor.shape)}")
     along_rows = torch.as_tensor(bicubic_downsample_matrix(work.shape[0], ratio), dtype=work.dtype, device=work.device)
     along_cols = torch.as_tensor(bicubic_downsample_matrix(work.shape[1], ratio), dtype=work.dtype, device=work.device)
     result = torch.einsum("ir,rcb,jc->ijb", along_rows, work, along_cols)
