@@ -14,9 +14,10 @@ import pytest
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "hsi"
 
-# Layers, lowest first (STYLE.md: data -> degradations/estimation -> methods -> tiling/training
-# -> jobs -> CLI and benches). A module may import its own rank or lower ranks only; at one rank,
-# only where that makes no cycle (checked below). Keys are hsi's top-level modules/packages.
+# Layers, lowest first: errors/settings/arrays -> scene, io -> degrade, estimate, metrics -> tiling
+# -> restore, unmix, pansharpen, nn -> train -> jobs -> bench -> cli (STYLE.md, "layers point
+# down"). A module may import its own rank or lower ranks only; at one rank, only where that makes
+# no cycle (checked below). Keys are hsi's top-level modules and packages.
 RANKS = {
     # the bottom: errors, settings and array conversion import nothing of hsi (arrays: errors only)
     "errors": 0, "settings": 0, "arrays": 0,
