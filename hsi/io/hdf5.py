@@ -127,6 +127,8 @@ class Hdf5Writer(SceneWriter):
     def __init__(self, path: Path, like: Scene, *, temporary: Path, key: str = "cube", compression: str = "gzip", chunk: int = 64):
         super().__init__(path, like)
         rows, cols, bands = self.shape
+        self._key = key
+        self._parts = [(temporary, self.path)]
         self._file = h5py.File(temporary, "w")
         chunks = (min(chunk, rows), min(chunk, cols), min(bands, max(1, (1 << 20) // (chunk * chunk * self.dtype.itemsize))))
         self._dataset = self._file.create_dataset(key, shape=self.shape, dtype=self.dtype, chunks=chunks, compression=compression)
@@ -157,5 +159,12 @@ class Hdf5Writer(SceneWriter):
 
     def _finish(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            handle, self._file = self._file, None
+            handle.flush()  # h5py caches chunks: a full disk shows here, not in _write
+            handle.close()
+
+    def _verify(self) -> None:
+        with h5py.File(self._parts[0][0], "r") as handle:
+            found = handle[self._key].shape
+        if found != self.shape:
+            raise FormatError(f"{self.path}: the written dataset reads back as {found}, not {self.shape}")
