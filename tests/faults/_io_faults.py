@@ -15,7 +15,7 @@ from hsi.jobs.common import ensure_sample
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     """``python cli.py ARGS`` in this process: exit status, stdout, stderr."""
     capsys.readouterr()
-    status = main([*args, "progress=false"] if args[0] in ("convert", "restore", "unmix") else list(args))
+    status = main([*args, "progress=false"] if args[0] in ("convert", "restore", "info") else list(args))
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
