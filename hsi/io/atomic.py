@@ -114,11 +114,12 @@ def publish(parts: Iterable[tuple[Path, Path]]) -> None:
 
 def failure(path: Path, error: BaseException) -> WriteError:
     """The one-line error for an output that could not be written."""
-    if isinstance(error, OSError) and error.strerror:
-        cause = error.strerror if not error.filename or Path(error.filename) == Path(path) else (
-            f"{error.strerror}: {error.filename}")
+    if isinstance(error, OSError) and error.errno:
+        cause = os.strerror(error.errno)  # h5py's and GDAL's own texts run over several lines
+        if error.filename and Path(error.filename).name != Path(path).name and not Path(error.filename).name.startswith("."):
+            cause += f": {error.filename}"
     else:
-        cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        cause = " ".join(str(error).split()) or type(error).__name__
     return WriteError(f"{path}: could not write the output ({cause}); nothing was left at that path")
 
 

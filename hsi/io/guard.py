@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from hsi.errors import InputError, OutputExistsError
+from hsi.errors import InputError, OutputExistsError, WriteError
 from hsi.io import envi, numpy_io
 from hsi.io.atomic import failure
 
@@ -73,7 +73,7 @@ def check_output(path: Path, overwrite: bool, inputs: Iterable[Path | None] = ()
         raise OutputExistsError(f"{path}: output exists; pass overwrite=true to replace it")
     make_folder(path.parent)
     if not os.access(path.parent, os.W_OK):
-        raise failure(path, PermissionError(13, "the folder is not writable"))
+        raise WriteError(f"{path}: could not write the output (the folder {path.parent} is not writable)")
     return path
 
 
