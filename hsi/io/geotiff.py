@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import shutil
 import threading
 import warnings
 from pathlib import Path
@@ -227,9 +229,15 @@ class GeoTiffWriter(SceneWriter):
             try:
                 yield
             except rasterio.errors.RasterioError as error:
-                raise WriteError(f"{self.path}: could not {action} the output ({errors.first or _cause(error)})") from None
+                raise self._error(action, errors.first or _cause(error)) from None
         if errors.first:
-            raise WriteError(f"{self.path}: could not {action} the output ({errors.first})")
+            raise self._error(action, errors.first)
+
+    def _error(self, action: str, cause: str) -> WriteError:
+        # libtiff names the full disk only on stderr; GDAL's message says "write error"
+        if shutil.disk_usage(self._temporary.parent).free < 2**16:
+            cause = f"No space left on device; GDAL: {cause}"
+        return WriteError(f"{self.path}: could not {action} the output ({cause}); nothing was left at that path")
 
     def _write(self, window: Window, block: np.ndarray) -> None:
         with self._checked("write"):
@@ -252,14 +260,34 @@ class GeoTiffWriter(SceneWriter):
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             with rasterio.open(self._temporary) as ds:
                 found = (ds.height, ds.width, ds.count, np.dtype(ds.dtypes[0]))
-        if found != (*self.shape, self.dtype):
-            raise WriteError(f"{self.path}: the written file reads back as {found[:3]} {found[3]}, "
-                             f"not {self.shape} {self.dtype}")
+                if found != (*self.shape, self.dtype):
+                    raise WriteError(f"{self.path}: the written file reads back as {found[:3]} {found[3]}, "
+                                     f"not {self.shape} {self.dtype}")
+                missing = _tile_outside(ds, os.path.getsize(self._temporary))
+        if missing:
+            raise self._error("finish", missing)
 
     def close(self) -> Path:
         path = super().close()
         self.outputs(self.path)[1].unlink(missing_ok=True)
         return path
+
+
+def _tile_outside(ds, file_size: int) -> str | None:
+    """The first tile GDAL recorded that does not lie inside the file, described, or None.
+
+    libtiff can lose the end of a tile on a full disk and say so only on stderr, leaving a
+    file that opens but cannot be read.
+    """
+    block_rows, block_cols = ds.block_shapes[0]
+    for band in range(1, ds.count + 1):
+        for row in range(-(-ds.height // block_rows)):
+            for col in range(-(-ds.width // block_cols)):
+                offset = ds.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=band)
+                size = ds.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=band)
+                if offset is None or size is None or int(offset) + int(size) > file_size:
+                    return f"tile {row},{col} of band {band} is missing from the written file"
+    return None
 
 
 def _multiple_of_16(n: int) -> int:

@@ -16,37 +16,54 @@ from _io_faults import SmallDisk, assert_one_line_error, leftovers, run_cli, sam
 
 from hsi.io import open_scene
 
-# Free space left on a 2 MB disk for the float32 sample (1.66 MB as a deflated GeoTIFF):
-# 1.644 MB lets every tile in and fails GDAL's directory write at close (before: "wrote ...",
-# rc 0, a truncated file); 0.8 MB fails while tiles are written (before: a traceback).
-FREE_BYTES = {"fails_at_close": 1_644_000, "fails_while_writing": 800_000}
-
-
 @pytest.fixture
 def small_disk(tmp_path):
-    disk = SmallDisk(tmp_path / "disk")
+    disk = SmallDisk(tmp_path / "disk", size="3m")
     yield disk
     disk.unmount()
 
 
-@pytest.mark.parametrize("phase", sorted(FREE_BYTES))
-def test_convert_onto_a_full_disk_fails_in_one_line_and_leaves_nothing(small_disk, capsys, phase):
-    small_disk.fill(FREE_BYTES[phase])
+def test_convert_onto_a_full_disk_fails_in_one_line_and_leaves_nothing(small_disk, capsys):
+    small_disk.fill(800_000)  # less than the 1.66 MB float32 GeoTIFF: fails while tiles are written
     output = small_disk.folder / "out.tif"
-    status, out, err = run_cli(capsys, "convert", f"input={sample()}", f"output={output}", "dtype=float32",
-                               "scale=1", "offset=0")
-    assert_one_line_error(status, err, str(output), "could not")
+    status, out, err = run_cli(capsys, "convert", f"input={sample()}", f"output={output}", "dtype=float32")
+    assert_one_line_error(status, err, str(output), "could not write the output", "No space left on device")
     assert "wrote" not in out
     assert not output.exists()
     assert leftovers(small_disk.folder) == []
+
+
+@pytest.mark.slow
+def test_at_every_fill_level_the_output_is_complete_or_absent(tmp_path, small_disk, capsys):
+    """Free space swept across the output's size, in 1 kB steps: each run either writes a file
+    that reads back exactly or fails in one line leaving nothing (before: a band of fill levels
+    where GDAL's directory write failed at close gave "wrote ...", rc 0 and a cut-off file)."""
+    reference = tmp_path / "reference.tif"
+    assert run_cli(capsys, "convert", f"input={sample()}", f"output={reference}", "dtype=float32")[0] == 0
+    size, expected = reference.stat().st_size, open_scene(reference).read()
+    output = small_disk.folder / "out.tif"
+    outcomes = set()
+    for free in range(size - 24_000, size + 8_000, 1_000):
+        (small_disk.folder / "filler").unlink(missing_ok=True)
+        output.unlink(missing_ok=True)
+        small_disk.fill(free)
+        status, out, err = run_cli(capsys, "convert", f"input={sample()}", f"output={output}", "dtype=float32")
+        if status == 0:
+            np.testing.assert_array_equal(open_scene(output).read(), expected)
+            outcomes.add("complete")
+        else:
+            line = assert_one_line_error(status, err, str(output), "No space left on device")
+            outcomes.add(line.split(" the output")[0].rsplit(" ", 1)[-1])  # write / finish / verify
+            assert not output.exists()
+        assert leftovers(small_disk.folder) == []
+    assert "complete" in outcomes and len(outcomes) > 1, outcomes  # the sweep crossed the boundary
 
 
 @pytest.mark.parametrize("suffix", [".hdr", ".npy", ".h5", ".mat"])
 def test_every_format_fails_cleanly_on_a_full_disk(small_disk, capsys, suffix):
     small_disk.fill(300_000)  # less than the 3.9 MB float32 cube needs in any format
     output = small_disk.folder / f"out{suffix}"
-    status, out, err = run_cli(capsys, "convert", f"input={sample()}", f"output={output}", "dtype=float32",
-                               "scale=1", "offset=0")
+    status, out, err = run_cli(capsys, "convert", f"input={sample()}", f"output={output}", "dtype=float32")
     assert_one_line_error(status, err, "could not")
     assert sorted(p.name for p in small_disk.folder.iterdir()) == ["filler"]
 
