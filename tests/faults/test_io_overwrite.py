@@ -81,3 +81,12 @@ def test_a_stale_aux_xml_does_not_describe_the_new_geotiff(tmp_path):
     (tmp_path / "a.tif.aux.xml").write_text("<PAMDataset><Metadata><MDI key='units'>stale</MDI></Metadata></PAMDataset>")
     save_scene(open_scene(sample()), tmp_path / "a.tif", overwrite=True)
     assert not (tmp_path / "a.tif.aux.xml").exists()
+
+
+def test_the_report_and_quicklook_beside_an_output_are_guarded_too(tmp_path):
+    from hsi.jobs.common import prepare_output
+
+    (tmp_path / "r_report.json").write_text("{}")
+    with pytest.raises(OutputExistsError, match=r"would overwrite the input .*r_report\.json"):
+        prepare_output(tmp_path / "r.tif", True, inputs=(tmp_path / "r_report.json",))
+    assert prepare_output(tmp_path / "r.tif", True, inputs=(tmp_path / "other.json",)) == tmp_path / "r.tif"
