@@ -12,10 +12,12 @@ from omegaconf import DictConfig
 from hsi.distributed import dask_client
 from hsi.errors import ParameterError
 from hsi.io import open_scene
+from hsi.nodata import empty_bands
 from hsi.jobs.common import config_dict, input_scene, prepare_output, write_json
 from hsi.restore.tiled import CubeMethodTiles
 from hsi.scene import Scene, Window, check_same_grid, masked
 from hsi.tiling import run_tiled, sample_blocks
+from hsi.tiling.bands import BandSubsetTiles
 
 TASK_SCALE = {"denoise": False, "destripe": False, "inpaint": False, "sr": True}  # which tasks change the grid
 METRICS_MAX_VALUES = 50_000_000  # above this, reference metrics use a central crop
@@ -73,7 +75,11 @@ def run(cfg: DictConfig) -> dict:
     observed = scene
     method = build_method(cfg)
     started = time.perf_counter()
-    blocks = sample_blocks(scene, int(cfg.sample_pixels), rng=np.random.default_rng(int(cfg.seed)))
+    empty = empty_bands(scene, np.random.default_rng(int(cfg.seed)))
+    kept = np.flatnonzero(~empty)
+    if empty.any():  # bands with no data stay out of the method and are written back as nodata
+        method = BandSubsetTiles(method, kept, scene.n_bands)
+    blocks = sample_blocks(scene.select_bands(kept), int(cfg.sample_pixels), rng=np.random.default_rng(int(cfg.seed)))
     method.fit(blocks)
     fit_seconds = time.perf_counter() - started
     with dask_client(cfg.get("scheduler"), int(cfg.get("workers", 2))) as client:
@@ -94,6 +100,7 @@ def run(cfg: DictConfig) -> dict:
         "settings": config_dict(cfg),
         "estimated_noise_std_per_band": getattr(method, "noise_std", None),
         "wavelength_nm": scene.wavelengths_nm,
+        "empty_bands_written_as_nodata": np.flatnonzero(empty).tolist(),
         "fit_seconds": fit_seconds,
         "tiling": tiling,
         "seconds": time.perf_counter() - started,

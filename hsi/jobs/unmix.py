@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from hsi.errors import InputError, ParameterError
 from hsi.io import create_writer, open_scene
 from hsi.jobs.common import config_dict, input_scene, prepare_output_dir, write_json
+from hsi.nodata import empty_bands
 from hsi.scene import Scene
 from hsi.unmix.abundance import reconstruction_rmse
 from hsi.unmix.preprocess import preprocess
@@ -149,13 +150,18 @@ def run(cfg: DictConfig) -> dict:
     scene = input_scene(cfg)
     folder = prepare_output_dir(cfg.output, cfg.overwrite)
     rng = np.random.default_rng(int(cfg.seed))
+    empty = empty_bands(scene, rng)
     bands = kept_bands(scene)
+    bands = bands[~empty[bands]]  # bands with no data (all nodata) cannot enter endmember statistics
+    if bands.size == 0:
+        raise InputError(f"{scene.describe()}: every band with data is flagged bad")
     wavelengths = None if scene.wavelengths_nm is None else scene.wavelengths_nm[bands]
     block_rows = scene.block_rows_for(int(cfg.block_bytes), itemsize=4)
     sample = sample_pixels(scene, bands, int(cfg.sample_pixels), rng, block_rows)
     sample, record = preprocess(sample, normalize=str(cfg.normalize))
     record["kept_bands"] = bands.tolist()
     record["removed_bad_bands"] = int(scene.n_bands - bands.size)
+    record["removed_empty_bands"] = np.flatnonzero(empty).tolist()
     method = hydra.utils.instantiate(cfg.method)
     fit_started = time.perf_counter()
     if cfg.get("library"):

@@ -1,0 +1,67 @@
+"""Nodata semantics shared by every job: empty bands and statistics from valid pixels only.
+
+Products fill missing pixels (outside the swath, failed retrievals) and whole bands (the
+water-vapour bands of EnMAP L2A) with a fill value. Those values must never enter noise,
+subspace or endmember statistics and must come out as nodata: jobs find the empty bands
+here, process the others, and write the empty ones back as nodata.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hsi.errors import InputError
+from hsi.scene import Scene, Window
+
+#: Patches read to find empty bands on scenes too large to read whole.
+EMPTY_BAND_PATCHES = 64
+EMPTY_BAND_PATCH = 32
+
+
+def empty_bands(scene: Scene, rng: np.random.Generator | None = None, max_pixels: int = 1_000_000) -> np.ndarray:
+    """True per band where no sampled pixel holds a valid value (nodata / NaN everywhere).
+
+    Scenes up to ``max_pixels`` are read whole (exact); larger ones through random patches
+    plus the central one, which finds bands filled with nodata by the producer (a band
+    valid somewhere but in none of the patches would be flagged: such bands are near empty).
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    seen = np.zeros(scene.n_bands, bool)
+    if scene.n_rows * scene.n_cols <= max_pixels:
+        windows = list(scene.windows(max(1, max_pixels // max(scene.n_cols, 1))))
+    else:
+        size = min(EMPTY_BAND_PATCH, scene.n_rows, scene.n_cols)
+        rows = rng.integers(0, scene.n_rows - size + 1, EMPTY_BAND_PATCHES)
+        cols = rng.integers(0, scene.n_cols - size + 1, EMPTY_BAND_PATCHES)
+        windows = [Window(int(r), int(c), size, size) for r, c in zip(rows, cols)]
+        windows.append(Window((scene.n_rows - size) // 2, (scene.n_cols - size) // 2, size, size))
+    for window in windows:
+        pixels = scene.read(window)
+        seen |= (~scene.nodata_mask_of(pixels)).reshape(-1, scene.n_bands).any(axis=0)
+        if seen.all():
+            break
+    if not seen.any():
+        raise InputError(f"{scene.describe()}: no valid pixel (every value is nodata or non-finite)")
+    return ~seen
+
+
+def clean_blocks(blocks: np.ndarray, size: int = 16) -> np.ndarray:
+    """The ``size x size`` sub-blocks of ``blocks`` ``(n, rows, cols, bands)`` that hold no NaN.
+
+    Statistics then use every valid neighbourhood instead of losing a whole block (or a whole
+    small scene) to one fill value. Returns ``blocks`` unchanged when they are already clean,
+    and the original (NaN kept) when no sub-block is clean, for estimators that ignore NaN.
+    """
+    if np.isfinite(blocks).all():
+        return blocks
+    n, rows, cols, bands = blocks.shape
+    size = max(2, min(size, rows, cols))
+    tiles = [blocks[i, r:r + size, c:c + size]
+             for i in range(n) for r in range(0, rows - size + 1, size) for c in range(0, cols - size + 1, size)]
+    tiles = [t for t in tiles if np.isfinite(t).all()]
+    return np.stack(tiles) if tiles else blocks
+
+
+def fill_value_for(scene: Scene) -> float:
+    """What an output band that was not processed holds: the scene's nodata, else NaN."""
+    return float("nan") if scene.nodata is None else float(scene.nodata)
