@@ -45,21 +45,31 @@ def empty_bands(scene: Scene, rng: np.random.Generator | None = None, max_pixels
     return ~seen
 
 
-def clean_blocks(blocks: np.ndarray, size: int = 16) -> np.ndarray:
-    """The ``size x size`` sub-blocks of ``blocks`` ``(n, rows, cols, bands)`` that hold no NaN.
+def clean_blocks(blocks: np.ndarray, sizes: tuple[int, ...] = (16, 8, 4)) -> np.ndarray:
+    """The NaN-free square sub-blocks of ``blocks`` ``(n, rows, cols, bands)``.
 
     Statistics then use every valid neighbourhood instead of losing a whole block (or a whole
-    small scene) to one fill value. Returns ``blocks`` unchanged when they are already clean,
-    and the original (NaN kept) when no sub-block is clean, for estimators that ignore NaN.
+    small scene) to one fill value. The side is the largest of ``sizes`` whose clean
+    sub-blocks keep at least half the pixels the best side keeps (fill lines a few rows
+    apart need small blocks). Blocks already clean come back unchanged; when no sub-block
+    is clean the NaN are kept, for estimators that ignore them.
     """
     if np.isfinite(blocks).all():
         return blocks
-    n, rows, cols, bands = blocks.shape
+    candidates = [_clean_tiles(blocks, size) for size in sizes]
+    kept = [sum(t.shape[0] * t.shape[1] for t in tiles) for tiles in candidates]
+    if max(kept) == 0:
+        return blocks
+    best = next(tiles for tiles, n in zip(candidates, kept) if n >= 0.5 * max(kept))
+    return np.stack(best)
+
+
+def _clean_tiles(blocks: np.ndarray, size: int) -> list[np.ndarray]:
+    n, rows, cols, _ = blocks.shape
     size = max(2, min(size, rows, cols))
-    tiles = [blocks[i, r:r + size, c:c + size]
-             for i in range(n) for r in range(0, rows - size + 1, size) for c in range(0, cols - size + 1, size)]
-    tiles = [t for t in tiles if np.isfinite(t).all()]
-    return np.stack(tiles) if tiles else blocks
+    tiles = (blocks[i, r:r + size, c:c + size]
+             for i in range(n) for r in range(0, rows - size + 1, size) for c in range(0, cols - size + 1, size))
+    return [t for t in tiles if np.isfinite(t).all()]
 
 
 def fill_value_for(scene: Scene) -> float:

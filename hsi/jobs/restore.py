@@ -12,8 +12,9 @@ from omegaconf import DictConfig
 from hsi.distributed import dask_client
 from hsi.errors import ParameterError
 from hsi.io import open_scene
-from hsi.nodata import empty_bands
 from hsi.jobs.common import config_dict, input_scene, prepare_output, write_json
+from hsi.jobs.ortho import swath_path, wants_ortho, write_orthorectified
+from hsi.nodata import empty_bands
 from hsi.restore.tiled import CubeMethodTiles
 from hsi.scene import Scene, Window, check_same_grid, masked
 from hsi.tiling import run_tiled, sample_blocks
@@ -67,6 +68,9 @@ def run(cfg: DictConfig) -> dict:
     scale = int(cfg.scale) if TASK_SCALE[cfg.task] else 1
     scene = input_scene(cfg)
     output = prepare_output(cfg.output, cfg.overwrite, inputs=(scene.path,) if scene.path else ())
+    ortho, final_output = wants_ortho(scene, cfg.ortho) and scale == 1, output
+    if ortho:  # the method runs in the swath, where stripes are column-aligned
+        output = prepare_output(swath_path(output), cfg.overwrite, inputs=(scene.path,) if scene.path else ())
     inpaint = cfg.task == "inpaint"
     if cfg.get("mask"):
         if not inpaint:
@@ -90,6 +94,9 @@ def run(cfg: DictConfig) -> dict:
             resume=bool(cfg.get("resume", False)), executor=client,
         )
     restored = open_scene(tiling["output"])
+    if ortho:
+        written = write_orthorectified(Path(tiling["output"]), scene, final_output, bool(cfg.overwrite))
+        tiling["swath_output"], tiling["output"] = tiling["output"], str(written)
     report = {
         "job": "restore",
         "input": observed.describe(),
@@ -107,11 +114,12 @@ def run(cfg: DictConfig) -> dict:
     }
     if cfg.reference:
         report["reference"] = reference_scores(open_scene(cfg.reference), restored, scene if scale == 1 else restored)
-    report_path = write_json(output.with_name(output.stem + "_report.json"), report)
+    report_path = write_json(final_output.with_name(final_output.stem + "_report.json"), report)
     if cfg.quicklook:
-        report["quicklook"] = str(save_quicklook(scene, restored, output.with_name(output.stem + "_quicklook.png"), scale))
+        quicklook = final_output.with_name(final_output.stem + "_quicklook.png")
+        report["quicklook"] = str(save_quicklook(scene, restored, quicklook, scale))
         write_json(report_path, report)
-    print(f"wrote {output} ({restored.n_rows} x {restored.n_cols} x {restored.n_bands}) in {report['seconds']:.1f} s; "
+    print(f"wrote {tiling['output']} ({restored.n_rows} x {restored.n_cols} x {restored.n_bands}) in {report['seconds']:.1f} s; "
           f"report {report_path}")
     if "reference" in report:
         got, before = report["reference"]["output"], report["reference"]["input"]

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from hsi.errors import InputError, ParameterError
 from hsi.io import create_writer, open_scene
 from hsi.jobs.common import config_dict, input_scene, prepare_output_dir, write_json
+from hsi.jobs.ortho import wants_ortho, write_orthorectified
 from hsi.nodata import empty_bands
 from hsi.scene import Scene
 from hsi.unmix.abundance import reconstruction_rmse
@@ -186,7 +187,8 @@ def run(cfg: DictConfig) -> dict:
 
     template = scene.derived(n_bands=n_endmembers, dtype=np.float32, band_names=names, wavelengths_nm=None)
     template.nodata = float("nan")
-    abundance_path = folder / "abundances.tif"
+    ortho = wants_ortho(scene, cfg.ortho)
+    abundance_path = folder / ("abundances_swath.tif" if ortho else "abundances.tif")
     keep_map = scene.n_rows * scene.n_cols <= ERROR_MAP_MAX_PIXELS
     error_map = np.full((scene.n_rows, scene.n_cols), np.nan, np.float32) if keep_map else None
     errors = []
@@ -207,6 +209,9 @@ def run(cfg: DictConfig) -> dict:
                     tile[valid] = rmse
                     error_map[window.rows, window.cols] = tile.reshape(window.height, window.width)
             writer.write(window, out.reshape(window.height, window.width, n_endmembers))
+    if ortho:  # unmixed in the swath; the map-grid abundances are the GLT's indexing of it
+        swath_abundances, abundance_path = abundance_path, folder / "abundances.tif"
+        write_orthorectified(swath_abundances, scene, abundance_path, bool(cfg.overwrite))
     abundance_seconds = time.perf_counter() - abundance_started
     errors = np.concatenate(errors)
     write_endmembers_csv(folder / "endmembers.csv", wavelengths, endmembers, names)
@@ -224,7 +229,8 @@ def run(cfg: DictConfig) -> dict:
                                 "units": "same as the pre-processed pixels"},
         "fit_seconds": fit_seconds,
         "abundance_seconds": abundance_seconds,
-        "outputs": {"abundances": str(abundance_path), "endmembers": str(folder / "endmembers.csv")},
+        "outputs": {"abundances": str(abundance_path), "endmembers": str(folder / "endmembers.csv"),
+                    **({"abundances_swath": str(folder / "abundances_swath.tif")} if ortho else {})},
     }
     if cfg.get("reference") or cfg.get("reference_abundances"):
         report["reference_scores"] = reference_scores(cfg, endmembers, abundance_path, wavelengths, bands, scene.n_bands)
