@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from hsi.io.products import emit, enmap
+from hsi.errors import InputError
+from hsi.io.products import emit, enmap, prisma
 from hsi.scene import Scene
 
-__all__ = ["Product", "PRODUCTS", "detect", "product_info"]
+__all__ = ["Product", "PRODUCTS", "detect", "open_pair", "product_info"]
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,13 @@ class Product:
     name: str
     matches: Callable[[Path], bool]
     open: Callable[..., Scene]
+    open_pan: Callable[[Path], Scene] | None = None  # the product's own PAN image, where it has one
 
 
 PRODUCTS = (
     Product("emit", emit.detect, emit.open_emit),
     Product("enmap", enmap.detect, enmap.open_enmap),
+    Product("prisma", prisma.detect, prisma.open_prisma, prisma.open_prisma_pan),
 )
 
 
@@ -36,6 +39,16 @@ def detect(path: Path | str) -> Product | None:
     """The product reader for ``path`` (a file or a product folder), or None for plain files."""
     path = Path(path)
     return next((product for product in PRODUCTS if product.matches(path)), None)
+
+
+def open_pair(path: Path | str) -> tuple[Scene, Scene]:
+    """The (hyperspectral/MS, PAN) pair of a product that carries both (PRISMA, Landsat 8/9)."""
+    path = Path(path)
+    product = detect(path)
+    if product is None or product.open_pan is None:
+        kind = "not a recognised product" if product is None else f"a {product.name} product, which has no PAN image"
+        raise InputError(f"{path}: {kind}; give ms= and pan= instead")
+    return product.open(path), product.open_pan(path)
 
 
 def product_info(scene: Scene) -> dict | None:
