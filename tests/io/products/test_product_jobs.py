@@ -124,3 +124,13 @@ def test_restore_and_unmix_on_the_real_emit_rfl_crop(satellite, tmp_path):
                      "method=vca_fcls", "quicklook=false"]) == 0
     restored, _, nodata = _read_tif(tmp_path / "r.tif")
     assert nodata == -9999.0 and np.isfinite(restored).all() and 0 < restored.min() and restored.max() < 1
+
+
+def test_info_names_product_geolocation_bad_bands_and_masks(emit_with_fill_lines, capsys):
+    path, *_ = emit_with_fill_lines
+    assert main(["info", f"input={path}", "progress=false"]) == 0
+    printed = capsys.readouterr().out
+    assert "product     EMIT L2A RFL (level L2A)" in printed
+    assert "geolocation glt (swath geometry)" in printed
+    assert "bad bands   2 flagged by the product: 4 (1149.0 nm), 9 (2109.0 nm)" in printed
+    assert "wavelengths 12 from 381.0 to 2493.0 nm" in printed
