@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from hsi.errors import InputError
-from hsi.io.products import emit, enmap, prisma
+from hsi.io.products import emit, enmap, landsat, prisma
 from hsi.scene import Scene
 
 __all__ = ["Product", "PRODUCTS", "detect", "open_pair", "product_info"]
@@ -32,6 +32,7 @@ PRODUCTS = (
     Product("emit", emit.detect, emit.open_emit),
     Product("enmap", enmap.detect, enmap.open_enmap),
     Product("prisma", prisma.detect, prisma.open_prisma, prisma.open_prisma_pan),
+    Product("landsat", landsat.detect, landsat.open_landsat, landsat.open_landsat_pan),
 )
 
 

@@ -117,3 +117,20 @@ def open_raster(source: str, label: Path | str):
         return rasterio.open(source)
     except RasterioIOError as error:
         raise FormatError(f"{label}: not a readable raster ({error})") from None
+
+
+class StackedReader:
+    """Bands picked from several readers on one grid, in a given order: ``picks[i] = (reader, band)``."""
+
+    def __init__(self, readers: list, picks: list[tuple[int, int]]):
+        self.readers, self.picks = readers, picks
+        self.shape = (*readers[0].shape[:2], len(picks))
+        self.dtype = np.result_type(*[r.dtype for r in readers])
+
+    def read(self, window: Window, bands: np.ndarray) -> np.ndarray:
+        out = np.empty((window.height, window.width, len(bands)), self.dtype)
+        for r, reader in enumerate(self.readers):
+            slots = [k for k, b in enumerate(bands) if self.picks[int(b)][0] == r]
+            if slots:
+                out[:, :, slots] = reader.read(window, np.asarray([self.picks[int(bands[k])][1] for k in slots]))
+        return out

@@ -34,8 +34,8 @@ from rasterio.crs import CRS
 
 from hsi.errors import FormatError
 from hsi.io.hdf5 import Hdf5Reader
-from hsi.io.products.common import H5LayerReader, PerBandScaledReader, ProductInfo, open_h5, text
-from hsi.scene import Scene, Window
+from hsi.io.products.common import H5LayerReader, PerBandScaledReader, ProductInfo, StackedReader, open_h5, text
+from hsi.scene import Scene
 
 NAME = re.compile(r"^PRS_(L1|L2B|L2C|L2D)_", re.IGNORECASE)
 DN_MAX = 65535.0
@@ -75,23 +75,6 @@ def _radiometry(attrs, detector: str, level: str, path: Path) -> tuple[float, fl
         return (high - low) / DN_MAX, low
     except KeyError as missing:
         raise FormatError(f"{path}: PRISMA {level} file without the scale attribute {missing}") from None
-
-
-class _StackedReader:
-    """Bands picked from several readers on one grid, in a given order: ``picks[i] = (reader, band)``."""
-
-    def __init__(self, readers: list, picks: list[tuple[int, int]]):
-        self.readers, self.picks = readers, picks
-        self.shape = (*readers[0].shape[:2], len(picks))
-        self.dtype = np.result_type(*[r.dtype for r in readers])
-
-    def read(self, window: Window, bands: np.ndarray) -> np.ndarray:
-        out = np.empty((window.height, window.width, len(bands)), self.dtype)
-        for r, reader in enumerate(self.readers):
-            slots = [k for k, b in enumerate(bands) if self.picks[int(b)][0] == r]
-            if slots:
-                out[:, :, slots] = reader.read(window, np.asarray([self.picks[int(bands[k])][1] for k in slots]))
-        return out
 
 
 def _band_table(attrs, detector: str, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -134,7 +117,7 @@ def open_prisma(path: Path) -> Scene:
         keep.sort(key=lambda i: table[i][0])
         crs, transform = _map_grid(attrs, level, (rows, cols), path)
         geolocation = None if transform is not None else _latlon(handle, level, path)
-    stacked = _StackedReader(readers, [(table[i][2], table[i][3]) for i in keep])
+    stacked = StackedReader(readers, [(table[i][2], table[i][3]) for i in keep])
     return Scene(
         reader=PerBandScaledReader(stacked, np.take(gains, keep), np.take(offsets, keep), nodata=None),
         wavelengths_nm=[table[i][0] for i in keep],
