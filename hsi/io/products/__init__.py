@@ -17,7 +17,7 @@ from hsi.errors import InputError
 from hsi.io.products import emit, enmap, landsat, prisma
 from hsi.scene import Scene
 
-__all__ = ["Product", "PRODUCTS", "detect", "open_pair", "product_info"]
+__all__ = ["Product", "PRODUCTS", "detect", "describe_product", "open_pair", "product_info", "product_root"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,30 @@ def open_pair(path: Path | str) -> tuple[Scene, Scene]:
         kind = "not a recognised product" if product is None else f"a {product.name} product, which has no PAN image"
         raise InputError(f"{path}: {kind}; give ms= and pan= instead")
     return product.open(path), product.open_pan(path)
+
+
+def product_root(path: Path | str) -> Path:
+    """The product folder holding ``path`` (a band file of a Landsat or EnMAP folder), else ``path``.
+
+    Batch jobs use it so that a folder is one scene, not one scene per band file.
+    """
+    path = Path(path)
+    for candidate in (path, *path.parents[:2]):
+        if candidate.is_dir() and detect(candidate) is not None:
+            return candidate
+    return path
+
+
+def describe_product(path: Path | str) -> dict | None:
+    """``{'sensor', 'level', 'product'}`` of the product at ``path``, None for plain files."""
+    import warnings
+
+    product = detect(path)
+    if product is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return product_info(product.open(Path(path)))
 
 
 def product_info(scene: Scene) -> dict | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import rasterio
@@ -90,3 +92,14 @@ def test_pansharpen_a_landsat_folder_without_cropping(tmp_path):
     with rasterio.open(out) as ds:
         assert (ds.height, ds.width, ds.count) == (32, 32, 6)
         assert ds.transform == Affine(15, 0, 500000.0, 0, -15, 4200000.0)
+
+
+def test_batch_over_a_product_folder_runs_one_scene_and_reports_the_product(landsat_folder, tmp_path):
+    folder, _, _ = landsat_folder
+    out = tmp_path / "batch"
+    assert main(["batch", "job=convert", f"inputs=[{folder}/*]", f"output_dir={out}", "output_suffix=.tif"]) == 0
+    report = json.loads((out / "batch_report.json").read_text())
+    assert [s["input"] for s in report["scenes"]] == [str(folder)]
+    assert report["scenes"][0]["product"] == {"sensor": "LANDSAT_9", "level": "L1", "product": "L1 bands 2-7"}
+    with rasterio.open(out / f"{ID}.tif") as ds:
+        assert ds.count == 6 and ds.crs.to_epsg() == 32610
