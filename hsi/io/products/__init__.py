@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from hsi.errors import InputError
-from hsi.io.products import emit, enmap, landsat, prisma
+from hsi.io.products import desis, emit, enmap, landsat, prisma, tanager
 from hsi.scene import Scene
 
 __all__ = ["Product", "PRODUCTS", "detect", "describe_product", "open_pair", "product_info", "product_root"]
@@ -33,6 +33,8 @@ PRODUCTS = (
     Product("enmap", enmap.detect, enmap.open_enmap),
     Product("prisma", prisma.detect, prisma.open_prisma, prisma.open_prisma_pan),
     Product("landsat", landsat.detect, landsat.open_landsat, landsat.open_landsat_pan),
+    Product("desis", desis.detect, desis.open_desis),
+    Product("tanager", tanager.detect, tanager.open_tanager),
 )
 
 
