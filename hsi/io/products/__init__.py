@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from hsi.errors import InputError
-from hsi.io.products import desis, emit, enmap, landsat, prisma, tanager
+from hsi.io.products import aviris, desis, emit, enmap, landsat, prisma, tanager
 from hsi.scene import Scene
 
 __all__ = ["Product", "PRODUCTS", "detect", "describe_product", "open_pair", "product_info", "product_root"]
@@ -35,6 +35,7 @@ PRODUCTS = (
     Product("landsat", landsat.detect, landsat.open_landsat, landsat.open_landsat_pan),
     Product("desis", desis.detect, desis.open_desis),
     Product("tanager", tanager.detect, tanager.open_tanager),
+    Product("aviris", aviris.detect, aviris.open_aviris),
 )
 
 
