@@ -11,13 +11,13 @@ import dataclasses
 from pathlib import Path
 
 from hsi.io import open_scene, save_scene
-from hsi.io.products.glt import GltGeolocation, orthorectified
+from hsi.io.products.glt import GltGeolocation, LatLonGeolocation, orthorectified
 from hsi.scene import Scene
 
 
 def wants_ortho(scene: Scene, ortho: bool) -> bool:
-    """Whether a job's output of ``scene`` is to be orthorectified (``ortho=true`` and a GLT)."""
-    return bool(ortho) and isinstance(scene.geolocation, GltGeolocation)
+    """Whether a job's output of ``scene`` is to be orthorectified (``ortho=true`` and a GLT or lat/lon arrays)."""
+    return bool(ortho) and isinstance(scene.geolocation, (GltGeolocation, LatLonGeolocation))
 
 
 def swath_path(output: Path) -> Path:

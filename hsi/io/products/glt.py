@@ -1,5 +1,8 @@
 """Geometry lookup tables (GLT): orthorectify a swath exactly as EMIT and AVIRIS do.
 
+Products with per-pixel latitude/longitude instead (PRISMA L1/L2B/L2C, Tanager) get their
+lookup table from GDAL's geolocation-array warping (:class:`LatLonGeolocation`).
+
 A GLT is a pair of integer rasters on a map grid (``transform``, ``crs``): at each output
 pixel, the 1-based swath column (``glt_x``) and row (``glt_y``) whose value goes there,
 0 where no swath pixel lands. Negative indices (AVIRIS-NG/-3 GLTs mark pixels filled
@@ -21,7 +24,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from hsi.errors import FormatError, InputError
-from hsi.scene import PixelReader, Scene, Window
+from hsi.scene import ArrayReader, PixelReader, Scene, Window
 
 
 @dataclass
@@ -66,6 +69,55 @@ class GltGeolocation:
             self.indices(Window(row, 0, min(block_rows, n_rows - row), n_cols), swath_shape)
 
 
+@dataclass
+class LatLonGeolocation:
+    """Per-pixel latitude/longitude arrays (WGS 84) of a swath, in an HDF5 product.
+
+    :meth:`to_glt` lets GDAL's geolocation-array transformer build the lookup table onto a
+    north-up EPSG:4326 grid (nearest swath pixel per map pixel), after which the swath is
+    orthorectified by indexing like a GLT product.
+    """
+
+    path: Path
+    latitude: str
+    longitude: str
+    kind: str = "lat/lon"
+
+    def to_glt(self) -> GltGeolocation:
+        import h5py
+        from rasterio.warp import Resampling, reproject
+
+        with h5py.File(self.path, "r") as handle:
+            lat = np.asarray(handle[self.latitude], np.float64)
+            lon = np.asarray(handle[self.longitude], np.float64)
+        valid = np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
+        if not valid.any():
+            raise FormatError(f"{self.path}: no valid latitude/longitude in {self.latitude}")
+        step = _pixel_step_deg(lat, lon)
+        west, north = lon[valid].min() - step / 2, lat[valid].max() + step / 2
+        width = int(np.ceil((lon[valid].max() + step / 2 - west) / step - 1e-6))
+        height = int(np.ceil((north - lat[valid].min() + step / 2) / step - 1e-6))
+        transform = Affine(step, 0.0, west, 0.0, -step, north)
+        rows, cols = np.mgrid[1:lat.shape[0] + 1, 1:lat.shape[1] + 1]
+        source = np.stack([cols, rows]).astype(np.float32)  # 1-based (x, y), exact in float32
+        lookup = np.zeros((2, height, width), np.float32)
+        crs = CRS.from_epsg(4326)
+        reproject(source, lookup, src_geoloc_array=np.stack([lon, lat]), src_crs=crs, dst_crs=crs,
+                  dst_transform=transform, resampling=Resampling.nearest, src_nodata=0, dst_nodata=0)
+        return GltGeolocation(ArrayReader(np.rint(lookup).astype(np.int32).transpose(1, 2, 0)), transform, crs, self.path)
+
+
+def _pixel_step_deg(lat: np.ndarray, lon: np.ndarray) -> float:
+    """The median ground spacing of neighbouring swath pixels, in degrees of latitude."""
+    scale = np.cos(np.deg2rad(np.nanmedian(lat)))
+    steps = [np.hypot(np.diff(lon, axis=a) * scale, np.diff(lat, axis=a)).ravel() for a in (0, 1) if lat.shape[a] > 1]
+    steps = np.concatenate(steps)
+    steps = steps[np.isfinite(steps) & (steps > 0)]
+    if steps.size == 0:
+        raise FormatError("latitude/longitude arrays do not vary: no pixel spacing")
+    return float(np.median(steps))
+
+
 class OrthoReader:
     """Pixels of a swath scene on its GLT's map grid, window by window (bounded memory).
 
@@ -102,6 +154,8 @@ def orthorectified(scene: Scene) -> Scene:
     Map pixels with no swath pixel are nodata; quality layers are orthorectified alike.
     """
     geolocation = scene.geolocation
+    if isinstance(geolocation, LatLonGeolocation):
+        geolocation = geolocation.to_glt()
     if not isinstance(geolocation, GltGeolocation):
         raise InputError(f"{scene.describe()}: no GLT to orthorectify with (geolocation: {getattr(geolocation, 'kind', None)})")
     geolocation.check(scene.shape[:2])

@@ -25,7 +25,6 @@ geometry with per-pixel ``Latitude``/``Longitude`` (``Latitude_VNIR`` for L1) in
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,21 +34,12 @@ from rasterio.crs import CRS
 from hsi.errors import FormatError
 from hsi.io.hdf5 import Hdf5Reader
 from hsi.io.products.common import H5LayerReader, PerBandScaledReader, ProductInfo, StackedReader, open_h5, text
+from hsi.io.products.glt import LatLonGeolocation
 from hsi.scene import Scene
 
 NAME = re.compile(r"^PRS_(L1|L2B|L2C|L2D)_", re.IGNORECASE)
 DN_MAX = 65535.0
 DETECTORS = ("Vnir", "Swir")
-
-
-@dataclass
-class LatLonGeolocation:
-    """Per-pixel latitude/longitude arrays of a swath (for GDAL geolocation warping)."""
-
-    path: Path
-    latitude: str
-    longitude: str
-    kind: str = "lat/lon"
 
 
 def detect(path: Path) -> bool:

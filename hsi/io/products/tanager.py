@@ -18,7 +18,7 @@ import numpy as np
 from hsi.errors import FormatError
 from hsi.io.hdf5 import Hdf5Reader
 from hsi.io.products.common import H5LayerReader, ProductInfo, open_h5, text
-from hsi.io.products.prisma import LatLonGeolocation
+from hsi.io.products.glt import LatLonGeolocation
 from hsi.scene import Scene, Window
 
 SWATH = "HDFEOS/SWATHS/HYP"

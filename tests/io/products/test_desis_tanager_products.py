@@ -10,6 +10,7 @@ from affine import Affine
 
 from hsi.errors import FormatError
 from hsi.io import open_scene
+from hsi.io.products.glt import orthorectified
 
 DESIS = "DESIS-HSI-L2A-DT0483038728_001-20200415T144233-V0215-SPECTRAL_IMAGE"
 
@@ -78,3 +79,17 @@ def test_tanager_without_wavelengths_is_a_one_line_error(tmp_path, rng):
     _write_tanager(path, rng, wavelengths=False)
     with pytest.raises(FormatError, match=r"tanager.h5: Tanager 'surface_reflectance' without a wavelengths attribute"):
         open_scene(path)
+
+
+def test_tanager_latlon_arrays_orthorectify_through_gdal_geolocation(tmp_path, rng):
+    path = tmp_path / "tanager.h5"
+    cube = _write_tanager(path, rng)
+    with h5py.File(path, "a") as f:  # a north-up swath, 0.001 deg pixels: the map grid is the swath itself
+        rows, cols = np.mgrid[0:7, 0:6]
+        f["HDFEOS/SWATHS/HYP/Geolocation Fields/Latitude"][...] = 40.0 - 0.001 * rows
+        f["HDFEOS/SWATHS/HYP/Geolocation Fields/Longitude"][...] = -105.0 + 0.001 * cols
+    scene = open_scene(path)
+    ortho = orthorectified(scene)
+    assert ortho.crs.to_epsg() == 4326 and ortho.shape == scene.shape
+    assert ortho.transform.c == pytest.approx(-105.0005) and ortho.transform.f == pytest.approx(40.0005)
+    np.testing.assert_array_equal(ortho.read(physical=True)[:, 1:], np.moveaxis(cube, 0, -1)[:, 1:])
