@@ -72,7 +72,10 @@ def open_scene(path: Path | str, format: str | None = None, **options) -> Scene:
         raise FormatError(f"{path}: input file not found")
     product = products.detect(path) if format is None else None
     if product is not None:
-        return product.open(path, **options)
+        if options:
+            raise FormatError(f"{path}: a {product.name} product is read from its own layout; "
+                              f"reader options ({', '.join(options)}) do not apply (pass format= to read it as a plain file)")
+        return product.open(path)
     return format_of(path, format, reading=True).open(path, **options)
 
 

@@ -93,7 +93,7 @@ class LatLonGeolocation:
         valid = np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
         if not valid.any():
             raise FormatError(f"{self.path}: no valid latitude/longitude in {self.latitude}")
-        step = _pixel_step_deg(lat, lon)
+        step = _pixel_step_deg(lat, lon, self.path)
         west, north = lon[valid].min() - step / 2, lat[valid].max() + step / 2
         width = int(np.ceil((lon[valid].max() + step / 2 - west) / step - 1e-6))
         height = int(np.ceil((north - lat[valid].min() + step / 2) / step - 1e-6))
@@ -107,14 +107,14 @@ class LatLonGeolocation:
         return GltGeolocation(ArrayReader(np.rint(lookup).astype(np.int32).transpose(1, 2, 0)), transform, crs, self.path)
 
 
-def _pixel_step_deg(lat: np.ndarray, lon: np.ndarray) -> float:
+def _pixel_step_deg(lat: np.ndarray, lon: np.ndarray, source: Path) -> float:
     """The median ground spacing of neighbouring swath pixels, in degrees of latitude."""
     scale = np.cos(np.deg2rad(np.nanmedian(lat)))
     steps = [np.hypot(np.diff(lon, axis=a) * scale, np.diff(lat, axis=a)).ravel() for a in (0, 1) if lat.shape[a] > 1]
     steps = np.concatenate(steps)
     steps = steps[np.isfinite(steps) & (steps > 0)]
     if steps.size == 0:
-        raise FormatError("latitude/longitude arrays do not vary: no pixel spacing")
+        raise FormatError(f"{source}: latitude/longitude arrays do not vary: no pixel spacing")
     return float(np.median(steps))
 
 

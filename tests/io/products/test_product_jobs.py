@@ -76,8 +76,7 @@ def test_restore_emit_processes_the_swath_and_writes_the_ortho_grid(emit_with_fi
 def test_unmix_emit_writes_real_wavelengths_and_ortho_abundances(emit_with_fill_lines, tmp_path):
     path, cube, glt_x, glt_y = emit_with_fill_lines
     folder = tmp_path / "unmix"
-    assert main(["unmix", f"input={path}", f"output={folder}", "n_endmembers=2", "method=vca_fcls",
-                 "quicklook=false"]) == 0
+    assert main(["unmix", f"input={path}", f"output={folder}", "quicklook=false"]) == 0  # defaults
     header = (folder / "endmembers.csv").read_text().splitlines()
     wavelengths = [float(line.split(",")[0]) for line in header[1:]]
     kept = np.delete(np.linspace(381.0, 2493.0, 12), [4, 9])  # the bad bands are left out
