@@ -46,8 +46,9 @@ def _write_prisma(path, level: str, rows: int = 16, cols: int = 16, ratio: int =
         f[f"HDFEOS/SWATHS/PRS_{level}_PCO/Data Fields/Cube"] = pan
         if level != "L2D":
             suffix = "_VNIR" if level == "L1" else ""
-            f[f"{hco}/Geolocation Fields/Latitude{suffix}"] = np.full((rows, cols), 45.0)
-            f[f"{hco}/Geolocation Fields/Longitude{suffix}"] = np.full((rows, cols), 12.0)
+            r, c = np.mgrid[0:rows, 0:cols]  # a swath tilted on the ground, ~30 m pixels
+            f[f"{hco}/Geolocation Fields/Latitude{suffix}"] = 45.0 - 0.00027 * r - 0.00008 * c
+            f[f"{hco}/Geolocation Fields/Longitude{suffix}"] = 12.0 + 0.00038 * c - 0.0001 * r
     return path, vnir, swir, pan
 
 
@@ -84,3 +85,16 @@ def test_pansharpen_a_prisma_l2d_product_with_its_own_pan(tmp_path):
     assert main(["pansharpen", f"product={path}", f"output={out}", "sensor=PRISMA", "quicklook=false"]) == 0
     with rasterio.open(out) as ds:
         assert (ds.height, ds.width, ds.count) == (96, 96, 8) and ds.transform.a == 5.0 and ds.crs.to_epsg() == 32633
+
+
+def test_restore_a_prisma_l1_swath_writes_the_latlon_orthorectified_grid(tmp_path):
+    path, *_ = _write_prisma(tmp_path / "PRS_L1_STD_OFFL_20230101000000_20230101000004_0001.he5", "L1")
+    out = tmp_path / "restored.tif"
+    assert main(["restore", f"input={path}", f"output={out}", "progress=false", "quicklook=false"]) == 0
+    swath = open_scene(tmp_path / "restored_swath.tif").read()
+    with rasterio.open(out) as ds:
+        ortho = np.moveaxis(ds.read(), 0, -1)
+        assert ds.crs.to_epsg() == 4326
+    spectra = {tuple(v) for v in swath.reshape(-1, swath.shape[2])}
+    mapped = ortho[np.isfinite(ortho).all(axis=2)]
+    assert len(mapped) > 0.5 * 16 * 16 and all(tuple(v) in spectra for v in mapped)  # indexing, no resampling
