@@ -26,7 +26,13 @@ class BandSubsetTiles:
 
     @property
     def noise_std(self):
-        return getattr(self.fn, "noise_std", None)
+        """The method's noise estimate on the full band list (NaN on the bands it did not see)."""
+        inner = getattr(self.fn, "noise_std", None)
+        if inner is None:
+            return None
+        full = np.full(self.n_bands, np.nan, np.float32)
+        full[self.bands] = np.asarray(inner, np.float32)
+        return full
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         result = np.asarray(self.fn(np.ascontiguousarray(batch[..., self.bands])), dtype=np.float32)

@@ -36,19 +36,37 @@ def detect(path: Path) -> bool:
     return path.is_dir() and any(NAME.match(p.name) and p.name.upper().endswith("_MTL.TXT") for p in path.iterdir())
 
 
-def parse_mtl(text: str) -> dict[str, str]:
-    """``KEY = value`` pairs of an MTL file (groups flattened; quotes removed)."""
-    pairs = {}
+def parse_mtl(text: str) -> dict[str, dict[str, str]]:
+    """``{group: {KEY: value}}`` of an MTL file (innermost group; quotes removed)."""
+    groups: dict[str, dict[str, str]] = {}
+    stack = [""]
     for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key.strip() not in ("GROUP", "END_GROUP"):
-            pairs[key.strip()] = value.strip().strip('"')
-    return pairs
+        key, sep, value = (part.strip() for part in line.partition("="))
+        if not sep:
+            continue
+        if key == "GROUP":
+            stack.append(value)
+        elif key == "END_GROUP" and len(stack) > 1:
+            stack.pop()
+        else:
+            groups.setdefault(stack[-1], {})[key] = value.strip('"')
+    return groups
+
+
+RESCALING_GROUPS = ("LEVEL2_SURFACE_REFLECTANCE_PARAMETERS", "LEVEL1_RADIOMETRIC_RESCALING")
+
+
+def _flat(groups: dict[str, dict[str, str]]) -> dict[str, str]:
+    """File names and metadata from ``PRODUCT_CONTENTS`` and the rest; rescaling from the product's
+    own level (an L2 MTL also carries the L1 rescaling, which does not apply to its SR bands)."""
+    rescaling = next((groups[g] for g in RESCALING_GROUPS if g in groups), {})
+    flat = {k: v for name, group in groups.items() if name not in RESCALING_GROUPS for k, v in group.items()}
+    return {**flat, **groups.get("PRODUCT_CONTENTS", {}), **rescaling}
 
 
 def _mtl(folder: Path) -> tuple[Path, dict[str, str]]:
     path = next(p for p in sorted(folder.iterdir()) if p.name.upper().endswith("_MTL.TXT"))
-    return path, parse_mtl(path.read_text(errors="replace"))
+    return path, _flat(parse_mtl(path.read_text(errors="replace")))
 
 
 def _band_file(folder: Path, mtl: dict, band: int, mtl_path: Path) -> str:

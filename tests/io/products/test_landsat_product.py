@@ -103,3 +103,17 @@ def test_batch_over_a_product_folder_runs_one_scene_and_reports_the_product(land
     assert report["scenes"][0]["product"] == {"sensor": "LANDSAT_9", "level": "L1", "product": "L1 bands 2-7"}
     with rasterio.open(out / f"{ID}.tif") as ds:
         assert ds.count == 6 and ds.crs.to_epsg() == 32610
+
+
+def test_level2_folder_uses_the_surface_reflectance_rescaling_not_level1s(tmp_path):
+    folder, _, low = _build(tmp_path, fill=False)
+    mtl = (folder / f"{ID}_MTL.txt").read_text()
+    sr = ["  GROUP = LEVEL2_SURFACE_REFLECTANCE_PARAMETERS"]
+    sr += [f"    REFLECTANCE_MULT_BAND_{b} = 2.75e-05\n    REFLECTANCE_ADD_BAND_{b} = -0.2" for b in range(2, 8)]
+    sr += ["  END_GROUP = LEVEL2_SURFACE_REFLECTANCE_PARAMETERS"]
+    # as in a real L2SP MTL, the level-1 rescaling group comes after the level-2 one
+    (folder / f"{ID}_MTL.txt").write_text(mtl.replace("  GROUP = LEVEL1_RADIOMETRIC_RESCALING",
+                                                      "\n".join(sr) + "\n  GROUP = LEVEL1_RADIOMETRIC_RESCALING"))
+    scene = open_scene(folder)
+    expected = (low[5, 6] * 0.7).astype(np.uint16) * np.float32(2.75e-5) - np.float32(0.2)
+    np.testing.assert_allclose(scene.read(physical=True)[5, 6, 0], expected, rtol=1e-5)
