@@ -9,6 +9,7 @@ sensor, level and product.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -22,6 +23,8 @@ __all__ = ["Product", "PRODUCTS", "detect", "describe_product", "open_pair", "pr
 
 @dataclass(frozen=True)
 class Product:
+    """One mission's reader: ``matches(path)`` recognises its files or folders, ``open`` reads them."""
+
     name: str
     matches: Callable[[Path], bool]
     open: Callable[..., Scene]
@@ -69,13 +72,11 @@ def product_root(path: Path | str) -> Path:
 
 def describe_product(path: Path | str) -> dict | None:
     """``{'sensor', 'level', 'product'}`` of the product at ``path``, None for plain files."""
-    import warnings
-
     product = detect(path)
     if product is None:
         return None
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", UserWarning)  # e.g. EnMAP without METADATA.XML: the job warns again
         return product_info(product.open(Path(path)))
 
 
