@@ -135,3 +135,13 @@ def test_info_names_product_geolocation_bad_bands_and_masks(emit_with_fill_lines
     assert "geolocation glt (swath geometry)" in printed
     assert "bad bands   2 flagged by the product: 4 (1149.0 nm), 9 (2109.0 nm)" in printed
     assert "wavelengths 12 from 381.0 to 2493.0 nm" in printed
+
+
+def test_info_on_the_real_enmap_tile_names_the_product_grid_and_masks(satellite, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # no METADATA.XML in this copy
+        assert main(["info", f"input={satellite / ENMAP_TILE}", "progress=false"]) == 0
+    printed = capsys.readouterr().out
+    assert "product     EnMAP L2A SPECTRAL_IMAGE (level L2A)" in printed
+    assert "geolocation map grid (affine + CRS)" in printed and "EPSG:32618" in printed
+    assert "masks       cirrus, cloud, cloud_shadow, haze, pixel, snow, test_flags" in printed
