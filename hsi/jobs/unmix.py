@@ -147,8 +147,8 @@ def count_endmembers(cfg: DictConfig, sample: np.ndarray, n_bands: int) -> tuple
 
 
 #: What the job writes into its output folder (checked against the inputs before any work).
-OUTPUT_FILES = ("abundances.tif", "abundances.tif.aux.xml", "endmembers.csv", "report.json", "abundances.png",
-                "endmembers.png", "reconstruction_error.png")
+OUTPUT_FILES = ("abundances.tif", "abundances.tif.aux.xml", "abundances_swath.tif", "abundances_swath.tif.aux.xml",
+                "endmembers.csv", "report.json", "abundances.png", "endmembers.png", "reconstruction_error.png")
 
 
 def run(cfg: DictConfig) -> dict:
