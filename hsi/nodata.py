@@ -16,19 +16,22 @@ from hsi.scene import Scene, Window
 #: Patches read to find empty bands on scenes too large to read whole.
 EMPTY_BAND_PATCHES = 64
 EMPTY_BAND_PATCH = 32
+#: Memory per block when a scene is read whole.
+BLOCK_BYTES = 32 * 2**20
 
 
 def empty_bands(scene: Scene, rng: np.random.Generator | None = None, max_pixels: int = 1_000_000) -> np.ndarray:
     """True per band where no sampled pixel holds a valid value (nodata / NaN everywhere).
 
-    Scenes up to ``max_pixels`` are read whole (exact); larger ones through random patches
+    Scenes up to ``max_pixels`` are read whole (exact; block by block, stopping as soon as
+    every band has shown a valid value, so usually after the first block); larger ones through random patches
     plus the central one, which finds bands filled with nodata by the producer (a band
     valid somewhere but in none of the patches would be flagged: such bands are near empty).
     """
     rng = np.random.default_rng(0) if rng is None else rng
     seen = np.zeros(scene.n_bands, bool)
-    if scene.n_rows * scene.n_cols <= max_pixels:
-        windows = list(scene.windows(max(1, max_pixels // max(scene.n_cols, 1))))
+    if scene.n_rows * scene.n_cols <= max_pixels:  # read block by block, stopping once every band has data
+        windows = scene.windows(scene.block_rows_for(BLOCK_BYTES))
     else:
         size = min(EMPTY_BAND_PATCH, scene.n_rows, scene.n_cols)
         rows = rng.integers(0, scene.n_rows - size + 1, EMPTY_BAND_PATCHES)
