@@ -6,7 +6,9 @@ and widths in ``sensor_band_parameters/wavelengths`` and ``fwhm`` (nm), usable b
 ``good_wavelengths`` (1 = good); ``location/glt_x``, ``glt_y`` (1-based swath indices,
 0 = none) on the map grid of the root attributes ``geotransform`` (GDAL order) and
 ``spatial_ref`` (WKT, EPSG:4326). An L2A RFL granule's quality flags live in the
-companion ``EMIT_L2A_MASK_...`` granule of the same acquisition.
+companion ``EMIT_L2A_MASK_...`` granule of the same acquisition: ``mask`` bands 1-5 and 8
+are binary flags (cloud, cirrus, water, spacecraft, dilated cloud, aggregate), 6-7 are data
+(AOD, water vapour), and ``band_mask`` packs one bit per wavelength (interpolated values).
 """
 
 from __future__ import annotations
@@ -92,6 +94,26 @@ def _flag_layers(path: Path, handle: h5py.File, grid: tuple[int, int]) -> dict:
     return {MASK_FLAGS[n]: H5LayerReader(path, "mask", band=i) for i, n in enumerate(names) if n in MASK_FLAGS}
 
 
+class PackedBandMaskReader:
+    """The L2A MASK ``band_mask``: per pixel, bit-packed flags of interpolated wavelengths
+    (focal-plane bad pixel or saturation), unpacked lazily to one 0/1 band per spectral band."""
+
+    def __init__(self, path: Path, n_bands: int):
+        self.packed = H5LayerReader(path, "band_mask")
+        with h5py.File(path, "r") as handle:
+            rows, cols, n_bytes = handle["band_mask"].shape
+        if n_bytes * 8 < n_bands:
+            raise FormatError(f"{path}: band_mask packs {n_bytes * 8} flags for {n_bands} bands")
+        self.path, self.n_bytes = path, n_bytes
+        self.shape, self.dtype = (rows, cols, n_bands), np.dtype(np.uint8)
+
+    def read(self, window: Window, bands: np.ndarray) -> np.ndarray:
+        if self.packed._handle is None:
+            self.packed._handle = h5py.File(self.path, "r")
+        packed = np.asarray(self.packed._handle["band_mask"][window.rows, window.cols, :])
+        return np.unpackbits(packed, axis=2)[:, :, np.asarray(bands)]
+
+
 def companion_mask(path: Path) -> Path | None:
     """The ``EMIT_L2A_MASK_`` granule of the same acquisition beside an RFL/RFLUNCERT file."""
     match = re.match(r"^(EMIT_L2A_)(RFL|RFLUNCERT)(_.*)$", path.name, re.IGNORECASE)
@@ -127,6 +149,8 @@ def open_emit(path: Path) -> Scene:
     if mask_path is not None:
         with open_h5(mask_path, "EMIT NetCDF4") as mask_handle:
             masks = {**_flag_layers(mask_path, mask_handle, shape[:2]), **masks}
+            if "band_mask" in mask_handle and code in ("RFL", "RFLUNCERT"):
+                masks["interpolated"] = PackedBandMaskReader(mask_path, shape[2])
     if geolocation is None and wavelengths is None:
         warnings.warn(f"{path}: EMIT granule without location/ and sensor_band_parameters/ groups (a cropped file?): "
                       "no wavelengths and no geolocation", stacklevel=2)

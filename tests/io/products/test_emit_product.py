@@ -61,6 +61,9 @@ def test_synthetic_rfl_rotated_glt_bands_and_companion_mask(tmp_path, write_emit
         flags = np.zeros((20, 12, 8), np.float32)
         flags[5:8, :, 0] = 1  # cloud
         f["mask"] = flags
+        bits = np.zeros((20, 12, 8), np.uint8)
+        bits[2, 3, 4] = 1  # band 4 interpolated at one pixel
+        f["band_mask"] = np.packbits(bits, axis=2)
         f["sensor_band_parameters/mask_bands"] = np.array(
             [b"Cloud flag", b"Cirrus flag", b"Water flag", b"Spacecraft Flag", b"Dilated Cloud Flag", b"AOD550",
              b"H2O (g cm-2)", b"Aggregate Flag"], dtype=object)
@@ -68,6 +71,8 @@ def test_synthetic_rfl_rotated_glt_bands_and_companion_mask(tmp_path, write_emit
     np.testing.assert_array_equal(scene.bad_bands, good == 0)
     assert scene.wavelengths_nm[0] == pytest.approx(381.0) and scene.fwhm_nm[0] == pytest.approx(8.5)
     assert scene.read_mask("cloud")[5:8].all() and not scene.read_mask("cloud")[:5].any()
+    interpolated = scene.read_mask("interpolated")
+    assert interpolated.shape == (20, 12, 6) and interpolated[2, 3, 4] and interpolated.sum() == 1
     assert np.isnan(scene.read(physical=True)[3]).all()
     ortho = orthorectified(scene).read()
     hit = glt_x > 0
