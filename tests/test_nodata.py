@@ -39,3 +39,11 @@ def test_restore_on_a_small_scene_with_one_fill_value(tmp_path):
     others = np.delete(restored.reshape(-1, restored.shape[2]), 10 * 36 + 12, axis=0)
     assert np.isfinite(others).all() and (others != -9999.0).all()
     assert np.abs(others - np.delete(cube.reshape(-1, cube.shape[2]), 10 * 36 + 12, axis=0)).mean() < 0.05
+
+
+def test_empty_bands_on_a_large_scene_come_from_patches(rng):
+    cube = rng.random((200, 150, 4)).astype(np.float32)
+    cube[:, :, 2] = np.nan
+    cube[:50] = np.nan  # a fill stripe
+    found = empty_bands(Scene.from_array(cube), max_pixels=1000)  # forces the patch path
+    np.testing.assert_array_equal(found, [False, False, True, False])
