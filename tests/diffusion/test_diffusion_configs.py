@@ -3,7 +3,7 @@
 import hydra
 import pytest
 
-from hsi.cli import compose
+from hsi.config import compose
 from tests.diffusion._cubes import tiny_prior
 
 

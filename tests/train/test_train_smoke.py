@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from hsi.cli import run_job
+from hsi.jobs.run import run_job
 
 
 def test_smoke_training_writes_a_loadable_prior(tmp_path):
@@ -38,7 +38,7 @@ def test_training_resumes_from_the_last_checkpoint(tmp_path):
 
 
 def test_precision_and_ddp_are_config_only():
-    from hsi.cli import compose
+    from hsi.config import compose
 
     ddp = compose("train", ["trainer=ddp"])
     assert ddp.trainer.strategy == "ddp" and ddp.trainer.precision == "bf16-mixed" and ddp.trainer.devices == -1
