@@ -211,7 +211,7 @@ def start(job: str, cfg: DictConfig, output, *, inputs: dict[str, Any], extra: d
         outputs["quicklook"] = rule["quicklook"]
     sources = _input_paths(inputs)
     for path in outputs.values():
-        check_output(path, bool(cfg.get("overwrite", False)), sources)
+        check_output(path, bool(cfg.overwrite), sources)
     return JobRun(job, cfg, outputs, inputs)
 
 

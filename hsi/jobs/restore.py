@@ -66,12 +66,12 @@ def run(cfg: DictConfig) -> dict:
     method.fit(blocks)
     started = job.timed("fit", started)
     tiling = cfg.tiling
-    with dask_client(cfg.get("scheduler"), int(cfg.get("workers", 2))) as client:
+    with dask_client(cfg.get("scheduler"), int(cfg.workers)) as client:
         summary = run_tiled(
             method, scene, job.outputs["output"], overwrite=cfg.overwrite, tile=int(tiling.tile),
             overlap=int(tiling.overlap), context=int(tiling.context), blend=tiling.blend,
             batch_size=int(tiling.batch_size), scale=scale, progress=bool(cfg.progress), fill_missing=not inpaint,
-            keep_nodata=not inpaint, resume=bool(cfg.get("resume", False)), executor=client,
+            keep_nodata=not inpaint, resume=bool(cfg.resume), executor=client,
         )
     started = job.timed("restore", started)
     restored = open_scene(summary["output"])

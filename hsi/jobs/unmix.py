@@ -199,8 +199,8 @@ def count_endmembers(cfg: DictConfig, sample: np.ndarray, n_bands: int) -> tuple
     if str(cfg.n_endmembers) == "auto":
         from hsi.unmix.count import estimate_n_endmembers
 
-        method = str(cfg.get("n_endmembers_method", "hysime"))
-        k = estimate_n_endmembers(sample, method=method, false_alarm=float(cfg.get("false_alarm", 1e-3)))
+        method = str(cfg.n_endmembers_method)
+        k = estimate_n_endmembers(sample, method=method, false_alarm=float(cfg.false_alarm))
         return k, f"auto ({method})"
     try:
         k = int(cfg.n_endmembers)
