@@ -106,3 +106,13 @@ def test_bad_settings_are_one_line(capsys, overrides, message):
 def test_run_job_refuses_an_unknown_job():
     with pytest.raises(ParameterError, match="unknown job"):
         run_job("nope", [])
+
+
+def test_multirun_sweeps_every_combination(capsys):
+    from hsi.cli import sweeps
+
+    assert sweeps(["method=tv,hyres", "seed=0", "tiling.tile=64,128"]) == [
+        ["method=tv", "seed=0", "tiling.tile=64"], ["method=tv", "seed=0", "tiling.tile=128"],
+        ["method=hyres", "seed=0", "tiling.tile=64"], ["method=hyres", "seed=0", "tiling.tile=128"]]
+    assert main(["info", "-m", "band_table=true,false", "progress=false"]) == 0
+    assert capsys.readouterr().out.count("[multirun] info") == 2
