@@ -113,3 +113,10 @@ def test_unmix_streams_through_the_tiling_runner_with_exact_reference_scores(tin
     got = report["results"]["reference_scores"]
     assert got["permutation"] == expected["permutation"]
     assert got["abundance_rmse"] == pytest.approx(expected["abundance_rmse"], rel=1e-5)
+
+
+@pytest.mark.parametrize("job", ["restore", "unmix", "pansharpen", "info", "convert"])
+def test_every_job_with_an_input_takes_reader_options_without_plus(job):
+    from hsi.config import compose
+
+    assert compose(job, ["read.key=cube", "read.layout='bands,pixels'"]).read.key == "cube"
