@@ -26,7 +26,10 @@ def check_instantiated(job: str, cfg: DictConfig, overrides: list[str]) -> None:
     ``trainer=gpu``) of ``overrides``: a command line may pick and tune configs, not swap in
     another callable.
     """
-    shipped = compose(job, group_choices(job, overrides))
+    choices = group_choices(job, overrides)
+    if cfg.get("method_name") and not any(c.split("=", 1)[0].lstrip("+~") == "method" for c in choices):
+        choices.append(f"method={cfg.method_name}")  # a task's default method (restore task=sr)
+    shipped = compose(job, choices)
     check_types(cfg, shipped)
     for node in INSTANTIATED:
         if node in cfg:
