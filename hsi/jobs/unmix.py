@@ -255,13 +255,13 @@ def run(cfg: DictConfig) -> dict:
     if cfg.quicklook:
         extra.update(endmember_plot=folder / "endmembers.png", error_map=folder / "reconstruction_error.png")
     method = methods.build("unmix", cfg.method, cfg.get("method_name") or "method")
+    bands = kept_bands(scene)
+    wavelengths = None if scene.wavelengths_nm is None else scene.wavelengths_nm[bands]
+    ref_endmembers, ref_abundances = references(cfg, scene, wavelengths, bands)
     job = start("unmix", cfg, folder / "abundances.tif", extra=extra,
                 inputs={"input": scene, "library": cfg.get("library"), "reference": cfg.get("reference"),
                         "reference_abundances": cfg.get("reference_abundances")})
     rng = np.random.default_rng(int(cfg.seed))
-    bands = kept_bands(scene)
-    wavelengths = None if scene.wavelengths_nm is None else scene.wavelengths_nm[bands]
-    ref_endmembers, ref_abundances = references(cfg, scene, wavelengths, bands)
     started = time.perf_counter()
     sample = sample_pixels(scene, bands, int(cfg.sample_pixels), rng, scene.block_rows_for(int(cfg.block_bytes), itemsize=4))
     sample, record = preprocess(sample, normalize=str(cfg.normalize))
