@@ -116,3 +116,18 @@ def test_multirun_sweeps_every_combination(capsys):
         ["method=hyres", "seed=0", "tiling.tile=64"], ["method=hyres", "seed=0", "tiling.tile=128"]]
     assert main(["info", "-m", "band_table=true,false", "progress=false"]) == 0
     assert capsys.readouterr().out.count("[multirun] info") == 2
+
+
+def test_benches_and_the_registry_import_no_job_and_no_cli():
+    """Layers point down: benches build methods through the registry, never through a job."""
+    import subprocess
+    import sys
+
+    from hsi.settings import PROJECT_ROOT
+
+    code = ("import sys, hsi.bench.restore, hsi.bench.unmix, hsi.bench.pansharpen, hsi.bench.scale, hsi.methods\n"
+            "from hsi import methods\n"
+            "methods.load('restore', 'fasthyde'); methods.load('unmix', 'vca_fcls'); methods.load('pansharpen', 'gsa')\n"
+            "print(sorted(m for m in sys.modules if m.startswith('hsi.jobs') or m == 'hsi.cli'))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
