@@ -107,13 +107,13 @@ def test_restore_and_unmix_on_the_real_enmap_tile_keep_empty_bands_as_nodata(sat
     assert empty_in.sum() == 22 and out_crs == crs and out_nodata == nodata
     np.testing.assert_array_equal(restored == nodata, source == nodata)  # nodata exactly where it was
     report = json.loads((tmp_path / "enmap_restored_report.json").read_text())
-    assert report["empty_bands_written_as_nodata"] == np.flatnonzero(empty_in).tolist()
-    noise = np.array(report["estimated_noise_std_per_band"], dtype=float)  # null -> nan on the empty bands
+    assert report["results"]["empty_bands_written_as_nodata"] == np.flatnonzero(empty_in).tolist()
+    noise = np.array(report["results"]["estimated_noise_std_per_band"], dtype=float)  # null -> nan on the empty bands
     assert noise.size == 224 and np.isnan(noise[empty_in]).all() and (noise[~empty_in] > 0).all()
     abundances, ab_crs, _ = _read_tif(tmp_path / "unmix" / "abundances.tif")
     assert ab_crs == crs and np.isfinite(abundances).all()
-    unmix_report = json.loads((tmp_path / "unmix" / "report.json").read_text())
-    assert unmix_report["preprocessing"]["removed_empty_bands"] == np.flatnonzero(empty_in).tolist()
+    unmix_report = json.loads((tmp_path / "unmix" / "abundances_report.json").read_text())
+    assert unmix_report["results"]["preprocessing"]["removed_empty_bands"] == np.flatnonzero(empty_in).tolist()
 
 
 def test_restore_and_unmix_on_the_real_emit_rfl_crop(satellite, tmp_path):
