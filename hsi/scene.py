@@ -194,6 +194,8 @@ class Scene:
             fwhm_nm=pick(self.fwhm_nm),
             bad_bands=pick(self.bad_bands),
             band_names=None if self.band_names is None else [self.band_names[i] for i in index],
+            masks={name: _BandSubsetReader(mask, index) if mask.shape[2] == self.n_bands > 1 else mask
+                   for name, mask in self.masks.items()},  # per-band quality layers follow the bands
         )
 
     # --- shape and access ---------------------------------------------------------------

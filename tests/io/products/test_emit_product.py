@@ -73,6 +73,8 @@ def test_synthetic_rfl_rotated_glt_bands_and_companion_mask(tmp_path, write_emit
     assert scene.read_mask("cloud")[5:8].all() and not scene.read_mask("cloud")[:5].any()
     interpolated = scene.read_mask("interpolated")
     assert interpolated.shape == (20, 12, 6) and interpolated[2, 3, 4] and interpolated.sum() == 1
+    subset = scene.select_bands([4, 5]).read_mask("interpolated")
+    assert subset.shape == (20, 12, 2) and subset[2, 3, 0] and subset.sum() == 1
     assert np.isnan(scene.read(physical=True)[3]).all()
     ortho = orthorectified(scene).read()
     hit = glt_x > 0
