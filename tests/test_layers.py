@@ -22,25 +22,19 @@ RANKS = {
     # the bottom: errors, settings and array conversion import nothing of hsi (arrays: errors only)
     "errors": 0, "settings": 0, "arrays": 0,
     # data: the scene type, file formats, quicklooks of scenes, shipped and generated data
-    "scene": 1, "io": 1, "viz": 1, "stats": 1, "datasets": 1, "sample_scene": 1,
+    "scene": 1, "io": 1, "viz": 1, "stats": 1, "datasets": 1, "sample_scene": 1, "nodata": 1,
     # degradations, estimation, metrics
     "degrade": 2, "estimate": 2, "metrics": 2,
     # tiling (runner, grid, windows, scene sampling, resume) and the Dask scheduler plumbing
     "tiling": 3, "distributed": 3,
     # methods and the networks they share with training
     "restore": 4, "unmix": 4, "pansharpen": 4, "nn": 4,
-    "train": 5,
+    # training; the method registry and the Hydra composition it and the jobs use
+    "train": 5, "methods": 5, "config": 5,
     "jobs": 6,
     "bench": 7,
     "cli": 8,
 }
-
-# Upward imports that live only in hsi/jobs, hsi/bench or hsi/cli.py: the `registry` branch
-# (issue 16, items 1-2) removes them. Delete this set once that branch is merged.
-PENDING_IN_REGISTRY_BRANCH = {
-    ("hsi.jobs.batch", "hsi.cli"),
-}
-
 
 def _module_name(path: Path) -> str:
     parts = path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts
@@ -116,15 +110,9 @@ def _upward_imports() -> set[tuple[str, str]]:
 
 
 def test_no_import_runs_from_a_lower_layer_to_a_higher_one():
-    upward = _upward_imports() - PENDING_IN_REGISTRY_BRANCH
+    upward = _upward_imports()
     assert not upward, "upward imports (module -> imported module):\n" + "\n".join(
         f"  {m} (rank {RANKS[_layer(m)]}) -> {t} (rank {RANKS[_layer(t)]})" for m, t in sorted(upward))
-
-
-def test_pending_upward_imports_still_exist():
-    """The exemptions must not outlive their reason: a fixed one is deleted from the set."""
-    assert PENDING_IN_REGISTRY_BRANCH <= _upward_imports(), (
-        f"no longer imported, delete from PENDING_IN_REGISTRY_BRANCH: {sorted(PENDING_IN_REGISTRY_BRANCH - _upward_imports())}")
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -158,18 +146,14 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return components
 
 
-def _graph_without_pending() -> dict[str, set[str]]:
-    return {m: {t for t in ts if (m, t) not in PENDING_IN_REGISTRY_BRANCH} for m, ts in _imports().items()}
-
-
 def test_no_import_cycle_between_modules():
-    cycles = _cycles(_graph_without_pending())
+    cycles = _cycles({m: set(ts) for m, ts in _imports().items()})
     assert not cycles, "modules that import each other in a circle:\n" + "\n".join(f"  {c}" for c in cycles)
 
 
 def test_no_import_cycle_between_packages_of_one_rank():
     graph: dict[str, set[str]] = {}
-    for module, targets in _graph_without_pending().items():
+    for module, targets in {m: set(ts) for m, ts in _imports().items()}.items():
         if module == "hsi":
             continue
         for target in targets:
