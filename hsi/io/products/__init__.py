@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from hsi.errors import InputError
-from hsi.io.products import aviris, desis, emit, enmap, landsat, prisma, tanager
+from hsi.io.products import aviris, desis, emit, enmap, landsat, prisma, sentinel2, tanager
 from hsi.scene import Scene
 
 __all__ = ["Product", "PRODUCTS", "detect", "describe_product", "open_pair", "product_info", "product_root"]
@@ -36,6 +36,7 @@ PRODUCTS = (
     Product("enmap", enmap.detect, enmap.open_enmap),
     Product("prisma", prisma.detect, prisma.open_prisma, prisma.open_prisma_pan),
     Product("landsat", landsat.detect, landsat.open_landsat, landsat.open_landsat_pan),
+    Product("sentinel2", sentinel2.detect, sentinel2.open_sentinel2),
     Product("desis", desis.detect, desis.open_desis),
     Product("tanager", tanager.detect, tanager.open_tanager),
     Product("aviris", aviris.detect, aviris.open_aviris),
