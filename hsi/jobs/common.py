@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hsi.errors import InputError
 from hsi.io import open_scene, save_scene
+from hsi.io import lock, record
 from hsi.io.base import atomic_write, check_output
 from hsi.scene import Scene
 from hsi.settings import SAMPLE_SCENE
@@ -84,7 +85,10 @@ def prepare_output(path: str | Path | None, overwrite: bool, inputs: tuple[Path,
     """The output path, refusing to overwrite an input or (unless asked) an existing output."""
     if path in (None, ""):
         raise InputError("no output= given")
-    return check_output(Path(str(path)).expanduser(), bool(overwrite), inputs)
+    lock.acquire(Path(str(path)).expanduser())  # held until complete_output (or the process ends)
+    output = check_output(Path(str(path)).expanduser(), bool(overwrite), inputs)
+    record.forget_record(output)  # the output is about to change: its old record no longer describes it
+    return output
 
 
 def prepare_output_dir(path: str | Path | None, overwrite: bool) -> Path:
@@ -92,9 +96,11 @@ def prepare_output_dir(path: str | Path | None, overwrite: bool) -> Path:
     if path in (None, ""):
         raise InputError("no output= given")
     folder = Path(str(path)).expanduser()
+    lock.acquire(folder)  # held until complete_output (or the process ends)
     if folder.exists() and any(folder.iterdir()) and not overwrite:
         raise InputError(f"{folder}: output folder is not empty; pass overwrite=true to reuse it")
     folder.mkdir(parents=True, exist_ok=True)
+    record.forget_record(folder)
     return folder
 
 
@@ -127,3 +133,32 @@ def write_json(path: Path, payload: dict) -> Path:
 def config_dict(cfg: DictConfig) -> dict:
     """The job's resolved settings, for reports."""
     return OmegaConf.to_container(cfg, resolve=True)
+
+
+#: Settings that name inputs (their identity goes into the fingerprint instead of the path).
+INPUT_SETTINGS = ("input", "mask", "reference", "reference_abundances", "library", "ms", "pan")
+#: Settings that never change what a job writes.
+RUN_ONLY_SETTINGS = ("output", "progress", "overwrite", "resume", "scheduler", "workers")
+
+
+def run_fingerprint(job: str, cfg: DictConfig) -> dict:
+    """What determines a job's outputs: its inputs' identities, its resolved settings, hsi's version.
+
+    The same dict is the completion record's fingerprint (``batch`` compares them) and the
+    resume journal's (``restore resume=true`` refuses partial results from another one).
+    """
+    settings = {k: v for k, v in config_dict(cfg).items() if k not in INPUT_SETTINGS + RUN_ONLY_SETTINGS}
+    inputs = [cfg.get(key) for key in INPUT_SETTINGS]
+    if cfg.get("input", "") is None or ("ms" in cfg and cfg.get("ms") is None):
+        settings["sample"] = True  # the shipped sample, generated deterministically
+    return record.fingerprint(job, [str(Path(str(p)).expanduser()) for p in inputs if p not in (None, "", "sample")],
+                              settings)
+
+
+def complete_output(job: str, cfg: DictConfig, output: Path | str, *extra_files: Path | str | None) -> Path:
+    """Finish a job: write the output's completion record (last) and release its lock."""
+    path = record.write_record(output, run_fingerprint(job, cfg), extra_files)
+    for done in (output, *extra_files):
+        if done not in (None, ""):
+            lock.release(Path(done))
+    return path

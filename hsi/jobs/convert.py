@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from hsi.errors import InputError
 from hsi.io import create_writer
-from hsi.jobs.common import input_scene, prepare_output, read_options
+from hsi.jobs.common import complete_output, input_scene, prepare_output, read_options
 
 
 def run(cfg: DictConfig) -> dict:
@@ -36,5 +36,6 @@ def run(cfg: DictConfig) -> dict:
     if nonfinite:
         handling = f"written as the nodata value {template.nodata}" if replace_nonfinite else "kept as NaN (no nodata value)"
         print(f"warning: {scene.describe()} has {nonfinite} non-finite values; {handling}")
+    complete_output("convert", cfg, output)
     print(f"wrote {writer.path} ({scene.n_rows} x {scene.n_cols} x {scene.n_bands}, {template.dtype.name})")
     return {"output": str(writer.path), "nonfinite_values": nonfinite}

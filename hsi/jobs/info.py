@@ -6,7 +6,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from hsi.errors import InputError
-from hsi.jobs.common import input_scene, prepare_output, write_json
+from hsi.jobs.common import complete_output, input_scene, prepare_output, write_json
 from hsi.scene import Scene, Window
 from hsi.stats import band_statistics
 
@@ -111,4 +111,6 @@ def run(cfg: DictConfig) -> dict:
 
         path = prepare_output(cfg.quicklook, cfg.overwrite, inputs=(scene.path,) if scene.path else ())
         print(f"quicklook written to {save_scene_quicklook(scene, path)}")
+    if cfg.get("report") or cfg.get("quicklook"):
+        complete_output("info", cfg, cfg.get("report") or cfg.quicklook, cfg.get("quicklook"))
     return info

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hsi.errors import GridMismatchError, InputError, ParameterError
 from hsi.io import open_scene
-from hsi.jobs.common import config_dict, prepare_output, read_options, write_json
+from hsi.jobs.common import complete_output, config_dict, prepare_output, read_options, write_json
 from hsi.pansharpen._arrays import infer_ratio
 from hsi.scene import Scene, Window
 
@@ -170,5 +170,6 @@ def run(cfg: DictConfig) -> dict:
         report["quicklook"] = str(quicklook)
     report["settings"] = config_dict(cfg)
     write_json(Path(f"{stem}_report.json"), report)
+    complete_output("pansharpen", cfg, output, Path(f"{stem}_report.json"), report.get("quicklook"))
     print(f"wrote {output} ({fused_scene.n_rows}x{fused_scene.n_cols}x{fused_scene.n_bands}), QNR {report['full_resolution']['qnr']:.4f}")
     return report

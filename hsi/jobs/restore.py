@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 from hsi.distributed import dask_client
 from hsi.errors import ParameterError
 from hsi.io import open_scene
-from hsi.jobs.common import config_dict, input_scene, prepare_output, write_json
+from hsi.jobs.common import complete_output, config_dict, input_scene, prepare_output, run_fingerprint, write_json
 from hsi.restore.tiled import CubeMethodTiles
 from hsi.scene import Scene, Window, check_same_grid, masked
 from hsi.tiling import run_tiled, sample_blocks
@@ -81,7 +81,7 @@ def run(cfg: DictConfig) -> dict:
             method, scene, output, overwrite=cfg.overwrite, tile=int(cfg.tile), overlap=int(cfg.overlap),
             context=int(cfg.context), blend=cfg.blend, batch_size=int(cfg.batch_size), scale=scale,
             progress=bool(cfg.progress), fill_missing=not inpaint, keep_nodata=not inpaint,
-            resume=bool(cfg.get("resume", False)), executor=client,
+            resume=bool(cfg.get("resume", False)), fingerprint=run_fingerprint("restore", cfg), executor=client,
         )
     restored = open_scene(tiling["output"])
     report = {
@@ -104,6 +104,7 @@ def run(cfg: DictConfig) -> dict:
     if cfg.quicklook:
         report["quicklook"] = str(save_quicklook(scene, restored, output.with_name(output.stem + "_quicklook.png"), scale))
         write_json(report_path, report)
+    complete_output("restore", cfg, output, report_path, report.get("quicklook"))
     print(f"wrote {output} ({restored.n_rows} x {restored.n_cols} x {restored.n_bands}) in {report['seconds']:.1f} s; "
           f"report {report_path}")
     if "reference" in report:

@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from hsi.errors import InputError, ParameterError
 from hsi.io import create_writer, open_scene
-from hsi.jobs.common import config_dict, input_scene, prepare_output_dir, write_json
+from hsi.jobs.common import complete_output, config_dict, input_scene, prepare_output_dir, write_json
 from hsi.scene import Scene
 from hsi.unmix.abundance import reconstruction_rmse
 from hsi.unmix.preprocess import preprocess
@@ -236,6 +236,7 @@ def run(cfg: DictConfig) -> dict:
                 save_error_map(error_map, folder / "reconstruction_error.png", label="reconstruction RMSE"))
     report["seconds"] = time.perf_counter() - started
     write_json(folder / "report.json", report)
+    complete_output("unmix", cfg, folder)
     print(f"unmixed {scene.describe()} into {n_endmembers} endmembers in {report['seconds']:.1f} s: "
           f"{abundance_path}, {folder / 'endmembers.csv'}, {folder / 'report.json'}")
     return report
