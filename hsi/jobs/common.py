@@ -88,6 +88,8 @@ def prepare_output(path: str | Path | None, overwrite: bool, inputs: tuple[Path,
     lock.acquire(Path(str(path)).expanduser())  # held until complete_output (or the process ends)
     output = check_output(Path(str(path)).expanduser(), bool(overwrite), inputs)
     record.forget_record(output)  # the output is about to change: its old record no longer describes it
+    for stale in output.parent.glob(f".{output.name}.*.part"):  # a killed run's temporary files: under
+        stale.unlink(missing_ok=True)                           # the lock, no live run is writing them
     return output
 
 
