@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import logging
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,8 +29,21 @@ def dask_client(scheduler: str | None, workers: int = 2) -> Iterator[object | No
         with LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True) as cluster, Client(cluster) as client:
             yield client
     else:
-        with Client(scheduler, timeout="30s") as client:
-            yield client
+        # A lost scheduler is reported by the job in one line; distributed would also log the
+        # reconnection attempts with tracebacks.
+        import distributed  # noqa: F401  (configures its loggers, whose levels are set here)
+
+        loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+                   if name.split(".")[0] in ("distributed", "tornado")]
+        levels = [logger.level for logger in loggers]
+        for logger in loggers:
+            logger.setLevel(logging.CRITICAL)
+        try:
+            with Client(scheduler, timeout="30s") as client:
+                yield client
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
 
 
 class DriverGone(BaseException):
