@@ -23,3 +23,11 @@ class OutputExistsError(HsiError):
 
 class ParameterError(HsiError):
     """A parameter value is outside what the method accepts."""
+
+
+class OutputLockedError(HsiError):
+    """Another hsi process is writing this output (see :mod:`hsi.io.lock`)."""
+
+
+class SchedulerLostError(HsiError):
+    """The Dask scheduler could not be reached, or went away before the work was finished."""

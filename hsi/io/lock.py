@@ -15,20 +15,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from hsi.errors import HsiError
+from hsi.errors import OutputLockedError
 
 LOCK_SUFFIX = ".lock"
-
-
-class OutputLockedError(HsiError):
-    """Another hsi process is writing this output."""
-
 
 _held: dict[Path, tuple[int, int]] = {}  # lock file -> (descriptor, re-entry count)
 
 
 def lock_path(output: Path | str) -> Path:
-    output = Path(output).expanduser()
+    output = Path(output).expanduser().absolute()
     return output.with_name(output.name + LOCK_SUFFIX)
 
 

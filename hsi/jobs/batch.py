@@ -13,7 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from hsi.errors import HsiError, InputError, ParameterError
+from hsi.errors import HsiError, InputError, ParameterError, SchedulerLostError
 from hsi.io import lock
 from hsi.io.record import matching_record
 from hsi.jobs.common import run_fingerprint, write_json
@@ -29,10 +29,6 @@ JOB_IO = {
 JOBS_WITH_PROGRESS = ("restore", "convert", "info")  # jobs whose progress bars a batch turns off
 ATTEMPTS_FOLDER = ".hsi-batch-attempts"  # one marker per task start: a task started twice lost a worker
 REPORT = "batch_report.json"
-
-
-class SchedulerLostError(HsiError):
-    """The Dask scheduler went away before every scene was finished."""
 
 
 # --- the command line ----------------------------------------------------------------------
@@ -115,7 +111,7 @@ def _mark_attempt(folder: str | None, name: str) -> None:
         worker = get_worker().address
     except (ImportError, ValueError):
         worker = None
-    marker = Path(folder) / f"{name}.{uuid.uuid4().hex[:8]}"
+    marker = Path(folder) / f"{name}@{uuid.uuid4().hex[:8]}"
     marker.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "worker": worker,
                                   "started": time.time()}))
 
@@ -124,7 +120,7 @@ def _attempts(folder: str | None, name: str) -> dict:
     """How often this scene's task was started; the earlier starts died with their worker."""
     if folder is None:
         return {}
-    starts = sorted((json.loads(p.read_text()) for p in Path(folder).glob(f"{name}.*")), key=lambda s: s["started"])
+    starts = sorted((json.loads(p.read_text()) for p in Path(folder).glob(f"{name}@*")), key=lambda s: s["started"])
     if len(starts) <= 1:
         return {"attempts": len(starts), "worker": starts[0]["worker"] if starts else None}
     return {"attempts": len(starts), "worker": starts[-1]["worker"],

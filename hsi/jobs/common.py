@@ -157,9 +157,14 @@ def run_fingerprint(job: str, cfg: DictConfig) -> dict:
                               settings)
 
 
-def complete_output(job: str, cfg: DictConfig, output: Path | str, *extra_files: Path | str | None) -> Path:
-    """Finish a job: write the output's completion record (last) and release its lock."""
-    path = record.write_record(output, run_fingerprint(job, cfg), extra_files)
+def complete_output(job: str, cfg: DictConfig, output: Path | str, *extra_files: Path | str | None,
+                    fingerprint: dict | None = None) -> Path:
+    """Finish a job: write the output's completion record (last) and release its lock.
+
+    ``fingerprint`` is :func:`run_fingerprint` taken when the job started, where the job has it
+    (an input edited during the run then makes the record mismatch rather than vouch for it).
+    """
+    path = record.write_record(output, fingerprint or run_fingerprint(job, cfg), extra_files)
     for done in (output, *extra_files):
         if done not in (None, ""):
             lock.release(Path(done))

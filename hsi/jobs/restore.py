@@ -71,6 +71,7 @@ def run(cfg: DictConfig) -> dict:
             raise ParameterError(f"mask= is only used with task=inpaint; got task={cfg.task}")
         scene = masked(scene, open_scene(cfg.mask))
     observed = scene
+    fingerprint = run_fingerprint("restore", cfg)  # inputs as they are now, before any work
     method = build_method(cfg)
     started = time.perf_counter()
     blocks = sample_blocks(scene, int(cfg.sample_pixels), rng=np.random.default_rng(int(cfg.seed)))
@@ -81,7 +82,7 @@ def run(cfg: DictConfig) -> dict:
             method, scene, output, overwrite=cfg.overwrite, tile=int(cfg.tile), overlap=int(cfg.overlap),
             context=int(cfg.context), blend=cfg.blend, batch_size=int(cfg.batch_size), scale=scale,
             progress=bool(cfg.progress), fill_missing=not inpaint, keep_nodata=not inpaint,
-            resume=bool(cfg.get("resume", False)), fingerprint=run_fingerprint("restore", cfg), executor=client,
+            resume=bool(cfg.get("resume", False)), fingerprint=fingerprint, executor=client,
         )
     restored = open_scene(tiling["output"])
     report = {
@@ -104,7 +105,7 @@ def run(cfg: DictConfig) -> dict:
     if cfg.quicklook:
         report["quicklook"] = str(save_quicklook(scene, restored, output.with_name(output.stem + "_quicklook.png"), scale))
         write_json(report_path, report)
-    complete_output("restore", cfg, output, report_path, report.get("quicklook"))
+    complete_output("restore", cfg, output, report_path, report.get("quicklook"), fingerprint=fingerprint)
     print(f"wrote {output} ({restored.n_rows} x {restored.n_cols} x {restored.n_bands}) in {report['seconds']:.1f} s; "
           f"report {report_path}")
     if "reference" in report:

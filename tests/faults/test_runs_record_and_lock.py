@@ -5,8 +5,10 @@ import pytest
 
 from hsi.cli import compose, main
 from hsi.io import open_scene
-from hsi.io.lock import OutputLockedError, acquire, held, lock_path, release, release_all
-from hsi.io.record import matching_record, read_record, record_path
+from hsi.errors import OutputLockedError
+from hsi.io import record as record_module
+from hsi.io.lock import acquire, held, lock_path, release, release_all
+from hsi.io.record import differences, fingerprint, matching_record, read_record, record_path
 from hsi.jobs.common import run_fingerprint
 
 from tests.faults._helpers import error_lines, lock_held_elsewhere, small_scene
@@ -82,3 +84,22 @@ def test_locks_are_reentrant_in_a_process_and_released_selectively(tmp_path):
     assert lock_path(first).exists()  # still held once
     release_all(keep=kept)
     assert not lock_path(first).exists() and not lock_path(second).exists() and held() == kept
+
+
+def test_large_inputs_are_identified_by_sampled_blocks_and_their_modification_time(tmp_path, monkeypatch):
+    monkeypatch.setattr(record_module, "FULL_HASH_BYTES", 2**20)
+    monkeypatch.setattr(record_module, "SAMPLE_BLOCK_BYTES", 2**16)
+    big = tmp_path / "big.raw"
+    big.write_bytes(np.random.default_rng(0).bytes(5 * 2**20))
+    before = fingerprint("restore", [big], {"tile": 256})
+    assert before["inputs"][0][0]["hash"] == "sampled"
+    assert differences(before, fingerprint("restore", [big], {"tile": 256})) == []
+    assert differences(before, fingerprint("restore", [big], {"tile": 128})) == ["setting tile"]
+    data = bytearray(big.read_bytes())
+    data[10] ^= 0xFF  # inside the first sampled block
+    big.write_bytes(bytes(data))
+    assert differences(before, fingerprint("restore", [big], {"tile": 256})) == ["input big.raw (content)"]
+    data[10] ^= 0xFF
+    data[2**16 + 5] ^= 0xFF  # between sampled blocks: only the modification time tells
+    big.write_bytes(bytes(data))
+    assert differences(before, fingerprint("restore", [big], {"tile": 256})) == ["input big.raw (content)"]
