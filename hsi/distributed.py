@@ -75,11 +75,10 @@ def abandon_if_driver_dies(driver_lock: Path | str | None, poll_seconds: float =
     def watch() -> None:
         while not stop.wait(poll_seconds):
             if not is_locked(driver_lock):
-                with guard:
+                with guard:  # again at every poll: library code may swallow one exception
                     if not state["done"]:
                         state["fired"] = True
                         ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(DriverGone))
-                return
 
     watcher = threading.Thread(target=watch, name="hsi-driver-watch", daemon=True)
     watcher.start()

@@ -49,6 +49,10 @@ def cluster():
         for i in range(2):
             processes[f"worker{i}"] = _start("dask_worker", address, "--nthreads", "1", "--no-nanny",
                                              "--no-dashboard", "--host", "127.0.0.1")
+        from distributed import Client
+
+        with Client(address, timeout="60s") as client:  # both workers up, so the scenes run side by side
+            client.wait_for_workers(2, timeout=120)
         yield address, processes
     finally:
         for process in processes.values():
@@ -124,4 +128,5 @@ def test_a_killed_driver_leaves_no_late_outputs(cluster, tmp_path):
     driver.send_signal(signal.SIGKILL)
     driver.wait(timeout=30)
     time.sleep(25)  # longer than a scene takes: an orphaned task would have written by now
-    assert not list(out.glob("s*.tif")) and not list(out.glob("*.part"))
+    left = sorted(p.name for p in out.iterdir())
+    assert not [name for name in left if name.startswith("s") or name.endswith(".part")], left
