@@ -75,9 +75,11 @@ def test_sigkill_at_random_moments_including_journal_writes_then_resume_is_exact
         delay = rng.uniform(0.0, 0.5)
         started = {}
 
-        def ready():  # a random moment once the tiling has started (strips being written)
+        def ready():  # a strip being written (its temporary file seen), or a random moment in the tiling
             if not (partial / "journal.json").exists():
                 return False
+            if any(partial.glob(".rows_*.tmp")):
+                return True
             started.setdefault("t", time.monotonic())
             return time.monotonic() - started["t"] > delay
 
