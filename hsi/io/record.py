@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-import hsi
+from hsi import __version__
 from hsi.io.base import atomic_write
 
 RECORD_SUFFIX = ".hsi-record.json"
@@ -96,7 +96,7 @@ def fingerprint(job: str, inputs: Iterable[Path | str | None], settings: dict) -
     return {"job": job,
             "inputs": [input_identity(p) for p in inputs if p not in (None, "")],
             "settings": json.loads(json.dumps(settings, default=str)),
-            "hsi_version": hsi.__version__}
+            "hsi_version": __version__}
 
 
 def differences(recorded: dict, expected: dict) -> list[str]:

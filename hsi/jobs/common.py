@@ -85,11 +85,21 @@ def prepare_output(path: str | Path | None, overwrite: bool, inputs: tuple[Path,
     """The output path, refusing to overwrite an input or (unless asked) an existing output."""
     if path in (None, ""):
         raise InputError("no output= given")
-    lock.acquire(Path(str(path)).expanduser())  # held until complete_output (or the process ends)
-    output = check_output(Path(str(path)).expanduser(), bool(overwrite), inputs)
-    record.forget_record(output)  # the output is about to change: its old record no longer describes it
-    for stale in output.parent.glob(f".{output.name}.*.part"):  # a killed run's temporary files: under
-        stale.unlink(missing_ok=True)                           # the lock, no live run is writing them
+    return claim_output(Path(str(path)).expanduser(), bool(overwrite), inputs)
+
+
+def claim_output(path: Path, overwrite: bool, inputs: tuple[Path, ...] = ()) -> Path:
+    """:func:`check_output` under this run's lock on ``path`` (held until :func:`complete_output`).
+
+    The lock comes first, so a run that finishes meanwhile cannot slip between our check and
+    our write. Once the path is ours, its old completion record goes (the output is about to
+    change) and so do temporary files that killed runs left beside it (no live run writes them).
+    """
+    lock.acquire(path)
+    output = check_output(path, overwrite, inputs)
+    record.forget_record(output)
+    for stale in output.parent.glob(f".{output.name}.*.part"):
+        stale.unlink(missing_ok=True)
     return output
 
 
