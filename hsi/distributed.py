@@ -5,10 +5,12 @@ from __future__ import annotations
 import ctypes
 import logging
 import threading
+from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from hsi.errors import SchedulerLostError
 from hsi.io.lock import is_locked
 
 
@@ -18,7 +20,9 @@ def dask_client(scheduler: str | None, workers: int = 2) -> Iterator[object | No
 
     ``None`` or ``""`` yields None (run in this process); ``"local"`` starts a
     ``LocalCluster`` of ``workers`` single-threaded worker processes; anything else is a
-    scheduler address such as ``tcp://host:8786``.
+    scheduler address such as ``tcp://host:8786``. A scheduler that cannot be reached, or
+    that goes away while the block waits on it, raises :class:`SchedulerLostError` (one line
+    from the CLI) instead of distributed's connection or cancellation errors.
     """
     if not scheduler:
         yield None
@@ -39,8 +43,18 @@ def dask_client(scheduler: str | None, workers: int = 2) -> Iterator[object | No
         for logger in loggers:
             logger.setLevel(logging.CRITICAL)
         try:
-            with Client(scheduler, timeout="30s") as client:
-                yield client
+            try:
+                client = Client(scheduler, timeout="30s")
+            except (OSError, TimeoutError) as error:
+                raise SchedulerLostError(f"Dask scheduler {scheduler} could not be reached ({error})") from None
+            with client:
+                try:
+                    yield client
+                except (CancelledError, OSError, TimeoutError) as error:
+                    if client.status == "running":
+                        raise
+                    raise SchedulerLostError(f"lost the Dask scheduler {scheduler} "
+                                             f"({type(error).__name__})") from None
         finally:
             for logger, level in zip(loggers, levels):
                 logger.setLevel(level)

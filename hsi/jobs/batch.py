@@ -272,10 +272,9 @@ def _run_distributed(cfg: DictConfig, output_dir: Path, todo: list[dict], save) 
                     entry.update(status="failed", error=f"{type(error).__name__}: {error}".splitlines()[0],
                                  **_attempts(str(attempts), Path(entry["output"]).name))
                 save()
-    except (OSError, TimeoutError) as error:  # the scheduler could not be reached, or went away
+    except SchedulerLostError as error:  # the scheduler could not be reached, or went away
         done = sum(e["status"] == "done" for e in todo)
-        raise SchedulerLostError(f"Dask scheduler {cfg.scheduler} unreachable or lost ({type(error).__name__}: "
-                                 f"{error}); {done} of {len(todo)} scenes finished, see {output_dir / REPORT}") from None
+        raise SchedulerLostError(f"{error}; {done} of {len(todo)} scenes finished, see {output_dir / REPORT}") from None
     finally:
         shutil.rmtree(attempts, ignore_errors=True)
     if lost:

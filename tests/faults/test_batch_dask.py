@@ -130,3 +130,21 @@ def test_a_killed_driver_leaves_no_late_outputs(cluster, tmp_path):
     time.sleep(25)  # longer than a scene takes: an orphaned task would have written by now
     left = sorted(p.name for p in out.iterdir())
     assert not [name for name in left if name.startswith("s") or name.endswith(".part")], left
+
+
+def test_restore_spreading_tiles_over_a_killed_scheduler_fails_in_one_line_and_writes_nothing(cluster, tmp_path):
+    address, processes = cluster
+    source = small_scene(tmp_path / "in.tif", rows=160, cols=48, bands=16)
+    output = tmp_path / "out.tif"
+    restore = start_cli("restore", f"input={source}", f"output={output}", "method=tv", "method.n_iter=600",
+                        "tile=16", "overlap=4", "quicklook=false", "progress=false", f"scheduler={address}")
+    try:
+        _wait_for(lambda: any(p.name.endswith(".part") for p in tmp_path.iterdir()), timeout=200)  # strips landing
+        processes["scheduler"].send_signal(signal.SIGKILL)
+        stdout, stderr = restore.communicate(timeout=180)
+    finally:
+        restore.kill()
+    assert restore.returncode == 2, stderr[-2000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "lost the Dask scheduler" in errors[0] and "Traceback" not in stderr
+    assert not output.exists() and not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
