@@ -9,6 +9,7 @@ twice, tests that run jobs in-process) and exclusive between processes.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from contextlib import contextmanager
@@ -39,15 +40,23 @@ def acquire(output: Path | str) -> Path:
     """Take the lock of ``output`` (kept until :func:`release` or the process ends).
 
     Raises :class:`OutputLockedError` naming the owner's pid when another process holds it.
+    In a folder where no file can be created (read-only, immutable, missing and not creatable)
+    nothing is locked: no run can write the output there either, and the output checks that
+    follow say so in one line.
     """
     path = lock_path(output).absolute()
     if path in _held:
         fd, count = _held[path]
         _held[path] = (fd, count + 1)
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOSPC):
+                return path
+            raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -62,8 +71,11 @@ def acquire(output: Path | str) -> Path:
         if same:
             break
         os.close(fd)
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError:  # a full disk: the lock holds without the pid
+        pass
     _held[path] = (fd, 1)
     return path
 

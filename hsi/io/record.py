@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from hsi import __version__
-from hsi.io.base import atomic_write
+from hsi.io.atomic import atomic_write
 
 RECORD_SUFFIX = ".hsi-record.json"
 FOLDER_RECORD = "hsi-record.json"

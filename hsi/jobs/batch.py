@@ -82,7 +82,7 @@ def process_one(job: str, overrides: list[str], driver_lock: str | None = None, 
     from hsi.cli import run_job
     from hsi.distributed import DriverGone, abandon_if_driver_dies
 
-    started, kept = time.perf_counter(), lock.held()
+    started = time.perf_counter()
     try:
         with abandon_if_driver_dies(driver_lock):
             _mark_attempt(attempts, name)
@@ -95,8 +95,6 @@ def process_one(job: str, overrides: list[str], driver_lock: str | None = None, 
     except Exception as error:  # a bug or a library failure on one scene must not stop the batch
         result = {"status": "failed", "error": f"{type(error).__name__}: {error}",
                   "traceback": traceback.format_exc(limit=5)}
-    finally:
-        lock.release_all(keep=kept)
     result["seconds"] = time.perf_counter() - started
     result.update(_attempts(attempts, name))
     return result

@@ -11,9 +11,9 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from hsi.errors import InputError
-from hsi.io import open_scene, save_scene
-from hsi.io import lock, record
-from hsi.io.base import atomic_write, check_output
+from hsi.io import check_output, lock, open_scene, record, save_scene
+from hsi.io.atomic import atomic_write
+from hsi.io.guard import check_output_folder
 from hsi.scene import Scene
 from hsi.settings import SAMPLE_SCENE
 
@@ -82,36 +82,41 @@ def input_scene(cfg: DictConfig, key: str = "input") -> Scene:
 
 
 def prepare_output(path: str | Path | None, overwrite: bool, inputs: tuple[Path, ...] = ()) -> Path:
-    """The output path, refusing to overwrite an input or (unless asked) an existing output."""
+    """The output path, refusing to overwrite an input or (unless asked) an existing output.
+
+    Every file the output's writer touches is checked (an ENVI output's binary too), and so
+    are the report and quicklook written beside it.
+    """
     if path in (None, ""):
         raise InputError("no output= given")
-    return claim_output(Path(str(path)).expanduser(), bool(overwrite), inputs)
+    output = claim_output(Path(str(path)).expanduser(), bool(overwrite), inputs)
+    for companion in (output.stem + "_report.json", output.stem + "_quicklook.png"):
+        check_output(output.with_name(companion), True, inputs)
+    return output
 
 
 def claim_output(path: Path, overwrite: bool, inputs: tuple[Path, ...] = ()) -> Path:
     """:func:`check_output` under this run's lock on ``path`` (held until :func:`complete_output`).
 
     The lock comes first, so a run that finishes meanwhile cannot slip between our check and
-    our write. Once the path is ours, its old completion record goes (the output is about to
-    change) and so do temporary files that killed runs left beside it (no live run writes them).
+    our write; once the path is ours, its old completion record goes (the output is about to
+    change).
     """
     lock.acquire(path)
     output = check_output(path, overwrite, inputs)
     record.forget_record(output)
-    for stale in output.parent.glob(f".{output.name}.*.part"):
-        stale.unlink(missing_ok=True)
     return output
 
 
-def prepare_output_dir(path: str | Path | None, overwrite: bool) -> Path:
-    """An output folder; refuses one that already holds files unless ``overwrite``."""
+def prepare_output_dir(path: str | Path | None, overwrite: bool, inputs: tuple[Path, ...] = (),
+                       files: tuple[str, ...] = ()) -> Path:
+    """An output folder; refuses a file, a folder whose ``files`` to be written include an
+    input, and one that already holds files unless ``overwrite``."""
     if path in (None, ""):
         raise InputError("no output= given")
     folder = Path(str(path)).expanduser()
     lock.acquire(folder)  # held until complete_output (or the process ends)
-    if folder.exists() and any(folder.iterdir()) and not overwrite:
-        raise InputError(f"{folder}: output folder is not empty; pass overwrite=true to reuse it")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = check_output_folder(folder, files, bool(overwrite), inputs)
     record.forget_record(folder)
     return folder
 

@@ -144,10 +144,16 @@ def count_endmembers(cfg: DictConfig, sample: np.ndarray, n_bands: int) -> tuple
     return k, "given"
 
 
+#: What the job writes into its output folder (checked against the inputs before any work).
+OUTPUT_FILES = ("abundances.tif", "abundances.tif.aux.xml", "endmembers.csv", "report.json", "abundances.png",
+                "endmembers.png", "reconstruction_error.png")
+
+
 def run(cfg: DictConfig) -> dict:
     started = time.perf_counter()
     scene = input_scene(cfg)
-    folder = prepare_output_dir(cfg.output, cfg.overwrite)
+    folder = prepare_output_dir(cfg.output, cfg.overwrite, inputs=(scene.path, cfg.get("reference"), cfg.get("library")),
+                                files=OUTPUT_FILES)
     rng = np.random.default_rng(int(cfg.seed))
     bands = kept_bands(scene)
     wavelengths = None if scene.wavelengths_nm is None else scene.wavelengths_nm[bands]
