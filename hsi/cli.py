@@ -43,13 +43,14 @@ def compose(job: str, overrides: list[str]):
 
 def run_job(job: str, overrides: list[str]) -> dict:
     """Compose the job's config and run it; returns the job's summary."""
-    from hsi.io import lock
+    from hsi.io import lock, record
 
     cfg = compose(job, overrides)
     kept = lock.held()
     try:
         return importlib.import_module(f"hsi.jobs.{job}").run(cfg)
-    finally:  # the job's output locks, also when it failed (a finished job released them already)
+    finally:  # the job's output locks and record placeholders, also when it failed
+        record.drop_reservations()
         lock.release_all(keep=kept)
 
 

@@ -7,7 +7,10 @@ existing output only when its record matches what it would compute now, and ``re
 uses the same fingerprint, so a changed method, parameter or input is never taken for done.
 
 A file output ``out.tif`` gets ``out.tif.hsi-record.json``; a folder output (``unmix``)
-gets ``<folder>/hsi-record.json``.
+gets ``<folder>/hsi-record.json``. Its room is reserved before any work (:func:`reserve`),
+so a disk that fills up during the run cannot leave a finished output without its record;
+the record is then written into that room in place and fsynced. A placeholder, or a record
+torn by a crash, does not parse as a complete record and is never trusted.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from hsi import __version__
+from hsi.errors import WriteError
 from hsi.io.atomic import atomic_write
 
 RECORD_SUFFIX = ".hsi-record.json"
@@ -28,6 +32,8 @@ SAMPLE_BLOCK_BYTES = 2**20  # larger ones: the first and last MiB and SAMPLE_BLO
 SAMPLE_BLOCKS = 16
 #: ENVI data files sit beside their header with one of these suffixes (or none).
 ENVI_DATA_SUFFIXES = ("", ".img", ".dat", ".raw", ".bsq", ".bil", ".bip")
+RESERVED_BYTES = 4096  # room kept for a record from the start of a run (records take 0.5-2 kB)
+_reserved: set[Path] = set()  # placeholders this process made and has not yet filled
 
 
 def record_path(output: Path | str) -> Path:
@@ -137,8 +143,50 @@ def write_record(output: Path | str, expected: dict, extra_files: Iterable[Path 
     files = [{"path": os.path.relpath(p, output if output.is_dir() else output.parent), "size": p.stat().st_size,
               "sha256": content_hash(p)[1]} for p in output_files(output, extra_files)]
     record = {**expected, "complete": True, "files": files}
-    text = json.dumps(record, indent=1)
-    return atomic_write(record_path(output), lambda tmp: Path(tmp).write_text(text + "\n"))
+    text = (json.dumps(record, indent=1) + "\n").encode()
+    path = record_path(output)
+    if path.absolute() not in _reserved or len(text) > RESERVED_BYTES:
+        return atomic_write(path, lambda tmp: Path(tmp).write_bytes(text))
+    try:  # into the reserved room: no new disk blocks needed
+        with open(path, "r+b") as handle:
+            handle.write(text)
+            handle.truncate(len(text))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        raise WriteError(f"{output}: could not write its completion record ({os.strerror(error.errno or 0)})") from None
+    _reserved.discard(path.absolute())
+    return path
+
+
+def reserve(output: Path | str) -> Path:
+    """Write a placeholder record of :data:`RESERVED_BYTES` for ``output`` before any work.
+
+    A full disk fails here, in one line, rather than after the output is made.
+    """
+    path = record_path(output)
+    placeholder = json.dumps({"complete": False, "note": "reserved for the completion record of a running job"})
+    try:
+        with open(path, "wb") as handle:
+            handle.write(placeholder.encode().ljust(RESERVED_BYTES, b" "))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:  # no folder to hold it either
+            pass
+        raise WriteError(f"{output}: could not reserve room for its completion record "
+                         f"({os.strerror(error.errno or 0)}); nothing was written") from None
+    _reserved.add(path.absolute())
+    return path
+
+
+def drop_reservations() -> None:
+    """Remove the placeholders of this process that never became records (a job failed, or extra files)."""
+    for path in list(_reserved):
+        path.unlink(missing_ok=True)
+        _reserved.discard(path)
 
 
 def forget_record(output: Path | str) -> None:
@@ -167,7 +215,7 @@ def matching_record(output: Path | str, expected: dict) -> tuple[bool, str]:
         return False, "output has no completion record (interrupted, failed or not made by hsi)"
     record = read_record(output)
     if record is None or record.get("complete") is not True:
-        return False, "completion record is unreadable"
+        return False, "completion record is incomplete or unreadable (the run did not finish)"
     base = output if output.is_dir() else output.parent
     for entry in record.get("files", []):
         target = base / entry["path"]

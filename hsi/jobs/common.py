@@ -105,6 +105,7 @@ def claim_output(path: Path, overwrite: bool, inputs: tuple[Path, ...] = ()) -> 
     lock.acquire(path)
     output = check_output(path, overwrite, inputs)
     record.forget_record(output)
+    record.reserve(output)
     return output
 
 
@@ -118,6 +119,7 @@ def prepare_output_dir(path: str | Path | None, overwrite: bool, inputs: tuple[P
     lock.acquire(folder)  # held until complete_output (or the process ends)
     folder = check_output_folder(folder, files, bool(overwrite), inputs)
     record.forget_record(folder)
+    record.reserve(folder)
     return folder
 
 
@@ -180,6 +182,7 @@ def complete_output(job: str, cfg: DictConfig, output: Path | str, *extra_files:
     (an input edited during the run then makes the record mismatch rather than vouch for it).
     """
     path = record.write_record(output, fingerprint or run_fingerprint(job, cfg), extra_files)
+    record.drop_reservations()  # those of extra files (a report claimed on its own)
     for done in (output, *extra_files):
         if done not in (None, ""):
             lock.release(Path(done))

@@ -103,3 +103,23 @@ def test_large_inputs_are_identified_by_sampled_blocks_and_their_modification_ti
     data[2**16 + 5] ^= 0xFF  # between sampled blocks: only the modification time tells
     big.write_bytes(bytes(data))
     assert differences(before, fingerprint("restore", [big], {"tile": 256})) == ["input big.raw (content)"]
+
+
+def test_record_room_is_reserved_before_work_and_a_placeholder_is_never_trusted(tmp_path):
+    from hsi.errors import WriteError
+    from hsi.io.record import drop_reservations, reserve, write_record
+
+    output = tmp_path / "out.tif"
+    reserve(output)
+    assert record_path(output).stat().st_size == record_module.RESERVED_BYTES
+    output.write_bytes(b"data")
+    expected = fingerprint("convert", [], {"dtype": None})
+    assert "incomplete or unreadable" in matching_record(output, expected)[1]  # a run still going, or killed
+    write_record(output, expected)  # into the reserved room, in place
+    assert matching_record(output, expected) == (True, "") and record_path(output).stat().st_size < 4096
+    other = tmp_path / "other.tif"
+    reserve(other)
+    drop_reservations()  # the job ended without completing `other`: no placeholder left behind
+    assert not record_path(other).exists() and record_path(output).exists()
+    with pytest.raises(WriteError, match="could not reserve room for its completion record"):
+        reserve(tmp_path / "out.tif" / "inside-a-file.tif")  # no room (here: not a folder)
