@@ -79,7 +79,7 @@ def process_one(job: str, overrides: list[str], driver_lock: str | None = None, 
     the task stops (writing nothing) when the driver dies. ``attempts`` is a folder where each
     start leaves a marker, so a task that a dead worker's scheduler restarted is reported.
     """
-    from hsi.cli import run_job
+    from hsi.jobs.run import run_job
     from hsi.distributed import DriverGone, abandon_if_driver_dies
 
     started = time.perf_counter()
@@ -164,7 +164,7 @@ def plan(cfg: DictConfig) -> list[dict]:
     and ``why`` says so. Inputs that are this batch's own outputs (an ``output_dir`` under
     the inputs' folder) are left out.
     """
-    from hsi.cli import compose
+    from hsi.config import compose
 
     _, _, suffix = job_io(cfg)
     output_dir = Path(cfg.output_dir).expanduser()

@@ -68,7 +68,7 @@ def _scenes(folder: Path, n: int) -> None:
 
 def _batch(folder, out, address):
     return ["batch", "job=restore", f"inputs=[{folder}/s*.tif]", f"output_dir={out}", f"scheduler={address}",
-            "job_overrides=[method=tv,method.n_iter=600,tile=16,overlap=4,quicklook=false]"]
+            "job_overrides=[method=tv,method.n_iter=600,tiling.tile=16,tiling.overlap=4,quicklook=false]"]
 
 
 def _markers(out):
@@ -137,7 +137,7 @@ def test_restore_spreading_tiles_over_a_killed_scheduler_fails_in_one_line_and_w
     source = small_scene(tmp_path / "in.tif", rows=160, cols=48, bands=16)
     output = tmp_path / "out.tif"
     restore = start_cli("restore", f"input={source}", f"output={output}", "method=tv", "method.n_iter=600",
-                        "tile=16", "overlap=4", "quicklook=false", "progress=false", f"scheduler={address}")
+                        "tiling.tile=16", "tiling.overlap=4", "quicklook=false", "progress=false", f"scheduler={address}")
     try:
         _wait_for(lambda: any(p.name.endswith(".part") for p in tmp_path.iterdir()), timeout=200)  # strips landing
         processes["scheduler"].send_signal(signal.SIGKILL)

@@ -61,8 +61,8 @@ def test_batch_output_dir_on_the_inputs_is_refused_or_ignores_its_own_outputs(tm
 
 
 def test_job_overrides_parse_as_the_readme_writes_them():
-    assert quote_job_overrides(["job=restore", "job_overrides=[method=fasthyde,tile=256,method.x=[1,2]]"]) == [
-        "job=restore", "job_overrides=['method=fasthyde','tile=256','method.x=[1,2]']"]
+    assert quote_job_overrides(["job=restore", "job_overrides=[method=fasthyde,tiling.tile=256,method.x=[1,2]]"]) == [
+        "job=restore", "job_overrides=['method=fasthyde','tiling.tile=256','method.x=[1,2]']"]
     assert quote_job_overrides(["job_overrides=['a=1', \"b=2\"]"]) == ["job_overrides=['a=1',\"b=2\"]"]
 
 
@@ -73,7 +73,7 @@ def test_batch_runs_every_job_that_takes_an_input(tmp_path):
     for i in range(2):
         small_scene(tmp_path / f"s{i}.tif", seed=i)
     scenes = f"inputs=[{tmp_path}/s*.tif]"
-    for job, extra in [("restore", ["job_overrides=[method=tv,tile=16,overlap=4]"]), ("convert", []),
+    for job, extra in [("restore", ["job_overrides=[method=tv,tiling.tile=16,tiling.overlap=4]"]), ("convert", []),
                        ("info", []), ("unmix", ["job_overrides=[method=vca_fcls,n_endmembers=2,quicklook=false]"])]:
         out = tmp_path / job
         assert main(["batch", f"job={job}", scenes, f"output_dir={out}", *extra]) == 0, job

@@ -72,7 +72,7 @@ def test_unmix_refuses_a_folder_whose_outputs_include_its_input(tmp_path, capsys
 def test_unmix_output_that_is_a_file_is_one_line(tmp_path, capsys):
     (tmp_path / "taken").write_text("a file")
     status, out, err = run_cli(capsys, "unmix", f"output={tmp_path / 'taken'}", "n_endmembers=3")
-    assert_one_line_error(status, err, "taken", "a file has that name")
+    assert_one_line_error(status, err, "taken", "must be a folder")
     assert (tmp_path / "taken").read_text() == "a file"
 
 

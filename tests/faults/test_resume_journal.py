@@ -12,8 +12,8 @@ from tests.faults._helpers import error_lines, small_scene
 
 
 def _args(source, output, *extra):
-    return [f"input={source}", f"output={output}", "method=tv", "method.n_iter=20", "tile=16", "overlap=4",
-            "batch_size=1", "progress=false", "quicklook=false", "resume=true", *extra]
+    return [f"input={source}", f"output={output}", "method=tv", "method.n_iter=20", "tiling.tile=16", "tiling.overlap=4",
+            "tiling.batch_size=1", "progress=false", "quicklook=false", "resume=true", *extra]
 
 
 def _interrupted(monkeypatch, source, output, after_calls, *extra):

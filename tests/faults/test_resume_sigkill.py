@@ -17,8 +17,8 @@ pytestmark = pytest.mark.slow
 
 def _args(source, output):
     # About 13 strips of 0.4 s each on one thread: time to kill between and inside them.
-    return ["restore", f"input={source}", f"output={output}", "method=tv", "method.n_iter=300", "tile=16",
-            "overlap=4", "quicklook=false", "progress=false", "resume=true"]
+    return ["restore", f"input={source}", f"output={output}", "method=tv", "method.n_iter=300", "tiling.tile=16",
+            "tiling.overlap=4", "quicklook=false", "progress=false", "resume=true"]
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.slow
 
 
 def _restore(source, output):
-    return ["restore", f"input={source}", f"output={output}", "method=tv", "method.n_iter=300", "tile=16",
-            "overlap=4", "quicklook=false", "progress=false"]
+    return ["restore", f"input={source}", f"output={output}", "method=tv", "method.n_iter=300", "tiling.tile=16",
+            "tiling.overlap=4", "quicklook=false", "progress=false"]
 
 
 def test_two_restores_on_one_output_one_wins_the_other_gets_one_line(tmp_path):
@@ -38,7 +38,7 @@ def test_a_second_batch_on_a_busy_output_dir_is_refused_and_each_scene_done_once
         small_scene(tmp_path / f"s{i}.tif", rows=64, cols=48, bands=16, seed=i)
     out = tmp_path / "out"
     batch = ["batch", "job=restore", f"inputs=[{tmp_path}/*.tif]", f"output_dir={out}",
-             "job_overrides=[method=tv,method.n_iter=300,tile=16,overlap=4,quicklook=false]"]
+             "job_overrides=[method=tv,method.n_iter=300,tiling.tile=16,tiling.overlap=4,quicklook=false]"]
     first = start_cli(*batch)
     deadline = time.monotonic() + 120
     while not is_locked(out) and first.poll() is None and time.monotonic() < deadline:

@@ -15,7 +15,7 @@ from tests.faults._helpers import error_lines, lock_held_elsewhere, small_scene
 
 
 def _restore_args(source, output, *extra):
-    return [f"input={source}", f"output={output}", "method=tv", "tile=16", "overlap=4", "progress=false",
+    return [f"input={source}", f"output={output}", "method=tv", "tiling.tile=16", "tiling.overlap=4", "progress=false",
             "quicklook=false", *extra]
 
 
@@ -25,7 +25,7 @@ def test_restore_record_names_inputs_settings_and_files_and_detects_changes(tmp_
     assert main(["restore", *args]) == 0
     record = read_record(output)
     assert record["complete"] is True and record["job"] == "restore"
-    assert record["settings"]["method"]["_target_"].endswith(".tv") and record["settings"]["tile"] == 16
+    assert record["settings"]["method"]["_target_"].endswith(".tv") and record["settings"]["tiling"]["tile"] == 16
     assert record["inputs"][0][0]["size"] == source.stat().st_size and record["inputs"][0][0]["hash"] == "full"
     assert {f["path"] for f in record["files"]} == {"out.tif", "out_report.json"}
     assert not lock_path(output).exists()  # released, and no lock file left behind
@@ -57,7 +57,7 @@ def test_a_rewritten_output_loses_its_old_record_before_any_work(tmp_path):
     before = open_scene(output).read()
     # A rewrite that fails midway (a bad tile setting is only found by the runner) must not
     # leave the old record beside what may be a new output.
-    assert main(["restore", *_restore_args(source, output, "overwrite=true", "method.n_iter=5", "overlap=40")]) == 2
+    assert main(["restore", *_restore_args(source, output, "overwrite=true", "method.n_iter=5", "tiling.overlap=40")]) == 2
     assert not record_path(output).exists()
     assert np.array_equal(open_scene(output).read(), before)  # the writer never replaced it
 
