@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hsi.errors import HsiError, InputError, ParameterError, SchedulerLostError
 from hsi.io import lock
+from hsi.io.products import describe_product, product_root
 from hsi.io.record import matching_record
 from hsi.jobs.common import run_fingerprint, write_json
 
@@ -128,8 +129,9 @@ def _attempts(folder: str | None, name: str) -> dict:
 
 # --- the plan ---------------------------------------------------------------------------------
 def expand_inputs(patterns: list[str]) -> list[Path]:
-    """Every file matching the glob patterns, sorted, without duplicates."""
-    found = sorted({Path(p) for pattern in patterns for p in glob.glob(str(Path(pattern).expanduser()), recursive=True)})
+    """Every file matching the glob patterns, sorted, without duplicates; a product folder is one input."""
+    found = sorted({product_root(p) for pattern in patterns
+                    for p in glob.glob(str(Path(pattern).expanduser()), recursive=True)})
     if not found:
         raise InputError(f"no input matches {', '.join(patterns)}")
     return found
@@ -184,7 +186,8 @@ def plan(cfg: DictConfig) -> list[dict]:
         overrides = scene_overrides(cfg, source, targets[source])
         done, why = matching_record(targets[source], run_fingerprint(cfg.job, compose(cfg.job, overrides)))
         entries.append({"input": str(source), "output": str(targets[source]), "done": done, "why": why,
-                        "exists": targets[source].exists(), "overrides": overrides})
+                        "exists": targets[source].exists(), "overrides": overrides,
+                        "product": describe_product(source)})
     return entries
 
 
