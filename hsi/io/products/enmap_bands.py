@@ -5,8 +5,9 @@ The 224 centre wavelengths (nm) below are DLR's nominal EnMAP band table, *EnMAP
 VNIR bands (418.416-993.338 nm) followed by 133 SWIR bands (901.961-2445.300 nm), in the order
 of the SPECTRAL_IMAGE's bands. The two detectors overlap at 902-993 nm, so the list is ascending
 within each detector, not overall; hsi keeps the product's band order (like METADATA.XML does).
-This is also the table HySpecNet-11k (Fuchs & Demir, IGARSS 2023, arXiv:2306.00385) was built
-with; on its tiles the water-vapour bands 127-141 and 161-167 (1-based) hold only nodata.
+torchgeo's EnMAP dataset uses the same values for HySpecNet-11k tiles (Fuchs & Demir, IGARSS 2023,
+arXiv:2306.00385); on the HySpecNet tile in the shared data the bands 127-141 and 161-167
+(1-based; 1294.9-1518.9 nm and 1738.6-1967.7 nm in this table) hold only nodata.
 
 The actual centres of a product differ from the nominal ones by its spectral calibration (up to
 about 1 nm, EnMAP's spectral calibration requirement of 0.5 nm VNIR / 1 nm SWIR); FWHM is not
