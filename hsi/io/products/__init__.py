@@ -60,12 +60,12 @@ def open_pair(path: Path | str) -> tuple[Scene, Scene]:
 
 
 def product_root(path: Path | str) -> Path:
-    """The product folder holding ``path`` (a band file of a Landsat or EnMAP folder), else ``path``.
+    """The product folder holding ``path`` (a band file of a Landsat, EnMAP or Sentinel-2 folder), else ``path``.
 
     Batch jobs use it so that a folder is one scene, not one scene per band file.
     """
     path = Path(path)
-    for candidate in (path, *path.parents[:2]):
+    for candidate in (path, *path.parents[:5]):  # a Sentinel-2 band file sits 5 folders down
         if candidate.is_dir() and detect(candidate) is not None:
             return candidate
     return path

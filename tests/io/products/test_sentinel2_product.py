@@ -111,3 +111,8 @@ def test_a_missing_band_file_is_one_line_naming_the_product(safe):
 def test_the_folder_is_one_scene_for_batch(safe):
     folder, *_ = safe
     assert product_root(folder) == folder
+
+
+def test_a_band_file_deep_in_the_folder_belongs_to_the_product(safe):
+    folder, *_ = safe
+    assert product_root(next(folder.rglob("*_B02_10m.jp2"))) == folder
