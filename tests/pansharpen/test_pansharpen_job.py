@@ -120,8 +120,14 @@ def test_every_pansharpening_config_instantiates():
     configs = {path.stem: OmegaConf.load(path) for path in sorted((PROJECT_ROOT / "conf" / "method").glob("*.yaml"))}
     ours = {name for name, cfg in configs.items() if str(cfg.get("_target_", "")).startswith("hsi.pansharpen.")}
     assert set(DEFAULT_METHODS) | set(FUSION_METHODS) <= ours
-    for name in sorted(ours):
-        assert callable(hydra.utils.instantiate(configs[name])), name
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base=None):
+        for name in sorted(ours):  # composed as the job composes them (aliases such as best use defaults)
+            method = compose("pansharpen", overrides=[f"method={name}"]).method
+            assert callable(hydra.utils.instantiate(method)), name
+        best = compose("pansharpen", overrides=["method=best"]).method
+        assert best == compose("pansharpen", overrides=["method=rho_pnn"]).method
 
 
 def test_job_without_inputs_runs_on_the_sample_pair(tmp_path):
