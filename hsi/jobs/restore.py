@@ -93,6 +93,7 @@ def run(cfg: DictConfig) -> dict:
         "method": config_dict(cfg.method),
         "settings": config_dict(cfg),
         "estimated_noise_std_per_band": getattr(method, "noise_std", None),
+        "noise_diagnosis": method.report() if hasattr(method, "report") else None,  # method=auto: diagnosis and choice
         "wavelength_nm": scene.wavelengths_nm,
         "fit_seconds": fit_seconds,
         "tiling": tiling,
