@@ -23,3 +23,10 @@ class OutputExistsError(HsiError):
 
 class ParameterError(HsiError):
     """A parameter value is outside what the method accepts."""
+
+
+class WriteError(HsiError):
+    """An output could not be written completely (disk full, read-only folder, I/O error).
+
+    Raised only after the partial file is removed: nothing is left at the output path.
+    """

@@ -101,12 +101,9 @@ class PeakMemory:
 
 def _restore_method(name: str):
     """``conf/method/<name>.yaml`` built exactly as the restore job builds it."""
-    from omegaconf import OmegaConf
+    from hsi import methods
 
-    from hsi.jobs.restore import build_method
-    from hsi.settings import PROJECT_ROOT
-
-    return build_method(OmegaConf.create({"method": OmegaConf.load(PROJECT_ROOT / "conf" / "method" / f"{name}.yaml")}))
+    return methods.load("restore", name)
 
 
 def run_benchmark(data_dir: str | None = None, *, rows: int = 4000, cols: int = 4000, bands: int = 200,

@@ -15,7 +15,7 @@ from hsi.jobs.common import write_json
 
 def process_one(job: str, overrides: list[str]) -> dict:
     """Run ``job`` with ``overrides`` in this process (a Dask worker or the caller); never raises."""
-    from hsi.cli import run_job
+    from hsi.jobs.run import run_job
 
     started = time.perf_counter()
     try:

@@ -100,15 +100,19 @@ def format_summary(info: dict, show_bands: bool) -> str:
 
 def run(cfg: DictConfig) -> dict:
     scene = input_scene(cfg)
+    sources = (scene.path,) if scene.path else ()
+    # outputs are checked before the statistics pass over the whole scene
+    report = prepare_output(cfg.report, cfg.overwrite, inputs=sources) if cfg.report else None
+    quicklook = prepare_output(cfg.quicklook, cfg.overwrite, inputs=sources) if cfg.quicklook else None
+    if cfg.bands is not None:
+        scene = scene.select_bands(list(cfg.bands))
     info = describe(scene, max_pixels=int(cfg.max_sample_pixels), progress=bool(cfg.progress))
-    print(format_summary(info, show_bands=bool(cfg.bands)))
-    if cfg.get("report"):
-        path = prepare_output(cfg.report, cfg.overwrite, inputs=(scene.path,) if scene.path else ())
-        write_json(path, info)
-        print(f"report written to {path}")
-    if cfg.get("quicklook"):
+    print(format_summary(info, show_bands=bool(cfg.band_table)))
+    if report is not None:
+        write_json(report, info)
+        print(f"report written to {report}")
+    if quicklook is not None:
         from hsi.viz.overview import save_scene_quicklook
 
-        path = prepare_output(cfg.quicklook, cfg.overwrite, inputs=(scene.path,) if scene.path else ())
-        print(f"quicklook written to {save_scene_quicklook(scene, path)}")
+        print(f"quicklook written to {save_scene_quicklook(scene, quicklook)}")
     return info

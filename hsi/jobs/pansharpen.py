@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from hsi import methods
 from hsi.errors import GridMismatchError, InputError, ParameterError
 from hsi.io import open_scene
-from hsi.jobs.common import config_dict, prepare_output, read_options, write_json
+from hsi.jobs.common import finish, read_options, start
 from hsi.pansharpen._arrays import infer_ratio
 from hsi.scene import Scene, Window
 
@@ -80,13 +80,6 @@ def coregistration_check(ms: np.ndarray, pan: np.ndarray, ratio: int, max_shift:
     return report
 
 
-def _method(cfg: DictConfig):
-    target = str(cfg.method.get("_target_", ""))
-    if not target.startswith("hsi.pansharpen."):
-        raise ParameterError(f"method={target!r} is not a pansharpening method (conf/method/<name>.yaml with an hsi.pansharpen target)")
-    return hydra.utils.instantiate(cfg.method)
-
-
 def pan_bands(scene: Scene, pan_band) -> list[int]:
     """The bands of the high-resolution input to use: ``pan_band`` (an index) or all of them."""
     if str(pan_band) == "all":
@@ -133,42 +126,41 @@ def run(cfg: DictConfig) -> dict:
         raise ParameterError("pansharpen needs both ms= and pan= (or neither, for the shipped sample pair)")
     ms_scene = open_scene(Path(str(cfg.ms)).expanduser(), **read_options(cfg))
     pan_scene = open_scene(Path(str(cfg.pan)).expanduser(), **read_options(cfg))
-    output = prepare_output(cfg.output, cfg.overwrite, inputs=(Path(str(cfg.ms)), Path(str(cfg.pan))))
+    method = methods.build("pansharpen", cfg.method, cfg.get("method_name") or "method")
+    job = start("pansharpen", cfg, cfg.output, inputs={"ms": ms_scene, "pan": pan_scene})
     ratio = coverage_ratio(ms_scene, pan_scene)
     bands = pan_bands(pan_scene, cfg.pan_band)
-    method = _method(cfg)
     sensor = cfg.sensor
-    tiling = cfg.get("tiling") or {}
     # the indexes, the co-registration check and the quicklook use a central crop (whole scene if small)
-    window = assessment_window(ms_scene, int(cfg.get("assess_size", 256)))
+    window = assessment_window(ms_scene, int(cfg.assess_size))
     ms = ms_scene.read(window, physical=True).astype(np.float64)
     pan = _read_pan(pan_scene, bands, _scaled(window, ratio))
     if not (np.isfinite(ms).all() and np.isfinite(pan).all()):
         raise InputError("ms or pan has nodata/non-finite pixels; fill or crop them before pansharpening")
-    report = {"ms": str(cfg.ms), "pan": str(cfg.pan), "ratio": ratio, "sensor": sensor, "protocol": cfg.protocol,
-              "method": str(cfg.method._target_), "coregistration": coregistration_check(ms, _intensity(pan), ratio)}
-    summary = pansharpen_scene(method, ms_scene, pan_scene, output, ratio=ratio, sensor=sensor, pan_bands=bands,
-                               tile=int(tiling.get("tile", 512)), overlap=int(tiling.get("overlap", 32)),
-                               context=int(tiling.get("context", 16)), overwrite=bool(cfg.overwrite))
-    report["seconds"] = summary["seconds"]
-    report["tiling"] = summary
-    fused_scene = open_scene(output)
+    results = {"ratio": ratio, "sensor": sensor, "protocol": cfg.protocol,
+               "coregistration": coregistration_check(ms, _intensity(pan), ratio)}
+    started = time.perf_counter()
+    summary = pansharpen_scene(method, ms_scene, pan_scene, job.outputs["output"], ratio=ratio, sensor=sensor,
+                               pan_bands=bands, tile=int(cfg.tiling.tile), overlap=int(cfg.tiling.overlap),
+                               context=int(cfg.tiling.context), overwrite=bool(cfg.overwrite))
+    started = job.timed("pansharpen", started)
+    results["tiling"] = summary
+    fused_scene = open_scene(summary["output"])
     fused = fused_scene.read(_scaled(window, ratio), physical=True).astype(np.float64)
-    report["assessed_window_ms_pixels"] = [window.row, window.col, window.height, window.width]
-    report["full_resolution"] = full_resolution_indexes(fused, ms, _intensity(pan), ratio=ratio, sensor=sensor)
+    results["assessed_window_ms_pixels"] = [window.row, window.col, window.height, window.width]
+    results["full_resolution"] = full_resolution_indexes(fused, ms, _intensity(pan), ratio=ratio, sensor=sensor)
     if cfg.protocol == "reduced":
         pair = reduced_resolution_pair(ms, pan, sensor=sensor, ratio=ratio)
-        report["reduced_resolution"] = reduced_resolution_indexes(method(pair.ms, pair.pan, ratio=ratio, sensor=sensor), pair.reference, ratio)
-    report["output"] = str(output)
-    report["shape_rows_cols_bands"] = list(fused_scene.shape)
-    stem = output.with_suffix("")
-    if cfg.quicklook:
+        results["reduced_resolution"] = reduced_resolution_indexes(method(pair.ms, pair.pan, ratio=ratio, sensor=sensor),
+                                                                   pair.reference, ratio)
+    results["shape_rows_cols_bands"] = list(fused_scene.shape)
+    if job.quicklook:
         from hsi.viz import save_before_after
 
-        quicklook = save_before_after(ms, fused, ms_scene.wavelengths_nm, f"{stem}_quicklook.png",
-                                      titles=("MS", f"pansharpened ({cfg.method._target_.split('.')[-1]})"), crop="center")
-        report["quicklook"] = str(quicklook)
-    report["settings"] = config_dict(cfg)
-    write_json(Path(f"{stem}_report.json"), report)
-    print(f"wrote {output} ({fused_scene.n_rows}x{fused_scene.n_cols}x{fused_scene.n_bands}), QNR {report['full_resolution']['qnr']:.4f}")
+        save_before_after(ms, fused, ms_scene.wavelengths_nm, job.quicklook,
+                          titles=("MS", f"pansharpened ({cfg.get('method_name')})"), crop="center")
+    job.timed("assess", started)
+    report = finish(job, results, method=method)
+    print(f"wrote {fused_scene.path} ({fused_scene.n_rows}x{fused_scene.n_cols}x{fused_scene.n_bands}), "
+          f"QNR {results['full_resolution']['qnr']:.4f}")
     return report

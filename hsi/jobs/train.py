@@ -54,7 +54,7 @@ def _command(cfg: DictConfig) -> str:
         return "python cli.py train " + " ".join(cfg.overrides_for_card)
     if Path(sys.argv[0]).name == "cli.py":
         return "python " + " ".join(shlex.quote(arg) for arg in sys.argv)
-    return "hsi.cli.run_job('train', ...) from Python"
+    return "hsi.jobs.run.run_job('train', ...) from Python"
 
 
 def _last_checkpoint(folder: Path) -> Path | None:

@@ -29,7 +29,7 @@ def scenes(tmp_path_factory):
 
 def _run(tmp_path, noisy, clean, *extra):
     out = tmp_path / "restored.tif"
-    assert main(["restore", f"input={noisy}", f"output={out}", f"reference={clean}", "tile=64", "overlap=0",
+    assert main(["restore", f"input={noisy}", f"output={out}", f"reference={clean}", "tiling.tile=64", "tiling.overlap=0",
                  "quicklook=false", "progress=false", *extra]) == 0
     return json.loads((tmp_path / "restored_report.json").read_text())
 
@@ -37,17 +37,18 @@ def _run(tmp_path, noisy, clean, *extra):
 @pytest.mark.parametrize("case", ["gaussian", "mixed"])
 def test_default_method_reports_its_diagnosis_and_choice(tmp_path, scenes, case):
     report = _run(tmp_path, scenes[case], scenes["clean"])
-    assert report["noise_diagnosis"]["chosen"] == case
-    diagnosis = report["noise_diagnosis"]["diagnosis"]
+    results = report["results"]
+    assert results["noise_diagnosis"]["chosen"] == case
+    diagnosis = results["noise_diagnosis"]["diagnosis"]
     assert len(diagnosis["noise_std_per_band"]) == 106 and diagnosis["reasons"]
-    gain = report["reference"]["output"]["mpsnr_db"] - report["reference"]["input"]["mpsnr_db"]
-    assert gain > 8.0, report["reference"]
+    gain = results["reference"]["output"]["mpsnr_db"] - results["reference"]["input"]["mpsnr_db"]
+    assert gain > 8.0, results["reference"]
 
 
 @pytest.mark.slow
 def test_auto_beats_both_fixed_models_on_impulses_without_stripes(tmp_path, scenes):
     """Impulses, no stripes: auto removes outliers (unlike fasthyde) and does not destripe (unlike robust_fasthyde)."""
-    score = lambda name, *extra: _run(tmp_path / name, scenes["mixed"], scenes["clean"], *extra)["reference"]["output"]["mpsnr_db"]  # noqa: E731
+    score = lambda name, *extra: _run(tmp_path / name, scenes["mixed"], scenes["clean"], *extra)["results"]["reference"]["output"]["mpsnr_db"]  # noqa: E731
     auto = score("auto")
     assert auto > score("gaussian", "method=fasthyde") + 3.0
     assert auto > score("robust", "method=robust_fasthyde") + 3.0

@@ -63,16 +63,11 @@ def test_cnnaeu_without_grid_is_pixelwise_and_torch_in_torch_out(spatial_scene):
 
 
 def test_cnnaeu_config_runs_through_the_unmixer(spatial_scene):
-    from omegaconf import OmegaConf
+    from hsi import methods
+    from hsi.config import compose
 
-    import hydra
-    from hsi.settings import PROJECT_ROOT
-
-    config = OmegaConf.load(PROJECT_ROOT / "conf" / "method" / "cnnaeu.yaml")
-    assert config.extract.trainer._target_ == "lightning.Trainer"
-    config.extract.trainer.max_epochs = 1
-    config.extract.n_patches = 16
-    method = hydra.utils.instantiate(config)
+    assert compose("unmix", ["method=cnnaeu"]).method.extract.trainer._target_ == "lightning.Trainer"
+    method = methods.load("unmix", "cnnaeu", ["extract.trainer.max_epochs=1", "extract.n_patches=16"])
     endmembers, abundances = method(spatial_scene[0], 4, rng=0)
     assert endmembers.shape == (60, 4) and np.allclose(abundances.sum(axis=1), 1, atol=1e-6)
 
