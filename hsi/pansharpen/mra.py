@@ -230,7 +230,8 @@ def awlp(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None 
 
     The low-pass is the reference toolbox's: ``ceil(log2(ratio))`` levels of the non-decimated
     B3-spline wavelet transform, details zeroed (:func:`undecimated_wavelet_lowpass`), not the
-    paper's dilated starlet, whose extra smoothing gave higher ERGAS on both real pairs. The PAN is equalised to each band by moment matching, its deviation measured on
+    paper's dilated starlet, whose extra smoothing gave higher ERGAS on both real pairs (5.07 vs
+    5.06 on WV2, 2.29 vs 2.24 on IKONOS; its Q2n was 0.004 higher on WV2, 0.001 lower on IKONOS). The PAN is equalised to each band by moment matching, its deviation measured on
     that low-pass (the toolbox measures it on a bicubic reduce-and-expand of the PAN, another
     low-pass; on the WV2 and IKONOS pairs that scored lower Q2n and higher ERGAS).
 
