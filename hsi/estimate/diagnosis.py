@@ -53,8 +53,9 @@ from hsi.estimate.noise import MAD_TO_STD, noise_std_per_band
 OUTLIER_Z = 5.0
 #: ... while both neighbouring bands stay within this many at the same pixel.
 VETO_Z = 3.0
-#: Impulse fraction (of all values) above which the scene has impulse noise: 10 times what
-#: Gaussian noise on textured synthetic scenes gives (2e-4 - 5e-4), far below any salt-and-pepper worth removing.
+#: Impulse fraction (of all values) above which the scene has impulse noise: above what Gaussian
+#: noise gives on the textured synthetic scenes of the tests (< 1e-3), far below any salt-and-pepper
+#: corruption worth removing.
 IMPULSE_FRACTION = 5e-3
 #: Fraction of (band, column) pairs constant over a block above which the scene has dead lines.
 DEAD_LINE_FRACTION = 1e-3
