@@ -6,6 +6,8 @@
 
 Formats: ENVI (.hdr, or the binary beside it), GeoTIFF (.tif/.tiff), HDF5 (.h5/.hdf5),
 MATLAB (.mat, v5 and v7.3) and NumPy (.npy). ``format=`` overrides the extension.
+Mission products (EMIT, EnMAP, ... files or folders) are recognised first: see
+:mod:`hsi.io.products`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from hsi.errors import FormatError, HsiError
-from hsi.io import envi, geotiff, hdf5, matlab, numpy_io
+from hsi.io import envi, geotiff, hdf5, matlab, numpy_io, products
 from hsi.io import guard
 from hsi.io.atomic import failure, remove_stale_temporaries, temporary_sibling
 from hsi.io.base import SceneWriter
@@ -71,6 +73,12 @@ def open_scene(path: Path | str, format: str | None = None, **options) -> Scene:
     path = Path(path)
     if not path.exists() and not (path.suffix.lower() in envi.DATA_SUFFIXES and envi.header_path_for(path).exists()):
         raise FormatError(f"{path}: input file not found")
+    product = products.detect(path) if format is None else None
+    if product is not None:
+        if options:
+            raise FormatError(f"{path}: a {product.name} product is read from its own layout; "
+                              f"reader options ({', '.join(options)}) do not apply (pass format= to read it as a plain file)")
+        return product.open(path)
     return format_of(path, format, reading=True).open(path, **options)
 
 

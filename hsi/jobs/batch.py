@@ -10,6 +10,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from hsi.errors import HsiError, InputError, ParameterError
+from hsi.io.products import describe_product, product_root
 from hsi.jobs.common import write_json
 
 
@@ -29,8 +30,8 @@ def process_one(job: str, overrides: list[str]) -> dict:
 
 
 def expand_inputs(patterns: list[str]) -> list[Path]:
-    """Every file matching the glob patterns, sorted, without duplicates."""
-    found = sorted({Path(p) for pattern in patterns for p in glob.glob(str(Path(pattern).expanduser()), recursive=True)})
+    """Every file matching the glob patterns, sorted, without duplicates; a product folder is one input."""
+    found = sorted({product_root(p) for pattern in patterns for p in glob.glob(str(Path(pattern).expanduser()), recursive=True)})
     if not found:
         raise InputError(f"no input matches {', '.join(patterns)}")
     return found
@@ -42,7 +43,8 @@ def plan(cfg: DictConfig) -> list[dict]:
     entries = []
     for source in expand_inputs(list(cfg.inputs)):
         target = output_dir / f"{source.stem}{cfg.output_suffix or ''}"
-        entries.append({"input": str(source), "output": str(target), "done": target.exists()})
+        entries.append({"input": str(source), "output": str(target), "done": target.exists(),
+                        "product": describe_product(source)})
     targets = [e["output"] for e in entries]
     if len(set(targets)) != len(targets):
         raise ParameterError("several inputs share a file stem and would get the same output; put them in separate batches")

@@ -9,11 +9,14 @@ from tqdm import tqdm
 from hsi.errors import InputError
 from hsi.io import create_writer
 from hsi.io.cast import plan_cast
+from hsi.io.products.glt import orthorectified
 from hsi.jobs.common import input_scene, prepare_output, read_options
 
 
 def run(cfg: DictConfig) -> dict:
     scene = input_scene(cfg)
+    if cfg.ortho and scene.geolocation is not None:  # swath products (EMIT, AVIRIS): onto the GLT's map grid
+        scene = orthorectified(scene)
     if cfg.bands is not None:
         scene = scene.select_bands(list(cfg.bands))
     output = prepare_output(cfg.output, cfg.overwrite, inputs=(scene.path,) if scene.path else ())

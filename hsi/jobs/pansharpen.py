@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from hsi import methods
 from hsi.errors import GridMismatchError, InputError, ParameterError
 from hsi.io import open_scene
+from hsi.io.products import open_pair
 from hsi.jobs.common import finish, read_options, start
 from hsi.pansharpen._arrays import infer_ratio
 from hsi.scene import Scene, Window
@@ -116,7 +117,10 @@ def run(cfg: DictConfig) -> dict:
     from hsi.pansharpen.protocol import full_resolution_indexes, reduced_resolution_indexes, reduced_resolution_pair
     from hsi.pansharpen.tiled import pansharpen_scene
 
-    if cfg.ms in (None, "") and cfg.pan in (None, ""):
+    if cfg.get("product"):  # MS/HS and PAN from one product (PRISMA .he5, Landsat 8/9 folder)
+        ms_scene, pan_scene = open_pair(Path(str(cfg.product)).expanduser())
+        cfg = OmegaConf.merge(cfg, {"ms": str(cfg.product), "pan": str(cfg.product)})
+    elif cfg.ms in (None, "") and cfg.pan in (None, ""):
         from hsi.jobs.common import ensure_sample_pair
 
         ms_path, pan_path = ensure_sample_pair()
@@ -124,8 +128,9 @@ def run(cfg: DictConfig) -> dict:
         cfg = OmegaConf.merge(cfg, {"ms": str(ms_path), "pan": str(pan_path)})
     elif cfg.ms in (None, "") or cfg.pan in (None, ""):
         raise ParameterError("pansharpen needs both ms= and pan= (or neither, for the shipped sample pair)")
-    ms_scene = open_scene(Path(str(cfg.ms)).expanduser(), **read_options(cfg))
-    pan_scene = open_scene(Path(str(cfg.pan)).expanduser(), **read_options(cfg))
+    if not cfg.get("product"):
+        ms_scene = open_scene(Path(str(cfg.ms)).expanduser(), **read_options(cfg))
+        pan_scene = open_scene(Path(str(cfg.pan)).expanduser(), **read_options(cfg))
     method = methods.build("pansharpen", cfg.method, cfg.get("method_name") or "method")
     job = start("pansharpen", cfg, cfg.output, inputs={"ms": ms_scene, "pan": pan_scene})
     ratio = coverage_ratio(ms_scene, pan_scene)

@@ -13,8 +13,11 @@ from hsi.errors import ParameterError
 from hsi.distributed import dask_client
 from hsi.io import open_scene
 from hsi.jobs.common import central_window, finish, input_scene, start
+from hsi.jobs.ortho import swath_path, wants_ortho, write_orthorectified
+from hsi.nodata import empty_bands
 from hsi.scene import Scene, Window, check_same_grid, masked
 from hsi.tiling import run_tiled, sample_blocks
+from hsi.tiling.bands import BandSubsetTiles
 
 METRICS_MAX_VALUES = 50_000_000  # above this, reference metrics use a central crop
 
@@ -51,40 +54,59 @@ def save_quicklook(before: Scene, after: Scene, path: Path, scale: int) -> Path:
                              before.wavelengths_nm, path, titles=("input", "restored"))
 
 
+def _noise_diagnosis(method, kept: np.ndarray) -> dict | None:
+    """method=auto's diagnosis and choice (None for other methods), in scene band indices."""
+    inner = getattr(method, "fn", method)  # BandSubsetTiles wraps the method when some bands are empty
+    return inner.report(kept) if hasattr(inner, "report") else None
+
+
 def run(cfg: DictConfig) -> dict:
     scene = input_scene(cfg)
     method = methods.build("restore", cfg.method, cfg.get("method_name") or "method", task=cfg.task)
-    job = start("restore", cfg, cfg.output, inputs={"input": scene, "mask": cfg.get("mask"), "reference": cfg.get("reference")})
     scale = int(getattr(method, "scale", 1) or 1)
+    # GLT / lat-lon products: the method runs in the swath (stripes are column-aligned there),
+    # the result is then mapped onto the product's grid
+    ortho = wants_ortho(scene, cfg.ortho) and scale == 1
+    extra = {"swath_output": swath_path(Path(str(cfg.output)).expanduser())} if ortho else None
+    job = start("restore", cfg, cfg.output, inputs={"input": scene, "mask": cfg.get("mask"), "reference": cfg.get("reference")},
+                extra=extra)
     inpaint = cfg.task == "inpaint"
     if cfg.get("mask"):
         if not inpaint:
             raise ParameterError(f"mask= is only used with task=inpaint; got task={cfg.task}")
         scene = masked(scene, open_scene(cfg.mask))
     started = time.perf_counter()
-    blocks = sample_blocks(scene, int(cfg.sample_pixels), rng=np.random.default_rng(int(cfg.seed)))
+    empty = empty_bands(scene, np.random.default_rng(int(cfg.seed)))
+    kept = np.flatnonzero(~empty)
+    if empty.any():  # bands with no data stay out of the method and are written back as nodata
+        method = BandSubsetTiles(method, kept, scene.n_bands)
+    blocks = sample_blocks(scene.select_bands(kept), int(cfg.sample_pixels), rng=np.random.default_rng(int(cfg.seed)))
     method.fit(blocks)
     started = job.timed("fit", started)
     tiling = cfg.tiling
     with dask_client(cfg.get("scheduler"), int(cfg.workers)) as client:
         summary = run_tiled(
-            method, scene, job.outputs["output"], overwrite=cfg.overwrite, tile=int(tiling.tile),
+            method, scene, job.outputs["swath_output" if ortho else "output"], overwrite=cfg.overwrite, tile=int(tiling.tile),
             overlap=int(tiling.overlap), context=int(tiling.context), blend=tiling.blend,
             batch_size=int(tiling.batch_size), scale=scale, progress=bool(cfg.progress), fill_missing=not inpaint,
             keep_nodata=not inpaint, resume=bool(cfg.resume), executor=client,
         )
     started = job.timed("restore", started)
     restored = open_scene(summary["output"])
+    if ortho:
+        write_orthorectified(job.outputs["swath_output"], scene, job.outputs["output"], bool(cfg.overwrite))
+        started = job.timed("orthorectify", started)
     results = {"task": cfg.task, "scale": scale, "estimated_noise_std_per_band": getattr(method, "noise_std", None),
-               "noise_diagnosis": method.report() if hasattr(method, "report") else None,  # method=auto: diagnosis, choice
-               "wavelength_nm": scene.wavelengths_nm, "tiling": summary}
+               "noise_diagnosis": _noise_diagnosis(method, kept),
+               "wavelength_nm": scene.wavelengths_nm, "empty_bands_written_as_nodata": np.flatnonzero(empty).tolist(),
+               "tiling": summary}
     if cfg.reference:
         results["reference"] = reference_scores(open_scene(cfg.reference), restored, scene if scale == 1 else restored)
     if job.quicklook:
         save_quicklook(scene, restored, job.quicklook, scale)
     job.timed("assess", started)
     report = finish(job, results, method=method)
-    print(f"wrote {restored.path} ({restored.n_rows} x {restored.n_cols} x {restored.n_bands}) in "
+    print(f"wrote {job.outputs['output']} ({restored.n_rows} x {restored.n_cols} x {restored.n_bands}) in "
           f"{report['timings']['total_s']:.1f} s; report {job.outputs['report']}")
     if "reference" in results:
         got, before = results["reference"]["output"], results["reference"]["input"]

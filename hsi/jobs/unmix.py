@@ -21,6 +21,8 @@ from hsi import methods
 from hsi.errors import InputError, ParameterError
 from hsi.io import create_writer, open_scene
 from hsi.jobs.common import central_window, finish, input_scene, start
+from hsi.jobs.ortho import wants_ortho, write_orthorectified
+from hsi.nodata import empty_bands
 from hsi.scene import Scene, Window
 from hsi.tiling.runner import TiledRunner
 from hsi.unmix.abundance import reconstruction_rmse
@@ -254,8 +256,15 @@ def run(cfg: DictConfig) -> dict:
     extra = {"endmembers": folder / "endmembers.csv"}
     if cfg.quicklook:
         extra.update(endmember_plot=folder / "endmembers.png", error_map=folder / "reconstruction_error.png")
+    ortho = wants_ortho(scene, cfg.ortho)
+    if ortho:  # unmixed in the swath; abundances.tif is the product grid's indexing of it
+        extra["abundances_swath"] = folder / "abundances_swath.tif"
     method = methods.build("unmix", cfg.method, cfg.get("method_name") or "method")
+    empty = empty_bands(scene, np.random.default_rng(int(cfg.seed)))
     bands = kept_bands(scene)
+    bands = bands[~empty[bands]]  # bands with no data (all nodata) cannot enter endmember statistics
+    if bands.size == 0:
+        raise InputError(f"{scene.describe()}: every band with data is flagged bad")
     wavelengths = None if scene.wavelengths_nm is None else scene.wavelengths_nm[bands]
     ref_endmembers, ref_abundances = references(cfg, scene, wavelengths, bands)
     job = start("unmix", cfg, folder / "abundances.tif", extra=extra,
@@ -267,6 +276,7 @@ def run(cfg: DictConfig) -> dict:
     sample, record = preprocess(sample, normalize=str(cfg.normalize))
     record["kept_bands"] = bands.tolist()
     record["removed_bad_bands"] = int(scene.n_bands - bands.size)
+    record["removed_empty_bands"] = np.flatnonzero(empty).tolist()
     endmembers, names, count_source = learn_endmembers(cfg, method, scene, bands, sample, record)
     n_endmembers = endmembers.shape[1]
     started = job.timed("fit", started)
@@ -282,7 +292,7 @@ def run(cfg: DictConfig) -> dict:
     runner = TiledRunner(AbundanceTiles(method, endmembers, bands, str(cfg.normalize)), tile=int(tiling.tile),
                          overlap=int(tiling.overlap), context=int(tiling.context), blend=tiling.blend,
                          batch_size=int(tiling.batch_size), fill_missing=False, keep_nodata=True, progress=False)
-    with create_writer(job.outputs["output"], template, overwrite=bool(cfg.overwrite),
+    with create_writer(job.outputs["abundances_swath" if ortho else "output"], template, overwrite=bool(cfg.overwrite),
                        inputs=(scene.path,) if scene.path else ()) as writer:
 
         def sink(strip: Window, values: np.ndarray, empty: np.ndarray) -> None:
@@ -297,6 +307,8 @@ def run(cfg: DictConfig) -> dict:
                 quicklook[part[0].row - window.row:part[0].row - window.row + part[0].height] = part[1]
 
         summary = runner.run(scene, sink)
+    if ortho:
+        write_orthorectified(job.outputs["abundances_swath"], scene, job.outputs["output"], bool(cfg.overwrite))
     started = job.timed("abundances", started)
     errors = np.concatenate(errors)
     write_endmembers_csv(job.outputs["endmembers"], wavelengths, endmembers, names)

@@ -57,8 +57,18 @@ class AutoDenoiser:
             raise ParameterError("method=auto must be fitted on the scene (fit(blocks)) before it restores tiles")
         return self.chosen(batch)
 
-    def report(self) -> dict | None:
-        """The diagnosis and the model it chose (the method of that model is in the job's config)."""
+    def report(self, bands: np.ndarray | None = None) -> dict | None:
+        """The diagnosis and the model it chose (the method of that model is in the job's config).
+
+        ``bands``: the scene's index of each band the method saw (when empty bands were left
+        out); band lists are given in scene indices and per-band arrays come with them.
+        """
         if self.diagnosis is None:
             return None
-        return {"chosen": self.diagnosis.model, "diagnosis": self.diagnosis.as_dict()}
+        diagnosis = self.diagnosis.as_dict()
+        if bands is not None:
+            bands = np.asarray(bands)
+            diagnosis["bands"] = bands.tolist()
+            for key in ("striped_bands", "clipped_bands"):
+                diagnosis[key] = bands[diagnosis[key]].tolist()
+        return {"chosen": self.diagnosis.model, "diagnosis": diagnosis}

@@ -13,6 +13,7 @@ band means before the function sees them and are nodata again in the output.
 from __future__ import annotations
 
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
@@ -75,7 +76,9 @@ def _read_with_context(scene: Scene, window: Window, context: int, fill: bool = 
         pixels = np.pad(pixels, pad, mode=mode)
     missing = ~np.isfinite(pixels)
     if fill and missing.any():
-        means = np.nanmean(np.where(missing, np.nan, pixels).reshape(-1, pixels.shape[2]), axis=0)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # bands with no value in this tile: filled with 0
+            means = np.nanmean(np.where(missing, np.nan, pixels).reshape(-1, pixels.shape[2]), axis=0)
         pixels = np.where(missing, np.nan_to_num(means, nan=0.0)[None, None, :], pixels)
     return pixels.astype(np.float32, copy=False), missing.all(axis=2)
 
@@ -317,6 +320,8 @@ def run_tiled(fn, scene: Scene, output: Path | str, *, overwrite: bool = False, 
         writer = writer_for(values)
         if state["nodata"] is not None:
             values[empty] = state["nodata"]
+            if not np.isnan(state["nodata"]):  # bands kept out of the method (NaN) are nodata too
+                values[~np.isfinite(values)] = state["nodata"]
         if journal is not None:
             journal.save(window, values)
         writer.write(window, values)

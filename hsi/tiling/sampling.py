@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from hsi.errors import InputError
+from hsi.nodata import clean_blocks
 from hsi.scene import Scene, Window
 
 
@@ -53,17 +54,17 @@ def sample_blocks(
     """``(n, size, size, bands)`` float32 spatial blocks at random positions (whole scene if small).
 
     Spatial statistics (wavelet noise estimates, eigen-image structure) need blocks, not
-    scattered pixels. Blocks holding nodata/NaN are dropped unless none is clean, in which
-    case NaN are kept for estimators that ignore them.
+    scattered pixels. Blocks holding nodata/NaN give their clean sub-blocks
+    (:func:`hsi.nodata.clean_blocks`), so one fill value costs its neighbourhood, not the
+    block; when no part is clean the NaN are kept for estimators that ignore them.
     """
     rng = np.random.default_rng(0) if rng is None else rng
     if scene.n_rows * scene.n_cols <= n_pixels or scene.n_rows < size or scene.n_cols < size:
-        return scene.read(physical=True)[None]
+        return clean_blocks(scene.read(physical=True)[None])
     n_blocks = max(1, n_pixels // (size * size))
     rows = rng.integers(0, scene.n_rows - size + 1, n_blocks)
     cols = rng.integers(0, scene.n_cols - size + 1, n_blocks)
     blocks = np.stack([scene.read(Window(int(r), int(c), size, size), physical=True) for r, c in zip(rows, cols)])
-    clean = np.isfinite(blocks).all(axis=(1, 2, 3))
     if not np.isfinite(blocks).any():
         raise InputError(f"{scene.describe()}: sampled blocks are all nodata or non-finite")
-    return blocks[clean] if clean.any() else blocks
+    return clean_blocks(blocks)
