@@ -140,7 +140,17 @@ def _impulses(block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     # impulses touch most pixels, a low quantile does not.
     magnitudes = residual.abs().flatten(1)
     rank = max(1, int(LOW_QUANTILE * magnitudes.shape[1]))
-    scale = magnitudes.kthvalue(rank, dim=1).values / HALF_NORMAL_LOW_QUANTILE
+    low = magnitudes.kthvalue(rank, dim=1).values
+    scale = low / HALF_NORMAL_LOW_QUANTILE
+    # Quantised data (integer DN) whose noise spans few steps: the low quantile falls on the
+    # first steps and cannot resolve the noise, so those bands take the median (MAD) scale,
+    # and never less than one quantisation step.
+    steps = planes.flatten(1).sort(dim=1).values.diff(dim=1)
+    step = torch.where(steps > 0, steps, torch.full_like(steps, float("inf"))).amin(dim=1)
+    step = torch.where(torch.isfinite(step), step, torch.zeros_like(step))
+    coarse = low <= 2 * step
+    mad = magnitudes.median(dim=1).values / MAD_TO_STD
+    scale = torch.where(coarse, torch.maximum(mad, step), scale)
     z = residual.abs() / scale.clamp_min(torch.finfo(torch.float32).tiny)[:, None, None]
     # An outlier in band b that the neighbouring bands share is scene structure (an edge, a
     # one-pixel target), not an impulse: impulses strike bands independently.

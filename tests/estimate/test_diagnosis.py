@@ -63,3 +63,13 @@ def test_measures_separate_iid_from_band_dependent_noise_and_find_the_corrupted_
 def test_too_little_data_defaults_to_gaussian():
     diagnosis = diagnose_noise(np.full((1, 4, 4, 10), np.nan, dtype=np.float32))
     assert diagnosis.model == "gaussian" and diagnosis.reasons
+
+
+def test_integer_data_with_noise_of_a_few_steps_is_not_taken_for_impulses(clean):
+    """Quantised data whose noise is about one step (DN = 1,000 x reflectance, noise of 1 DN): most
+    residuals are 0 or 1 step, which a low quantile cannot resolve; impulses are still found."""
+    rng = np.random.default_rng(8)
+    counts = np.round(clean * 1_000 + rng.normal(0.0, 1.0, clean.shape)).astype(np.float32)
+    assert diagnose_noise(_blocks(counts)).model == "gaussian"
+    corrupted = impulse_noise(counts, 0.1, np.arange(0, clean.shape[2], 3), rng).cube
+    assert diagnose_noise(_blocks(np.asarray(corrupted, dtype=np.float32))).model.startswith("mixed")
