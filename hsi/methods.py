@@ -190,7 +190,7 @@ def build(job: str, config: DictConfig, name: str, *, task: str | None = None):
     """Instantiate a composed method config for ``job`` after the registry's checks.
 
     Restore methods that are plain cube functions come back wrapped as tile methods
-    (:class:`hsi.restore.tiled.CubeMethodTiles`, scene-wide noise per band).
+    (:class:`hsi.restore.tile_adapter.CubeMethodTiles`, scene-wide noise per band).
     """
     import hydra
 
@@ -203,7 +203,7 @@ def build(job: str, config: DictConfig, name: str, *, task: str | None = None):
     extra = {"name": name} if spec.name_argument else {}
     method = hydra.utils.instantiate(config, **extra)
     if job == "restore" and not hasattr(method, "fit"):
-        from hsi.restore.tiled import CubeMethodTiles
+        from hsi.restore.tile_adapter import CubeMethodTiles
 
         method = CubeMethodTiles(method)
     if not isinstance(method, spec.interface):

@@ -47,7 +47,7 @@ def budget_overrides(job: str, name: str) -> list[str]:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     from hsi.io import save_scene
-    from hsi.sample import make_sample_scene
+    from hsi.sample_scene import make_sample_scene
 
     folder = tmp_path_factory.mktemp("pairs")
     sample = make_sample_scene(n_rows=64, n_cols=60, wavelengths_nm=np.linspace(420, 2400, 24), seed=5)

@@ -7,7 +7,7 @@ import numpy as np
 from hsi.cli import main
 from hsi.io import open_scene, save_scene
 from hsi.nodata import clean_blocks, empty_bands
-from hsi.sample import make_sample_scene
+from hsi.sample_scene import make_sample_scene
 from hsi.scene import Scene
 
 

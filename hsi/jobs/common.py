@@ -35,7 +35,7 @@ SAMPLE_SCALE = 1e-4
 def ensure_sample(path: Path = SAMPLE_SCENE) -> Path:
     """The shipped sample scene, generated deterministically if it is missing."""
     if not path.exists():
-        from hsi.sample import make_sample_scene
+        from hsi.sample_scene import make_sample_scene
 
         path.parent.mkdir(parents=True, exist_ok=True)
         scene = make_sample_scene().to_scene()

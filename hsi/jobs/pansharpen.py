@@ -9,11 +9,11 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from hsi import methods
+from hsi.arrays import infer_ratio
 from hsi.errors import GridMismatchError, InputError, ParameterError
 from hsi.io import open_scene
 from hsi.io.products import open_pair
 from hsi.jobs.common import finish, read_options, start
-from hsi.pansharpen._arrays import infer_ratio
 from hsi.scene import Scene, Window
 
 PROTOCOLS = ("full", "reduced")
@@ -60,7 +60,7 @@ def coregistration_check(ms: np.ndarray, pan: np.ndarray, ratio: int, max_shift:
 
     A shift beyond one PAN pixel, or a low correlation, means the pair is probably not co-registered.
     """
-    from hsi.pansharpen.resample import upsample
+    from hsi.degrade.resample import upsample
 
     intensity = upsample(ms.mean(axis=2), ratio)
     margin = max_shift + 2 * ratio
@@ -115,7 +115,7 @@ def run(cfg: DictConfig) -> dict:
     if cfg.protocol not in PROTOCOLS:
         raise ParameterError(f"protocol must be one of {PROTOCOLS}; got {cfg.protocol!r}")
     from hsi.pansharpen.protocol import full_resolution_indexes, reduced_resolution_indexes, reduced_resolution_pair
-    from hsi.pansharpen.tiled import pansharpen_scene
+    from hsi.pansharpen.tile_adapter import pansharpen_scene
 
     if cfg.get("product"):  # MS/HS and PAN from one product (PRISMA .he5, Landsat 8/9 folder)
         ms_scene, pan_scene = open_pair(Path(str(cfg.product)).expanduser())

@@ -25,6 +25,7 @@ from hsi.jobs.ortho import wants_ortho, write_orthorectified
 from hsi.nodata import empty_bands
 from hsi.scene import Scene, Window
 from hsi.tiling.runner import TiledRunner
+from hsi.tiling.sampling import sample_pixels
 from hsi.unmix.abundance import reconstruction_rmse
 from hsi.unmix.preprocess import preprocess
 
@@ -37,24 +38,6 @@ def kept_bands(scene: Scene) -> np.ndarray:
     if kept.size == 0:
         raise InputError(f"{scene.describe()}: every band is flagged bad")
     return kept
-
-
-def sample_pixels(scene: Scene, bands: np.ndarray, n_pixels: int, rng: np.random.Generator, block_rows: int):
-    """At most ``n_pixels`` valid (no NaN/nodata) pixels drawn uniformly, reading block by block."""
-    total = scene.n_rows * scene.n_cols
-    keep_probability = min(1.0, 1.5 * n_pixels / total)
-    chosen = []
-    for window in scene.windows(block_rows):
-        block = scene.read(window, bands=bands, physical=True).reshape(-1, bands.size)
-        valid = np.isfinite(block).all(axis=1)
-        pick = valid & (rng.random(valid.size) < keep_probability)
-        chosen.append(block[pick])
-    pixels = np.concatenate(chosen) if chosen else np.empty((0, bands.size), np.float32)
-    if pixels.shape[0] == 0:
-        raise InputError(f"{scene.describe()}: no valid pixel (every pixel is nodata or NaN)")
-    if pixels.shape[0] > n_pixels:
-        pixels = pixels[rng.choice(pixels.shape[0], n_pixels, replace=False)]
-    return pixels
 
 
 def write_endmembers_csv(path: Path, wavelengths_nm, endmembers: np.ndarray, names: list[str]) -> Path:

@@ -5,7 +5,7 @@ import pytest
 
 from hsi.degrade.noise import complex_noise, dead_lines, gaussian_noise, impulse_noise, noniid_gaussian_noise, stripes
 from hsi.estimate.diagnosis import diagnose_noise
-from hsi.sample import make_sample_scene
+from hsi.sample_scene import make_sample_scene
 
 
 @pytest.fixture(scope="module")

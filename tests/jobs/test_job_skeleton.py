@@ -13,7 +13,7 @@ from hsi.jobs.run import run_job
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     from hsi.io import save_scene
-    from hsi.sample import make_sample_scene
+    from hsi.sample_scene import make_sample_scene
 
     folder = tmp_path_factory.mktemp("skeleton")
     scene = make_sample_scene(n_rows=64, n_cols=60, wavelengths_nm=np.linspace(420, 2400, 24), seed=4).to_scene()

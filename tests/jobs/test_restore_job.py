@@ -8,7 +8,7 @@ import pytest
 from hsi.cli import main
 from hsi.degrade import gaussian_noise
 from hsi.io import open_scene, save_scene
-from hsi.sample import make_sample_scene
+from hsi.sample_scene import make_sample_scene
 
 
 @pytest.fixture(scope="module")

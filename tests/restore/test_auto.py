@@ -8,7 +8,7 @@ import pytest
 from hsi.cli import main
 from hsi.degrade.noise import gaussian_noise, impulse_noise
 from hsi.io import save_scene
-from hsi.sample import make_sample_scene
+from hsi.sample_scene import make_sample_scene
 
 
 @pytest.fixture(scope="module")

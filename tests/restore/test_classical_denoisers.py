@@ -10,7 +10,6 @@ from hsi.degrade.masks import apply_mask, random_band_pixel_mask, random_pixel_m
 from hsi.degrade.noise import complex_noise, gaussian_noise, poisson_gaussian_noise, stripes
 from hsi.errors import InputError, ParameterError
 from hsi.metrics import mpsnr
-from hsi.restore.classical.compose import Sequential
 from hsi.restore.classical.destripe import destripe
 from hsi.restore.classical.fasthyde import fasthyde
 from hsi.restore.classical.hyres import hyres
@@ -18,6 +17,8 @@ from hsi.restore.classical.inpaint import lrtv_inpaint
 from hsi.restore.classical.lrtv import lrtv
 from hsi.restore.classical.robust import robust_fasthyde
 from hsi.restore.classical.tv import tv
+from hsi.restore.tile_adapter import Sequential
+from hsi.settings import PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from hsi.jobs.run import run_job
 
 
 def test_smoke_training_writes_a_loadable_prior(tmp_path):
-    from hsi.restore.diffusion.prior import load_prior
+    from hsi.nn.diffusion_prior import load_prior
 
     output = tmp_path / "run"
     summary = run_job("train", ["debug=smoke", f"output={output}"])

@@ -10,7 +10,7 @@ from hsi.cli import main
 from hsi.jobs.run import run_job
 from hsi.errors import InputError, ParameterError
 from hsi.io import open_scene, save_scene
-from hsi.sample import make_sample_scene
+from hsi.sample_scene import make_sample_scene
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,7 @@
-"""Interpolation of the MS cube onto the PAN grid (the "EXP" step of every method).
+"""Resampling between a grid and one ``ratio`` times finer: interpolation up, antialiased reduction down.
+
+Used by pansharpening (the MS interpolated onto the PAN grid, the "EXP" step of every method)
+and by the no-reference pansharpening indexes (the PAN reduced to the MS scale).
 
 Grid convention (shared with :mod:`hsi.degrade.mtf`'s decimation and the MATLAB pansharpening
 toolbox of Vivone et al.): low-resolution pixel ``i`` sits at high-resolution index
@@ -22,8 +25,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hsi.errors import ParameterError
-from hsi.pansharpen._arrays import Array, as_tensor, check_positive_int, like_input
+from hsi.arrays import Array, as_tensor, like_input, positive_int
+from hsi.errors import InputError, ParameterError
+
+
+def toolbox_tensor(values: Array, name: str = "image") -> torch.Tensor:
+    """``values`` as a tensor: numpy inputs in float64, tensors by :mod:`hsi.arrays`' dtype rule.
+
+    The pansharpening toolboxes this code is checked against compute in double precision,
+    so numpy callers get their results in float64; tensor callers (GPU) choose their precision.
+    """
+    return as_tensor(values, name=name, dtype=None if isinstance(values, torch.Tensor) else torch.float64)
 
 
 def grid_phase(ratio: int) -> int:
@@ -81,10 +93,10 @@ def upsample(cube: Array, ratio: int, *, n_nodes: int = 12) -> Array:
     The interpolated cube, same kind (numpy/torch) and dtype family as ``cube``. Edges are
     handled by mirror padding.
     """
-    ratio = check_positive_int(ratio, "ratio")
-    tensor = as_tensor(cube)
+    ratio = positive_int(ratio, "ratio")
+    tensor = toolbox_tensor(cube, "cube")
     if ratio == 1:
-        return like_input(tensor.clone(), not isinstance(cube, torch.Tensor))
+        return like_input(tensor.clone(), cube)
     squeeze = tensor.ndim == 2
     work = tensor[:, :, None] if squeeze else tensor
     planes = work.permute(2, 0, 1)  # (bands, rows, cols)
@@ -93,7 +105,7 @@ def upsample(cube: Array, ratio: int, *, n_nodes: int = 12) -> Array:
     result = planes.permute(1, 2, 0)
     if squeeze:
         result = result[:, :, 0]
-    return like_input(result.contiguous(), not isinstance(cube, torch.Tensor))
+    return like_input(result.contiguous(), cube)
 
 
 def _cubic(distance: np.ndarray) -> np.ndarray:
@@ -114,7 +126,7 @@ def bicubic_downsample_matrix(length: int, ratio: int) -> np.ndarray:
     This is the definition of MATLAB's ``imresize(image, 1/ratio)`` (bicubic, antialiasing on),
     the PAN degradation of the QNR spatial distortion in Vivone et al.'s toolbox.
     """
-    ratio = check_positive_int(ratio, "ratio")
+    ratio = positive_int(ratio, "ratio")
     n_out = length // ratio
     centres = ratio * np.arange(n_out) + (ratio - 1) / 2.0
     half = 2 * ratio + 1
@@ -142,17 +154,17 @@ def bicubic_downsample(image: Array, ratio: int) -> Array:
     1981. G. Vivone et al., "A critical comparison among pansharpening algorithms", IEEE TGRS
     53(5), 2015 (toolbox ``D_s.m``).
     """
-    tensor = as_tensor(image)
+    tensor = toolbox_tensor(image)
     squeeze = tensor.ndim == 2
     work = tensor[:, :, None] if squeeze else tensor
     if work.ndim != 3:
-        raise ParameterError(f"image must be (rows, cols) or (rows, cols, bands); got shape {tuple(tensor.shape)}")
+        raise InputError(f"image must be (rows, cols) or (rows, cols, bands); got shape {tuple(tensor.shape)}")
     along_rows = torch.as_tensor(bicubic_downsample_matrix(work.shape[0], ratio), dtype=work.dtype, device=work.device)
     along_cols = torch.as_tensor(bicubic_downsample_matrix(work.shape[1], ratio), dtype=work.dtype, device=work.device)
     result = torch.einsum("ir,rcb,jc->ijb", along_rows, work, along_cols)
     if squeeze:
         result = result[:, :, 0]
-    return like_input(result.contiguous(), not isinstance(image, torch.Tensor))
+    return like_input(result.contiguous(), image)
 
 
 def box_decimate(image: torch.Tensor, ratio: int) -> torch.Tensor:
@@ -168,20 +180,3 @@ def box_decimate(image: torch.Tensor, ratio: int) -> torch.Tensor:
     smooth = F.avg_pool2d(padded, taps, stride=1)[0, 0]
     phase = grid_phase(ratio)
     return smooth[phase::ratio, phase::ratio]
-
-
-def expand(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None) -> Array:
-    """EXP: the MS interpolated onto the PAN grid, ignoring the PAN (the baseline of every table).
-
-    Same signature as the pansharpening methods; ``pan`` (one band, or a multi-band
-    high-resolution cube in HS + MS fusion) only fixes the ratio.
-
-    References
-    ----------
-    G. Vivone et al., "A critical comparison among pansharpening algorithms", IEEE TGRS 53(5), 2015.
-    """
-    from hsi.pansharpen._arrays import infer_ratio
-
-    cube = as_tensor(ms)
-    found = infer_ratio(tuple(cube.shape[:2]), tuple(pan.shape[:2]), ratio)
-    return like_input(upsample(cube, found), not isinstance(ms, torch.Tensor))

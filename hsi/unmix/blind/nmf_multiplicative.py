@@ -1,4 +1,4 @@
-"""Shared plumbing of the multiplicative-update NMF unmixing methods (private).
+"""The multiplicative-update NMF solver shared by the NMF unmixing methods (L1/2, correntropy, SS-NMF, RLSU).
 
 Notation inside the NMF modules follows the papers: ``X`` (bands, n_pixels) data,
 ``M`` (bands, k) endmembers, ``S`` (k, n_pixels) abundances, ``X ≈ M S``. Public functions
@@ -14,9 +14,10 @@ from typing import NamedTuple
 
 import torch
 
+from hsi.arrays import Array, as_tensor, like_input, positive_float, positive_int, torch_generator
 from hsi.errors import ParameterError
-from hsi.unmix._tensors import Array, as_tensor, check_n_endmembers, check_pixels, like_input, torch_generator
 from hsi.unmix.abundance import fcls
+from hsi.unmix.checks import check_n_endmembers, check_pixels
 from hsi.unmix.extract import vca
 
 TINY = 1e-9  # floor of the multiplicative updates' denominators and of S (S^(p-1) must stay finite)
@@ -40,21 +41,9 @@ class Problem:
     delta: float
 
 
-def check_positive(name: str, value, *, allow_zero: bool = False) -> float:
-    """``value`` as a float, or ParameterError naming the parameter and the constraint."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a number; got {value!r}") from None
-    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
-        raise ParameterError(f"{name} must be {'>= 0' if allow_zero else '> 0'} and finite; got {value!r}")
-    return number
-
-
 def check_iterations(max_iter, tol) -> tuple[int, float]:
-    if isinstance(max_iter, bool) or int(max_iter) != max_iter or max_iter < 1:
-        raise ParameterError(f"max_iter must be a positive integer; got {max_iter!r}")
-    return int(max_iter), check_positive("tol", tol, allow_zero=True)
+    """``max_iter`` (integer >= 1) and ``tol`` (>= 0), or a ParameterError naming the bad one."""
+    return positive_int(max_iter, "max_iter"), positive_float(tol, "tol", allow_zero=True)
 
 
 def prepare(pixels: Array, n_endmembers: int, *, delta: float, device=None) -> tuple[torch.Tensor, Problem]:
@@ -66,7 +55,7 @@ def prepare(pixels: Array, n_endmembers: int, *, delta: float, device=None) -> t
     pixels_t = as_tensor(pixels, device=device)
     check_pixels(pixels_t)
     check_n_endmembers(n_endmembers, pixels_t.shape[0], pixels_t.shape[1])
-    delta = check_positive("delta", delta, allow_zero=True)
+    delta = positive_float(delta, "delta", allow_zero=True)
     data = pixels_t.T.clamp_min(0.0)
     energy = float(data.pow(2).sum(dim=0).mean())
     if energy <= 0:
@@ -109,9 +98,9 @@ def solve(task: Task, endmembers: torch.Tensor, abundances: torch.Tensor, **opti
 def sparsity_weight(problem: Problem, sparsity: float | None, sparsity_scale: float) -> float:
     """Absolute ``lambda`` from the relative setting (see :func:`hsi.unmix.blind.nmf_sparse.nmf_l12`)."""
     if sparsity is None:
-        relative = check_positive("sparsity_scale", sparsity_scale, allow_zero=True) * hoyer_sparsity_weight(problem.data)
+        relative = positive_float(sparsity_scale, "sparsity_scale", allow_zero=True) * hoyer_sparsity_weight(problem.data)
     else:
-        relative = check_positive("sparsity", sparsity, allow_zero=True)
+        relative = positive_float(sparsity, "sparsity", allow_zero=True)
     return relative * problem.pixel_energy
 
 

@@ -1,7 +1,7 @@
 """The diffusion prior over subspace images, and its self-describing checkpoint files.
 
 Why subspace images: a hyperspectral cube is close to a low-rank product ``A E`` of a reduced
-image ``A`` (``k`` selected bands, see :mod:`hsi.restore.diffusion.subspace`) and a coefficient
+image ``A`` (``k`` selected bands, see :mod:`hsi.estimate.rrqr_subspace`) and a coefficient
 matrix ``E``. Modelling ``A`` instead of the cube makes one prior serve every sensor and band
 count, keeps the network small (three channels, like a colour image) and trains on any data
 with spatial texture. Three channels because the first three RRQR bands of real scenes carry

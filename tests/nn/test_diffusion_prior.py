@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hsi.errors import InputError
-from hsi.restore.diffusion.prior import load_prior
+from hsi.nn.diffusion_prior import load_prior
 from tests.diffusion._cubes import tiny_prior
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hsi.errors import ParameterError
-from hsi.sample import MATERIAL_NAMES, make_sample_scene, sample_scene_metadata
+from hsi.sample_scene import MATERIAL_NAMES, make_sample_scene, sample_scene_metadata
 
 
 @pytest.fixture(scope="module")

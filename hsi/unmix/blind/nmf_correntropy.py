@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from hsi.unmix._tensors import Array
-from hsi.unmix.blind import _nmf_common as common
+from hsi.arrays import Array, positive_float
+from hsi.unmix.blind import nmf_multiplicative
 
 __all__ = ["nmf_correntropy", "correntropy_band_weights"]
 
@@ -82,15 +82,15 @@ def nmf_correntropy(
     R. He, W.-S. Zheng and B.-G. Hu, "Maximum correntropy criterion for robust face
     recognition", IEEE TPAMI 33(8), 2011 (half-quadratic optimisation of correntropy).
     """
-    kernel_scale = common.check_positive("kernel_scale", kernel_scale)
-    task = common.setup(pixels, n_endmembers, sparsity=sparsity, sparsity_scale=sparsity_scale, delta=delta,
+    kernel_scale = positive_float(kernel_scale, "kernel_scale")
+    task = nmf_multiplicative.setup(pixels, n_endmembers, sparsity=sparsity, sparsity_scale=sparsity_scale, delta=delta,
                         max_iter=max_iter, tol=tol, device=device)
     # Before any fit, the bands' noise (regression estimate) shows the corrupted ones:
     # the same correntropy kernel on it weighs VCA's and FCLS's view of the data.
     n_pixels = task.pixels.shape[0]
-    endmembers, abundances = common.noise_weighted_init(
+    endmembers, abundances = nmf_multiplicative.noise_weighted_init(
         task.pixels, n_endmembers, rng, lambda noise: _kernel_weights(noise * n_pixels, kernel_scale))
-    return common.solve(
-        task, endmembers, abundances, penalty_gradient=common.l12_penalty(task.sparsity),
+    return nmf_multiplicative.solve(
+        task, endmembers, abundances, penalty_gradient=nmf_multiplicative.l12_penalty(task.sparsity),
         band_weights=lambda residual: correntropy_band_weights(residual, kernel_scale),
     )

@@ -119,7 +119,7 @@ def dry_vegetation(wavelengths_nm: np.ndarray) -> np.ndarray:
     return continuum * _absorptions(wl, features)
 
 
-def sample_endmembers(wavelengths_nm: np.ndarray) -> np.ndarray:
+def material_endmembers(wavelengths_nm: np.ndarray) -> np.ndarray:
     """``(bands, 5)`` reflectance of the :data:`MATERIAL_NAMES` at the given band centres (nm)."""
     wl = np.asarray(wavelengths_nm, dtype=np.float64)
     return np.stack([f(wl) for f in (green_vegetation, dry_soil, water, concrete, dry_vegetation)], axis=1)
@@ -216,7 +216,7 @@ def _road(abundances, rows, cols) -> np.ndarray:
     return _cover(abundances, _line_coverage(distance, 0.4), _one_hot(CONCRETE, abundances.shape[:2]))
 
 
-def sample_abundances(n_rows: int, n_cols: int, rng: np.random.Generator) -> np.ndarray:
+def material_abundances(n_rows: int, n_cols: int, rng: np.random.Generator) -> np.ndarray:
     """``(n_rows, n_cols, 5)`` abundances: non-negative, summing to one, with pure pixels of each material."""
     rows, cols = np.mgrid[0:n_rows, 0:n_cols].astype(np.float64)
     abundances = _natural_background(rng, (n_rows, n_cols))
@@ -235,7 +235,7 @@ def water_vapour_bands(wavelengths_nm: np.ndarray) -> np.ndarray:
     return np.any([(wl >= lo) & (wl <= hi) for lo, hi in WATER_VAPOUR_NM], axis=0)
 
 
-def sample_noise_sigma(wavelengths_nm: np.ndarray, noise_sigma: float, bad_band_sigma: float) -> np.ndarray:
+def noise_sigma_per_band(wavelengths_nm: np.ndarray, noise_sigma: float, bad_band_sigma: float) -> np.ndarray:
     """Per-band noise standard deviation (reflectance units): ``noise_sigma`` mid-range, up to
     2x at 400 nm and 2x at 2500 nm (low sensor response), ``bad_band_sigma`` in water-vapour bands."""
     wl = np.asarray(wavelengths_nm, dtype=np.float64)
@@ -320,9 +320,9 @@ def make_sample_scene(
         raise ParameterError(f"fwhm_nm has {fwhm.size} values for {wavelengths.size} wavelengths")
 
     rng = np.random.default_rng(seed)
-    abundances = sample_abundances(int(n_rows), int(n_cols), rng)
-    endmembers = sample_endmembers(wavelengths)
-    sigma = sample_noise_sigma(wavelengths, noise_sigma, bad_band_sigma)
+    abundances = material_abundances(int(n_rows), int(n_cols), rng)
+    endmembers = material_endmembers(wavelengths)
+    sigma = noise_sigma_per_band(wavelengths, noise_sigma, bad_band_sigma)
     # An explicit sum over materials rather than a BLAS product: its rounding never depends on
     # the thread count, so one seed gives bit-identical cubes on one platform.
     clean = sum(abundances[..., k, None] * endmembers[:, k] for k in range(endmembers.shape[1]))

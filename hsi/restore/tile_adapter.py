@@ -1,19 +1,21 @@
-"""Restoration methods as tile functions: statistics from the whole scene, work per tile.
+"""Adapters from restoration methods to the tiling runner: statistics from the whole scene, work per tile.
 
 The tiling engine only sees ``fn(batch) -> batch``. These adapters first ``fit`` global
-statistics on a bounded sample of the scene (see :func:`hsi.tiling.sample_blocks`) so that
+statistics on a bounded sample of the scene (see :func:`hsi.tiling.sampling.sample_blocks`) so that
 every tile is restored with the same noise levels and subspace: no seams from tile-wise
 estimates, and results that do not depend on the tile size.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from hsi.estimate.noise import noise_std_per_band, noise_std_spectral
+from hsi.errors import ParameterError
+from hsi.estimate.noise import noise_std_from_blocks
+from hsi.restore.classical.fasthyde import apply, subspace_stats
 
 
 def map_tiles(fn: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> np.ndarray:
@@ -35,13 +37,9 @@ class CubeMethodTiles:
     """Apply ``method(cube, noise_std=...)`` to each tile with the scene-wide noise per band.
 
     ``method`` is a plain cube function (usually a ``functools.partial`` from a Hydra
-    config); the noise is the median over sampled blocks of the wavelet MAD estimate, or,
-    when too few complete 2 x 2 pixel cells are observed for it (heavily masked scenes),
-    the spectral second-difference estimate over the observed pixels.
+    config); the noise is estimated once from the sampled blocks
+    (:func:`hsi.estimate.noise.noise_std_from_blocks`).
     """
-
-    #: Fewer complete 2 x 2 cells than this (over all blocks) switch to the spectral estimate.
-    MIN_CELLS = 1000
 
     def __init__(self, method: Callable, pass_noise_std: bool = True):
         self.method = method
@@ -49,15 +47,7 @@ class CubeMethodTiles:
         self.noise_std: np.ndarray | None = None
 
     def fit(self, blocks: np.ndarray) -> "CubeMethodTiles":
-        finite = np.isfinite(blocks).all(axis=3)
-        rows, cols = (blocks.shape[1] // 2) * 2, (blocks.shape[2] // 2) * 2
-        cells = finite[:, :rows:2, :cols:2] & finite[:, 1:rows:2, :cols:2] & finite[:, :rows:2, 1:cols:2] & finite[:, 1:rows:2, 1:cols:2]
-        if cells.sum() >= self.MIN_CELLS:
-            per_block = np.stack([np.asarray(noise_std_per_band(b)) for b in blocks])
-            self.noise_std = np.nanmedian(per_block, axis=0).astype(np.float32)
-        else:
-            observed = blocks.reshape(-1, blocks.shape[3])[finite.reshape(-1)]
-            self.noise_std = np.asarray(noise_std_spectral(observed), dtype=np.float32)
+        self.noise_std = noise_std_from_blocks(blocks)
         return self
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
@@ -83,14 +73,10 @@ class SubspaceDenoiserTiles:
         return None if self.stats is None else self.stats.noise_std.cpu().numpy()
 
     def fit(self, blocks: np.ndarray) -> "SubspaceDenoiserTiles":
-        from hsi.restore.classical.fasthyde import subspace_stats
-
         self.stats = subspace_stats(torch.from_numpy(_nan_free(blocks)), k=self.k, noise_model=self.noise_model)
         return self
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        from hsi.restore.classical.fasthyde import apply
-
         return map_tiles(lambda tile: apply(tile, self.stats, **self.denoiser_options), batch)
 
 
@@ -109,3 +95,50 @@ class Upsample:
         options = {} if self.mode == "nearest" else {"align_corners": False}
         y = torch.nn.functional.interpolate(x, scale_factor=self.scale, mode=self.mode, **options)
         return y.numpy().transpose(0, 2, 3, 1)
+
+
+def _as_tile_method(step):
+    """A step with ``fit(blocks)``; plain cube functions get the scene-wide noise wrapper."""
+    if hasattr(step, "fit"):
+        return step
+    if not callable(step):
+        raise ParameterError(f"every step must be a method object or a cube function; got {type(step).__name__}")
+    return CubeMethodTiles(step)
+
+
+class Sequential:
+    """Run restoration steps one after the other on each batch of tiles.
+
+    Each step is either an object with ``fit(blocks) -> self`` and ``__call__(batch) ->
+    batch`` (``batch`` (n, rows, cols, bands) float32) or a plain ``f(cube, noise_std=...)``
+    cube function. ``fit`` fits the first step on the sampled blocks, then each next step
+    on the blocks as restored by the steps before it. ``scale`` is the product of the
+    steps' scales (super-resolution steps carry one); ``noise_std`` is the first step's
+    estimate.
+
+    Example (``conf/method/fasthyde_bicubic.yaml``): subspace denoising then bicubic
+    upsampling, the classical baseline for noisy super-resolution.
+    """
+
+    def __init__(self, steps: Sequence[Callable]):
+        steps = list(steps)
+        if not steps:
+            raise ParameterError("steps must hold at least one method; got an empty list")
+        self.steps = [_as_tile_method(step) for step in steps]
+        self.scale = int(np.prod([int(getattr(step, "scale", 1) or 1) for step in self.steps]))
+
+    @property
+    def noise_std(self):
+        return getattr(self.steps[0], "noise_std", None)
+
+    def fit(self, blocks: np.ndarray) -> "Sequential":
+        for index, step in enumerate(self.steps):
+            step.fit(blocks)
+            if index + 1 < len(self.steps):
+                blocks = np.asarray(step(blocks), dtype=np.float32)
+        return self
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        for step in self.steps:
+            batch = np.asarray(step(batch), dtype=np.float32)
+        return batch

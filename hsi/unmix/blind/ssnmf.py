@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hsi.unmix._tensors import Array
-from hsi.unmix.blind import _nmf_common as common
+from hsi.arrays import Array, positive_float
+from hsi.unmix.blind import nmf_multiplicative
 
 __all__ = ["ssnmf"]
 
@@ -60,14 +60,14 @@ def ssnmf(
     D. Cai, X. He, J. Han and T. S. Huang, "Graph regularized nonnegative matrix
     factorization for data representation", IEEE TPAMI 33(8), 2011 (the Laplacian updates).
     """
-    graph_weight = common.check_positive("graph_weight", graph_weight, allow_zero=True)
-    task = common.setup(pixels, n_endmembers, sparsity=sparsity, sparsity_scale=sparsity_scale, delta=delta,
+    graph_weight = positive_float(graph_weight, "graph_weight", allow_zero=True)
+    task = nmf_multiplicative.setup(pixels, n_endmembers, sparsity=sparsity, sparsity_scale=sparsity_scale, delta=delta,
                         max_iter=max_iter, tol=tol, device=device)
     data = task.problem.data
-    graph = common.pixel_graph(data.T, image_shape).to(data.dtype)
+    graph = nmf_multiplicative.pixel_graph(data.T, image_shape).to(data.dtype)
     mean_degree = float(graph.values().sum()) / graph.shape[0]
-    endmembers, abundances = common.vca_fcls_init(task.pixels, n_endmembers, rng)
-    return common.solve(
-        task, endmembers, abundances, penalty_gradient=common.l12_penalty(task.sparsity),
+    endmembers, abundances = nmf_multiplicative.vca_fcls_init(task.pixels, n_endmembers, rng)
+    return nmf_multiplicative.solve(
+        task, endmembers, abundances, penalty_gradient=nmf_multiplicative.l12_penalty(task.sparsity),
         graph=graph, graph_weight=graph_weight * task.problem.pixel_energy / max(mean_degree, 1e-300),
     )

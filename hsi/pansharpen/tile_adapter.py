@@ -27,6 +27,7 @@ import numpy as np
 
 from hsi.errors import InputError
 from hsi.scene import Scene, Window
+from hsi.tiling import run_tiled
 
 
 def fold_pan(pan: np.ndarray, ratio: int) -> np.ndarray:
@@ -121,8 +122,6 @@ def pansharpen_scene(
     """
     if pan.shape[:2] != (ms.n_rows * ratio, ms.n_cols * ratio):
         raise InputError(f"{pan.describe()}: PAN {pan.n_rows}x{pan.n_cols} is not {ratio} x the MS {ms.n_rows}x{ms.n_cols}")
-    from hsi.tiling import run_tiled
-
     scene = pair_scene(ms, pan, ratio, pan_bands)
     if max(ms.n_rows, ms.n_cols) <= tile:
         context = 0  # one tile: the method sees the whole scene, as untiled

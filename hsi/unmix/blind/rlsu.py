@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from hsi.unmix._tensors import Array
-from hsi.unmix.blind import _nmf_common as common
+from hsi.arrays import Array, positive_float
+from hsi.unmix.blind import nmf_multiplicative
 
 __all__ = ["rlsu", "l21_band_weights", "mixing_purity"]
 
@@ -106,18 +106,18 @@ def rlsu(
     F. Zhu, Y. Wang, B. Fan, G. Meng and C. Pan, "Effective spectral unmixing via robust
     representation and learning-based sparsity", arXiv:1409.0685, 2014.
     """
-    p_min = common.check_positive("p_min", p_min)
+    p_min = positive_float(p_min, "p_min")
     if p_min > 1:
         from hsi.errors import ParameterError
 
         raise ParameterError(f"p_min must be in (0, 1]; got {p_min!r}")
-    task = common.setup(pixels, n_endmembers, sparsity=sparsity, sparsity_scale=sparsity_scale, delta=delta,
+    task = nmf_multiplicative.setup(pixels, n_endmembers, sparsity=sparsity, sparsity_scale=sparsity_scale, delta=delta,
                         max_iter=max_iter, tol=tol, device=device)
     weight = task.sparsity
     data = task.problem.data
-    graph = common.pixel_graph(data.T, image_shape).to(data.dtype)
+    graph = nmf_multiplicative.pixel_graph(data.T, image_shape).to(data.dtype)
     degree = torch.sparse.sum(graph, dim=1).to_dense()
-    endmembers, abundances = common.noise_weighted_init(
+    endmembers, abundances = nmf_multiplicative.noise_weighted_init(
         task.pixels, n_endmembers, rng, lambda noise: l21_band_weights(noise.sqrt()).pow(2))
     state = {"h": learn_guidance_map(mixing_purity(abundances), graph, degree)}
 
@@ -131,7 +131,7 @@ def rlsu(
     def relearn(_, current: torch.Tensor) -> None:
         state["h"] = learn_guidance_map(mixing_purity(current), graph, degree, initial=state["h"])
 
-    return common.solve(
+    return nmf_multiplicative.solve(
         task, endmembers, abundances, penalty_gradient=penalty_gradient if weight > 0 else None,
         band_weights=lambda residual: l21_band_weights(residual.norm(dim=1)), on_check=relearn,
     )
