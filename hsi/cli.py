@@ -76,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     overrides = [arg for arg in overrides if arg not in ("-m", "--multirun")]
     if job == "bench" and overrides and "=" not in overrides[0] and not overrides[0].startswith("-"):
         overrides[0] = f"suite={overrides[0]}"  # `cli.py bench unmix` reads naturally
+    if job == "batch":  # `job_overrides=[method=fasthyde,tiling.tile=256]` as the README writes it
+        from hsi.jobs.batch import quote_job_overrides
+
+        overrides = quote_job_overrides(overrides)
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException

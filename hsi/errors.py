@@ -30,3 +30,11 @@ class WriteError(HsiError):
 
     Raised only after the partial file is removed: nothing is left at the output path.
     """
+
+
+class OutputLockedError(HsiError):
+    """Another hsi process is writing this output (see :mod:`hsi.io.lock`)."""
+
+
+class SchedulerLostError(HsiError):
+    """The Dask scheduler could not be reached, or went away before the work was finished."""

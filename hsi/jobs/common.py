@@ -22,7 +22,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from hsi.errors import InputError
-from hsi.io import check_output, open_scene, save_scene
+from hsi.io import check_output, lock, open_scene, record, save_scene
 from hsi.io.atomic import atomic_write
 from hsi.io.guard import check_output_folder
 from hsi.scene import Scene, Window
@@ -100,10 +100,19 @@ def prepare_output(path: str | Path | None, overwrite: bool, inputs: tuple[Path,
     """
     if path in (None, ""):
         raise InputError("no output= given")
-    output = check_output(Path(str(path)).expanduser(), bool(overwrite), inputs)
+    output = Path(str(path)).expanduser()
+    lock.acquire(output)  # first, so a run that finishes meanwhile cannot slip between check and write
+    output = check_output(output, bool(overwrite), inputs)
     for companion in (output.stem + "_report.json", output.stem + "_quicklook.png"):
         check_output(output.with_name(companion), True, inputs)
+    claim_record(output)
     return output
+
+
+def claim_record(target: Path) -> None:
+    """The output is this run's now: its old completion record goes, room for the new one is reserved."""
+    record.forget_record(target)
+    record.reserve(target)
 
 
 def prepare_output_dir(path: str | Path | None, overwrite: bool, inputs: tuple[Path, ...] = (),
@@ -112,7 +121,10 @@ def prepare_output_dir(path: str | Path | None, overwrite: bool, inputs: tuple[P
     input, and one that already holds files unless ``overwrite``."""
     if path in (None, ""):
         raise InputError("no output= given")
-    return check_output_folder(Path(str(path)).expanduser(), files, bool(overwrite), inputs)
+    lock.acquire(Path(str(path)).expanduser())
+    folder = check_output_folder(Path(str(path)).expanduser(), files, bool(overwrite), inputs)
+    claim_record(folder)
+    return folder
 
 
 def _jsonable(value: Any) -> Any:
@@ -172,6 +184,8 @@ class JobRun:
     cfg: DictConfig
     outputs: dict[str, Path]
     inputs: dict[str, Any]
+    record_at: Path | None = None  # what the completion record describes: the output, or unmix's folder
+    fingerprint: dict | None = None  # inputs' identity and settings when the job started (resume, record)
     started: float = field(default_factory=time.perf_counter)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -196,13 +210,15 @@ def _input_paths(inputs: dict[str, Any]) -> tuple[Path, ...]:
 
 
 def start(job: str, cfg: DictConfig, output, *, inputs: dict[str, Any], extra: dict[str, Path] | None = None,
-          scene_output: bool = True) -> JobRun:
+          scene_output: bool = True, folder: Path | None = None) -> JobRun:
     """Validate every file the job will write, before any work.
 
     ``output`` is the main output (a scene file whose format must be known from its extension
     when ``scene_output``); ``extra`` names other files (inside an output folder, say). The
     report, and the quicklook when ``cfg.quicklook``, follow :func:`output_paths`. Each is
-    refused if it is an input, or exists and ``overwrite`` is false.
+    refused if it is an input, or exists and ``overwrite`` is false. The output (``folder``
+    for a job that fills one) is locked for this run (:mod:`hsi.io.lock`) until :func:`finish`
+    writes its completion record (:mod:`hsi.io.record`).
     """
     from hsi.io import format_of
 
@@ -216,9 +232,15 @@ def start(job: str, cfg: DictConfig, output, *, inputs: dict[str, Any], extra: d
     if cfg.get("quicklook"):
         outputs["quicklook"] = rule["quicklook"]
     sources = _input_paths(inputs)
+    target = main if folder is None else Path(folder)
+    lock.acquire(target)
     for path in outputs.values():
         check_output(path, bool(cfg.overwrite), sources)
-    return JobRun(job, cfg, outputs, inputs)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if folder is not None:
+        target.mkdir(exist_ok=True)
+    claim_record(target)
+    return JobRun(job, cfg, outputs, inputs, record_at=target, fingerprint=run_fingerprint(job, cfg))
 
 
 def _described(value: Any) -> Any:
@@ -242,4 +264,41 @@ def finish(run: JobRun, results: dict, method=None) -> dict:
         "results": results,
     }
     write_json(run.outputs["report"], report)
+    complete_output(run.job, cfg, run.record_at or run.outputs["output"], *run.outputs.values(),
+                    fingerprint=run.fingerprint)
     return report
+
+
+#: Settings that name inputs (their identity goes into the fingerprint instead of the path).
+INPUT_SETTINGS = ("input", "mask", "reference", "reference_abundances", "library", "ms", "pan", "product")
+#: Settings that never change what a job writes.
+RUN_ONLY_SETTINGS = ("output", "progress", "overwrite", "resume", "scheduler", "workers")
+
+
+def run_fingerprint(job: str, cfg: DictConfig) -> dict:
+    """What determines a job's outputs: its inputs' identities, its resolved settings, hsi's version.
+
+    The same dict is the completion record's fingerprint (``batch`` compares them) and the
+    resume journal's (``restore resume=true`` refuses partial results from another one).
+    """
+    settings = {k: v for k, v in config_dict(cfg).items() if k not in INPUT_SETTINGS + RUN_ONLY_SETTINGS}
+    inputs = [cfg.get(key) for key in INPUT_SETTINGS]
+    if cfg.get("input", "") is None or ("ms" in cfg and cfg.get("ms") is None):
+        settings["sample"] = True  # the shipped sample, generated deterministically
+    return record.fingerprint(job, [str(Path(str(p)).expanduser()) for p in inputs if p not in (None, "", "sample")],
+                              settings)
+
+
+def complete_output(job: str, cfg: DictConfig, output: Path | str, *extra_files: Path | str | None,
+                    fingerprint: dict | None = None) -> Path:
+    """Finish a job: write the output's completion record (last) and release its lock.
+
+    ``fingerprint`` is :func:`run_fingerprint` taken when the job started, where the job has it
+    (an input edited during the run then makes the record mismatch rather than vouch for it).
+    """
+    path = record.write_record(output, fingerprint or run_fingerprint(job, cfg), extra_files)
+    record.drop_reservations()  # those of extra files (a report claimed on its own)
+    for done in (output, *extra_files):
+        if done not in (None, ""):
+            lock.release(Path(done))
+    return path

@@ -10,7 +10,7 @@ from hsi.errors import InputError
 from hsi.io import create_writer
 from hsi.io.cast import plan_cast
 from hsi.io.products.glt import orthorectified
-from hsi.jobs.common import input_scene, prepare_output, read_options
+from hsi.jobs.common import complete_output, input_scene, prepare_output, read_options
 
 
 def run(cfg: DictConfig) -> dict:
@@ -41,6 +41,7 @@ def run(cfg: DictConfig) -> dict:
         handling = (f"written as the nodata value {template.nodata}" if template.nodata is not None
                     and not np.isnan(template.nodata) else "kept as NaN (no nodata value)")
         print(f"warning: {scene.describe()} has {nonfinite} non-finite values; {handling}")
+    complete_output("convert", cfg, output)
     print(f"wrote {writer.path} ({scene.n_rows} x {scene.n_cols} x {scene.n_bands}, {template.dtype.name}"
           + (f", scale {template.scale:g}, offset {template.offset:g}" if cast.requantise else "") + ")")
     return {"output": str(writer.path), "nonfinite_values": nonfinite}

@@ -6,7 +6,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from hsi.errors import InputError
-from hsi.jobs.common import input_scene, prepare_output, write_json
+from hsi.jobs.common import complete_output, input_scene, prepare_output, write_json
 from hsi.scene import Scene, Window
 from hsi.stats import band_statistics
 
@@ -135,4 +135,6 @@ def run(cfg: DictConfig) -> dict:
         from hsi.viz.overview import save_scene_quicklook
 
         print(f"quicklook written to {save_scene_quicklook(scene, quicklook)}")
+    if report is not None or quicklook is not None:
+        complete_output("info", cfg, report or quicklook, quicklook)
     return info

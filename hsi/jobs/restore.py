@@ -89,7 +89,7 @@ def run(cfg: DictConfig) -> dict:
             method, scene, job.outputs["swath_output" if ortho else "output"], overwrite=cfg.overwrite, tile=int(tiling.tile),
             overlap=int(tiling.overlap), context=int(tiling.context), blend=tiling.blend,
             batch_size=int(tiling.batch_size), scale=scale, progress=bool(cfg.progress), fill_missing=not inpaint,
-            keep_nodata=not inpaint, resume=bool(cfg.resume), executor=client,
+            keep_nodata=not inpaint, resume=bool(cfg.resume), fingerprint=job.fingerprint, executor=client,
         )
     started = job.timed("restore", started)
     restored = open_scene(summary["output"])

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from hsi.config import compose, group_choices
 from hsi.errors import ParameterError
+from hsi.io import lock, record
 from hsi.methods import check_targets
 
 #: Numeric settings that also take a word (``pan_band=all``).
@@ -44,7 +45,12 @@ def run_job(job: str, overrides: list[str]) -> dict:
         raise ParameterError(f"unknown job {job!r}") from None
     cfg = compose(job, overrides)
     check_instantiated(job, cfg, overrides)
-    return module.run(cfg)
+    kept = lock.held()
+    try:
+        return module.run(cfg)
+    finally:  # the job's output locks and record placeholders, also when it failed
+        record.drop_reservations()
+        lock.release_all(keep=kept)
 
 
 def _leaves(node, path: str = ""):

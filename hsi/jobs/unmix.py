@@ -250,7 +250,7 @@ def run(cfg: DictConfig) -> dict:
         raise InputError(f"{scene.describe()}: every band with data is flagged bad")
     wavelengths = None if scene.wavelengths_nm is None else scene.wavelengths_nm[bands]
     ref_endmembers, ref_abundances = references(cfg, scene, wavelengths, bands)
-    job = start("unmix", cfg, folder / "abundances.tif", extra=extra,
+    job = start("unmix", cfg, folder / "abundances.tif", extra=extra, folder=folder,
                 inputs={"input": scene, "library": cfg.get("library"), "reference": cfg.get("reference"),
                         "reference_abundances": cfg.get("reference_abundances")})
     rng = np.random.default_rng(int(cfg.seed))

@@ -288,12 +288,15 @@ def _is_dask(executor) -> bool:
 
 
 def run_tiled(fn, scene: Scene, output: Path | str, *, overwrite: bool = False, dtype=np.float32,
-              template_changes: dict | None = None, resume: bool = False, **runner_options) -> dict:
+              template_changes: dict | None = None, resume: bool = False, fingerprint: dict | None = None,
+              **runner_options) -> dict:
     """Run ``fn`` over ``scene`` and stream the result to ``output`` (format by extension).
 
     With ``resume=True`` finished strips are also kept in ``<output>.partial/`` (see
     :mod:`hsi.tiling.resume`) so that a run interrupted for any reason continues where it
-    stopped when started again with the same settings.
+    stopped when started again with the same settings. ``fingerprint`` says what else
+    determines the output (the caller's inputs' identities and resolved settings, see
+    :func:`hsi.io.record.fingerprint`); partial results made under another one are refused.
     """
     from hsi.io import create_writer
     from hsi.tiling.resume import StripJournal
@@ -302,9 +305,9 @@ def run_tiled(fn, scene: Scene, output: Path | str, *, overwrite: bool = False, 
     journal = None
     rows_done = 0
     if resume:
-        fingerprint = {"scene": scene.describe(), "shape": list(scene.shape), "function": type(fn).__qualname__,
-                       "dtype": np.dtype(dtype).name, **runner.settings()}
-        journal = StripJournal(output, fingerprint)
+        journal = StripJournal(output, {
+            "run": fingerprint or {}, "scene": scene.describe(), "shape": list(scene.shape),
+            "function": type(fn).__qualname__, "dtype": np.dtype(dtype).name, "tiling": runner.settings()})
         rows_done = journal.open()
     state: dict = {}
 
