@@ -22,7 +22,7 @@ def _exact_fcls(pixels, endmembers):
     return np.array(out)
 
 
-@pytest.mark.parametrize("k", [3, 5, 8])  # 8 exercises the active-set path, <= 6 the face enumeration
+@pytest.mark.parametrize("k", [3, 5, 8, 18])  # 8 and 18 exercise the active-set path, <= 6 the face enumeration
 def test_fcls_matches_exact_qp(k):
     rng = np.random.default_rng(k)
     endmembers = rng.uniform(0, 1, size=(40, k))
@@ -32,6 +32,21 @@ def test_fcls_matches_exact_qp(k):
     assert np.abs(estimate - _exact_fcls(pixels, endmembers)).max() < 1e-5
     assert estimate.min() >= 0.0
     assert np.allclose(estimate.sum(axis=1), 1.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [8, 18])
+def test_fcls_warm_start_reaches_the_same_optimum(k):
+    # edaa_pp calls FCLS with slowly moving endmembers, starting from the previous solution.
+    rng = np.random.default_rng(10 + k)
+    endmembers = rng.uniform(0, 1, size=(40, k))
+    moved = endmembers + rng.normal(0, 0.02, size=endmembers.shape)
+    pixels = rng.dirichlet(np.full(k, 0.4), size=150) @ endmembers.T + rng.normal(0, 0.05, size=(150, 40))
+    pixels[:5] = rng.normal(0, 1, size=(5, 40))
+    previous = fcls(pixels, endmembers)
+    previous[:3] = 0.0  # unusable start rows fall back to the cold start
+    warm = fcls(pixels, moved, initial=previous)
+    assert np.abs(warm - fcls(pixels, moved)).max() < 1e-9
+    assert np.abs(warm - _exact_fcls(pixels, moved)).max() < 1e-5
 
 
 def test_fcls_active_set_equals_enumeration(monkeypatch):

@@ -85,8 +85,12 @@ def archetypal_restarts(
         weights = init_weights
     coords_t = coords.T  # (n, d)
 
-    def exact(weights_now: torch.Tensor) -> torch.Tensor:
-        return torch.stack([fcls(coords_t, coords @ weights_now[r]).T for r in range(weights_now.shape[0])])
+    def exact(weights_now: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
+        # Warm start from the previous abundances: B moves little per outer step, so the
+        # active sets barely change and FCLS reaches the same optimum in a few iterations.
+        return torch.stack([
+            fcls(coords_t, coords @ weights_now[r], initial=None if previous is None else previous[r].T).T
+            for r in range(weights_now.shape[0])])
 
     if exact_abundances:
         abundances = exact(weights)
@@ -115,7 +119,7 @@ def archetypal_restarts(
             gradient = coords_t @ ((coords @ new_weights) @ mix - target)  # (R, n, k)
             new_weights = _softmax_step(new_weights, step_b, gradient)
         if exact_abundances:
-            new_abundances = exact(new_weights)
+            new_abundances = exact(new_weights, abundances)
         # Safeguard: a restart whose objective went up keeps its previous iterate and
         # halves its steps, so every restart decreases monotonically.
         new_objective = _objective(coords, new_weights, new_abundances)
