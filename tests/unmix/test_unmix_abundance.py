@@ -22,7 +22,7 @@ def _exact_fcls(pixels, endmembers):
     return np.array(out)
 
 
-@pytest.mark.parametrize("k", [3, 5, 8, 18])  # 8 and 18 exercise the active-set path, <= 6 the face enumeration
+@pytest.mark.parametrize("k", [3, 5, 8, pytest.param(18, marks=pytest.mark.slow)])  # 8 and 18 exercise the active-set path, <= 6 the face enumeration
 def test_fcls_matches_exact_qp(k):
     rng = np.random.default_rng(k)
     endmembers = rng.uniform(0, 1, size=(40, k))
@@ -34,7 +34,7 @@ def test_fcls_matches_exact_qp(k):
     assert np.allclose(estimate.sum(axis=1), 1.0, atol=1e-12)
 
 
-@pytest.mark.parametrize("k", [8, 18])
+@pytest.mark.parametrize("k", [8, pytest.param(18, marks=pytest.mark.slow)])  # SLSQP on 18 variables is slow
 def test_fcls_warm_start_reaches_the_same_optimum(k):
     # edaa_pp calls FCLS with slowly moving endmembers, starting from the previous solution.
     rng = np.random.default_rng(10 + k)
