@@ -34,15 +34,17 @@ def test_info_without_input_runs_on_the_sample(tmp_path, capsys):
     import matplotlib.image
 
     assert matplotlib.image.imread(tmp_path / "q.png").shape[:2] == (192, 192)  # 96 px upscaled x2
-    info = json.loads((tmp_path / "info.json").read_text())
+    report = json.loads((tmp_path / "info.json").read_text())
+    info = report["results"]
     assert info["crs"] == "EPSG:32611" and len(info["bands"]["mean"]) == 106
+    assert report["outputs"]["quicklook"] == str(tmp_path / "q.png")
 
 
 def test_info_bands_selects_bands_as_convert_does(tmp_path):
     import json
 
     assert main(["info", "bands=[0,5,10]", "progress=false", f"report={tmp_path / 'info.json'}"]) == 0
-    info = json.loads((tmp_path / "info.json").read_text())
+    info = json.loads((tmp_path / "info.json").read_text())["results"]
     assert info["shape_rows_cols_bands"][2] == 3 and len(info["bands"]["mean"]) == 3
 
 
