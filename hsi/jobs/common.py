@@ -232,6 +232,8 @@ def start(job: str, cfg: DictConfig, output, *, inputs: dict[str, Any], extra: d
 
 
 def _described(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_described(v) for v in value]
     return value.describe() if isinstance(value, Scene) else (None if value in (None, "") else str(value))
 
 
