@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import sys
+import warnings
 from pathlib import Path
 
 from hsi import methods
@@ -86,6 +87,7 @@ def sweeps(overrides: list[str]) -> list[list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``python cli.py ...``; returns the exit status (2 for a one-line error)."""
+    warnings.showwarning = _one_line_warning
     try:
         return _main(argv)
     except BrokenPipeError:  # `python cli.py restore --help | head`: the reader left; stop quietly
@@ -93,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
         return 141  # 128 + SIGPIPE, as a shell tool killed by the closed pipe
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings reach the user as ``warning: ...`` lines, not as Python's two-line source dump."""
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
 
 
 def _main(argv: list[str] | None = None) -> int:
