@@ -198,7 +198,10 @@ def apply(
     Whiten (or variance-stabilise), project on the subspace, denoise each eigen-image with
     :func:`hsi.restore.classical.bm3d.bm3d` at unit noise level (the whitened noise is white
     with unit variance and the basis orthonormal), reproject and undo the whitening.
-    ``denoiser_options`` go to :func:`~hsi.restore.classical.bm3d.bm3d`.
+    ``denoiser_options`` go to :func:`~hsi.restore.classical.bm3d.bm3d`; with
+    ``shared_groups=True`` the eigen-images share groups matched on all of them jointly
+    (one block matching per tile instead of ``k``; about 1.7x faster, MPSNR within 0.14 dB
+    of per-image groups on the restore bench, sometimes above, sometimes below).
     """
     x, was_numpy = to_tensor(tile, name="tile", ndim=3)
     rows, cols, n_bands = x.shape
