@@ -59,39 +59,42 @@ def block_match(
     with ``joint`` the images are the channels of one image, distances are summed over
     them and one set of groups (1, n_refs, group) is returned.
 
-    Distances are ``|p|^2 + |q|^2 - 2 p.q``: for each row of reference patches, the dot
-    products with every patch of the rows it can reach are one matrix product, and only
-    the candidates inside each reference's search window are then picked out, so the
-    search costs one BLAS call and a few small gathers per reference row.
+    The ranking distance ``|q|^2 - 2 p.q`` (``|p - q|^2`` less the reference's own norm)
+    is one matrix product per row of reference patches, ``[p, 1] . [-2 q, |q|^2]`` against
+    every patch of the rows the search window reaches; only the candidates inside each
+    reference's window are then picked out. A few BLAS calls and small gathers per
+    reference row replace one pass over the image per displacement.
     """
-    b, rows, cols = images.shape
+    _, rows, cols = images.shape
     n_disp = 2 * radius + 1
     width, height = cols - patch + 1, rows - patch + 1
     centred = images - images.mean(dim=(1, 2), keepdim=True)  # smaller norms, less cancellation
-    patches = F.unfold(centred[None] if joint else centred[:, None], patch)  # (b, p*p, height * width), row-major corners
+    patches = F.unfold(centred[None] if joint else centred[:, None], patch)  # (b, c*p*p, height * width)
     b = patches.shape[0]
-    norms = (patches ** 2).sum(dim=1)  # (b, height * width)
+    augmented = torch.cat([-2 * patches, (patches ** 2).sum(dim=1, keepdim=True)], dim=1)
+    ones = patches.new_ones(b, 1, ref_x.numel())
     offsets = torch.arange(-radius, radius + 1, device=images.device)
     cand_x = ref_x[:, None] + offsets[None, :]  # (n_rx, n_disp)
-    valid_x = (cand_x >= 0) & (cand_x < width)
+    # Candidates beyond the left/right edges are clamped in range for the gather and ruled out here.
+    penalty = torch.where((cand_x >= 0) & (cand_x < width), 0.0, float("inf")).to(images.dtype)
+    penalty = penalty[:, None, :].expand(-1, n_disp, -1).reshape(1, ref_x.numel(), n_disp * n_disp)
     cand_x = cand_x.clamp(0, width - 1)
-    n_rx = ref_x.numel()
+    n_rx, centre = ref_x.numel(), radius * n_disp + radius
+    interior = ((offsets + radius)[:, None] * width + cand_x[:, None, :]).reshape(1, n_rx, -1).expand(b, -1, -1)
     best = []
     for y in ref_y.tolist():
-        cand_y = y + offsets
-        valid = (cand_y >= 0) & (cand_y < height)
-        top = max(y - radius, 0)
-        # flat[j, dy, dx]: candidate's index among the band's patches (rows top..), clamped in range.
-        rel_y = (cand_y.clamp(0, height - 1) - top)[None, :, None]
-        flat = (rel_y * width + cand_x[:, None, :]).reshape(1, n_rx, n_disp * n_disp).expand(b, -1, -1)
-        band = patches[:, :, top * width : (min(y + radius, height - 1) + 1) * width]
-        refs = y * width + ref_x
-        dots = (patches[:, :, refs].transpose(1, 2) @ band).gather(2, flat)  # (b, n_rx, dy * dx)
-        band_norms = norms[:, top * width :].gather(1, flat.reshape(b, -1)).reshape(flat.shape)
-        dist = (norms[:, refs, None] + band_norms - 2 * dots).clamp_min_(0)
-        mask = (valid[None, :, None] & valid_x[:, None, :]).reshape(1, n_rx, -1)
-        dist = dist.masked_fill_(~mask, float("inf"))
-        dist[:, :, radius * n_disp + radius] = -1.0  # the reference itself comes first
+        top, bottom = max(y - radius, 0), min(y + radius, height - 1)
+        flat = interior
+        if y - radius < 0 or y + radius > height - 1:  # search window cut by the top or bottom edge
+            rel_y = (y + offsets).clamp(0, height - 1) - top
+            flat = (rel_y[:, None] * width + cand_x[:, None, :]).reshape(1, n_rx, -1).expand(b, -1, -1)
+        band = augmented[:, :, top * width : (bottom + 1) * width]
+        refs = torch.cat([patches[:, :, y * width + ref_x], ones], dim=1)  # (b, c*p*p + 1, n_rx)
+        dist = (refs.transpose(1, 2) @ band).gather(2, flat) + penalty  # (b, n_rx, dy * dx)
+        if y - radius < 0 or y + radius > height - 1:
+            outside = ((y + offsets < 0) | (y + offsets > height - 1)).nonzero().reshape(-1)
+            dist.view(b, n_rx, n_disp, n_disp)[:, :, outside] = float("inf")
+        dist[:, :, centre] = -float("inf")  # the reference itself comes first
         best.append(dist.topk(group, dim=-1, largest=False, sorted=True).indices)
     best = torch.stack(best, dim=1).reshape(b, -1, group)  # (b, n_ry * n_rx, group)
     dy, dx = best // n_disp - radius, best % n_disp - radius
