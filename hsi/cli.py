@@ -1,22 +1,24 @@
 """The command line: ``python cli.py <job> key=value ...``.
 
 Each job is a module ``hsi/jobs/<job>.py`` with ``run(cfg)`` and a config
-``conf/<job>.yaml``; the configuration is composed by Hydra's compose API, so every
-``key=value`` (and ``group=option``) override works, and nothing is written into
-Hydra's dated folders: each job writes where its ``output=`` says.
+``conf/<job>.yaml``; :func:`hsi.jobs.run.run_job` composes the configuration with Hydra's
+compose API, so every ``key=value`` (and ``group=option``) override works, and nothing is
+written into Hydra's dated folders: each job writes where its ``output=`` says. ``-m`` /
+``--multirun`` with comma-separated values (``method=fasthyde,lrtv``) runs the job once per
+combination, as Hydra's multirun does.
 """
 
 from __future__ import annotations
 
 import ast
-import importlib
 import sys
 from pathlib import Path
 
+from hsi import methods
+from hsi.config import CONF_DIR, compose
 from hsi.errors import HsiError
-from hsi.settings import PROJECT_ROOT
+from hsi.jobs.run import run_job
 
-CONF_DIR = PROJECT_ROOT / "conf"
 JOBS_DIR = Path(__file__).resolve().parent / "jobs"
 USAGE = "usage: python cli.py <job> [key=value ...]   (python cli.py <job> --help shows a job's settings)"
 
@@ -32,21 +34,6 @@ def available_jobs() -> dict[str, str]:
     return jobs
 
 
-def compose(job: str, overrides: list[str]):
-    """The job's configuration with ``overrides`` applied (what tests call too)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name=job):
-        return hydra_compose(config_name=job, overrides=overrides)
-
-
-def run_job(job: str, overrides: list[str]) -> dict:
-    """Compose the job's config and run it; returns the job's summary."""
-    cfg = compose(job, overrides)
-    return importlib.import_module(f"hsi.jobs.{job}").run(cfg)
-
-
 def _help(jobs: dict[str, str]) -> str:
     width = max(map(len, jobs), default=0)
     lines = [USAGE, "", "jobs:"] + [f"  {name:<{width}}  {text}" for name, text in jobs.items()]
@@ -54,36 +41,25 @@ def _help(jobs: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-#: Which package's methods each job's ``method=`` takes (``_target_`` prefix of conf/method/*.yaml).
-METHOD_PACKAGES = {"restore": "hsi.restore.", "unmix": "hsi.unmix.", "pansharpen": "hsi.pansharpen."}
-
-
-def method_names(job: str) -> list[str]:
-    """The ``conf/method`` names a job accepts, from each config's ``_target_``."""
-    prefix = METHOD_PACKAGES.get(job)
-    if prefix is None:
-        return []
-    from omegaconf import OmegaConf
-
-    names = []
-    for path in sorted((CONF_DIR / "method").glob("*.yaml")):
-        target = str(OmegaConf.load(path).get("_target_", ""))
-        if target.startswith(prefix):
-            names.append(path.stem)
-    return names
-
-
-def _method_help(job: str, overrides: list[str]) -> str:
-    names = method_names(job)
-    if not names:
+def _method_help(job: str, cfg) -> str:
+    if job not in methods.JOBS:
         return ""
-    chosen = next((a.split("=", 1)[1] for a in overrides if a.startswith("method=")), None)
-    if chosen is None:
-        from omegaconf import OmegaConf
+    text = f"method: {cfg.get('method_name')} (method=NAME picks another: {', '.join(methods.names(job))})\n"
+    if job == "restore":
+        text += "".join(f"  task={task}: {', '.join(methods.names(job, task))}\n" for task in methods.RESTORE_TASKS)
+    return text
 
-        defaults = OmegaConf.load(CONF_DIR / f"{job}.yaml").get("defaults", [])
-        chosen = next((d["method"] for d in defaults if hasattr(d, "keys") and "method" in d), None)
-    return f"method: {chosen} (method=NAME picks another: {', '.join(names)})\n"
+
+def sweeps(overrides: list[str]) -> list[list[str]]:
+    """Hydra's multirun sweep: ``a=1,2 b=x,y`` -> every combination, in order (no range/glob sweeps)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    runs: list[list[str]] = [[]]
+    for override in OverridesParser.create().parse_overrides(overrides):
+        values = [override.get_key_element() + "=" + v for v in override.sweep_string_iterator()] \
+            if override.is_sweep_override() else [override.input_line]
+        runs = [run + [value] for run in runs for value in values]
+    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,18 +72,28 @@ def main(argv: list[str] | None = None) -> int:
     if job not in jobs:
         print(f"error: unknown job {job!r}; jobs: {', '.join(jobs)}", file=sys.stderr)
         return 2
+    multirun = any(arg in ("-m", "--multirun") for arg in overrides)
+    overrides = [arg for arg in overrides if arg not in ("-m", "--multirun")]
     if job == "bench" and overrides and "=" not in overrides[0] and not overrides[0].startswith("-"):
         overrides[0] = f"suite={overrides[0]}"  # `cli.py bench unmix` reads naturally
+    if job == "batch":  # `job_overrides=[method=fasthyde,tiling.tile=256]` as the README writes it
+        from hsi.jobs.batch import quote_job_overrides
+
+        overrides = quote_job_overrides(overrides)
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     try:
         if any(arg in ("-h", "--help") for arg in overrides):
-            print(f"{job}: {jobs[job]}\n\n{_method_help(job, overrides)}settings (override with key=value):\n")
-            print(OmegaConf.to_yaml(compose(job, [a for a in overrides if a not in ("-h", "--help")])))
+            cfg = compose(job, [a for a in overrides if a not in ("-h", "--help")])
+            print(f"{job}: {jobs[job]}\n\n{_method_help(job, cfg)}settings (override with key=value):\n")
+            print(OmegaConf.to_yaml(cfg))
             return 0
-        run_job(job, overrides)
+        for run in (sweeps(overrides) if multirun else [overrides]):
+            if multirun:
+                print(f"[multirun] {job} {' '.join(run)}")
+            run_job(job, run)
     except HsiError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -119,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {cause}", file=sys.stderr)
             return 2
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        if "Could not find 'method/" in message and method_names(job):
-            message += f"; methods for {job}: {', '.join(method_names(job))}"
+        if "Could not find 'method/" in message and job in methods.JOBS:
+            message += f"; methods for {job}: {', '.join(methods.names(job))}"
         print(f"error: bad setting for job {job!r}: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

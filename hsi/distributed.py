@@ -1,9 +1,17 @@
-"""Dask clients for jobs that spread scenes or tiles over workers."""
+"""Dask clients for jobs that spread scenes or tiles over workers, and a guard for orphaned tasks."""
 
 from __future__ import annotations
 
+import ctypes
+import logging
+import threading
+from concurrent.futures import CancelledError
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
+
+from hsi.errors import SchedulerLostError
+from hsi.io.lock import is_locked
 
 
 @contextmanager
@@ -12,7 +20,9 @@ def dask_client(scheduler: str | None, workers: int = 2) -> Iterator[object | No
 
     ``None`` or ``""`` yields None (run in this process); ``"local"`` starts a
     ``LocalCluster`` of ``workers`` single-threaded worker processes; anything else is a
-    scheduler address such as ``tcp://host:8786``.
+    scheduler address such as ``tcp://host:8786``. A scheduler that cannot be reached, or
+    that goes away while the block waits on it, raises :class:`SchedulerLostError` (one line
+    from the CLI) instead of distributed's connection or cancellation errors.
     """
     if not scheduler:
         yield None
@@ -23,5 +33,74 @@ def dask_client(scheduler: str | None, workers: int = 2) -> Iterator[object | No
         with LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True) as cluster, Client(cluster) as client:
             yield client
     else:
-        with Client(scheduler) as client:
-            yield client
+        # A lost scheduler is reported by the job in one line; distributed would also log the
+        # reconnection attempts with tracebacks.
+        import distributed  # noqa: F401  (configures its loggers, whose levels are set here)
+
+        loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+                   if name.split(".")[0] in ("distributed", "tornado")]
+        levels = [logger.level for logger in loggers]
+        for logger in loggers:
+            logger.setLevel(logging.CRITICAL)
+        try:
+            try:
+                client = Client(scheduler, timeout="30s")
+            except (OSError, TimeoutError) as error:
+                raise SchedulerLostError(f"Dask scheduler {scheduler} could not be reached ({error})") from None
+            with client:
+                try:
+                    yield client
+                except (CancelledError, OSError, TimeoutError) as error:
+                    if client.status == "running":
+                        raise
+                    raise SchedulerLostError(f"lost the Dask scheduler {scheduler} "
+                                             f"({type(error).__name__})") from None
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
+
+
+class DriverGone(BaseException):
+    """Raised inside a task whose driver died: the task must not finish its outputs late."""
+
+
+@contextmanager
+def abandon_if_driver_dies(driver_lock: Path | str | None, poll_seconds: float = 1.0) -> Iterator[None]:
+    """Run the block, interrupting it with :class:`DriverGone` once ``driver_lock`` is no longer held.
+
+    A batch driver holds the lock of its output folder while it runs (see
+    :mod:`hsi.io.lock`); the kernel drops it when the driver dies, however it dies. Dask
+    keeps running tasks of a vanished client, so each task watches that lock from a
+    thread and, when it is free, raises into the task's thread. The exception arrives at
+    the next Python step (between blocks or tiles, before a writer renames its temporary
+    file into place); the writer then discards its temporary file and the job writes no
+    completion record, so nothing reaches a final path late.
+    """
+    if driver_lock is None:
+        yield
+        return
+    if not is_locked(driver_lock):
+        raise DriverGone(f"{driver_lock}: the batch driver is gone; not starting")
+    target = threading.get_ident()
+    guard = threading.Lock()
+    state = {"done": False, "fired": False}
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(poll_seconds):
+            if not is_locked(driver_lock):
+                with guard:  # again at every poll: library code may swallow one exception
+                    if not state["done"]:
+                        state["fired"] = True
+                        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(DriverGone))
+
+    watcher = threading.Thread(target=watch, name="hsi-driver-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        with guard:
+            state["done"] = True
+            if state["fired"]:  # not delivered yet: cancel it so it cannot hit the caller later
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), None)
+        stop.set()

@@ -23,3 +23,18 @@ class OutputExistsError(HsiError):
 
 class ParameterError(HsiError):
     """A parameter value is outside what the method accepts."""
+
+
+class WriteError(HsiError):
+    """An output could not be written completely (disk full, read-only folder, I/O error).
+
+    Raised only after the partial file is removed: nothing is left at the output path.
+    """
+
+
+class OutputLockedError(HsiError):
+    """Another hsi process is writing this output (see :mod:`hsi.io.lock`)."""
+
+
+class SchedulerLostError(HsiError):
+    """The Dask scheduler could not be reached, or went away before the work was finished."""

@@ -88,6 +88,10 @@ class Scene:
     units : physical units of the values ("reflectance", "uW nm-1 cm-2 sr-1", ...), or None.
     metadata : anything else from the file header, kept for the writer.
     path : the file this scene was opened from, for error messages.
+    masks : quality layers on the same grid (cloud, cirrus, water, ...), name -> reader of one
+        band (per pixel) or one per band; nonzero = flagged. Product readers fill it.
+    geolocation : for scenes in instrument geometry, the lookup that maps them to a map grid
+        (:class:`hsi.io.products.glt.GltGeolocation`, or lat/lon arrays), else None.
     """
 
     reader: PixelReader
@@ -103,6 +107,8 @@ class Scene:
     units: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    masks: dict[str, PixelReader] = field(default_factory=dict)
+    geolocation: Any = None
 
     def __post_init__(self) -> None:
         n_bands = self.shape[2]
@@ -164,6 +170,9 @@ class Scene:
             self.n_cols if n_cols is None else int(n_cols),
             self.n_bands if n_bands is None else int(n_bands),
         )
+        if shape[:2] != self.shape[:2]:  # another grid: quality layers and swath lookups no longer apply
+            changes.setdefault("masks", {})
+            changes.setdefault("geolocation", None)
         if shape[2] != self.n_bands:  # another quantity: per-band and radiometric attributes go
             for name in ("wavelengths_nm", "fwhm_nm", "bad_bands", "band_names", "units"):
                 changes.setdefault(name, None)
@@ -185,6 +194,8 @@ class Scene:
             fwhm_nm=pick(self.fwhm_nm),
             bad_bands=pick(self.bad_bands),
             band_names=None if self.band_names is None else [self.band_names[i] for i in index],
+            masks={name: _BandSubsetReader(mask, index) if mask.shape[2] == self.n_bands > 1 else mask
+                   for name, mask in self.masks.items()},  # per-band quality layers follow the bands
         )
 
     # --- shape and access ---------------------------------------------------------------
@@ -245,6 +256,17 @@ class Scene:
         if dtype is not None:
             pixels = pixels.astype(dtype, copy=False)
         return pixels
+
+    def read_mask(self, name: str, window: Window | None = None) -> np.ndarray:
+        """Quality layer ``name`` over ``window`` as booleans ``(rows, cols)`` or ``(rows, cols, bands)``."""
+        if name not in self.masks:
+            known = ", ".join(self.masks) or "none"
+            raise InputError(f"{self.describe()}: no quality layer {name!r}; it has {known}")
+        reader = self.masks[name]
+        window = self.full_window if window is None else window
+        values = reader.read(window, np.arange(reader.shape[2]))
+        flagged = np.isfinite(values) & (values != 0) if values.dtype.kind == "f" else values != 0
+        return flagged[:, :, 0] if flagged.shape[2] == 1 else flagged
 
     def nodata_mask_of(self, pixels: np.ndarray) -> np.ndarray:
         """True where a value read from this scene is nodata or not finite."""

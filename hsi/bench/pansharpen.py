@@ -34,7 +34,7 @@ import scipy.io
 import torch
 
 from hsi.errors import InputError, ParameterError
-from hsi.settings import PROJECT_ROOT, shared_data_dir
+from hsi.settings import shared_data_dir
 
 PAIRS = {"WV2": "imgWV2.mat", "IKONOS": "imgIK.mat"}
 DEFAULT_METHODS = (
@@ -59,14 +59,10 @@ def load_pair(path: str | Path) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def method_from_config(name: str) -> Callable:
-    """The pansharpening function configured in ``conf/method/<name>.yaml``."""
-    import hydra
-    from omegaconf import OmegaConf
+    """The pansharpening function configured in ``conf/method/<name>.yaml``, as the job builds it."""
+    from hsi import methods
 
-    path = PROJECT_ROOT / "conf" / "method" / f"{name}.yaml"
-    if not path.exists():
-        raise ParameterError(f"method={name!r}: no config {path}")
-    return hydra.utils.instantiate(OmegaConf.load(path))
+    return methods.load("pansharpen", name)
 
 
 def flat_response_pan(cube: np.ndarray, wavelengths_nm: np.ndarray, band_range_nm=PAN_RANGE_NM) -> np.ndarray:

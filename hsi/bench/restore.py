@@ -13,8 +13,8 @@ Pinned protocol
   decimation, :func:`hsi.degrade.mtf.degrade_resolution`, then i.i.d. sigma 10; the scene is
   cropped to a multiple of 4 first); ``inpaint`` (80 % of the pixels missing at random, all
   bands, given to the methods as NaN; i.i.d. sigma ``inpaint_sigma``).
-- Methods are ``conf/method/<name>.yaml`` instantiated exactly as the restore job does
-  (:func:`hsi.jobs.restore.build_method`), fitted on the whole degraded cube as one block and
+- Methods are ``conf/method/<name>.yaml`` built by the method registry exactly as the restore
+  job builds them (:func:`hsi.methods.load`, with the case's task), fitted on the whole degraded cube as one block and
   applied to it as one tile. A method whose config does not exist, or cannot be built (its
   weights are absent), is skipped with a logged note.
 - Scores against the clean cube: MPSNR (dB, peak 1), MSSIM, SAM (degrees); time is wall-clock
@@ -59,21 +59,25 @@ def family(case: str) -> str:
     return "iid" if case.startswith("iid") else case
 
 
-def load_method(name: str, scale: int = SR_SCALE):
-    """``conf/method/<name>.yaml`` as the restore job builds it.
+def task_of(case: str) -> str:
+    """The restore task a case asks of its methods."""
+    return {"sr": "sr", "inpaint": "inpaint", "stripes": "destripe"}.get(case, "denoise")
+
+
+def load_method(name: str, scale: int = SR_SCALE, task: str = "denoise"):
+    """``conf/method/<name>.yaml`` as the restore job builds it (:func:`hsi.methods.load`).
 
     Returns ``(method, None)``, or ``(None, why)`` when the config does not exist or cannot be
     built for a reason of the installation (e.g. a learnt method whose weights are absent).
     """
     from hydra.errors import InstantiationException
 
-    from hsi.jobs.restore import build_method
+    from hsi import methods
 
-    path = PROJECT_ROOT / "conf" / "method" / f"{name}.yaml"
-    if not path.exists():
+    if not (PROJECT_ROOT / "conf" / "method" / f"{name}.yaml").exists():
         return None, f"conf/method/{name}.yaml does not exist"
     try:
-        return build_method(OmegaConf.create({"method": OmegaConf.load(path), "scale": int(scale)})), None
+        return methods.load("restore", name, scale=int(scale), task=task), None
     except InstantiationException as error:  # a config out of step with its code, or absent weights
         return None, f"cannot build {name}: {error.__cause__ or error}"
 
@@ -193,7 +197,7 @@ def run_benchmark(
                 rows.append({"case": case, "scene": scene_name, "method": "input", **scores(reference, degraded),
                              "time (s)": 0.0})
             for name in method_lists.get(family(case), ()):
-                method, why = load_method(name)
+                method, why = load_method(name, task=task_of(case))
                 if method is None:
                     log.warning("restore bench: skipping %s on %s (%s)", name, case, why)
                     continue

@@ -20,7 +20,7 @@ import numpy as np
 import psutil
 
 from hsi.io import create_writer, open_scene
-from hsi.sample import sample_endmembers
+from hsi.sample_scene import material_endmembers
 from hsi.scene import Scene, Window
 from hsi.tiling import run_tiled, sample_blocks
 
@@ -42,7 +42,7 @@ def make_large_scene(path: Path, rows: int, cols: int, bands: int, *, sigma: flo
                      strip_rows: int = 64) -> Scene:
     """Write the synthetic scene to ``path`` strip by strip (bounded memory) and open it."""
     wavelengths = np.linspace(400.0, 2500.0, bands)
-    endmembers = sample_endmembers(wavelengths)
+    endmembers = material_endmembers(wavelengths)
     like = Scene.from_array(np.zeros((1, 1, bands), np.float32), wavelengths_nm=wavelengths).derived(
         n_rows=rows, n_cols=cols, dtype=np.float32)
     with create_writer(path, like, overwrite=True) as writer:
@@ -101,12 +101,9 @@ class PeakMemory:
 
 def _restore_method(name: str):
     """``conf/method/<name>.yaml`` built exactly as the restore job builds it."""
-    from omegaconf import OmegaConf
+    from hsi import methods
 
-    from hsi.jobs.restore import build_method
-    from hsi.settings import PROJECT_ROOT
-
-    return build_method(OmegaConf.create({"method": OmegaConf.load(PROJECT_ROOT / "conf" / "method" / f"{name}.yaml")}))
+    return methods.load("restore", name)
 
 
 def run_benchmark(data_dir: str | None = None, *, rows: int = 4000, cols: int = 4000, bands: int = 200,

@@ -3,7 +3,7 @@
 Pinned protocol
 ---------------
 - Synthetic scenes ``size x size x bands`` float32 (``.npy``, rows x cols x bands, the order
-  both programs read without a transpose): five materials (:func:`hsi.sample.sample_endmembers`)
+  both programs read without a transpose): five materials (:func:`hsi.sample_scene.material_endmembers`)
   mixed with abundances whose texture is real photography (``skimage.data`` camera, moon,
   brick, grass, gravel, mirrored to the scene size; softmax of the standardised images), scaled
   to a maximum of 1, plus i.i.d. Gaussian noise ``sigma / 255`` seeded per strip.
@@ -39,7 +39,7 @@ import numpy as np
 import psutil
 import torch
 
-from hsi.sample import sample_endmembers
+from hsi.sample_scene import material_endmembers
 from hsi.settings import PROJECT_ROOT
 from hsi.tiling.grid import TileGrid
 
@@ -70,7 +70,7 @@ def _texture(name: str, rows: int, cols: int) -> np.ndarray:
 
 def make_scene(folder: Path, size: int, bands: int, sigma: float, seed: int, strip_rows: int = 256) -> tuple[Path, Path]:
     """Write ``noisy.npy`` and ``clean.npy`` (``size x size x bands``) strip by strip; return their paths."""
-    endmembers = sample_endmembers(np.linspace(400.0, 2500.0, bands)).astype(np.float32)
+    endmembers = material_endmembers(np.linspace(400.0, 2500.0, bands)).astype(np.float32)
     fields = np.stack([_texture(name, size, size) for name in TEXTURES], axis=-1)
     abundances = np.exp(1.5 * fields)
     abundances /= abundances.sum(axis=-1, keepdims=True)
@@ -207,7 +207,7 @@ def run_hyde(hyde_python: str, noisy: Path, output: Path, threads: int, workdir:
 def subspace_dimension(noisy: Path, sample_pixels: int = 200_000, seed: int = 0) -> int:
     """The k that ``restore``'s default fit chooses on ``noisy`` (same sample size and seed)."""
     from hsi.io import open_scene
-    from hsi.restore.tiled import SubspaceDenoiserTiles
+    from hsi.restore.tile_adapter import SubspaceDenoiserTiles
     from hsi.tiling import sample_blocks
 
     blocks = sample_blocks(open_scene(noisy), sample_pixels, rng=np.random.default_rng(seed))

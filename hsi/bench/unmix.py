@@ -26,11 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
 from hsi.datasets.benchmarks import LOADERS, load_benchmark_library
 from hsi.errors import ParameterError
-from hsi.settings import PROJECT_ROOT
 
 # conf/method names run by `python cli.py bench unmix`; extend with new unmixing methods.
 DEFAULT_METHODS: tuple[str, ...] = ("vca_fcls", "nfindr_fcls", "atgp_fcls", "spa_fcls", "pp_spa_fcls", "edaa", "edaa_pp",
@@ -41,13 +39,10 @@ SCENE_NORMALIZATION = {"samson": "l2", "jasper_ridge": "none"}
 
 
 def load_method(name: str):
-    """Instantiate ``conf/method/<name>.yaml`` (an :class:`hsi.unmix.pipeline.Unmixer`)."""
-    import hydra
+    """``conf/method/<name>.yaml`` as the unmix job builds it (an :class:`hsi.unmix.pipeline.Unmixer`)."""
+    from hsi import methods
 
-    path = PROJECT_ROOT / "conf" / "method" / f"{name}.yaml"
-    if not path.exists():
-        raise ParameterError(f"unknown unmixing method {name!r}: {path} does not exist")
-    return hydra.utils.instantiate(OmegaConf.load(path))
+    return methods.load("unmix", name)
 
 
 def _scores(endmembers, abundances, reference) -> dict:

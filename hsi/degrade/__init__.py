@@ -5,6 +5,8 @@
 * :mod:`hsi.degrade.mtf`: sensor MTF blur, Gaussian blur, decimation (Wald's protocol).
 * :mod:`hsi.degrade.masks`: observation masks (True = observed) and :func:`apply_mask`.
 * :mod:`hsi.degrade.srf`: spectral response functions, MS/PAN synthesis from HS cubes.
+* :mod:`hsi.degrade.resample`: interpolation onto a grid ``ratio`` times finer and antialiased
+  reduction (pansharpening's EXP step, the PAN at the MS scale for QNR).
 
 Every random function takes ``rng`` (a ``numpy.random.Generator`` or a ``torch.Generator``)
 and returns the same kind of array it was given.

@@ -25,7 +25,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from hsi.degrade import _backend as B
+from hsi.arrays import as_bool_tensor, as_tensor, like_input
+from hsi.degrade import draws
 from hsi.errors import ParameterError
 
 __all__ = ["random_pixel_mask", "random_band_pixel_mask", "stripe_mask", "block_mask", "apply_mask"]
@@ -46,17 +47,17 @@ def _fraction(missing_fraction: float) -> float:
     return value
 
 
-def _out(mask: torch.Tensor, rng: B.Rng) -> Any:
+def _out(mask: torch.Tensor, rng: draws.Rng) -> Any:
     return mask.cpu().numpy() if isinstance(rng, np.random.Generator) else mask
 
 
-def _device(rng: B.Rng) -> torch.device:
+def _device(rng: draws.Rng) -> torch.device:
     return torch.device("cpu") if isinstance(rng, np.random.Generator) else rng.device
 
 
-def _exact_missing(rng: B.Rng, n_sets: int, n_items: int, n_missing: int) -> torch.Tensor:
+def _exact_missing(rng: draws.Rng, n_sets: int, n_items: int, n_missing: int) -> torch.Tensor:
     """``(n_sets, n_items)`` boolean, True = observed, exactly ``n_missing`` False per row."""
-    scores = B.uniform(rng, (n_sets, n_items), 0.0, 1.0, torch.empty(0, dtype=torch.float64, device=_device(rng)))
+    scores = draws.uniform(rng, (n_sets, n_items), 0.0, 1.0, torch.empty(0, dtype=torch.float64, device=_device(rng)))
     ranks = scores.argsort(dim=1).argsort(dim=1)
     return ranks >= n_missing
 
@@ -83,7 +84,7 @@ def random_pixel_mask(
     ----------
     The random missing-pixel setting of HSI completion, e.g. Jiang et al., JCAM 2020.
     """
-    rng = B.check_rng(rng)
+    rng = draws.check_rng(rng)
     rows, cols = _shape(shape, (2,))
     n_missing = round(_fraction(missing_fraction) * rows * cols)
     return _out(_exact_missing(rng, 1, rows * cols, n_missing).reshape(rows, cols), rng)
@@ -111,7 +112,7 @@ def random_band_pixel_mask(
     ----------
     The random missing-entry setting of tensor completion, e.g. Jiang et al., JCAM 2020.
     """
-    rng = B.check_rng(rng)
+    rng = draws.check_rng(rng)
     rows, cols, bands = _shape(shape, (3,))
     n_missing = round(_fraction(missing_fraction) * rows * cols)
     mask = _exact_missing(rng, bands, rows * cols, n_missing)  # (bands, pixels)
@@ -143,7 +144,7 @@ def stripe_mask(
     ----------
     The dead-line cases of Zhang et al., IEEE TGRS 2014 (LRMR).
     """
-    rng = B.check_rng(rng)
+    rng = draws.check_rng(rng)
     dims = _shape(shape, (2, 3))
     if axis not in (0, 1):
         raise ParameterError(f"axis must be 0 (rows) or 1 (columns); got {axis}")
@@ -181,7 +182,7 @@ def block_mask(
     ----------
     The block (cloud-like) missing-data setting of HSI completion, e.g. Jiang et al., JCAM 2020.
     """
-    rng = B.check_rng(rng)
+    rng = draws.check_rng(rng)
     dims = _shape(shape, (2, 3))
     height, width = (block_size, block_size) if np.ndim(block_size) == 0 else tuple(block_size)
     if not (1 <= height <= dims[0] and 1 <= width <= dims[1]) or int(height) != height or int(width) != width:
@@ -190,8 +191,8 @@ def block_mask(
         raise ParameterError(f"n_blocks must be a non-negative integer; got {n_blocks}")
     n_sets = dims[2] if len(dims) == 3 else 1
     total = int(n_blocks) * n_sets
-    tops = B.integers(rng, 0, dims[0] - int(height) + 1, total)
-    lefts = B.integers(rng, 0, dims[1] - int(width) + 1, total)
+    tops = draws.integers(rng, 0, dims[0] - int(height) + 1, total)
+    lefts = draws.integers(rng, 0, dims[1] - int(width) + 1, total)
     # Count block corners in the (height x width) window ending at each pixel with a 2-D
     # prefix sum: memory stays O(rows * cols) per band whatever the number of blocks.
     corners = torch.zeros(n_sets, dims[0] + 1, dims[1] + 1, dtype=torch.int32)
@@ -234,8 +235,8 @@ def apply_mask(
     -------
     masked : same shape and kind as ``cube`` (integers -> float32).
     """
-    tensor, is_numpy = B.as_float_tensor(cube)
-    observed = B.as_bool_tensor(mask, tensor.device)
+    tensor = as_tensor(cube, name="cube", ndim=3)
+    observed = as_bool_tensor(mask, tensor.device)
     if observed.ndim == 2:
         observed = observed.unsqueeze(-1)
     if observed.ndim != 3 or observed.shape[:2] != tensor.shape[:2] or observed.shape[2] not in (1, tensor.shape[2]):
@@ -243,4 +244,4 @@ def apply_mask(
             f"mask must be (rows, cols) or (rows, cols, bands) matching the cube {tuple(tensor.shape)}; "
             f"got {tuple(mask.shape)}"
         )
-    return B.like_input(tensor.masked_fill(~observed, float(fill)), is_numpy)
+    return like_input(tensor.masked_fill(~observed, float(fill)), cube)

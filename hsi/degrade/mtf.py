@@ -51,8 +51,9 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import brentq
 
-from hsi.degrade._backend import as_float_tensor, check_padding, like_input, pad_indices
-from hsi.errors import ParameterError
+from hsi.arrays import as_tensor, like_input, positive_int
+from hsi.degrade.padding import check_padding, pad_indices
+from hsi.errors import InputError, ParameterError
 
 __all__ = [
     "SensorMTF",
@@ -283,7 +284,7 @@ def _per_band(values: Any, n_bands: int, name: str) -> np.ndarray:
 
 
 def _filter_bands(cube: Any, kernel_of: Any, values: Any, name: str, padding: str) -> Any:
-    tensor, is_numpy = as_float_tensor(cube, "cube", ndims=(2, 3))
+    tensor = as_tensor(cube, name="cube", ndim=(2, 3))
     flat = tensor.ndim == 2
     if flat:
         tensor = tensor.unsqueeze(-1)
@@ -296,7 +297,7 @@ def _filter_bands(cube: Any, kernel_of: Any, values: Any, name: str, padding: st
         start = (size - kernel.size) // 2
         kernels[band, start : start + kernel.size] = kernel
     result = _separable_filter(tensor, kernels, check_padding(padding))
-    return like_input(result[..., 0] if flat else result, is_numpy)
+    return like_input(result[..., 0] if flat else result, cube)
 
 
 def mtf_blur(
@@ -370,12 +371,6 @@ def gaussian_blur(
 
 
 # --- decimation ---------------------------------------------------------------------------
-def _check_int_ratio(ratio: Any) -> int:
-    if isinstance(ratio, bool) or int(ratio) != ratio or int(ratio) < 1:
-        raise ParameterError(f"ratio must be a positive integer for decimation; got {ratio}")
-    return int(ratio)
-
-
 def decimate(
     cube: np.ndarray | torch.Tensor,
     ratio: int,
@@ -399,9 +394,9 @@ def decimate(
     ----------
     Wald et al., PE&RS 1997; Vivone et al., IEEE TGRS 2015.
     """
-    ratio = _check_int_ratio(ratio)
+    ratio = positive_int(ratio, "ratio")
     if cube.ndim not in (2, 3):
-        raise ParameterError(f"cube must be (rows, cols[, bands]); got shape {tuple(cube.shape)}")
+        raise InputError(f"cube must be (rows, cols[, bands]); got shape {tuple(cube.shape)}")
     if offset is None:
         offset = ratio // 2
     row_offset, col_offset = (offset, offset) if np.ndim(offset) == 0 else tuple(offset)
@@ -445,7 +440,7 @@ def degrade_resolution(
     ----------
     Wald et al., PE&RS 1997; Aiazzi et al., PE&RS 2006; Vivone et al., IEEE TGRS 2015.
     """
-    ratio = _check_int_ratio(ratio)
+    ratio = positive_int(ratio, "ratio")
     n_bands = 1 if cube.ndim == 2 else cube.shape[-1]
     blurred = mtf_blur(cube, _gains_from(mtf, n_bands), ratio, size=size, padding=padding)
     return decimate(blurred, ratio, offset)

@@ -47,7 +47,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from hsi.degrade import _backend as B
+from hsi.arrays import as_tensor, like_input
+from hsi.degrade import draws
 from hsi.errors import ParameterError
 
 __all__ = [
@@ -133,20 +134,20 @@ def _band_indices(bands: Any, n_bands: int) -> np.ndarray:
     return np.unique(index.astype(np.int64) % n_bands)
 
 
-def _column_counts(rng: B.Rng, n_cols: int, n_bands: int, count: int | None, fraction: Any, name: str) -> np.ndarray:
+def _column_counts(rng: draws.Rng, n_cols: int, n_bands: int, count: int | None, fraction: Any, name: str) -> np.ndarray:
     """Per-band number of affected columns: ``count``, or uniform in a fraction range of ``n_cols``."""
     if count is not None:
         if int(count) != count or not 0 <= count <= n_cols:
             raise ParameterError(f"{name} must be an integer in [0, {n_cols}] (columns); got {count}")
         return np.full(n_bands, int(count), dtype=np.int64)
     low, high = _range_pair(fraction, "fraction", 0.0, 1.0)
-    return B.integers(rng, int(math.floor(low * n_cols)), int(math.floor(high * n_cols)) + 1, n_bands)
+    return draws.integers(rng, int(math.floor(low * n_cols)), int(math.floor(high * n_cols)) + 1, n_bands)
 
 
-def _random_columns(rng: B.Rng, counts: np.ndarray, n_cols: int, like: torch.Tensor) -> torch.Tensor:
+def _random_columns(rng: draws.Rng, counts: np.ndarray, n_cols: int, like: torch.Tensor) -> torch.Tensor:
     """``(n_bands, n_cols)`` boolean: ``counts[b]`` distinct random columns per band (ranks of
     uniform draws, so it is one vectorised draw for all bands)."""
-    scores = B.uniform(rng, (counts.size, n_cols), 0.0, 1.0, B.float64_like(like))
+    scores = draws.uniform(rng, (counts.size, n_cols), 0.0, 1.0, draws.float64_like(like))
     ranks = scores.argsort(dim=1).argsort(dim=1)
     return ranks < torch.as_tensor(counts, device=like.device)[:, None]
 
@@ -160,9 +161,9 @@ def _full_mask(columns: torch.Tensor, bands: np.ndarray, shape: tuple[int, int, 
 
 
 # --- Gaussian -----------------------------------------------------------------------------
-def _add_gaussian(cube: torch.Tensor, sigma_per_band: np.ndarray, rng: B.Rng) -> torch.Tensor:
+def _add_gaussian(cube: torch.Tensor, sigma_per_band: np.ndarray, rng: draws.Rng) -> torch.Tensor:
     sigma = torch.as_tensor(sigma_per_band, dtype=cube.dtype, device=cube.device)
-    return cube + B.normal(rng, tuple(cube.shape), cube) * sigma
+    return cube + draws.normal(rng, tuple(cube.shape), cube) * sigma
 
 
 def gaussian_noise(
@@ -187,10 +188,10 @@ def gaussian_noise(
     ----------
     The AWGN setting of HSI denoising benchmarks, e.g. Wei et al., IEEE TNNLS 2021.
     """
-    rng = B.check_rng(rng)
-    tensor, is_numpy = B.as_float_tensor(cube)
+    rng = draws.check_rng(rng)
+    tensor = as_tensor(cube, name="cube", ndim=3)
     noisy = _add_gaussian(tensor, _sigma_vector(sigma, tensor.shape[2]), rng)
-    return B.like_input(noisy, is_numpy)
+    return like_input(noisy, cube)
 
 
 def noniid_gaussian_noise(
@@ -214,12 +215,12 @@ def noniid_gaussian_noise(
     ----------
     Wei et al., IEEE TNNLS 2021 (non-i.i.d. case); He et al., IEEE TGRS 2016.
     """
-    rng = B.check_rng(rng)
-    tensor, is_numpy = B.as_float_tensor(cube)
+    rng = draws.check_rng(rng)
+    tensor = as_tensor(cube, name="cube", ndim=3)
     low, high = _range_pair(sigma_range, "sigma_range")
-    sigma = B.uniform(rng, (tensor.shape[2],), low, high, B.float64_like(tensor)).cpu().numpy()
+    sigma = draws.uniform(rng, (tensor.shape[2],), low, high, draws.float64_like(tensor)).cpu().numpy()
     noisy = _add_gaussian(tensor, sigma, rng)
-    return Degraded(B.like_input(noisy, is_numpy), sigma_per_band=sigma)
+    return Degraded(like_input(noisy, cube), sigma_per_band=sigma)
 
 
 def poisson_gaussian_noise(
@@ -250,18 +251,18 @@ def poisson_gaussian_noise(
     ----------
     Foi et al., IEEE TIP 2008 (Poissonian-Gaussian model).
     """
-    rng = B.check_rng(rng)
+    rng = draws.check_rng(rng)
     peak = float(peak)
     if not peak > 0 or not math.isfinite(peak):
         raise ParameterError(f"peak must be a positive number of electrons per data unit; got {peak}")
     read = float(_sigma_vector(read_sigma, 1, "read_sigma")[0])
-    tensor, is_numpy = B.as_float_tensor(cube)
+    tensor = as_tensor(cube, name="cube", ndim=3)
     signal = tensor.clamp(min=0)
-    noisy = B.poisson(rng, signal * peak) / peak + (tensor - signal)
+    noisy = draws.poisson(rng, signal * peak) / peak + (tensor - signal)
     if read > 0:
-        noisy = noisy + B.normal(rng, tuple(tensor.shape), tensor) * read
+        noisy = noisy + draws.normal(rng, tuple(tensor.shape), tensor) * read
     sigma = torch.sqrt(signal.double().mean(dim=(0, 1)) / peak + read**2).cpu().numpy()
-    return Degraded(B.like_input(noisy, is_numpy), sigma_per_band=sigma)
+    return Degraded(like_input(noisy, cube), sigma_per_band=sigma)
 
 
 # --- sparse corruptions -------------------------------------------------------------------
@@ -294,8 +295,8 @@ def impulse_noise(
     ----------
     Zhang et al., IEEE TGRS 2014 (LRMR); Wei et al., IEEE TNNLS 2021.
     """
-    rng = B.check_rng(rng)
-    tensor, is_numpy = B.as_float_tensor(cube)
+    rng = draws.check_rng(rng)
+    tensor = as_tensor(cube, name="cube", ndim=3)
     band_index = _band_indices(bands, tensor.shape[2])
     per_band = np.asarray(fraction, dtype=np.float64).reshape(-1)
     if per_band.size not in (1, band_index.size) or np.any(per_band < 0) or np.any(per_band > 1):
@@ -312,8 +313,8 @@ def impulse_noise(
 
     n_rows, n_cols, _ = tensor.shape
     shape = (n_rows, n_cols, int(band_index.size))
-    hit = B.uniform(rng, shape, 0.0, 1.0, B.float64_like(tensor))
-    salty = B.uniform(rng, shape, 0.0, 1.0, B.float64_like(tensor)) < salt_share
+    hit = draws.uniform(rng, shape, 0.0, 1.0, draws.float64_like(tensor))
+    salty = draws.uniform(rng, shape, 0.0, 1.0, draws.float64_like(tensor)) < salt_share
     hit = hit < torch.as_tensor(np.broadcast_to(per_band, (band_index.size,)).copy(), device=tensor.device)
     impulses = torch.full(shape, pepper, dtype=tensor.dtype, device=tensor.device).masked_fill_(salty, salt)
     index = torch.as_tensor(band_index, device=tensor.device)
@@ -322,7 +323,7 @@ def impulse_noise(
     mask = torch.zeros(tensor.shape, dtype=torch.bool, device=tensor.device)
     mask[:, :, index] = hit
     return Degraded(
-        B.like_input(noisy, is_numpy), impulse_mask=B.like_input(mask, is_numpy), impulse_bands=band_index
+        like_input(noisy, cube), impulse_mask=like_input(mask, cube), impulse_bands=band_index
     )
 
 
@@ -359,8 +360,8 @@ def stripes(
     ----------
     Wei et al., IEEE TNNLS 2021; He et al., IEEE TGRS 2016.
     """
-    rng = B.check_rng(rng)
-    tensor, is_numpy = B.as_float_tensor(cube)
+    rng = draws.check_rng(rng)
+    tensor = as_tensor(cube, name="cube", ndim=3)
     amplitude = float(amplitude)
     if not amplitude >= 0 or not math.isfinite(amplitude):
         raise ParameterError(f"amplitude must be a non-negative offset in data units; got {amplitude}")
@@ -368,13 +369,13 @@ def stripes(
     n_cols = tensor.shape[1]
     counts = _column_counts(rng, n_cols, band_index.size, n_stripes, fraction, "n_stripes")
     columns = _random_columns(rng, counts, n_cols, tensor)
-    offsets = B.uniform(rng, (band_index.size, n_cols), -amplitude, amplitude, tensor) * columns
+    offsets = draws.uniform(rng, (band_index.size, n_cols), -amplitude, amplitude, tensor) * columns
     noisy = tensor.clone()
     if band_index.size:
         index = torch.as_tensor(band_index, device=tensor.device)
         noisy[:, :, index] += offsets.T.unsqueeze(0)
     mask = _full_mask(columns, band_index, tuple(tensor.shape))
-    return Degraded(B.like_input(noisy, is_numpy), stripe_mask=B.like_input(mask, is_numpy), stripe_bands=band_index)
+    return Degraded(like_input(noisy, cube), stripe_mask=like_input(mask, cube), stripe_bands=band_index)
 
 
 def dead_lines(
@@ -406,8 +407,8 @@ def dead_lines(
     ----------
     Zhang et al., IEEE TGRS 2014 (LRMR); Wei et al., IEEE TNNLS 2021.
     """
-    rng = B.check_rng(rng)
-    tensor, is_numpy = B.as_float_tensor(cube)
+    rng = draws.check_rng(rng)
+    tensor = as_tensor(cube, name="cube", ndim=3)
     band_index = _band_indices(bands, tensor.shape[2])
     n_cols = tensor.shape[1]
     counts = _column_counts(rng, n_cols, band_index.size, n_lines, fraction, "n_lines")
@@ -415,7 +416,7 @@ def dead_lines(
     mask = _full_mask(columns, band_index, tuple(tensor.shape))
     noisy = tensor.masked_fill(mask, float(value))
     return Degraded(
-        B.like_input(noisy, is_numpy), dead_line_mask=B.like_input(mask, is_numpy), dead_line_bands=band_index
+        like_input(noisy, cube), dead_line_mask=like_input(mask, cube), dead_line_bands=band_index
     )
 
 
@@ -460,8 +461,8 @@ def complex_noise(
     Wei et al., IEEE TNNLS 2021 (QRNN3D); Zhang et al., IEEE TGRS 2014 (LRMR); He et al.,
     IEEE TGRS 2016 (LRTV).
     """
-    rng = B.check_rng(rng)
-    tensor, is_numpy = B.as_float_tensor(cube)
+    rng = draws.check_rng(rng)
+    tensor = as_tensor(cube, name="cube", ndim=3)
     if not 0.0 <= band_fraction <= 1 / 3 + 1e-12:
         raise ParameterError(f"band_fraction must be in [0, 1/3] (three disjoint groups); got {band_fraction}")
     choices = np.asarray(impulse_fractions, dtype=np.float64).reshape(-1)
@@ -472,19 +473,19 @@ def complex_noise(
     gaussian = noniid_gaussian_noise(tensor, rng, sigma_range)
     n_bands = tensor.shape[2]
     n_group = int(math.floor(band_fraction * n_bands + 1e-9))
-    order = B.permutation(rng, n_bands)
+    order = draws.permutation(rng, n_bands)
     groups = [np.sort(order[i * n_group : (i + 1) * n_group]) for i in range(3)]
-    per_band_fraction = choices[B.integers(rng, 0, choices.size, n_group)]
+    per_band_fraction = choices[draws.integers(rng, 0, choices.size, n_group)]
 
     impulse = impulse_noise(gaussian.cube, per_band_fraction, groups[0], rng, values=(pepper, salt))
     striped = stripes(impulse.cube, groups[1], rng, fraction=stripe_fraction, amplitude=stripe_amplitude)
     dead = dead_lines(striped.cube, groups[2], rng, fraction=dead_line_fraction)
     return Degraded(
-        B.like_input(dead.cube, is_numpy),
+        like_input(dead.cube, cube),
         sigma_per_band=gaussian.sigma_per_band,
-        impulse_mask=B.like_input(impulse.impulse_mask, is_numpy),
-        stripe_mask=B.like_input(striped.stripe_mask, is_numpy),
-        dead_line_mask=B.like_input(dead.dead_line_mask, is_numpy),
+        impulse_mask=like_input(impulse.impulse_mask, cube),
+        stripe_mask=like_input(striped.stripe_mask, cube),
+        dead_line_mask=like_input(dead.dead_line_mask, cube),
         impulse_bands=groups[0],
         stripe_bands=groups[1],
         dead_line_bands=groups[2],

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from hsi.degrade._backend import as_float_tensor, like_input
+from hsi.arrays import as_tensor, like_input
 from hsi.errors import InputError, ParameterError
 
 __all__ = ["SensorSRF", "SENSOR_SRF", "sensor_srf", "gaussian_srf", "box_srf", "srf_matrix", "synthesize"]
@@ -293,7 +293,7 @@ def synthesize(
     ----------
     Yokoya et al., IEEE GRSM 2017; Loncan et al., IEEE GRSM 2015.
     """
-    tensor, is_numpy = as_float_tensor(cube)
+    tensor = as_tensor(cube, name="cube", ndim=3)
     n_bands = tensor.shape[2]
     if isinstance(srf, (str, SensorSRF)):
         if wavelengths_nm is None:
@@ -307,4 +307,4 @@ def synthesize(
         if matrix.ndim != 2 or matrix.shape[1] != n_bands:
             raise ParameterError(f"srf matrix must be (n_out, {n_bands}); got shape {matrix.shape}")
     weights = torch.as_tensor(matrix, dtype=tensor.dtype, device=tensor.device)
-    return like_input(torch.tensordot(tensor, weights, dims=([2], [1])), is_numpy)
+    return like_input(torch.tensordot(tensor, weights, dims=([2], [1])), cube)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from hsi.arrays import as_tensor
 from hsi.errors import ParameterError
-from hsi.estimate._arrays import to_tensor
 from hsi.estimate.noise import MAD_TO_STD, estimate_noise_regression, noise_std_per_band, noise_std_spectral
 
 #: A band is dead when its spread is below this fraction of the median band spread.
@@ -169,7 +169,7 @@ def flag_bands(
         raise ParameterError(f"dead_relative_std must be in [0, 1); got {dead_relative_std}")
     if not 0.0 < striped_min_fraction <= 1.0:
         raise ParameterError(f"striped_min_fraction must be in (0, 1]; got {striped_min_fraction}")
-    x, _ = to_tensor(cube, name="cube", ndim=3, dtype=torch.float64)
+    x = as_tensor(cube, name="cube", ndim=3, dtype=torch.float64)
     rows, cols, bands = x.shape
     finite = torch.isfinite(x)
     finite_fraction = finite.reshape(-1, bands).to(torch.float64).mean(dim=0)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hsi.arrays import as_tensor, like_input
 from hsi.errors import InputError
-from hsi.estimate._arrays import like_input, to_tensor
 
 # Median of |N(0, 1)|: turns a median absolute deviation into a standard deviation.
 MAD_TO_STD = 0.6744897501960817
@@ -44,7 +44,7 @@ def estimate_noise_regression(
     J. M. Bioucas-Dias and J. M. P. Nascimento, "Hyperspectral subspace identification",
     IEEE Trans. Geosci. Remote Sens. 46(8):2435-2445, 2008 (appendix: noise estimation).
     """
-    y, was_numpy = to_tensor(pixels, name="pixels", ndim=2)
+    y = as_tensor(pixels, name="pixels", ndim=2)
     n_pixels, n_bands = y.shape
     if n_bands < 2:
         raise InputError(f"pixels must have at least 2 bands for regression noise estimation; got {n_bands}")
@@ -63,7 +63,7 @@ def estimate_noise_regression(
     dof = n_pixels / max(n_pixels - n_bands + 1, 1)
     variance = torch.linalg.vector_norm(noise64, dim=0) ** 2 / n_pixels * dof
     noise_cov = torch.diag(variance).to(y.dtype)
-    return like_input(noise64.to(y.dtype), was_numpy), like_input(noise_cov, was_numpy)
+    return like_input(noise64.to(y.dtype), pixels), like_input(noise_cov, pixels)
 
 
 def haar_diagonal_detail(cube: torch.Tensor) -> torch.Tensor:
@@ -99,7 +99,7 @@ def noise_std_per_band(cube: torch.Tensor | np.ndarray) -> torch.Tensor | np.nda
     Biometrika 81(3):425-455, 1994; D. L. Donoho, "De-noising by soft-thresholding",
     IEEE Trans. Inf. Theory 41(3):613-627, 1995.
     """
-    x, was_numpy = to_tensor(cube, name="cube", ndim=3)
+    x = as_tensor(cube, name="cube", ndim=3)
     if x.shape[0] < 2 or x.shape[1] < 2:
         raise InputError(f"cube must be at least 2 x 2 pixels for the wavelet noise estimate; got {tuple(x.shape)}")
     detail = haar_diagonal_detail(x).reshape(-1, x.shape[2]).abs()
@@ -107,7 +107,7 @@ def noise_std_per_band(cube: torch.Tensor | np.ndarray) -> torch.Tensor | np.nda
         median = detail.median(dim=0).values
     else:
         median = torch.nanmedian(detail, dim=0).values
-    return like_input(median / MAD_TO_STD, was_numpy)
+    return like_input(median / MAD_TO_STD, cube)
 
 
 def noise_std_spectral(cube: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
@@ -132,12 +132,41 @@ def noise_std_spectral(cube: torch.Tensor | np.ndarray) -> torch.Tensor | np.nda
     R. E. Roger and J. F. Arnold, "Reliably estimating the noise in AVIRIS hyperspectral
     images", Int. J. Remote Sens. 17(10):1951-1962, 1996 (spectral differencing).
     """
-    x, was_numpy = to_tensor(cube, name="cube", ndim=cube.ndim if cube.ndim in (2, 3) else 3)
+    x = as_tensor(cube, name="cube", ndim=(2, 3))
     pixels = x.reshape(-1, x.shape[-1])
     if pixels.shape[1] < 3:
-        return like_input(torch.zeros(pixels.shape[1], dtype=x.dtype, device=x.device), was_numpy)
+        return like_input(torch.zeros(pixels.shape[1], dtype=x.dtype, device=x.device), cube)
     inner = pixels[:, :-2] - 2 * pixels[:, 1:-1] + pixels[:, 2:]
     second = torch.cat([inner[:, :1], inner, inner[:, -1:]], dim=1)
     deviation = second - torch.nanmedian(second, dim=0).values
     spread = torch.nanmedian(deviation.abs(), dim=0).values / MAD_TO_STD
-    return like_input(torch.nan_to_num(spread / np.sqrt(6.0), nan=0.0), was_numpy)
+    return like_input(torch.nan_to_num(spread / np.sqrt(6.0), nan=0.0), cube)
+
+
+#: Fewer complete 2 x 2 pixel cells than this (over all blocks) switch to the spectral estimate.
+MIN_HAAR_CELLS = 1000
+
+
+def noise_std_from_blocks(blocks: np.ndarray) -> np.ndarray:
+    """Scene-wide noise std per band from sampled spatial blocks (n, rows, cols, bands), float32.
+
+    The median over blocks of the wavelet MAD estimate (:func:`noise_std_per_band`), which
+    ignores NaN (nodata). When too few complete 2 x 2 cells are observed for it (heavily masked
+    scenes), or it is not finite for every band, the spectral estimate
+    (:func:`noise_std_spectral`) over the observed pixels replaces it: that one needs neither
+    spatial neighbours nor more pixels than bands.
+    """
+    blocks = np.asarray(blocks)
+    if blocks.ndim != 4:
+        raise InputError(f"blocks must be (n, rows, cols, bands); got shape {blocks.shape}")
+    finite = np.isfinite(blocks).all(axis=3)
+    rows, cols = (blocks.shape[1] // 2) * 2, (blocks.shape[2] // 2) * 2
+    cells = (finite[:, :rows:2, :cols:2] & finite[:, 1:rows:2, :cols:2]
+             & finite[:, :rows:2, 1:cols:2] & finite[:, 1:rows:2, 1:cols:2])
+    if cells.sum() >= MIN_HAAR_CELLS:
+        per_block = np.stack([np.asarray(noise_std_per_band(block)) for block in blocks])
+        estimate = np.nanmedian(per_block, axis=0)
+        if np.all(np.isfinite(estimate)):
+            return estimate.astype(np.float32)
+    observed = blocks.reshape(-1, blocks.shape[3])[finite.reshape(-1)]
+    return np.asarray(noise_std_spectral(observed), dtype=np.float32)

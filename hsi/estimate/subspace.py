@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
 
+from hsi.arrays import as_tensor, like_input
 from hsi.errors import InputError, ParameterError
-from hsi.estimate._arrays import like_input, to_tensor
 
 
 def hysime(
@@ -39,9 +38,9 @@ def hysime(
     J. M. Bioucas-Dias and J. M. P. Nascimento, "Hyperspectral subspace identification",
     IEEE Trans. Geosci. Remote Sens. 46(8):2435-2445, 2008.
     """
-    y, was_numpy = to_tensor(pixels, name="pixels", ndim=2)
-    w, _ = to_tensor(noise, name="noise", ndim=2, device=y.device, dtype=torch.float64)
-    rn, _ = to_tensor(noise_cov, name="noise_cov", ndim=2, device=y.device, dtype=torch.float64)
+    y = as_tensor(pixels, name="pixels", ndim=2)
+    w = as_tensor(noise, name="noise", ndim=2, device=y.device, dtype=torch.float64)
+    rn = as_tensor(noise_cov, name="noise_cov", ndim=2, device=y.device, dtype=torch.float64)
     if w.shape != y.shape:
         raise InputError(f"noise must have the shape of pixels {tuple(y.shape)}; got {tuple(w.shape)}")
     n_pixels, n_bands = y.shape
@@ -62,7 +61,7 @@ def hysime(
     k = max(int((cost < 0).sum()), 1)
     order = torch.argsort(cost)[:k]
     basis = eigvecs[:, order].to(y.dtype)
-    return k, like_input(basis, was_numpy)
+    return k, like_input(basis, pixels)
 
 
 def hfc(
@@ -100,7 +99,7 @@ def hfc(
     """
     if not 0.0 < float(false_alarm) < 1.0:
         raise ParameterError(f"false_alarm must be in (0, 1); got {false_alarm}")
-    y, _ = to_tensor(pixels, name="pixels", ndim=2, dtype=torch.float64)
+    y = as_tensor(pixels, name="pixels", ndim=2, dtype=torch.float64)
     n_pixels, n_bands = y.shape
     if n_pixels <= n_bands:
         raise InputError(f"pixels: HFC needs more pixels than bands; got {n_pixels} for {n_bands} bands")

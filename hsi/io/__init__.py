@@ -6,6 +6,8 @@
 
 Formats: ENVI (.hdr, or the binary beside it), GeoTIFF (.tif/.tiff), HDF5 (.h5/.hdf5),
 MATLAB (.mat, v5 and v7.3) and NumPy (.npy). ``format=`` overrides the extension.
+Mission products (EMIT, EnMAP, ... files or folders) are recognised first: see
+:mod:`hsi.io.products`.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from typing import Callable
 
 import numpy as np
 
-from hsi.errors import FormatError
-from hsi.io import envi, geotiff, hdf5, matlab, numpy_io
-from hsi.io.base import SceneWriter, check_output, temporary_sibling
+from hsi.errors import FormatError, HsiError
+from hsi.io import envi, geotiff, hdf5, matlab, numpy_io, products
+from hsi.io import guard
+from hsi.io.atomic import failure, remove_stale_temporaries, temporary_sibling
+from hsi.io.base import SceneWriter
 from hsi.scene import Scene, Window
 
-__all__ = ["open_scene", "save_scene", "create_writer", "format_of", "FORMATS", "Window", "Scene"]
+__all__ = ["open_scene", "save_scene", "create_writer", "check_output", "output_files", "format_of", "FORMATS",
+           "Window", "Scene"]
 
 DEFAULT_BLOCK_BYTES = 64 * 2**20
 
@@ -68,7 +73,30 @@ def open_scene(path: Path | str, format: str | None = None, **options) -> Scene:
     path = Path(path)
     if not path.exists() and not (path.suffix.lower() in envi.DATA_SUFFIXES and envi.header_path_for(path).exists()):
         raise FormatError(f"{path}: input file not found")
+    product = products.detect(path) if format is None else None
+    if product is not None:
+        if options:
+            raise FormatError(f"{path}: a {product.name} product is read from its own layout; "
+                              f"reader options ({', '.join(options)}) do not apply (pass format= to read it as a plain file)")
+        return product.open(path)
     return format_of(path, format, reading=True).open(path, **options)
+
+
+def output_files(path: Path | str, format: str | None = None, **options) -> tuple[Path, ...]:
+    """Every file writing ``path`` creates or replaces; just ``path`` for non-scene files."""
+    path = Path(path)
+    try:
+        fmt = format_of(path, format)
+    except FormatError:
+        if format is not None:
+            raise
+        return (path,)
+    return fmt.writer.outputs(path, **options)
+
+
+def check_output(path: Path | str, overwrite: bool, inputs=(), format: str | None = None, **options) -> Path:
+    """Refuse an output that would replace any file of an input, or an existing output unasked."""
+    return guard.check_output(Path(path), overwrite, inputs, output_files(path, format, **options))
 
 
 def create_writer(
@@ -83,11 +111,24 @@ def create_writer(
     """A writer for a scene shaped and described like ``like`` (see :meth:`Scene.derived`).
 
     Use it as a context manager; the file appears under ``path`` only when the block ends
-    without an exception. ``inputs`` are paths that must never be overwritten.
+    without an exception. ``inputs`` are paths that must never be overwritten (every file
+    of each, e.g. an ENVI header's binary). Temporary files that killed runs left for the
+    same output are removed first.
     """
-    path = check_output(Path(path), overwrite, tuple(inputs) + ((like.path,) if like.path else ()))
+    path = Path(path)
     fmt = format_of(path, format)
-    return fmt.writer(path, like, temporary=temporary_sibling(path), **options)
+    inputs = tuple(inputs) + ((like.path,) if like.path else ())
+    guard.check_output(path, overwrite, inputs, fmt.writer.outputs(path, **options))
+    temporary = temporary_sibling(path)
+    try:
+        remove_stale_temporaries(path)
+        return fmt.writer(path, like, temporary=temporary, **options)
+    except BaseException as error:
+        for debris in path.parent.glob(temporary.name + "*"):
+            debris.unlink(missing_ok=True)
+        if isinstance(error, HsiError) or not isinstance(error, Exception):
+            raise
+        raise failure(path, error) from error
 
 
 def save_scene(

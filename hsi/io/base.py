@@ -1,15 +1,14 @@
-"""What every format module shares: atomic output files and the writer protocol."""
+"""What every format module shares: the input check, the writer protocol, picklable readers."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from hsi.errors import InputError, OutputExistsError
+from hsi.errors import HsiError, InputError
+from hsi.io.atomic import atomic_write, failure, publish, reserve_space  # noqa: F401  (atomic_write: for callers)
 from hsi.scene import Scene, Window
 
 
@@ -23,31 +22,14 @@ def require_file(path: Path, what: str = "input") -> Path:
     return path
 
 
-def check_output(path: Path, overwrite: bool, inputs: tuple[Path, ...] = ()) -> Path:
-    """Refuse to overwrite an input ever, and an existing output unless ``overwrite``."""
-    path = Path(path)
-    resolved = path.resolve()
-    for source in inputs:
-        if source is not None and Path(source).resolve() == resolved:
-            raise OutputExistsError(f"{path}: output would overwrite the input; choose another output path")
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path}: output exists; pass overwrite=true to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def temporary_sibling(path: Path) -> Path:
-    """A hidden temporary name in the same folder, so the final rename is atomic."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
-
-
 class SceneWriter:
     """Writes windows of a ``(rows, cols, bands)`` cube, in any order, to a temporary file.
 
-    ``close()`` renames the finished file(s) into place; leaving the ``with`` block on an
-    exception removes them instead, so a failed job never leaves a half-written output.
-    Subclasses set ``self._parts``: ``(temporary, final)`` path pairs, renamed in order.
+    ``close()`` finishes the file, checks it (:meth:`_verify`), fsyncs and renames it into
+    place; leaving the ``with`` block on an exception, or any failure while writing or
+    closing, removes the temporary files instead, so no half-written output ever appears.
+    A failed write (disk full, I/O error) is raised as one :class:`WriteError` naming the
+    output. Subclasses set ``self._parts``: ``(temporary, final)`` path pairs, renamed in order.
     """
 
     def __init__(self, path: Path, like: Scene):
@@ -58,12 +40,20 @@ class SceneWriter:
         self._parts: list[tuple[Path, Path]] = []
         self._closed = False
 
-    # subclasses implement these two
+    @classmethod
+    def outputs(cls, path: Path, **options) -> tuple[Path, ...]:
+        """Every final file a writer of ``path`` creates or replaces (for the input guards)."""
+        return (Path(path),)
+
+    # subclasses implement these
     def _write(self, window: Window, block: np.ndarray) -> None:
         raise NotImplementedError
 
     def _finish(self) -> None:
         """Flush and close file handles before the rename."""
+
+    def _verify(self) -> None:
+        """Check the finished temporary file; raise when it is not what was written."""
 
     def write(self, window: Window, block: np.ndarray) -> None:
         """Write ``block`` of shape ``(window.height, window.width, bands)``."""
@@ -72,25 +62,41 @@ class SceneWriter:
             raise InputError(f"{self.path}: block of shape {block.shape} does not fit window {window} (expected {expected})")
         if window.clip(self.shape[0], self.shape[1]) != window:
             raise InputError(f"{self.path}: window {window} is outside the {self.shape[0]} x {self.shape[1]} output")
-        self._write(window, np.asarray(block).astype(self.dtype, copy=False))
+        try:
+            self._write(window, np.asarray(block).astype(self.dtype, copy=False))
+        except HsiError:
+            raise
+        except Exception as error:  # whatever the format library raises for a failed write
+            self.abort()
+            raise failure(self.path, error) from error
 
     def close(self) -> Path:
         if not self._closed:
-            self._finish()
-            for temporary, final in self._parts:
-                os.replace(temporary, final)
+            try:
+                self._finish()
+                self._verify()
+                publish(self._parts)
+            except HsiError:
+                self.abort()
+                raise
+            except Exception as error:
+                self.abort()
+                raise failure(self.path, error) from error
             self._closed = True
         return self.path
 
     def abort(self) -> None:
+        """Drop the temporary files; errors while closing a failed file are not the news."""
         if self._closed:
             return
+        self._closed = True
         try:
             self._finish()
+        except Exception:
+            pass
         finally:
             for temporary, _ in self._parts:
                 Path(temporary).unlink(missing_ok=True)
-            self._closed = True
 
     def __enter__(self) -> "SceneWriter":
         return self
@@ -102,16 +108,26 @@ class SceneWriter:
             self.abort()
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(temporary_path)`` then rename the result to ``path``."""
-    path = Path(path)
-    temporary = temporary_sibling(path)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+class MemmapWriter(SceneWriter):
+    """A writer through a ``(rows, cols, bands)`` memory map of a preallocated temporary file.
+
+    Subclasses create the file and call :meth:`_map`; the space is reserved first, so a
+    full disk is an error at the start, not a SIGBUS halfway through.
+    """
+
+    _memmap = None
+
+    def _map(self, file: Path, open_view: Callable[[], np.ndarray]) -> None:
+        reserve_space(file)
+        self._memmap = open_view()
+
+    def _write(self, window: Window, block: np.ndarray) -> None:
+        self._memmap[window.rows, window.cols, :] = block
+
+    def _finish(self) -> None:
+        if self._memmap is not None:
+            self._memmap.flush()
+            self._memmap = None
 
 
 class LazyHandle:

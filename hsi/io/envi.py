@@ -18,11 +18,12 @@ from rasterio.crs import CRS
 from spectral.io import envi
 
 from hsi.errors import FormatError, InputError
-from hsi.io.base import LazyHandle, SceneWriter, require_file
+from hsi.io.base import LazyHandle, MemmapWriter, require_file
 from hsi.io.wavelengths import nm_factor, wavelengths_from_names
 from hsi.scene import Scene, Window
 
 SUFFIXES = (".hdr",)
+INTERLEAVES = ("bsq", "bil", "bip")
 DATA_SUFFIXES = ("", ".img", ".dat", ".raw", ".bsq", ".bil", ".bip", ".bin")
 _STANDARD_KEYS = {
     "description", "samples", "lines", "bands", "header offset", "file type", "data type", "interleave",
@@ -78,13 +79,10 @@ def open_envi(path: Path) -> Scene:
     meta = image.metadata
     rows, cols, bands = (int(image.nrows), int(image.ncols), int(image.nbands))
     dtype = np.dtype(image.dtype)
-    expected = int(meta.get("header offset", 0)) + rows * cols * bands * dtype.itemsize
-    actual = data.stat().st_size
-    if actual < expected:
-        raise FormatError(
-            f"{data}: data file has {actual} bytes but the header ({rows} lines x {cols} samples x {bands} bands of "
-            f"{dtype.name}) needs {expected}"
-        )
+    interleave = str(meta.get("interleave", "")).strip().lower()
+    if interleave not in INTERLEAVES:
+        raise FormatError(f"{header}: 'interleave = {meta.get('interleave')}' is not one of bsq, bil, bip")
+    _check_data_size(header, data, rows, cols, bands, dtype, int(meta.get("header offset", 0)))
     units = meta.get("wavelength units")
     wavelengths = _floats(meta.get("wavelength"), header, "wavelength", bands)
     fwhm = _floats(meta.get("fwhm"), header, "fwhm", bands)
@@ -114,6 +112,20 @@ def open_envi(path: Path) -> Scene:
         metadata={k: v for k, v in meta.items() if k not in _STANDARD_KEYS},
         path=header,
     )
+
+
+def _check_data_size(header: Path, data: Path, rows: int, cols: int, bands: int, dtype: np.dtype, offset: int) -> None:
+    """The binary must hold exactly what the header describes: a short file would read past
+    its end, a long one means the header's sizes (say, its band count) are wrong."""
+    expected = offset + rows * cols * bands * dtype.itemsize
+    actual = data.stat().st_size
+    if actual != expected:
+        fits = (actual - offset) / (rows * cols * dtype.itemsize)
+        hint = f" (the size fits {fits:g} bands)" if actual > expected and float(fits).is_integer() else ""
+        raise FormatError(
+            f"{data}: data file has {actual} bytes but the header {header.name} ({rows} lines x {cols} samples x "
+            f"{bands} bands of {dtype.name}) needs {expected}{hint}"
+        )
 
 
 def _floats(values, header: Path, key: str, n_bands: int) -> np.ndarray | None:
@@ -210,31 +222,29 @@ def envi_header(like: Scene, interleave: str) -> dict:
     return meta
 
 
-class EnviWriter(SceneWriter):
+class EnviWriter(MemmapWriter):
     """Writes through a memory map of the temporary binary file; header renamed last."""
 
     def __init__(self, path: Path, like: Scene, *, temporary: Path, interleave: str = "bsq"):
         super().__init__(path, like)
         interleave = interleave.lower()
-        if interleave not in ("bsq", "bil", "bip"):
+        if interleave not in INTERLEAVES:
             raise InputError(f"{path}: interleave must be bsq, bil or bip, got {interleave!r}")
-        header = header_path_for(self.path)
-        data = header.with_suffix(".img") if self.path.suffix.lower() == ".hdr" else self.path
-        tmp_header = temporary.with_suffix(".hdr")
-        tmp_data = temporary.with_suffix(".img")
+        header, data = self.outputs(self.path)
+        tmp_header = temporary.with_name(temporary.name + ".hdr")
+        tmp_data = temporary.with_name(temporary.name + ".img")
+        self._parts = [(tmp_data, data), (tmp_header, header)]
+        self.path = header
         image = envi.create_image(
             str(tmp_header), envi_header(like, interleave), dtype=self.dtype, interleave=interleave,
             ext=".img", force=True,
         )
-        self._memmap = image.open_memmap(interleave="bip", writable=True)  # a (rows, cols, bands) view
-        self._parts = [(tmp_data, data), (tmp_header, header)]
-        self.path = header
+        self._map(tmp_data, lambda: image.open_memmap(interleave="bip", writable=True))  # a (rows, cols, bands) view
 
-    def _write(self, window: Window, block: np.ndarray) -> None:
-        self._memmap[window.rows, window.cols, :] = block
-
-    def _finish(self) -> None:
-        if self._memmap is not None:
-            self._memmap.flush()
-            del self._memmap
-            self._memmap = None
+    @classmethod
+    def outputs(cls, path: Path, **options) -> tuple[Path, Path]:
+        """The header and the binary file: ``x.hdr`` -> ``x.img``; ``x.img``/``x`` -> its header."""
+        path = Path(path)
+        header = header_path_for(path)
+        data = header.with_suffix(".img") if path.suffix.lower() == ".hdr" else path
+        return header, data

@@ -7,7 +7,12 @@ Per-band wavelengths are stored three ways so every tool finds them: band tags
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
+import shutil
+import threading
 import warnings
 from pathlib import Path
 
@@ -17,7 +22,7 @@ import rasterio.shutil
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window as RioWindow
 
-from hsi.errors import FormatError
+from hsi.errors import FormatError, WriteError
 from hsi.io.base import LazyHandle, SceneWriter, require_file
 from hsi.io.wavelengths import nm_factor, wavelengths_from_names
 from hsi.scene import Scene, Window
@@ -29,17 +34,99 @@ def _rio_window(window: Window) -> RioWindow:
     return RioWindow(window.col, window.row, window.width, window.height)
 
 
+class _GdalErrorFilter(logging.Filter):
+    """Hands the errors rasterio logs to the collections open in the logging thread.
+
+    While any collection is open the logger runs at INFO (rasterio logs GDAL's errors at
+    INFO); records below the level the logger had before are dropped here, so the user
+    sees exactly what they saw without the collection.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.local = threading.local()
+        self.threshold = logging.WARNING
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.levelno >= logging.ERROR or message.startswith("GDAL signalled an error"):
+            for messages in getattr(self.local, "open", ()):
+                messages.append(message.split("msg=", 1)[-1].strip("'\""))
+        return record.levelno >= self.threshold
+
+
+class _GdalErrors:
+    """``with _GdalErrors() as errors:`` collects the errors GDAL signals in this thread.
+
+    GDAL reports some failures only through its error handler (a full disk while the
+    directory is written at close, a tile that cannot be decoded), which rasterio logs
+    instead of raising; the caller raises on ``errors.first``.
+    """
+
+    LOGGER = logging.getLogger("rasterio._err")
+    _filter = _GdalErrorFilter()
+    _lock = threading.Lock()
+    _active = 0
+    _saved_level = logging.NOTSET
+
+    def __init__(self):
+        self.messages: list[str] = []
+
+    def __enter__(self) -> "_GdalErrors":
+        cls = _GdalErrors
+        with cls._lock:
+            if cls._active == 0:
+                cls._saved_level = self.LOGGER.level
+                cls._filter.threshold = self.LOGGER.getEffectiveLevel()
+                self.LOGGER.setLevel(min(logging.INFO, cls._filter.threshold))
+                self.LOGGER.addFilter(cls._filter)
+            cls._active += 1
+        if not hasattr(cls._filter.local, "open"):
+            cls._filter.local.open = []
+        cls._filter.local.open.append(self.messages)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        cls = _GdalErrors
+        cls._filter.local.open.remove(self.messages)
+        with cls._lock:
+            cls._active -= 1
+            if cls._active == 0:
+                self.LOGGER.removeFilter(cls._filter)
+                self.LOGGER.setLevel(cls._saved_level)
+
+    @property
+    def first(self) -> str | None:
+        return self.messages[0] if self.messages else None
+
+
 class GeoTiffReader(LazyHandle):
     def __init__(self, path: Path, shape, dtype):
         self.path, self.shape, self.dtype = path, shape, np.dtype(dtype)
 
     def read(self, window: Window, bands: np.ndarray) -> np.ndarray:
-        if self._handle is None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-                self._handle = rasterio.open(self.path)
-        data = self._handle.read(indexes=[int(b) + 1 for b in bands], window=_rio_window(window))
+        """The window's pixels; a tile GDAL cannot read (a cut-off file) is an error, never zeros."""
+        with _GdalErrors() as errors:
+            try:
+                if self._handle is None:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+                        self._handle = rasterio.open(self.path)
+                data = self._handle.read(indexes=[int(b) + 1 for b in bands], window=_rio_window(window))
+            except (RasterioIOError, rasterio.errors.RasterioError) as error:
+                raise FormatError(f"{self.path}: cannot read rows {window.row}-{window.row + window.height - 1} "
+                                  f"({errors.first or _cause(error)}); the file is damaged or cut off") from None
+        if errors.first:
+            raise FormatError(f"{self.path}: cannot read rows {window.row}-{window.row + window.height - 1} "
+                              f"({errors.first}); the file is damaged or cut off")
         return np.moveaxis(data, 0, -1)
+
+
+def _cause(error: BaseException) -> str:
+    """The innermost message of a rasterio error chain ("Read failed. See previous exception")."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _float_list(tag_values: list[str | None]) -> np.ndarray | None:
@@ -102,7 +189,11 @@ def open_geotiff(path: Path) -> Scene:
 
 
 class GeoTiffWriter(SceneWriter):
-    """Tiled, deflate-compressed GeoTIFF; ``cog=True`` rewrites it as a COG on close."""
+    """Tiled, deflate-compressed GeoTIFF; ``cog=True`` rewrites it as a COG on close.
+
+    Every write and the close run with GDAL's errors collected: one signalled error fails
+    the output, and the closed file is reopened and checked before it is renamed into place.
+    """
 
     def __init__(self, path: Path, like: Scene, *, temporary: Path, cog: bool = False, compress: str = "deflate", block: int = 256):
         super().__init__(path, like)
@@ -119,23 +210,84 @@ class GeoTiffWriter(SceneWriter):
         elif compress in ("deflate", "lzw", "zstd"):
             profile["predictor"] = 2
         self._temporary = temporary
-        with warnings.catch_warnings():
+        self._parts = [(temporary, self.path)]
+        self._dataset = None
+        with self._checked("create"), warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             self._dataset = rasterio.open(temporary, "w", **profile)
-        _write_band_metadata(self._dataset, like)
-        self._parts = [(temporary, self.path)]
+            _write_band_metadata(self._dataset, like)
+
+    @classmethod
+    def outputs(cls, path: Path, **options) -> tuple[Path, Path]:
+        """The GeoTIFF and GDAL's ``.aux.xml`` beside it (replaced: it described the old file)."""
+        path = Path(path)
+        return path, path.with_name(path.name + ".aux.xml")
+
+    @contextlib.contextmanager
+    def _checked(self, action: str):
+        with _GdalErrors() as errors:
+            try:
+                yield
+            except rasterio.errors.RasterioError as error:
+                raise self._error(action, errors.first or _cause(error)) from None
+        if errors.first:
+            raise self._error(action, errors.first)
+
+    def _error(self, action: str, cause: str) -> WriteError:
+        # libtiff names the full disk only on stderr; GDAL's message says "write error"
+        if shutil.disk_usage(self._temporary.parent).free < 2**16:
+            cause = f"No space left on device; GDAL: {cause}"
+        return WriteError(f"{self.path}: could not {action} the output ({cause}); nothing was left at that path")
 
     def _write(self, window: Window, block: np.ndarray) -> None:
-        self._dataset.write(np.moveaxis(block, -1, 0), window=_rio_window(window))
+        with self._checked("write"):
+            self._dataset.write(np.moveaxis(block, -1, 0), window=_rio_window(window))
 
     def _finish(self) -> None:
         if self._dataset is not None and not self._dataset.closed:
-            self._dataset.close()
+            with self._checked("finish"):
+                self._dataset.close()
             if self.cog and not self._closed:
                 cog_path = self._temporary.with_name(self._temporary.name + ".cog")
-                rasterio.shutil.copy(self._temporary, cog_path, driver="COG", compress="deflate", BIGTIFF="IF_SAFER")
-                Path(self._temporary).unlink()
-                Path(cog_path).rename(self._temporary)
+                self._parts.append((cog_path, cog_path))  # removed with the rest on failure
+                with self._checked("convert to COG"):
+                    rasterio.shutil.copy(self._temporary, cog_path, driver="COG", compress="deflate", BIGTIFF="IF_SAFER")
+                Path(cog_path).replace(self._temporary)
+                self._parts.pop()
+
+    def _verify(self) -> None:
+        with self._checked("verify"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(self._temporary) as ds:
+                found = (ds.height, ds.width, ds.count, np.dtype(ds.dtypes[0]))
+                if found != (*self.shape, self.dtype):
+                    raise WriteError(f"{self.path}: the written file reads back as {found[:3]} {found[3]}, "
+                                     f"not {self.shape} {self.dtype}")
+                missing = _tile_outside(ds, os.path.getsize(self._temporary))
+        if missing:
+            raise self._error("finish", missing)
+
+    def close(self) -> Path:
+        path = super().close()
+        self.outputs(self.path)[1].unlink(missing_ok=True)
+        return path
+
+
+def _tile_outside(ds, file_size: int) -> str | None:
+    """The first tile GDAL recorded that does not lie inside the file, described, or None.
+
+    libtiff can lose the end of a tile on a full disk and say so only on stderr, leaving a
+    file that opens but cannot be read.
+    """
+    block_rows, block_cols = ds.block_shapes[0]
+    for band in range(1, ds.count + 1):
+        for row in range(-(-ds.height // block_rows)):
+            for col in range(-(-ds.width // block_cols)):
+                offset = ds.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=band)
+                size = ds.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=band)
+                if offset is None or size is None or int(offset) + int(size) > file_size:
+                    return f"tile {row},{col} of band {band} is missing from the written file"
+    return None
 
 
 def _multiple_of_16(n: int) -> int:

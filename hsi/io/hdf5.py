@@ -8,7 +8,11 @@ Files written by other tools are read with ``key=`` and ``layout=`` options.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import shutil
+import sys
 from pathlib import Path
 
 import h5py
@@ -16,7 +20,7 @@ import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
 
-from hsi.errors import FormatError
+from hsi.errors import FormatError, WriteError
 from hsi.io.base import LazyHandle, SceneWriter, require_file
 from hsi.io.wavelengths import to_nanometres
 from hsi.scene import Scene, Window
@@ -123,10 +127,34 @@ def _text(value) -> str | None:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _check_free_space(path: Path, n_bytes: int) -> None:
+    """Refuse to start unless the uncompressed cube fits: the HDF5 library does not survive a
+    full disk in the middle of a write (its cache is left broken and the process can crash)."""
+    free = shutil.disk_usage(Path(path).parent).free
+    if free < n_bytes + 2**20:
+        raise WriteError(f"{path}: could not write the output (HDF5 needs up to {n_bytes / 1e6:.1f} MB free, "
+                         f"the disk has {free / 1e6:.1f} MB); nothing was left at that path")
+
+
+@contextlib.contextmanager
+def _quiet_deallocation():
+    """h5py reports a failed flush of an object it frees as "Exception ignored" on stderr;
+    inside a write that already failed (and raises one clear error) that is noise."""
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: None
+    try:
+        yield
+    finally:
+        sys.unraisablehook = hook
+
+
 class Hdf5Writer(SceneWriter):
     def __init__(self, path: Path, like: Scene, *, temporary: Path, key: str = "cube", compression: str = "gzip", chunk: int = 64):
         super().__init__(path, like)
         rows, cols, bands = self.shape
+        self._key = key
+        self._parts = [(temporary, self.path)]
+        _check_free_space(self.path, int(np.prod(self.shape)) * self.dtype.itemsize)
         self._file = h5py.File(temporary, "w")
         chunks = (min(chunk, rows), min(chunk, cols), min(bands, max(1, (1 << 20) // (chunk * chunk * self.dtype.itemsize))))
         self._dataset = self._file.create_dataset(key, shape=self.shape, dtype=self.dtype, chunks=chunks, compression=compression)
@@ -157,5 +185,20 @@ class Hdf5Writer(SceneWriter):
 
     def _finish(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            with _quiet_deallocation():
+                handle, dataset = self._file, self._dataset
+                self._file = self._dataset = None
+                try:
+                    dataset.flush()  # h5py caches chunks: a full disk shows here, not in _write
+                    handle.flush()
+                finally:
+                    del dataset
+                    handle.close()
+                    del handle
+                    gc.collect()
+
+    def _verify(self) -> None:
+        with h5py.File(self._parts[0][0], "r") as handle:
+            found = handle[self._key].shape
+        if found != self.shape:
+            raise FormatError(f"{self.path}: the written dataset reads back as {found}, not {self.shape}")

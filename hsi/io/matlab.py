@@ -37,7 +37,7 @@ def _load_variables(path: Path) -> dict[str, np.ndarray]:
         return out
     try:
         return {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
-    except (ValueError, NotImplementedError, TypeError) as error:
+    except (ValueError, NotImplementedError, TypeError, EOFError, scipy.io.matlab.MatReadError) as error:
         raise FormatError(f"{path}: not a readable MATLAB file ({error})") from None
 
 
@@ -139,6 +139,6 @@ class MatlabWriter(SceneWriter):
             variables["wavelength_nm"] = np.asarray(self.like.wavelengths_nm, dtype=np.float64)
         if self.like.nodata is not None:
             variables["nodata"] = float(self.like.nodata)
+        self._cube = None
         with open(self._temporary, "wb") as handle:
             scipy.io.savemat(handle, variables, do_compression=True)
-        self._cube = None

@@ -10,7 +10,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from hsi.errors import FormatError
-from hsi.io.base import SceneWriter, require_file
+from hsi.io.base import MemmapWriter, require_file
 from hsi.io.hdf5 import AXES, parse_layout, read_stored
 from hsi.scene import Scene, Window
 
@@ -33,8 +33,8 @@ def open_npy(path: Path, layout: str | None = None) -> Scene:
     path = require_file(path)
     try:
         array = np.load(path, mmap_mode="r")
-    except ValueError as error:
-        raise FormatError(f"{path}: not a readable .npy file ({error})") from None
+    except (ValueError, EOFError, OSError) as error:  # EOFError: an empty or cut-off file
+        raise FormatError(f"{path}: not a readable .npy file ({error or 'empty file'})") from None
     meta = json.loads(sidecar_path(path).read_text()) if sidecar_path(path).exists() else {}
     if array.ndim != 3:
         raise FormatError(f"{path}: array has shape {array.shape}; a cube needs 3 dimensions (rows, cols, bands)")
@@ -63,10 +63,11 @@ def _listed(values):
     return None if values is None else np.asarray(values).tolist()
 
 
-class NpyWriter(SceneWriter):
+class NpyWriter(MemmapWriter):
     def __init__(self, path: Path, like: Scene, *, temporary: Path):
         super().__init__(path, like)
-        self._memmap = np.lib.format.open_memmap(temporary, mode="w+", dtype=self.dtype, shape=self.shape)
+        sidecar_tmp = temporary.with_name(temporary.name + ".json")
+        self._parts = [(temporary, self.path), (sidecar_tmp, sidecar_path(self.path))]
         sidecar = {
             "axes": "rows,cols,bands",
             "wavelength_nm": _listed(like.wavelengths_nm), "fwhm_nm": _listed(like.fwhm_nm),
@@ -75,15 +76,10 @@ class NpyWriter(SceneWriter):
             "transform": list(like.transform.to_gdal()) if like.transform is not None else None,
             "scale": like.scale, "offset": like.offset, "units": like.units, "metadata": like.metadata,
         }
-        sidecar_tmp = temporary.with_name(temporary.name + ".json")
         sidecar_tmp.write_text(json.dumps(sidecar, default=str, indent=1))
-        self._parts = [(temporary, self.path), (sidecar_tmp, sidecar_path(self.path))]
+        np.lib.format.open_memmap(temporary, mode="w+", dtype=self.dtype, shape=self.shape).flush()
+        self._map(temporary, lambda: np.load(temporary, mmap_mode="r+"))
 
-    def _write(self, window: Window, block: np.ndarray) -> None:
-        self._memmap[window.rows, window.cols, :] = block
-
-    def _finish(self) -> None:
-        if self._memmap is not None:
-            self._memmap.flush()
-            del self._memmap
-            self._memmap = None
+    @classmethod
+    def outputs(cls, path: Path, **options) -> tuple[Path, Path]:
+        return Path(path), sidecar_path(path)

@@ -3,81 +3,282 @@
 from __future__ import annotations
 
 import glob
+import json
+import os
+import socket
 import time
 import traceback
+import uuid
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from hsi.errors import HsiError, InputError, ParameterError
-from hsi.jobs.common import write_json
+from hsi.errors import HsiError, InputError, ParameterError, SchedulerLostError
+from hsi.io import lock
+from hsi.io.products import describe_product, product_root
+from hsi.io.record import matching_record
+from hsi.jobs.common import run_fingerprint, write_json
+
+#: job -> (setting that takes each input, setting that takes its output, default output suffix)
+JOB_IO = {
+    "restore": ("input", "output", ".tif"),
+    "convert": ("input", "output", ".tif"),
+    "pansharpen": ("ms", "output", ".tif"),
+    "unmix": ("input", "output", ""),  # a folder per scene
+    "info": ("input", "report", ".json"),
+}
+JOBS_WITH_PROGRESS = ("restore", "convert", "info")  # jobs whose progress bars a batch turns off
+ATTEMPTS_FOLDER = ".hsi-batch-attempts"  # one marker per task start: a task started twice lost a worker
+REPORT = "batch_report.json"
 
 
-def process_one(job: str, overrides: list[str]) -> dict:
-    """Run ``job`` with ``overrides`` in this process (a Dask worker or the caller); never raises."""
-    from hsi.cli import run_job
+# --- the command line ----------------------------------------------------------------------
+def quote_job_overrides(arguments: list[str]) -> list[str]:
+    """``job_overrides=[method=fasthyde,tile=256]`` made parseable by Hydra (each element quoted)."""
+    quoted = []
+    for argument in arguments:
+        key, _, value = argument.partition("=")
+        if key.lstrip("+~") == "job_overrides" and value.startswith("[") and value.endswith("]"):
+            argument = f"{key}=[" + ",".join(_quote(item) for item in _split_top_level(value[1:-1])) + "]"
+        quoted.append(argument)
+    return quoted
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on the commas outside brackets and quotes."""
+    items, depth, quote, current = [], 0, "", ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote and not current.endswith("\\") else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append(current)
+            current = ""
+            continue
+        current += char
+    return [item.strip() for item in items + [current] if item.strip()]
+
+
+def _quote(value: str) -> str:
+    """A Hydra quoted string holding ``value`` (left as is when already quoted)."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value
+    return "'" + value.replace("'", "\\'") + "'"
+
+
+# --- one scene (here or on a Dask worker) -------------------------------------------------------
+def process_one(job: str, overrides: list[str], driver_lock: str | None = None, attempts: str | None = None,
+                name: str = "") -> dict:
+    """Run ``job`` with ``overrides`` in this process (a Dask worker or the caller); never raises.
+
+    On a worker, ``driver_lock`` is the batch's output folder, whose lock the driver holds:
+    the task stops (writing nothing) when the driver dies. ``attempts`` is a folder where each
+    start leaves a marker, so a task that a dead worker's scheduler restarted is reported.
+    """
+    from hsi.jobs.run import run_job
+    from hsi.distributed import DriverGone, abandon_if_driver_dies
 
     started = time.perf_counter()
     try:
-        run_job(job, overrides)
-        return {"status": "done", "seconds": time.perf_counter() - started}
+        with abandon_if_driver_dies(driver_lock):
+            _mark_attempt(attempts, name)
+            run_job(job, overrides)
+        result = {"status": "done"}
+    except DriverGone:
+        result = {"status": "abandoned", "error": "the batch driver is gone; nothing written"}
     except HsiError as error:
-        return {"status": "failed", "error": str(error), "seconds": time.perf_counter() - started}
+        result = {"status": "failed", "error": str(error)}
     except Exception as error:  # a bug or a library failure on one scene must not stop the batch
-        return {"status": "failed", "error": f"{type(error).__name__}: {error}",
-                "traceback": traceback.format_exc(limit=5), "seconds": time.perf_counter() - started}
+        result = {"status": "failed", "error": f"{type(error).__name__}: {error}",
+                  "traceback": traceback.format_exc(limit=5)}
+    result["seconds"] = time.perf_counter() - started
+    result.update(_attempts(attempts, name))
+    return result
 
 
+def _mark_attempt(folder: str | None, name: str) -> None:
+    if folder is None:
+        return
+    try:
+        from distributed import get_worker
+
+        worker = get_worker().address
+    except (ImportError, ValueError):
+        worker = None
+    marker = Path(folder) / f"{name}@{uuid.uuid4().hex[:8]}"
+    marker.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "worker": worker,
+                                  "started": time.time()}))
+
+
+def _attempts(folder: str | None, name: str) -> dict:
+    """How often this scene's task was started; the earlier starts died with their worker."""
+    if folder is None:
+        return {}
+    starts = sorted((json.loads(p.read_text()) for p in Path(folder).glob(f"{name}@*")), key=lambda s: s["started"])
+    if len(starts) <= 1:
+        return {"attempts": len(starts), "worker": starts[0]["worker"] if starts else None}
+    return {"attempts": len(starts), "worker": starts[-1]["worker"],
+            "retried": f"{len(starts) - 1} earlier attempt(s) did not finish (their worker died): "
+                       + ", ".join(str(s["worker"] or s["host"]) for s in starts[:-1])}
+
+
+# --- the plan ---------------------------------------------------------------------------------
 def expand_inputs(patterns: list[str]) -> list[Path]:
-    """Every file matching the glob patterns, sorted, without duplicates."""
-    found = sorted({Path(p) for pattern in patterns for p in glob.glob(str(Path(pattern).expanduser()), recursive=True)})
+    """Every file matching the glob patterns, sorted, without duplicates; a product folder is one input."""
+    found = sorted({product_root(p) for pattern in patterns
+                    for p in glob.glob(str(Path(pattern).expanduser()), recursive=True)})
     if not found:
         raise InputError(f"no input matches {', '.join(patterns)}")
     return found
 
 
+def job_io(cfg: DictConfig) -> tuple[str, str, str]:
+    if cfg.job not in JOB_IO:
+        raise ParameterError(f"batch job= must be one of {', '.join(JOB_IO)}; got {cfg.job!r}")
+    in_key, out_key, suffix = JOB_IO[cfg.job]
+    if cfg.job == "pansharpen" and not cfg.get("pan"):
+        raise ParameterError("batch job=pansharpen needs pan=PATTERN, the PAN of each MS input with {stem} "
+                             "standing for the MS file's stem, e.g. pan=pans/{stem}_pan.tif")
+    return in_key, out_key, suffix if cfg.output_suffix is None else str(cfg.output_suffix)
+
+
+def scene_overrides(cfg: DictConfig, source: Path, target: Path) -> list[str]:
+    """The job's overrides for one scene: the batch's ``job_overrides``, then its input and output."""
+    in_key, out_key, _ = job_io(cfg)
+    overrides = list(cfg.job_overrides or []) + [f"{in_key}={_quote(str(source))}", f"{out_key}={_quote(str(target))}"]
+    if cfg.job == "pansharpen":
+        overrides.append(f"pan={_quote(str(cfg.pan).replace('{stem}', source.stem))}")
+    if cfg.job in JOBS_WITH_PROGRESS:
+        overrides.append("progress=false")
+    return overrides
+
+
 def plan(cfg: DictConfig) -> list[dict]:
-    """One entry per input: its output path and whether it is already done (resumable)."""
+    """One entry per input: its output, and whether that output is complete and made by these settings.
+
+    Only an output with a matching completion record counts as done (see
+    :mod:`hsi.io.record`): a corrupt, empty, record-less or differently made one is redone,
+    and ``why`` says so. Inputs that are this batch's own outputs (an ``output_dir`` under
+    the inputs' folder) are left out.
+    """
+    from hsi.config import compose
+
+    _, _, suffix = job_io(cfg)
     output_dir = Path(cfg.output_dir).expanduser()
-    entries = []
-    for source in expand_inputs(list(cfg.inputs)):
-        target = output_dir / f"{source.stem}{cfg.output_suffix or ''}"
-        entries.append({"input": str(source), "output": str(target), "done": target.exists()})
-    targets = [e["output"] for e in entries]
-    if len(set(targets)) != len(targets):
+    sources = expand_inputs(list(cfg.inputs))
+    targets = {source: output_dir / f"{source.stem}{suffix}" for source in sources}
+    for source, target in targets.items():
+        if target.resolve() == source.resolve():
+            raise ParameterError(f"{target}: output_dir={cfg.output_dir} with output_suffix={suffix!r} puts the output "
+                                 f"of {source.name} on the input itself; choose another output_dir or output_suffix")
+    planned = {target.resolve() for target in targets.values()}
+    entries = [{"input": str(s), "output": None, "status": "ignored (an output of this batch, not an input)"}
+               for s in sources if s.resolve() in planned]
+    sources = [s for s in sources if s.resolve() not in planned]
+    if len({targets[s] for s in sources}) != len(sources):
         raise ParameterError("several inputs share a file stem and would get the same output; put them in separate batches")
+    for source in sources:
+        overrides = scene_overrides(cfg, source, targets[source])
+        done, why = matching_record(targets[source], run_fingerprint(cfg.job, compose(cfg.job, overrides)))
+        entries.append({"input": str(source), "output": str(targets[source]), "done": done, "why": why,
+                        "exists": targets[source].exists(), "overrides": overrides,
+                        "product": describe_product(source)})
     return entries
 
 
+# --- the run ----------------------------------------------------------------------------------
 def run(cfg: DictConfig) -> dict:
+    output_dir = Path(cfg.output_dir).expanduser()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with lock.output_lock(output_dir):  # a second batch on this folder gets one line and exit 2
+        return _run(cfg, output_dir)
+
+
+def _run(cfg: DictConfig, output_dir: Path) -> dict:
     entries = plan(cfg)
-    Path(cfg.output_dir).expanduser().mkdir(parents=True, exist_ok=True)
-    job_overrides = list(cfg.job_overrides or [])
-    todo = [e for e in entries if not e["done"]]
-    print(f"{len(entries)} scenes, {len(entries) - len(todo)} already done, {len(todo)} to run ({cfg.job})")
-    tasks = [(cfg.job, job_overrides + [f"input={e['input']}", f"output={e['output']}", "progress=false"]) for e in todo]
-    if cfg.scheduler:
-        from hsi.distributed import dask_client
-
-        with dask_client(cfg.scheduler, int(cfg.workers)) as client:
-            results = client.gather(client.map(process_one, *zip(*tasks), pure=False)) if tasks else []
-    else:
-        from tqdm import tqdm
-
-        results = [process_one(job, overrides) for job, overrides in tqdm(tasks, desc="batch", unit="scene")]
-    for entry, result in zip(todo, results):
-        entry.update(result)
+    todo = [e for e in entries if e.get("done") is False]
     for entry in entries:
-        if entry["done"] is True and "status" not in entry:
-            entry["status"] = "skipped (output exists)"
-        entry.pop("done", None)
+        if entry.get("done") is True:
+            entry["status"] = "skipped (complete, made with these settings)"
+        elif entry.get("done") is False:
+            entry["status"] = "pending"
+            if entry["exists"]:
+                entry["redone_because"] = entry["why"]
+    n_skipped = sum(e.get("done") is True for e in entries)
+    print(f"{len(entries)} scenes, {n_skipped} already done, {len(todo)} to run ({cfg.job})")
     report = {"job": cfg.job, "settings": OmegaConf.to_container(cfg, resolve=True), "scenes": entries}
-    write_json(Path(cfg.output_dir).expanduser() / "batch_report.json", report)
-    failed = [e for e in entries if e.get("status") == "failed"]
+    report_path = output_dir / REPORT
+
+    def save() -> None:
+        shown = [{k: v for k, v in e.items() if k not in ("done", "why", "exists", "overrides")} for e in entries]
+        write_json(report_path, {**report, "scenes": shown})
+
+    save()
+    for entry in todo:
+        if entry["exists"]:
+            entry["overrides"].append("overwrite=true")  # no matching record: redone (why is in the report)
+    try:
+        if cfg.scheduler:
+            _run_distributed(cfg, output_dir, todo, save)
+        else:
+            from tqdm import tqdm
+
+            for entry in tqdm(todo, desc="batch", unit="scene"):
+                entry.update(process_one(cfg.job, entry["overrides"]))
+                save()
+    finally:
+        for entry in todo:
+            if entry["status"] == "pending":
+                entry["status"] = "not run (the batch was interrupted)"
+        save()
+    failed = [e for e in entries if e.get("status") in ("failed", "abandoned")]
     for entry in failed:
         print(f"failed: {entry['input']}: {entry['error']}")
     if failed:
-        raise InputError(f"{len(failed)} of {len(entries)} scenes failed; see {cfg.output_dir}/batch_report.json "
+        raise InputError(f"{len(failed)} of {len(entries)} scenes failed; see {report_path} "
                          "(run again to retry only those)")
-    print(f"batch finished: report {Path(cfg.output_dir) / 'batch_report.json'}")
-    return report
+    print(f"batch finished: report {report_path}")
+    return {**report, "scenes": [{k: v for k, v in e.items() if k != "overrides"} for e in entries]}
+
+
+def _run_distributed(cfg: DictConfig, output_dir: Path, todo: list[dict], save) -> None:
+    """Scenes as Dask tasks; results recorded as they arrive; a lost scheduler ends the batch in one line."""
+    import shutil
+    from concurrent.futures import CancelledError
+
+    from distributed import as_completed
+
+    from hsi.distributed import dask_client
+
+    attempts = output_dir / ATTEMPTS_FOLDER
+    shutil.rmtree(attempts, ignore_errors=True)
+    attempts.mkdir()
+    lost = 0
+    try:
+        with dask_client(cfg.scheduler, int(cfg.workers)) as client:
+            futures = {client.submit(process_one, cfg.job, e["overrides"], str(output_dir), str(attempts),
+                                     Path(e["output"]).name, pure=False): e for e in todo}
+            for future in as_completed(futures):
+                entry = futures[future]
+                try:
+                    entry.update(future.result())
+                except CancelledError:
+                    entry["status"], lost = "not run (lost the scheduler)", lost + 1
+                except Exception as error:  # KilledWorker: the scheduler gave up after repeated worker deaths
+                    entry.update(status="failed", error=f"{type(error).__name__}: {error}".splitlines()[0],
+                                 **_attempts(str(attempts), Path(entry["output"]).name))
+                save()
+    except SchedulerLostError as error:  # the scheduler could not be reached, or went away
+        done = sum(e["status"] == "done" for e in todo)
+        raise SchedulerLostError(f"{error}; {done} of {len(todo)} scenes finished, see {output_dir / REPORT}") from None
+    finally:
+        shutil.rmtree(attempts, ignore_errors=True)
+    if lost:
+        done = sum(e["status"] == "done" for e in todo)
+        raise SchedulerLostError(f"lost the Dask scheduler {cfg.scheduler}: {done} of {len(todo)} scenes finished, "
+                                 f"{lost} not run; see {output_dir / REPORT} (run again to do the rest)")

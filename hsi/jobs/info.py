@@ -6,7 +6,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from hsi.errors import InputError
-from hsi.jobs.common import input_scene, prepare_output, write_json
+from hsi.jobs.common import complete_output, input_scene, prepare_output, write_json
 from hsi.scene import Scene, Window
 from hsi.stats import band_statistics
 
@@ -52,12 +52,22 @@ def describe(scene: Scene, max_pixels: int = 512 * 512, progress: bool = True) -
         "nodata_fraction": stats.nodata_fraction,
         "nonfinite_values": int(stats.nonfinite.sum()),
         "bad_bands_in_header": None if scene.bad_bands is None else np.flatnonzero(scene.bad_bands).tolist(),
+        "product": scene.metadata.get("product") if isinstance(scene.metadata, dict) else None,
+        "quality_masks": sorted(scene.masks),
+        "geolocation": _geolocation_kind(scene),
         "bands": {
             "wavelength_nm": wavelengths,
             "valid": stats.valid, "min": stats.minimum, "max": stats.maximum, "mean": stats.mean, "std": stats.std,
             **flags,
         },
     }
+
+
+def _geolocation_kind(scene: Scene) -> str:
+    """How pixels map to the ground: an affine grid, a lookup (GLT, lat/lon arrays), or nothing."""
+    if scene.geolocation is not None:
+        return f"{scene.geolocation.kind} (swath geometry)"
+    return "map grid (affine + CRS)" if scene.transform is not None else "none"
 
 
 def _band_label(i: int, wavelengths) -> str:
@@ -67,12 +77,22 @@ def _band_label(i: int, wavelengths) -> str:
 def format_summary(info: dict, show_bands: bool) -> str:
     rows, cols, bands = info["shape_rows_cols_bands"]
     lines = [f"{info['path']}", f"  size        {rows} rows x {cols} cols x {bands} bands, {info['dtype']}"]
+    if info.get("product"):
+        product = info["product"]
+        lines.append(f"  product     {product['sensor']} {product['product']} (level {product['level']})")
     if info["wavelength_range_nm"]:
         low, high = info["wavelength_range_nm"]
         lines.append(f"  wavelengths {info['n_wavelengths']} from {low:.1f} to {high:.1f} nm")
     else:
         lines.append("  wavelengths none in the file")
     lines.append(f"  CRS         {info['crs'] or 'none (not georeferenced)'}")
+    lines.append(f"  geolocation {info['geolocation']}")
+    if info["bad_bands_in_header"]:
+        lines.append(f"  bad bands   {len(info['bad_bands_in_header'])} flagged by the product: "
+                     + ", ".join(_band_label(i, info['bands']['wavelength_nm']) for i in info["bad_bands_in_header"][:12])
+                     + (" ..." if len(info["bad_bands_in_header"]) > 12 else ""))
+    if info["quality_masks"]:
+        lines.append(f"  masks       {', '.join(info['quality_masks'])}")
     if info["pixel_size"]:
         unit = {"metre": "m", "meter": "m", None: "(no CRS units)"}.get(info["pixel_size_units"], info["pixel_size_units"])
         lines.append(f"  pixel size  {info['pixel_size'][0]:g} x {info['pixel_size'][1]:g} {unit}")
@@ -100,15 +120,21 @@ def format_summary(info: dict, show_bands: bool) -> str:
 
 def run(cfg: DictConfig) -> dict:
     scene = input_scene(cfg)
+    sources = (scene.path,) if scene.path else ()
+    # outputs are checked before the statistics pass over the whole scene
+    report = prepare_output(cfg.report, cfg.overwrite, inputs=sources) if cfg.report else None
+    quicklook = prepare_output(cfg.quicklook, cfg.overwrite, inputs=sources) if cfg.quicklook else None
+    if cfg.bands is not None:
+        scene = scene.select_bands(list(cfg.bands))
     info = describe(scene, max_pixels=int(cfg.max_sample_pixels), progress=bool(cfg.progress))
-    print(format_summary(info, show_bands=bool(cfg.bands)))
-    if cfg.get("report"):
-        path = prepare_output(cfg.report, cfg.overwrite, inputs=(scene.path,) if scene.path else ())
-        write_json(path, info)
-        print(f"report written to {path}")
-    if cfg.get("quicklook"):
+    print(format_summary(info, show_bands=bool(cfg.band_table)))
+    if report is not None:
+        write_json(report, info)
+        print(f"report written to {report}")
+    if quicklook is not None:
         from hsi.viz.overview import save_scene_quicklook
 
-        path = prepare_output(cfg.quicklook, cfg.overwrite, inputs=(scene.path,) if scene.path else ())
-        print(f"quicklook written to {save_scene_quicklook(scene, path)}")
+        print(f"quicklook written to {save_scene_quicklook(scene, quicklook)}")
+    if report is not None or quicklook is not None:
+        complete_output("info", cfg, report or quicklook, quicklook)
     return info

@@ -5,14 +5,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from hsi import methods
+from hsi.arrays import infer_ratio
 from hsi.errors import GridMismatchError, InputError, ParameterError
 from hsi.io import open_scene
-from hsi.jobs.common import config_dict, prepare_output, read_options, write_json
-from hsi.pansharpen._arrays import infer_ratio
+from hsi.io.products import open_pair
+from hsi.jobs.common import finish, read_options, start
 from hsi.scene import Scene, Window
 
 PROTOCOLS = ("full", "reduced")
@@ -59,7 +60,7 @@ def coregistration_check(ms: np.ndarray, pan: np.ndarray, ratio: int, max_shift:
 
     A shift beyond one PAN pixel, or a low correlation, means the pair is probably not co-registered.
     """
-    from hsi.pansharpen.resample import upsample
+    from hsi.degrade.resample import upsample
 
     intensity = upsample(ms.mean(axis=2), ratio)
     margin = max_shift + 2 * ratio
@@ -78,13 +79,6 @@ def coregistration_check(ms: np.ndarray, pan: np.ndarray, ratio: int, max_shift:
     if best[0] < 0.3 or max(abs(best[1]), abs(best[2])) > 1:
         report["warning"] = "MS and PAN look poorly co-registered (low correlation or shift above one PAN pixel)"
     return report
-
-
-def _method(cfg: DictConfig):
-    target = str(cfg.method.get("_target_", ""))
-    if not target.startswith("hsi.pansharpen."):
-        raise ParameterError(f"method={target!r} is not a pansharpening method (conf/method/<name>.yaml with an hsi.pansharpen target)")
-    return hydra.utils.instantiate(cfg.method)
 
 
 def pan_bands(scene: Scene, pan_band) -> list[int]:
@@ -121,9 +115,12 @@ def run(cfg: DictConfig) -> dict:
     if cfg.protocol not in PROTOCOLS:
         raise ParameterError(f"protocol must be one of {PROTOCOLS}; got {cfg.protocol!r}")
     from hsi.pansharpen.protocol import full_resolution_indexes, reduced_resolution_indexes, reduced_resolution_pair
-    from hsi.pansharpen.tiled import pansharpen_scene
+    from hsi.pansharpen.tile_adapter import pansharpen_scene
 
-    if cfg.ms in (None, "") and cfg.pan in (None, ""):
+    if cfg.get("product"):  # MS/HS and PAN from one product (PRISMA .he5, Landsat 8/9 folder)
+        ms_scene, pan_scene = open_pair(Path(str(cfg.product)).expanduser())
+        cfg = OmegaConf.merge(cfg, {"ms": str(cfg.product), "pan": str(cfg.product)})
+    elif cfg.ms in (None, "") and cfg.pan in (None, ""):
         from hsi.jobs.common import ensure_sample_pair
 
         ms_path, pan_path = ensure_sample_pair()
@@ -131,44 +128,44 @@ def run(cfg: DictConfig) -> dict:
         cfg = OmegaConf.merge(cfg, {"ms": str(ms_path), "pan": str(pan_path)})
     elif cfg.ms in (None, "") or cfg.pan in (None, ""):
         raise ParameterError("pansharpen needs both ms= and pan= (or neither, for the shipped sample pair)")
-    ms_scene = open_scene(Path(str(cfg.ms)).expanduser(), **read_options(cfg))
-    pan_scene = open_scene(Path(str(cfg.pan)).expanduser(), **read_options(cfg))
-    output = prepare_output(cfg.output, cfg.overwrite, inputs=(Path(str(cfg.ms)), Path(str(cfg.pan))))
+    if not cfg.get("product"):
+        ms_scene = open_scene(Path(str(cfg.ms)).expanduser(), **read_options(cfg))
+        pan_scene = open_scene(Path(str(cfg.pan)).expanduser(), **read_options(cfg))
+    method = methods.build("pansharpen", cfg.method, cfg.get("method_name") or "method")
+    job = start("pansharpen", cfg, cfg.output, inputs={"ms": ms_scene, "pan": pan_scene})
     ratio = coverage_ratio(ms_scene, pan_scene)
     bands = pan_bands(pan_scene, cfg.pan_band)
-    method = _method(cfg)
     sensor = cfg.sensor
-    tiling = cfg.get("tiling") or {}
     # the indexes, the co-registration check and the quicklook use a central crop (whole scene if small)
-    window = assessment_window(ms_scene, int(cfg.get("assess_size", 256)))
+    window = assessment_window(ms_scene, int(cfg.assess_size))
     ms = ms_scene.read(window, physical=True).astype(np.float64)
     pan = _read_pan(pan_scene, bands, _scaled(window, ratio))
     if not (np.isfinite(ms).all() and np.isfinite(pan).all()):
         raise InputError("ms or pan has nodata/non-finite pixels; fill or crop them before pansharpening")
-    report = {"ms": str(cfg.ms), "pan": str(cfg.pan), "ratio": ratio, "sensor": sensor, "protocol": cfg.protocol,
-              "method": str(cfg.method._target_), "coregistration": coregistration_check(ms, _intensity(pan), ratio)}
-    summary = pansharpen_scene(method, ms_scene, pan_scene, output, ratio=ratio, sensor=sensor, pan_bands=bands,
-                               tile=int(tiling.get("tile", 512)), overlap=int(tiling.get("overlap", 32)),
-                               context=int(tiling.get("context", 16)), overwrite=bool(cfg.overwrite))
-    report["seconds"] = summary["seconds"]
-    report["tiling"] = summary
-    fused_scene = open_scene(output)
+    results = {"ratio": ratio, "sensor": sensor, "protocol": cfg.protocol,
+               "coregistration": coregistration_check(ms, _intensity(pan), ratio)}
+    started = time.perf_counter()
+    summary = pansharpen_scene(method, ms_scene, pan_scene, job.outputs["output"], ratio=ratio, sensor=sensor,
+                               pan_bands=bands, tile=int(cfg.tiling.tile), overlap=int(cfg.tiling.overlap),
+                               context=int(cfg.tiling.context), overwrite=bool(cfg.overwrite))
+    started = job.timed("pansharpen", started)
+    results["tiling"] = summary
+    fused_scene = open_scene(summary["output"])
     fused = fused_scene.read(_scaled(window, ratio), physical=True).astype(np.float64)
-    report["assessed_window_ms_pixels"] = [window.row, window.col, window.height, window.width]
-    report["full_resolution"] = full_resolution_indexes(fused, ms, _intensity(pan), ratio=ratio, sensor=sensor)
+    results["assessed_window_ms_pixels"] = [window.row, window.col, window.height, window.width]
+    results["full_resolution"] = full_resolution_indexes(fused, ms, _intensity(pan), ratio=ratio, sensor=sensor)
     if cfg.protocol == "reduced":
         pair = reduced_resolution_pair(ms, pan, sensor=sensor, ratio=ratio)
-        report["reduced_resolution"] = reduced_resolution_indexes(method(pair.ms, pair.pan, ratio=ratio, sensor=sensor), pair.reference, ratio)
-    report["output"] = str(output)
-    report["shape_rows_cols_bands"] = list(fused_scene.shape)
-    stem = output.with_suffix("")
-    if cfg.quicklook:
+        results["reduced_resolution"] = reduced_resolution_indexes(method(pair.ms, pair.pan, ratio=ratio, sensor=sensor),
+                                                                   pair.reference, ratio)
+    results["shape_rows_cols_bands"] = list(fused_scene.shape)
+    if job.quicklook:
         from hsi.viz import save_before_after
 
-        quicklook = save_before_after(ms, fused, ms_scene.wavelengths_nm, f"{stem}_quicklook.png",
-                                      titles=("MS", f"pansharpened ({cfg.method._target_.split('.')[-1]})"), crop="center")
-        report["quicklook"] = str(quicklook)
-    report["settings"] = config_dict(cfg)
-    write_json(Path(f"{stem}_report.json"), report)
-    print(f"wrote {output} ({fused_scene.n_rows}x{fused_scene.n_cols}x{fused_scene.n_bands}), QNR {report['full_resolution']['qnr']:.4f}")
+        save_before_after(ms, fused, ms_scene.wavelengths_nm, job.quicklook,
+                          titles=("MS", f"pansharpened ({cfg.get('method_name')})"), crop="center")
+    job.timed("assess", started)
+    report = finish(job, results, method=method)
+    print(f"wrote {fused_scene.path} ({fused_scene.n_rows}x{fused_scene.n_cols}x{fused_scene.n_bands}), "
+          f"QNR {results['full_resolution']['qnr']:.4f}")
     return report

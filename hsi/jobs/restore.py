@@ -5,26 +5,21 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import hydra
 import numpy as np
 from omegaconf import DictConfig
 
-from hsi.distributed import dask_client
+from hsi import methods
 from hsi.errors import ParameterError
+from hsi.distributed import dask_client
 from hsi.io import open_scene
-from hsi.jobs.common import config_dict, input_scene, prepare_output, write_json
-from hsi.restore.tiled import CubeMethodTiles
+from hsi.jobs.common import central_window, finish, input_scene, start
+from hsi.jobs.ortho import swath_path, wants_ortho, write_orthorectified
+from hsi.nodata import empty_bands
 from hsi.scene import Scene, Window, check_same_grid, masked
 from hsi.tiling import run_tiled, sample_blocks
+from hsi.tiling.bands import BandSubsetTiles
 
-TASK_SCALE = {"denoise": False, "destripe": False, "inpaint": False, "sr": True}  # which tasks change the grid
 METRICS_MAX_VALUES = 50_000_000  # above this, reference metrics use a central crop
-
-
-def build_method(cfg: DictConfig):
-    """The configured method as a tile function with ``fit(blocks)`` (plain cube functions are wrapped)."""
-    method = hydra.utils.instantiate(cfg.method)
-    return method if hasattr(method, "fit") else CubeMethodTiles(method)
 
 
 def _central_window(scene: Scene, max_values: int) -> Window:
@@ -53,61 +48,61 @@ def reference_scores(reference: Scene, restored: Scene, noisy: Scene) -> dict:
 def save_quicklook(before: Scene, after: Scene, path: Path, scale: int) -> Path:
     from hsi.viz import save_before_after
 
-    window = _central_window(before, 512 * 512 * before.n_bands)
+    window = central_window(before.n_rows, before.n_cols)
     big = Window(window.row * scale, window.col * scale, window.height * scale, window.width * scale)
     return save_before_after(before.read(window, physical=True), after.read(big, physical=True),
                              before.wavelengths_nm, path, titles=("input", "restored"))
 
 
 def run(cfg: DictConfig) -> dict:
-    if cfg.task not in TASK_SCALE:
-        raise ParameterError(f"task must be one of {', '.join(TASK_SCALE)}; got {cfg.task!r}")
-    scale = int(cfg.scale) if TASK_SCALE[cfg.task] else 1
     scene = input_scene(cfg)
-    output = prepare_output(cfg.output, cfg.overwrite, inputs=(scene.path,) if scene.path else ())
+    method = methods.build("restore", cfg.method, cfg.get("method_name") or "method", task=cfg.task)
+    scale = int(getattr(method, "scale", 1) or 1)
+    # GLT / lat-lon products: the method runs in the swath (stripes are column-aligned there),
+    # the result is then mapped onto the product's grid
+    ortho = wants_ortho(scene, cfg.ortho) and scale == 1
+    extra = {"swath_output": swath_path(Path(str(cfg.output)).expanduser())} if ortho else None
+    job = start("restore", cfg, cfg.output, inputs={"input": scene, "mask": cfg.get("mask"), "reference": cfg.get("reference")},
+                extra=extra)
     inpaint = cfg.task == "inpaint"
     if cfg.get("mask"):
         if not inpaint:
             raise ParameterError(f"mask= is only used with task=inpaint; got task={cfg.task}")
         scene = masked(scene, open_scene(cfg.mask))
-    observed = scene
-    method = build_method(cfg)
     started = time.perf_counter()
-    blocks = sample_blocks(scene, int(cfg.sample_pixels), rng=np.random.default_rng(int(cfg.seed)))
+    empty = empty_bands(scene, np.random.default_rng(int(cfg.seed)))
+    kept = np.flatnonzero(~empty)
+    if empty.any():  # bands with no data stay out of the method and are written back as nodata
+        method = BandSubsetTiles(method, kept, scene.n_bands)
+    blocks = sample_blocks(scene.select_bands(kept), int(cfg.sample_pixels), rng=np.random.default_rng(int(cfg.seed)))
     method.fit(blocks)
-    fit_seconds = time.perf_counter() - started
-    with dask_client(cfg.get("scheduler"), int(cfg.get("workers", 2))) as client:
-        tiling = run_tiled(
-            method, scene, output, overwrite=cfg.overwrite, tile=int(cfg.tile), overlap=int(cfg.overlap),
-            context=int(cfg.context), blend=cfg.blend, batch_size=int(cfg.batch_size), scale=scale,
-            progress=bool(cfg.progress), fill_missing=not inpaint, keep_nodata=not inpaint,
-            resume=bool(cfg.get("resume", False)), executor=client,
+    started = job.timed("fit", started)
+    tiling = cfg.tiling
+    with dask_client(cfg.get("scheduler"), int(cfg.workers)) as client:
+        summary = run_tiled(
+            method, scene, job.outputs["swath_output" if ortho else "output"], overwrite=cfg.overwrite, tile=int(tiling.tile),
+            overlap=int(tiling.overlap), context=int(tiling.context), blend=tiling.blend,
+            batch_size=int(tiling.batch_size), scale=scale, progress=bool(cfg.progress), fill_missing=not inpaint,
+            keep_nodata=not inpaint, resume=bool(cfg.resume), fingerprint=job.fingerprint, executor=client,
         )
-    restored = open_scene(tiling["output"])
-    report = {
-        "job": "restore",
-        "input": observed.describe(),
-        "mask": cfg.get("mask"),
-        "output": tiling["output"],
-        "task": cfg.task,
-        "method": config_dict(cfg.method),
-        "settings": config_dict(cfg),
-        "estimated_noise_std_per_band": getattr(method, "noise_std", None),
-        "wavelength_nm": scene.wavelengths_nm,
-        "fit_seconds": fit_seconds,
-        "tiling": tiling,
-        "seconds": time.perf_counter() - started,
-    }
+    started = job.timed("restore", started)
+    restored = open_scene(summary["output"])
+    if ortho:
+        write_orthorectified(job.outputs["swath_output"], scene, job.outputs["output"], bool(cfg.overwrite))
+        started = job.timed("orthorectify", started)
+    results = {"task": cfg.task, "scale": scale, "estimated_noise_std_per_band": getattr(method, "noise_std", None),
+               "wavelength_nm": scene.wavelengths_nm, "empty_bands_written_as_nodata": np.flatnonzero(empty).tolist(),
+               "tiling": summary}
     if cfg.reference:
-        report["reference"] = reference_scores(open_scene(cfg.reference), restored, scene if scale == 1 else restored)
-    report_path = write_json(output.with_name(output.stem + "_report.json"), report)
-    if cfg.quicklook:
-        report["quicklook"] = str(save_quicklook(scene, restored, output.with_name(output.stem + "_quicklook.png"), scale))
-        write_json(report_path, report)
-    print(f"wrote {output} ({restored.n_rows} x {restored.n_cols} x {restored.n_bands}) in {report['seconds']:.1f} s; "
-          f"report {report_path}")
-    if "reference" in report:
-        got, before = report["reference"]["output"], report["reference"]["input"]
+        results["reference"] = reference_scores(open_scene(cfg.reference), restored, scene if scale == 1 else restored)
+    if job.quicklook:
+        save_quicklook(scene, restored, job.quicklook, scale)
+    job.timed("assess", started)
+    report = finish(job, results, method=method)
+    print(f"wrote {job.outputs['output']} ({restored.n_rows} x {restored.n_cols} x {restored.n_bands}) in "
+          f"{report['timings']['total_s']:.1f} s; report {job.outputs['report']}")
+    if "reference" in results:
+        got, before = results["reference"]["output"], results["reference"]["input"]
         print(f"MPSNR {got['mpsnr_db']:.2f} dB (input {before['mpsnr_db']:.2f} dB), MSSIM {got['mssim']:.4f}, "
               f"SAM {got['sam_deg']:.2f} deg")
     return report

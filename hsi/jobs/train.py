@@ -31,7 +31,7 @@ def model_card(cfg: DictConfig, summary: dict, inventory: list[dict]) -> str:
     return "\n".join([
         f"# {cfg.name}", "",
         "Diffusion prior (noise-prediction U-Net, diffusers UNet2DModel + DDPMScheduler) over normalised",
-        "subspace images (RRQR-selected reduced bands, see hsi/restore/diffusion/subspace.py).", "",
+        "subspace images (RRQR-selected reduced bands, see hsi/estimate/rrqr_subspace.py).", "",
         "## Training data", "", sources or "(none)", "",
         "## Settings", "", "```yaml", OmegaConf.to_yaml(cfg.model).strip(), OmegaConf.to_yaml(cfg.data).strip(),
         OmegaConf.to_yaml(cfg.trainer).strip(), "```", "",
@@ -54,7 +54,7 @@ def _command(cfg: DictConfig) -> str:
         return "python cli.py train " + " ".join(cfg.overrides_for_card)
     if Path(sys.argv[0]).name == "cli.py":
         return "python " + " ".join(shlex.quote(arg) for arg in sys.argv)
-    return "hsi.cli.run_job('train', ...) from Python"
+    return "hsi.jobs.run.run_job('train', ...) from Python"
 
 
 def _last_checkpoint(folder: Path) -> Path | None:

@@ -1,4 +1,12 @@
-"""Unmix a scene: endmembers learnt on a pixel sample, abundances streamed window by window."""
+"""Unmix a scene: endmembers learnt on a pixel sample, abundances streamed tile by tile.
+
+Outputs, in the folder ``output=DIR``: ``abundances.tif`` (the main output, one band per
+endmember), ``endmembers.csv``, ``endmembers.png``, ``reconstruction_error.png`` (central
+window) and, by the job path rule applied to the main output, ``abundances_report.json`` and
+``abundances_quicklook.png`` (abundance maps of the central window). Abundances, their
+reconstruction error and the reference scores are computed while the abundances stream
+through :mod:`hsi.tiling`; nothing is read back from the output.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +14,20 @@ import csv
 import time
 from pathlib import Path
 
-import hydra
 import numpy as np
 from omegaconf import DictConfig
 
+from hsi import methods
 from hsi.errors import InputError, ParameterError
 from hsi.io import create_writer, open_scene
-from hsi.jobs.common import config_dict, input_scene, prepare_output_dir, write_json
-from hsi.scene import Scene
+from hsi.jobs.common import central_window, finish, input_scene, start
+from hsi.jobs.ortho import wants_ortho, write_orthorectified
+from hsi.nodata import empty_bands
+from hsi.scene import Scene, Window
+from hsi.tiling.runner import TiledRunner
+from hsi.tiling.sampling import sample_pixels
 from hsi.unmix.abundance import reconstruction_rmse
 from hsi.unmix.preprocess import preprocess
-
-ERROR_MAP_MAX_PIXELS = 16_000_000  # the reconstruction-error map is kept in memory up to this size
 
 
 def kept_bands(scene: Scene) -> np.ndarray:
@@ -28,24 +38,6 @@ def kept_bands(scene: Scene) -> np.ndarray:
     if kept.size == 0:
         raise InputError(f"{scene.describe()}: every band is flagged bad")
     return kept
-
-
-def sample_pixels(scene: Scene, bands: np.ndarray, n_pixels: int, rng: np.random.Generator, block_rows: int):
-    """At most ``n_pixels`` valid (no NaN/nodata) pixels drawn uniformly, reading block by block."""
-    total = scene.n_rows * scene.n_cols
-    keep_probability = min(1.0, 1.5 * n_pixels / total)
-    chosen = []
-    for window in scene.windows(block_rows):
-        block = scene.read(window, bands=bands, physical=True).reshape(-1, bands.size)
-        valid = np.isfinite(block).all(axis=1)
-        pick = valid & (rng.random(valid.size) < keep_probability)
-        chosen.append(block[pick])
-    pixels = np.concatenate(chosen) if chosen else np.empty((0, bands.size), np.float32)
-    if pixels.shape[0] == 0:
-        raise InputError(f"{scene.describe()}: no valid pixel (every pixel is nodata or NaN)")
-    if pixels.shape[0] > n_pixels:
-        pixels = pixels[rng.choice(pixels.shape[0], n_pixels, replace=False)]
-    return pixels
 
 
 def write_endmembers_csv(path: Path, wavelengths_nm, endmembers: np.ndarray, names: list[str]) -> Path:
@@ -69,46 +61,108 @@ def _reference_endmembers(path: Path, wavelengths_nm, kept: np.ndarray, n_scene_
     return resample_library(library, wavelengths_nm).spectra
 
 
-def _read_abundances(path: Path) -> np.ndarray:
-    scene = open_scene(path)
-    return scene.read(physical=True).reshape(-1, scene.n_bands)
+class AbundanceTiles:
+    """Tile function: abundances (k bands) then reconstruction RMSE (1 band) of every valid pixel.
+
+    Pixels with a missing value in any kept band are NaN in every output band.
+    """
+
+    def __init__(self, method, endmembers: np.ndarray, bands: np.ndarray, normalize: str):
+        self.method, self.endmembers, self.bands, self.normalize = method, endmembers, bands, normalize
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        n, rows, cols, _ = batch.shape
+        k = self.endmembers.shape[1]
+        pixels = batch[..., self.bands].reshape(-1, self.bands.size)
+        valid = np.isfinite(pixels).all(axis=1)
+        out = np.full((pixels.shape[0], k + 1), np.nan, np.float32)
+        if valid.any():
+            kept = preprocess(pixels[valid], normalize=self.normalize)[0]
+            endmembers = self.endmembers.astype(kept.dtype)
+            abundances = np.asarray(self.method.abundances(kept, endmembers))
+            out[valid, :k] = abundances
+            out[valid, k] = np.asarray(reconstruction_rmse(kept, endmembers, abundances))
+        return out.reshape(n, rows, cols, k + 1)
 
 
-def reference_scores(cfg: DictConfig, endmembers: np.ndarray, abundance_path: Path, wavelengths_nm,
-                     kept: np.ndarray, n_scene_bands: int) -> dict:
+class AbundanceScores:
+    """Abundance RMSE against a reference raster, accumulated window by window (HySUPP matching).
+
+    Keeps the (reference, estimate) matrix of summed squared differences over pixels valid in
+    both, so the Hungarian matching on per-map RMSE and the aRMSE of the matched maps come out
+    exactly as on whole arrays, with memory independent of the scene size.
+    """
+
+    def __init__(self, reference: Scene, k: int):
+        if reference.n_bands != k:
+            raise InputError(f"{reference.describe()}: reference abundances have {reference.n_bands} bands, "
+                             f"the unmixing {k} endmembers")
+        self.reference = reference
+        self.squared = np.zeros((k, k), np.float64)
+        self.count = 0
+
+    def add(self, window: Window, estimate: np.ndarray) -> None:
+        reference = self.reference.read(window, physical=True).reshape(-1, self.squared.shape[0]).astype(np.float64)
+        estimate = estimate.reshape(-1, self.squared.shape[0]).astype(np.float64)
+        valid = np.isfinite(reference).all(axis=1) & np.isfinite(estimate).all(axis=1)
+        reference, estimate = reference[valid], estimate[valid]
+        self.squared += (reference**2).sum(0)[:, None] + (estimate**2).sum(0)[None, :] - 2 * reference.T @ estimate
+        self.count += int(valid.sum())
+
+    def permutation(self) -> np.ndarray:
+        """``perm[j]``: the estimated map matched to reference map ``j`` (minimum total RMSE)."""
+        from scipy.optimize import linear_sum_assignment
+
+        cost = np.sqrt(np.maximum(self.squared, 0) / max(self.count, 1))
+        return linear_sum_assignment(cost)[1]
+
+    def rmse(self, permutation: np.ndarray) -> float:
+        matched = self.squared[np.arange(len(permutation)), permutation].sum()
+        return float(np.sqrt(max(matched, 0) / max(self.count * len(permutation), 1)))
+
+
+def reference_scores(endmembers: np.ndarray, ref_endmembers: np.ndarray | None, abundance_scores: AbundanceScores | None) -> dict:
     """SAD (deg) per endmember and abundance RMSE after Hungarian matching.
 
-    ``reference=`` holds endmembers (.csv/.mat/.sli library file) or an abundance raster;
-    ``reference_abundances=`` an abundance raster on the scene's grid. With abundances the
-    matching is on abundance RMSE (HySUPP's protocol), else on spectral angle.
+    With reference abundances the matching is on abundance RMSE (HySUPP's protocol), else on
+    spectral angle.
     """
-    from hsi.metrics.unmix import unmixing_scores
+    from hsi.metrics.unmix import sad_per_endmember, unmixing_scores
 
+    if abundance_scores is None:
+        scores = unmixing_scores(endmembers=endmembers, ref_endmembers=ref_endmembers, match_by="endmembers")
+        scores["abundance_rmse_x100"] = None
+        return scores
+    permutation = abundance_scores.permutation()
+    scores = {"n_endmembers": int(endmembers.shape[1]), "matched_by": "abundances",
+              "permutation": [int(i) for i in permutation], "abundance_rmse": abundance_scores.rmse(permutation)}
+    if ref_endmembers is not None:
+        sad = np.asarray(sad_per_endmember(endmembers[:, permutation], ref_endmembers))
+        scores["sad_per_endmember_deg"] = [float(v) for v in sad]
+        scores["mean_sad_deg"] = float(np.mean(sad))
+    scores["abundance_rmse_x100"] = 100 * scores["abundance_rmse"]
+    return scores
+
+
+def references(cfg: DictConfig, scene: Scene, wavelengths_nm, kept: np.ndarray):
+    """``(reference endmembers or None, reference abundance scene or None)`` from ``reference=`` / ``reference_abundances=``.
+
+    ``reference=`` holds endmembers (.csv/.mat/.sli library file) or an abundance raster;
+    ``reference_abundances=`` an abundance raster on the scene's grid.
+    """
     ref_endmembers = ref_abundances = None
     for key in ("reference", "reference_abundances"):
         if not cfg.get(key):
             continue
         path = Path(str(cfg[key])).expanduser()
         if key == "reference" and path.suffix.lower() in (".csv", ".mat", ".sli", ".hdr"):
-            ref_endmembers = _reference_endmembers(path, wavelengths_nm, kept, n_scene_bands)
+            ref_endmembers = _reference_endmembers(path, wavelengths_nm, kept, scene.n_bands)
         else:
-            ref_abundances = _read_abundances(path)
-    estimate = None
-    if ref_abundances is not None:
-        estimate = _read_abundances(abundance_path)
-        if ref_abundances.shape[0] != estimate.shape[0]:
-            raise InputError(f"reference abundances have {ref_abundances.shape[0]} pixels, the scene {estimate.shape[0]}")
-        valid = np.isfinite(ref_abundances).all(axis=1) & np.isfinite(estimate).all(axis=1)
-        estimate, ref_abundances = estimate[valid], ref_abundances[valid]
-    scores = unmixing_scores(
-        endmembers=endmembers if ref_endmembers is not None else None,
-        abundances=estimate,
-        ref_endmembers=ref_endmembers,
-        ref_abundances=ref_abundances,
-        match_by="abundances" if ref_abundances is not None else "endmembers",
-    )
-    scores["abundance_rmse_x100"] = None if scores.get("abundance_rmse") is None else 100 * scores["abundance_rmse"]
-    return scores
+            ref_abundances = open_scene(path)
+            if ref_abundances.shape[:2] != scene.shape[:2]:
+                raise InputError(f"{ref_abundances.describe()}: reference abundances are {ref_abundances.n_rows} x "
+                                 f"{ref_abundances.n_cols}, the scene {scene.n_rows} x {scene.n_cols}")
+    return ref_endmembers, ref_abundances
 
 
 def library_endmembers(cfg: DictConfig, wavelengths_nm, fwhm_nm, kept: np.ndarray, n_scene_bands: int):
@@ -130,8 +184,8 @@ def count_endmembers(cfg: DictConfig, sample: np.ndarray, n_bands: int) -> tuple
     if str(cfg.n_endmembers) == "auto":
         from hsi.unmix.count import estimate_n_endmembers
 
-        method = str(cfg.get("n_endmembers_method", "hysime"))
-        k = estimate_n_endmembers(sample, method=method, false_alarm=float(cfg.get("false_alarm", 1e-3)))
+        method = str(cfg.n_endmembers_method)
+        k = estimate_n_endmembers(sample, method=method, false_alarm=float(cfg.false_alarm))
         return k, f"auto ({method})"
     try:
         k = int(cfg.n_endmembers)
@@ -144,71 +198,104 @@ def count_endmembers(cfg: DictConfig, sample: np.ndarray, n_bands: int) -> tuple
     return k, "given"
 
 
-def run(cfg: DictConfig) -> dict:
-    started = time.perf_counter()
-    scene = input_scene(cfg)
-    folder = prepare_output_dir(cfg.output, cfg.overwrite)
-    rng = np.random.default_rng(int(cfg.seed))
-    bands = kept_bands(scene)
+def learn_endmembers(cfg: DictConfig, method, scene: Scene, bands: np.ndarray, sample: np.ndarray, record: dict):
+    """``(endmembers (bands used, k), names, count source)``: from the library, or learnt on the sample."""
     wavelengths = None if scene.wavelengths_nm is None else scene.wavelengths_nm[bands]
-    block_rows = scene.block_rows_for(int(cfg.block_bytes), itemsize=4)
-    sample = sample_pixels(scene, bands, int(cfg.sample_pixels), rng, block_rows)
-    sample, record = preprocess(sample, normalize=str(cfg.normalize))
-    record["kept_bands"] = bands.tolist()
-    record["removed_bad_bands"] = int(scene.n_bands - bands.size)
-    method = hydra.utils.instantiate(cfg.method)
-    fit_started = time.perf_counter()
     if cfg.get("library"):
         fwhm = None if scene.fwhm_nm is None else scene.fwhm_nm[bands]
         endmembers, names = library_endmembers(cfg, wavelengths, fwhm, bands, scene.n_bands)
         if str(cfg.normalize) == "l2":
             endmembers = endmembers / np.linalg.norm(endmembers, axis=0, keepdims=True).clip(1e-12)
-        n_endmembers, count_source = endmembers.shape[1], f"library ({cfg.library})"
-    else:
-        if method.needs_library:
-            raise ParameterError(f"method {method.name!r} unmixes onto a spectral library: pass library=FILE")
-        n_endmembers, count_source = count_endmembers(cfg, sample, bands.size)
-        # A scene small enough to be sampled whole comes back complete and in row-major order:
-        # spatial methods (SS-NMF, RLSU, CNNAEU) then get its pixel grid.
-        whole_grid = sample.shape[0] == scene.n_rows * scene.n_cols
-        record["spatial_grid"] = bool(whole_grid and method.spatial)
-        image_shape = (scene.n_rows, scene.n_cols) if whole_grid else None
-        endmembers = np.asarray(method.endmembers(sample, n_endmembers, rng=int(cfg.seed), image_shape=image_shape),
-                                dtype=np.float64)
-        names = [f"endmember_{i + 1}" for i in range(n_endmembers)]
-    fit_seconds = time.perf_counter() - fit_started
+        return endmembers, names, f"library ({cfg.library})"
+    if method.needs_library:
+        raise ParameterError(f"method {method.name!r} unmixes onto a spectral library: pass library=FILE")
+    n_endmembers, count_source = count_endmembers(cfg, sample, bands.size)
+    # A scene small enough to be sampled whole comes back complete and in row-major order:
+    # spatial methods (SS-NMF, RLSU, CNNAEU) then get its pixel grid.
+    whole_grid = sample.shape[0] == scene.n_rows * scene.n_cols
+    record["spatial_grid"] = bool(whole_grid and method.spatial)
+    image_shape = (scene.n_rows, scene.n_cols) if whole_grid else None
+    endmembers = np.asarray(method.endmembers(sample, n_endmembers, rng=int(cfg.seed), image_shape=image_shape),
+                            dtype=np.float64)
+    return endmembers, [f"endmember_{i + 1}" for i in range(n_endmembers)], count_source
 
-    template = scene.derived(n_bands=n_endmembers, dtype=np.float32, band_names=names, wavelengths_nm=None)
-    template.nodata = float("nan")
-    abundance_path = folder / "abundances.tif"
-    keep_map = scene.n_rows * scene.n_cols <= ERROR_MAP_MAX_PIXELS
-    error_map = np.full((scene.n_rows, scene.n_cols), np.nan, np.float32) if keep_map else None
+
+def _window_part(window: Window, strip: Window, values: np.ndarray) -> tuple[Window, np.ndarray] | None:
+    """The rows of ``values`` (on ``strip``, full width) that fall inside ``window``."""
+    top, bottom = max(window.row, strip.row), min(window.row + window.height, strip.row + strip.height)
+    if bottom <= top:
+        return None
+    rows = slice(top - strip.row, bottom - strip.row)
+    return Window(top, window.col, bottom - top, window.width), values[rows, window.col:window.col + window.width]
+
+
+def run(cfg: DictConfig) -> dict:
+    scene = input_scene(cfg)
+    if cfg.output in (None, ""):
+        raise InputError("no output= given")
+    folder = Path(str(cfg.output)).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: output= must be a folder for unmix (it holds abundances.tif, endmembers.csv, ...)")
+    extra = {"endmembers": folder / "endmembers.csv"}
+    if cfg.quicklook:
+        extra.update(endmember_plot=folder / "endmembers.png", error_map=folder / "reconstruction_error.png")
+    ortho = wants_ortho(scene, cfg.ortho)
+    if ortho:  # unmixed in the swath; abundances.tif is the product grid's indexing of it
+        extra["abundances_swath"] = folder / "abundances_swath.tif"
+    method = methods.build("unmix", cfg.method, cfg.get("method_name") or "method")
+    empty = empty_bands(scene, np.random.default_rng(int(cfg.seed)))
+    bands = kept_bands(scene)
+    bands = bands[~empty[bands]]  # bands with no data (all nodata) cannot enter endmember statistics
+    if bands.size == 0:
+        raise InputError(f"{scene.describe()}: every band with data is flagged bad")
+    wavelengths = None if scene.wavelengths_nm is None else scene.wavelengths_nm[bands]
+    ref_endmembers, ref_abundances = references(cfg, scene, wavelengths, bands)
+    job = start("unmix", cfg, folder / "abundances.tif", extra=extra, folder=folder,
+                inputs={"input": scene, "library": cfg.get("library"), "reference": cfg.get("reference"),
+                        "reference_abundances": cfg.get("reference_abundances")})
+    rng = np.random.default_rng(int(cfg.seed))
+    started = time.perf_counter()
+    sample = sample_pixels(scene, bands, int(cfg.sample_pixels), rng, scene.block_rows_for(int(cfg.block_bytes), itemsize=4))
+    sample, record = preprocess(sample, normalize=str(cfg.normalize))
+    record["kept_bands"] = bands.tolist()
+    record["removed_bad_bands"] = int(scene.n_bands - bands.size)
+    record["removed_empty_bands"] = np.flatnonzero(empty).tolist()
+    endmembers, names, count_source = learn_endmembers(cfg, method, scene, bands, sample, record)
+    n_endmembers = endmembers.shape[1]
+    started = job.timed("fit", started)
+
+    abundance_scores = None if ref_abundances is None else AbundanceScores(ref_abundances, n_endmembers)
+    window = central_window(scene.n_rows, scene.n_cols)
+    quicklook = np.full((window.height, window.width, n_endmembers + 1), np.nan, np.float32)
     errors = []
-    abundance_started = time.perf_counter()
-    with create_writer(abundance_path, template, overwrite=bool(cfg.overwrite)) as writer:
-        for window in scene.windows(block_rows):
-            block = scene.read(window, bands=bands, physical=True).reshape(-1, bands.size)
-            valid = np.isfinite(block).all(axis=1)
-            out = np.full((block.shape[0], n_endmembers), np.nan, np.float32)
-            if valid.any():
-                pixels = preprocess(block[valid], normalize=str(cfg.normalize))[0]
-                abundances = np.asarray(method.abundances(pixels, endmembers.astype(pixels.dtype)))
-                out[valid] = abundances
-                rmse = np.asarray(reconstruction_rmse(pixels, endmembers.astype(pixels.dtype), abundances))
-                errors.append(rmse.astype(np.float32))
-                if error_map is not None:
-                    tile = np.full(block.shape[0], np.nan, np.float32)
-                    tile[valid] = rmse
-                    error_map[window.rows, window.cols] = tile.reshape(window.height, window.width)
-            writer.write(window, out.reshape(window.height, window.width, n_endmembers))
-    abundance_seconds = time.perf_counter() - abundance_started
+    template = scene.derived(n_bands=n_endmembers, dtype=np.float32, band_names=names, wavelengths_nm=None,
+                             scale=1.0, offset=0.0)
+    template.nodata = float("nan")
+    tiling = cfg.tiling
+    runner = TiledRunner(AbundanceTiles(method, endmembers, bands, str(cfg.normalize)), tile=int(tiling.tile),
+                         overlap=int(tiling.overlap), context=int(tiling.context), blend=tiling.blend,
+                         batch_size=int(tiling.batch_size), fill_missing=False, keep_nodata=True, progress=False)
+    with create_writer(job.outputs["abundances_swath" if ortho else "output"], template, overwrite=bool(cfg.overwrite),
+                       inputs=(scene.path,) if scene.path else ()) as writer:
+
+        def sink(strip: Window, values: np.ndarray, empty: np.ndarray) -> None:
+            values[empty] = np.nan
+            abundances, error = values[..., :n_endmembers], values[..., n_endmembers]
+            writer.write(strip, abundances)
+            errors.append(error[np.isfinite(error)].copy())
+            if abundance_scores is not None:
+                abundance_scores.add(strip, abundances)
+            part = _window_part(window, strip, values)
+            if part is not None:
+                quicklook[part[0].row - window.row:part[0].row - window.row + part[0].height] = part[1]
+
+        summary = runner.run(scene, sink)
+    if ortho:
+        write_orthorectified(job.outputs["abundances_swath"], scene, job.outputs["output"], bool(cfg.overwrite))
+    started = job.timed("abundances", started)
     errors = np.concatenate(errors)
-    write_endmembers_csv(folder / "endmembers.csv", wavelengths, endmembers, names)
-    report = {
-        "job": "unmix",
-        "input": scene.describe(),
-        "method": config_dict(cfg.method),
-        "settings": config_dict(cfg),
+    write_endmembers_csv(job.outputs["endmembers"], wavelengths, endmembers, names)
+    results = {
         "n_endmembers": n_endmembers,
         "n_endmembers_source": count_source,
         "preprocessing": record,
@@ -216,26 +303,19 @@ def run(cfg: DictConfig) -> dict:
         "reconstruction_rmse": {"mean": float(errors.mean()), "median": float(np.median(errors)),
                                 "p95": float(np.percentile(errors, 95)), "max": float(errors.max()),
                                 "units": "same as the pre-processed pixels"},
-        "fit_seconds": fit_seconds,
-        "abundance_seconds": abundance_seconds,
-        "outputs": {"abundances": str(abundance_path), "endmembers": str(folder / "endmembers.csv")},
+        "tiling": summary,
+        "quicklook_window": [window.row, window.col, window.height, window.width],
     }
-    if cfg.get("reference") or cfg.get("reference_abundances"):
-        report["reference_scores"] = reference_scores(cfg, endmembers, abundance_path, wavelengths, bands, scene.n_bands)
-    if cfg.quicklook:
+    if ref_endmembers is not None or abundance_scores is not None:
+        results["reference_scores"] = reference_scores(endmembers, ref_endmembers, abundance_scores)
+    if job.quicklook:
         from hsi.viz import plot_spectra, save_band_maps, save_error_map
 
-        maps = open_scene(abundance_path).read(physical=True)
-        report["quicklooks"] = {
-            "abundances": str(save_band_maps(maps, names, folder / "abundances.png", vmin=0, vmax=1)),
-            "endmembers": str(plot_spectra(wavelengths, endmembers, names, folder / "endmembers.png",
-                                           title="endmembers")),
-        }
-        if error_map is not None:
-            report["quicklooks"]["reconstruction_error"] = str(
-                save_error_map(error_map, folder / "reconstruction_error.png", label="reconstruction RMSE"))
-    report["seconds"] = time.perf_counter() - started
-    write_json(folder / "report.json", report)
-    print(f"unmixed {scene.describe()} into {n_endmembers} endmembers in {report['seconds']:.1f} s: "
-          f"{abundance_path}, {folder / 'endmembers.csv'}, {folder / 'report.json'}")
+        save_band_maps(quicklook[..., :n_endmembers], names, job.quicklook, vmin=0, vmax=1)
+        plot_spectra(wavelengths, endmembers, names, job.outputs["endmember_plot"], title="endmembers")
+        save_error_map(quicklook[..., n_endmembers], job.outputs["error_map"], label="reconstruction RMSE")
+    job.timed("assess", started)
+    report = finish(job, results, method=method)
+    print(f"unmixed {scene.describe()} into {n_endmembers} endmembers in {report['timings']['total_s']:.1f} s: "
+          f"{job.outputs['output']}, {job.outputs['endmembers']}, {job.outputs['report']}")
     return report

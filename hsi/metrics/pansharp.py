@@ -14,11 +14,11 @@ also used for D_s inside HQNR by the 2021 toolbox), ``domain="expanded"``:
 * every Q is computed on disjoint ``S x S`` blocks of the PAN grid (``S = 32`` at ratio 4,
   MATLAB ``blockproc``) and averaged over blocks;
 * D_lambda compares the inter-band Q of the fused cube with that of the MS *interpolated to
-  the PAN grid* (EXP, :func:`hsi.pansharpen.resample.upsample`, the toolbox's 23-tap
+  the PAN grid* (EXP, :func:`hsi.degrade.resample.upsample`, the toolbox's 23-tap
   interpolator), so plain interpolation has D_lambda = 0 by construction;
 * D_s compares ``Q(F_l, P)`` with ``Q(EXP_l, P_low)``, where ``P_low`` is the PAN reduced by
   antialiased bicubic resizing (MATLAB ``imresize(P, 1/ratio)``,
-  :func:`hsi.pansharpen.resample.bicubic_downsample`) and interpolated back with the same
+  :func:`hsi.degrade.resample.bicubic_downsample`) and interpolated back with the same
   23-tap interpolator;
 * p = q = alpha = beta = 1.
 
@@ -52,9 +52,11 @@ from typing import Any
 
 import torch
 
+from hsi.arrays import infer_ratio, positive_float, positive_int
 from hsi.degrade.mtf import degrade_pan, degrade_resolution
+from hsi.degrade.resample import bicubic_downsample, upsample
 from hsi.errors import InputError, ParameterError
-from hsi.metrics._arrays import as_float64, positive_float, positive_int
+from hsi.metrics.checks import as_float64
 from hsi.metrics.quality import _q_from_moments, q2n
 
 __all__ = ["d_lambda", "d_s", "qnr", "d_lambda_khan", "hqnr"]
@@ -76,12 +78,7 @@ def _infer_ratio(fused: torch.Tensor, ms: torch.Tensor) -> int:
     (rows, cols, bands), (ms_rows, ms_cols, ms_bands) = fused.shape, ms.shape
     if bands != ms_bands:
         raise InputError(f"fused has {bands} bands but ms has {ms_bands}")
-    if rows % ms_rows or cols % ms_cols or rows // ms_rows != cols // ms_cols:
-        raise InputError(
-            f"fused ({rows} x {cols}) must be an integer multiple, the same along rows and cols, "
-            f"of ms ({ms_rows} x {ms_cols})"
-        )
-    return rows // ms_rows
+    return infer_ratio((ms_rows, ms_cols), (rows, cols))
 
 
 def _check_grid(fused: torch.Tensor, ms: torch.Tensor, pan: torch.Tensor, ratio: int) -> None:
@@ -153,15 +150,11 @@ def _check_domain(domain: str) -> str:
 
 def expand_to_pan_grid(ms: torch.Tensor, ratio: int) -> torch.Tensor:
     """The MS on the PAN grid by the toolbox's 23-tap interpolator (EXP)."""
-    from hsi.pansharpen.resample import upsample  # late: hsi.pansharpen imports the metrics lazily too
-
     return ms if ratio == 1 else upsample(ms, ratio)
 
 
 def reduce_pan(pan: torch.Tensor, ratio: int, pan_mtf: str | float | None) -> torch.Tensor:
     """The PAN at the MS scale: bicubic ``imresize`` (toolbox) or, given ``pan_mtf``, MTF + decimation."""
-    from hsi.pansharpen.resample import bicubic_downsample
-
     if ratio == 1:
         return pan
     if pan_mtf is None:

@@ -21,15 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hsi.arrays import positive_float, positive_int
 from hsi.errors import InputError, ParameterError
-from hsi.metrics._arrays import (
-    band_chunks,
-    bands_first,
-    cube_pair,
-    pair,
-    positive_float,
-    positive_int,
-)
+from hsi.metrics.checks import band_chunks, bands_first, cube_pair, pair
 
 __all__ = [
     "psnr_per_band",

@@ -23,7 +23,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from hsi.errors import InputError, ParameterError
-from hsi.metrics._arrays import as_float64
+from hsi.metrics.checks import as_float64
 
 __all__ = [
     "spectral_angles_deg",

@@ -1,6 +1,10 @@
-"""Network definitions shared by training (:mod:`hsi.train`) and inference (:mod:`hsi.restore`)."""
+"""Networks shared by training (:mod:`hsi.train`) and inference (:mod:`hsi.restore`).
 
-from hsi.nn.unet import build_unet, pad_to_multiple
+:mod:`~hsi.nn.unet` (the denoising U-Net), :mod:`~hsi.nn.diffusion_prior` (the U-Net with its
+noise schedule and self-describing checkpoint files), :mod:`~hsi.nn.dip` (untrained generator).
+"""
+
 from hsi.nn.dip import SpatialGenerator
+from hsi.nn.unet import build_unet, pad_to_multiple
 
 __all__ = ["build_unet", "pad_to_multiple", "SpatialGenerator"]

@@ -6,7 +6,7 @@ PAN to it, and injects ``g_k (P - I)`` into each band ``k``:
 
 Inputs: ``ms`` the low-resolution cube ``(rows, cols, bands)``, ``pan`` the
 ``(ratio*rows, ratio*cols)`` image; ``MS~`` is ``ms`` interpolated onto the PAN grid by
-:func:`hsi.pansharpen.resample.upsample`. Output: ``(ratio*rows, ratio*cols, bands)``, numpy
+:func:`hsi.degrade.resample.upsample`. Output: ``(ratio*rows, ratio*cols, bands)``, numpy
 when ``ms`` is numpy, a tensor otherwise. ``sensor`` selects the MTF model where a method uses
 one (BDSD-PC) and is accepted by all so that every pansharpening method shares one signature.
 
@@ -23,14 +23,10 @@ import numpy as np
 import scipy.optimize
 import torch
 
-from hsi.pansharpen._arrays import (
-    Array,
-    like_input,
-    match_moments,
-    prepare,
-    regression_gains,
-)
-from hsi.pansharpen.resample import box_decimate, upsample
+from hsi.arrays import Array, like_input
+from hsi.degrade.resample import box_decimate, upsample
+from hsi.pansharpen.band_stats import match_moments, regression_gains
+from hsi.pansharpen.pair import prepare
 
 
 def _inject(ms_up: torch.Tensor, detail: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
@@ -66,7 +62,7 @@ def pca(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None =
     if first.sum() < 0:  # eigenvector sign is arbitrary: make PC1 a brightness (PAN-like) component
         first = -first
     component = (centred @ first).reshape(rows, cols)
-    return like_input(_substitute(ms_up, pair.pan, component, first), pair.was_numpy)
+    return like_input(_substitute(ms_up, pair.pan, component, first), pair.ms_input)
 
 
 def gs(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None) -> Array:
@@ -83,7 +79,7 @@ def gs(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = 
     ms_up = upsample(pair.ms, pair.ratio)
     intensity = ms_up.mean(dim=2)
     gains = regression_gains(ms_up, intensity)
-    return like_input(_substitute(ms_up, pair.pan, intensity, gains), pair.was_numpy)
+    return like_input(_substitute(ms_up, pair.pan, intensity, gains), pair.ms_input)
 
 
 def intensity_weights(ms: torch.Tensor, pan_low: torch.Tensor) -> torch.Tensor:
@@ -112,7 +108,7 @@ def gsa(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None =
     weights = intensity_weights(pair.ms, box_decimate(pair.pan, pair.ratio))
     intensity = ms_up @ weights[:-1] + weights[-1]
     gains = regression_gains(ms_up, intensity)
-    return like_input(_substitute(ms_up, pair.pan, intensity, gains), pair.was_numpy)
+    return like_input(_substitute(ms_up, pair.pan, intensity, gains), pair.ms_input)
 
 
 def gihs(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None) -> Array:
@@ -127,7 +123,7 @@ def gihs(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None 
     ms_up = upsample(pair.ms, pair.ratio)
     intensity = ms_up.mean(dim=2)
     gains = torch.ones(ms_up.shape[2], dtype=ms_up.dtype, device=ms_up.device)
-    return like_input(_substitute(ms_up, pair.pan, intensity, gains), pair.was_numpy)
+    return like_input(_substitute(ms_up, pair.pan, intensity, gains), pair.ms_input)
 
 
 def brovey(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None) -> Array:
@@ -144,7 +140,7 @@ def brovey(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | Non
     pan_eq = match_moments(pair.pan, intensity.mean(), intensity.std(correction=0))
     tiny = torch.finfo(ms_up.dtype).eps * intensity.abs().max().clamp_min(1.0)
     fused = ms_up * (pan_eq / torch.where(intensity.abs() > tiny, intensity, tiny))[:, :, None]
-    return like_input(fused, pair.was_numpy)
+    return like_input(fused, pair.ms_input)
 
 
 def nonnegative_least_squares_gram(gram: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
@@ -208,4 +204,4 @@ def bdsd_pc(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | No
     coefficients = nonnegative_least_squares_gram(design.T @ design, design.T @ target)  # (1 + bands, bands)
     full = torch.cat([pair.pan.reshape(-1, 1), -ms_up.reshape(-1, bands)], dim=1)
     fused = ms_up + (full @ coefficients).reshape(ms_up.shape)
-    return like_input(fused, pair.was_numpy)
+    return like_input(fused, pair.ms_input)

@@ -20,9 +20,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hsi.arrays import Array, as_tensor, infer_ratio, like_input
 from hsi.degrade.mtf import degrade_resolution
+from hsi.degrade.resample import toolbox_tensor, upsample
 from hsi.errors import InputError, ParameterError
-from hsi.pansharpen._arrays import Array, as_tensor, infer_ratio, like_input
 
 _EPS = 1e-12
 
@@ -118,8 +119,9 @@ def coupled_nmf(
     ----------
     N. Yokoya, T. Yairi, A. Iwasaki, IEEE TGRS 50(2), 2012.
     """
-    was_numpy = not isinstance(hs, torch.Tensor)
-    hs_t = as_tensor(hs, device=device)
+    hs_t = toolbox_tensor(hs, "hs")
+    if device is not None:
+        hs_t = hs_t.to(device)
     ms_t = as_tensor(ms, dtype=hs_t.dtype, device=hs_t.device)
     if hs_t.ndim != 3 or ms_t.ndim != 3:
         raise InputError(f"hs and ms must be (rows, cols, bands) cubes; got {tuple(hs_t.shape)} and {tuple(ms_t.shape)}")
@@ -142,8 +144,6 @@ def coupled_nmf(
     endmembers, abundances_h = _update_both(y_h, endmembers, abundances_h, n_inner, delta)
     # the MS abundances start from the interpolated HS ones: with few MS bands (a PAN: one) the MS
     # unmixing alone is underdetermined, and multiplicative updates stay near their start
-    from hsi.pansharpen.resample import upsample
-
     start = upsample(abundances_h.T.reshape(rows, cols, n_endmembers), r).reshape(-1, n_endmembers).T
     abundances_m = start.clamp_min(1e-3 / n_endmembers).contiguous()
     for _ in range(n_outer):
@@ -154,7 +154,7 @@ def coupled_nmf(
         abundances_h = degraded.reshape(-1, n_endmembers).T.clamp_min(_EPS)
         endmembers, _ = _update_both(y_h, endmembers, abundances_h, n_inner, delta, update_endmembers=True)
     fused = (endmembers @ abundances_m).T.reshape(rows * r, cols * r, bands_h)
-    return like_input(fused, was_numpy)
+    return like_input(fused, hs)
 
 
 def cnmf(
@@ -194,8 +194,9 @@ def cnmf(
     """
     from hsi.pansharpen.mra import ms_nyquist_gains
 
-    was_numpy = not isinstance(ms, torch.Tensor)
-    low = as_tensor(ms, device=device)
+    low = toolbox_tensor(ms, "ms")
+    if device is not None:
+        low = low.to(device)
     high = as_tensor(pan, dtype=low.dtype, device=low.device)
     if low.ndim == 2:
         low = low[:, :, None]
@@ -210,4 +211,4 @@ def cnmf(
     k = min(int(n_endmembers), low.shape[0] * low.shape[1])
     fused = coupled_nmf(low - floor, high - floor, None, ratio=r, n_endmembers=k, n_outer=n_outer, n_inner=n_inner,
                         hs_mtf=hs_mtf, delta=delta)
-    return like_input(fused + floor, was_numpy)
+    return like_input(fused + floor, ms)

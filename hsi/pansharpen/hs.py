@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import torch
 
+from hsi.arrays import Array, like_input
 from hsi.degrade.mtf import degrade_pan, mtf_blur
-from hsi.pansharpen._arrays import Array, like_input, prepare
+from hsi.degrade.resample import upsample
 from hsi.pansharpen.mra import glp_lowpass, ms_nyquist_gains
-from hsi.pansharpen.resample import upsample
+from hsi.pansharpen.pair import prepare
 
 
 def detail_regression_gains(ms: torch.Tensor, pan: torch.Tensor, ratio: int, sensor: str | None = None) -> torch.Tensor:
@@ -69,4 +70,4 @@ def mtf_glp_hs(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str |
     pan_low = glp_lowpass(pair.pan, ms_nyquist_gains(sensor, pair.ms.shape[2]), pair.ratio)
     gains = detail_regression_gains(pair.ms, pair.pan, pair.ratio, sensor)
     fused = ms_up + gains * (pair.pan[:, :, None] - pan_low)
-    return like_input(fused, pair.was_numpy)
+    return like_input(fused, pair.ms_input)

@@ -33,10 +33,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hsi.arrays import Array, like_input
 from hsi.degrade.mtf import decimate, mtf_blur, sensor_mtf
+from hsi.degrade.resample import upsample
 from hsi.errors import ParameterError
-from hsi.pansharpen._arrays import Array, band_means, band_stds, like_input, prepare
-from hsi.pansharpen.resample import upsample
+from hsi.pansharpen.band_stats import band_means, band_stds
+from hsi.pansharpen.pair import prepare
 
 _INJECTIONS = ("unit", "regression")
 
@@ -137,7 +139,7 @@ def hpf(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None =
     pair = prepare(ms, pan, ratio)
     ms_up = upsample(pair.ms, pair.ratio)
     pan_low = box_lowpass(pair.pan, pair.ratio)
-    return like_input(_additive(ms_up, pair.pan, pan_low, injection), pair.was_numpy)
+    return like_input(_additive(ms_up, pair.pan, pan_low, injection), pair.ms_input)
 
 
 def sfim(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None) -> Array:
@@ -152,7 +154,7 @@ def sfim(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None 
     ms_up = upsample(pair.ms, pair.ratio)
     pan_low = box_lowpass(pair.pan, pair.ratio)
     scale, offset = _equalisation(ms_up, pair.pan, pan_low)
-    return like_input(_modulation(ms_up, pair.pan, pan_low, scale, offset), pair.was_numpy)
+    return like_input(_modulation(ms_up, pair.pan, pan_low, scale, offset), pair.ms_input)
 
 
 def mtf_glp(
@@ -170,7 +172,7 @@ def mtf_glp(
     pair = prepare(ms, pan, ratio)
     ms_up = upsample(pair.ms, pair.ratio)
     pan_low = glp_lowpass(pair.pan, ms_nyquist_gains(sensor, pair.ms.shape[2]), pair.ratio)
-    return like_input(_additive(ms_up, pair.pan, pan_low, injection), pair.was_numpy)
+    return like_input(_additive(ms_up, pair.pan, pan_low, injection), pair.ms_input)
 
 
 def mtf_glp_hpm(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None) -> Array:
@@ -186,7 +188,7 @@ def mtf_glp_hpm(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str 
     ms_up = upsample(pair.ms, pair.ratio)
     pan_low = glp_lowpass(pair.pan, ms_nyquist_gains(sensor, pair.ms.shape[2]), pair.ratio)
     scale, offset = _equalisation(ms_up, pair.pan, pan_low)
-    return like_input(_modulation(ms_up, pair.pan, pan_low, scale, offset), pair.was_numpy)
+    return like_input(_modulation(ms_up, pair.pan, pan_low, scale, offset), pair.ms_input)
 
 
 def mtf_glp_hpm_r(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None) -> Array:
@@ -207,7 +209,7 @@ def mtf_glp_hpm_r(ms: Array, pan: Array, *, ratio: int | None = None, sensor: st
     centred_low = pan_low - band_means(pan_low)
     scale = ((ms_up - band_means(ms_up)) * centred_low).mean(dim=(0, 1)) / variance
     offset = band_means(ms_up) - scale * band_means(pan_low)
-    return like_input(_modulation(ms_up, pair.pan, pan_low, scale, offset), pair.was_numpy)
+    return like_input(_modulation(ms_up, pair.pan, pan_low, scale, offset), pair.ms_input)
 
 
 def awlp(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None) -> Array:
@@ -231,4 +233,4 @@ def awlp(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None 
     tiny = torch.finfo(ms_up.dtype).eps * intensity.abs().max().clamp_min(1.0)
     proportion = ms_up / torch.where(intensity.abs() > tiny, intensity, tiny)
     detail = (pair.pan - pan_low)[:, :, None] * scale
-    return like_input(ms_up + proportion * detail, pair.was_numpy)
+    return like_input(ms_up + proportion * detail, pair.ms_input)

@@ -36,9 +36,9 @@ from typing import Callable, NamedTuple, Sequence
 
 import torch
 
+from hsi.arrays import Array, as_tensor
 from hsi.errors import ParameterError
 from hsi.metrics import pansharp as pansharp_metrics
-from hsi.pansharpen._arrays import Array, as_tensor
 
 
 class QNRReference(NamedTuple):

@@ -20,8 +20,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from hsi.arrays import Array, infer_ratio
 from hsi.degrade.mtf import degrade_pan, degrade_resolution
-from hsi.pansharpen._arrays import Array, infer_ratio
 
 
 class ReducedPair(NamedTuple):

@@ -72,12 +72,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hsi.arrays import Array, as_tensor, like_input, positive_int
 from hsi.degrade.mtf import decimate, mtf_blur
+from hsi.degrade.resample import upsample
 from hsi.errors import ParameterError
-from hsi.pansharpen._arrays import Array, as_tensor, like_input, prepare
 from hsi.pansharpen.mra import glp_lowpass, ms_nyquist_gains
 from hsi.pansharpen.noref import qnr_distortions, qnr_reference
-from hsi.pansharpen.resample import upsample
+from hsi.pansharpen.pair import prepare
 
 
 class BandDetailNet(nn.Module):
@@ -416,10 +417,8 @@ def rho_pnn(
                         ("refine_batch_size", refine_batch_size), ("refine_patch_blocks", refine_patch_blocks),
                         ("refine_bands", refine_bands)) + tuple((name, value) for name, value in (("window", window), ("threshold_window", threshold_window))
                                   if value is not None):
-        if int(value) != value or value < 1:
-            raise ParameterError(f"{name} must be a positive integer; got {value!r}")
-    if int(refine_steps) != refine_steps or refine_steps < 0:
-        raise ParameterError(f"refine_steps must be a non-negative integer; got {refine_steps!r}")
+        positive_int(value, name)
+    positive_int(refine_steps, "refine_steps", minimum=0)
     if not 0 < hysteresis < spectral_target:
         raise ParameterError(f"need 0 < hysteresis < spectral_target; got hysteresis={hysteresis}, spectral_target={spectral_target}")
     pair = prepare(ms, pan, ratio, device)
@@ -466,4 +465,4 @@ def rho_pnn(
             int(refine_steps), pair.ms.device, seed)
         fused = module.fused
     fused = fused.to(pair.ms.device).double().permute(1, 2, 0) * std + mean
-    return like_input(fused.to(pair.ms.dtype), pair.was_numpy)
+    return like_input(fused.to(pair.ms.dtype), pair.ms_input)

@@ -13,6 +13,7 @@ band means before the function sees them and are nodata again in the output.
 from __future__ import annotations
 
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
@@ -75,7 +76,9 @@ def _read_with_context(scene: Scene, window: Window, context: int, fill: bool = 
         pixels = np.pad(pixels, pad, mode=mode)
     missing = ~np.isfinite(pixels)
     if fill and missing.any():
-        means = np.nanmean(np.where(missing, np.nan, pixels).reshape(-1, pixels.shape[2]), axis=0)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # bands with no value in this tile: filled with 0
+            means = np.nanmean(np.where(missing, np.nan, pixels).reshape(-1, pixels.shape[2]), axis=0)
         pixels = np.where(missing, np.nan_to_num(means, nan=0.0)[None, None, :], pixels)
     return pixels.astype(np.float32, copy=False), missing.all(axis=2)
 
@@ -285,12 +288,15 @@ def _is_dask(executor) -> bool:
 
 
 def run_tiled(fn, scene: Scene, output: Path | str, *, overwrite: bool = False, dtype=np.float32,
-              template_changes: dict | None = None, resume: bool = False, **runner_options) -> dict:
+              template_changes: dict | None = None, resume: bool = False, fingerprint: dict | None = None,
+              **runner_options) -> dict:
     """Run ``fn`` over ``scene`` and stream the result to ``output`` (format by extension).
 
     With ``resume=True`` finished strips are also kept in ``<output>.partial/`` (see
     :mod:`hsi.tiling.resume`) so that a run interrupted for any reason continues where it
-    stopped when started again with the same settings.
+    stopped when started again with the same settings. ``fingerprint`` says what else
+    determines the output (the caller's inputs' identities and resolved settings, see
+    :func:`hsi.io.record.fingerprint`); partial results made under another one are refused.
     """
     from hsi.io import create_writer
     from hsi.tiling.resume import StripJournal
@@ -299,9 +305,9 @@ def run_tiled(fn, scene: Scene, output: Path | str, *, overwrite: bool = False, 
     journal = None
     rows_done = 0
     if resume:
-        fingerprint = {"scene": scene.describe(), "shape": list(scene.shape), "function": type(fn).__qualname__,
-                       "dtype": np.dtype(dtype).name, **runner.settings()}
-        journal = StripJournal(output, fingerprint)
+        journal = StripJournal(output, {
+            "run": fingerprint or {}, "scene": scene.describe(), "shape": list(scene.shape),
+            "function": type(fn).__qualname__, "dtype": np.dtype(dtype).name, "tiling": runner.settings()})
         rows_done = journal.open()
     state: dict = {}
 
@@ -317,6 +323,8 @@ def run_tiled(fn, scene: Scene, output: Path | str, *, overwrite: bool = False, 
         writer = writer_for(values)
         if state["nodata"] is not None:
             values[empty] = state["nodata"]
+            if not np.isnan(state["nodata"]):  # bands kept out of the method (NaN) are nodata too
+                values[~np.isfinite(values)] = state["nodata"]
         if journal is not None:
             journal.save(window, values)
         writer.write(window, values)

@@ -1,7 +1,9 @@
-"""A bounded random sample of pixels from anywhere in a scene, for global statistics.
+"""Bounded random samples of a scene for scene-wide statistics: scattered pixels or spatial blocks.
 
-Methods that need scene-wide statistics (signal subspace, noise covariance) fit them
-on this sample and then apply per tile, so the statistics do not depend on tiling.
+Methods that need scene-wide statistics (endmembers, signal subspace, noise) fit them on a
+sample and then apply per tile or window, so the statistics do not depend on tiling:
+:func:`sample_pixels` for methods that see pixels one by one, :func:`sample_blocks` for
+estimators that need spatial neighbours.
 """
 
 from __future__ import annotations
@@ -9,39 +11,32 @@ from __future__ import annotations
 import numpy as np
 
 from hsi.errors import InputError
+from hsi.nodata import clean_blocks
 from hsi.scene import Scene, Window
 
 
-def sample_pixels(
-    scene: Scene,
-    n_pixels: int = 65536,
-    rng: np.random.Generator | None = None,
-    patch: int = 16,
-    bands=None,
-) -> np.ndarray:
-    """``(n, bands)`` float32 physical values of valid pixels drawn from random patches.
+def sample_pixels(scene: Scene, bands: np.ndarray, n_pixels: int, rng: np.random.Generator, block_rows: int) -> np.ndarray:
+    """At most ``n_pixels`` valid (no NaN/nodata) pixels (n, bands) drawn uniformly, reading block by block.
 
-    Reads whole ``patch x patch`` windows (cheap on tiled files) at random positions until
-    ``n_pixels`` valid pixels are gathered or the scene is exhausted; the whole scene is
-    read when it is smaller than the request. Pixels with any nodata/NaN band are dropped.
+    Each pixel is kept with one probability (1.5 times the requested fraction) while the scene
+    is streamed ``block_rows`` rows at a time, then the surplus is dropped at random: a uniform
+    sample of the whole scene in bounded memory, for methods that learn from scattered pixels
+    (endmember extraction).
     """
-    rng = np.random.default_rng(0) if rng is None else rng
-    n_total = scene.n_rows * scene.n_cols
-    if n_total <= n_pixels:
-        pixels = scene.read(physical=True, bands=bands).reshape(n_total, -1)
-    else:
-        patch = max(1, min(patch, scene.n_rows, scene.n_cols))
-        n_patches = int(np.ceil(n_pixels / patch**2))
-        rows = rng.integers(0, scene.n_rows - patch + 1, n_patches)
-        cols = rng.integers(0, scene.n_cols - patch + 1, n_patches)
-        pixels = np.concatenate(
-            [scene.read(Window(int(r), int(c), patch, patch), bands, physical=True).reshape(patch * patch, -1)
-             for r, c in zip(rows, cols)]
-        )
-    pixels = pixels[np.isfinite(pixels).all(axis=1)]
+    total = scene.n_rows * scene.n_cols
+    keep_probability = min(1.0, 1.5 * n_pixels / total)
+    chosen = []
+    for window in scene.windows(block_rows):
+        block = scene.read(window, bands=bands, physical=True).reshape(-1, bands.size)
+        valid = np.isfinite(block).all(axis=1)
+        pick = valid & (rng.random(valid.size) < keep_probability)
+        chosen.append(block[pick])
+    pixels = np.concatenate(chosen) if chosen else np.empty((0, bands.size), np.float32)
     if pixels.shape[0] == 0:
-        raise InputError(f"{scene.describe()}: no valid pixel found (all nodata or non-finite)")
-    return pixels[:n_pixels]
+        raise InputError(f"{scene.describe()}: no valid pixel (every pixel is nodata or NaN)")
+    if pixels.shape[0] > n_pixels:
+        pixels = pixels[rng.choice(pixels.shape[0], n_pixels, replace=False)]
+    return pixels
 
 
 def sample_blocks(
@@ -53,17 +48,17 @@ def sample_blocks(
     """``(n, size, size, bands)`` float32 spatial blocks at random positions (whole scene if small).
 
     Spatial statistics (wavelet noise estimates, eigen-image structure) need blocks, not
-    scattered pixels. Blocks holding nodata/NaN are dropped unless none is clean, in which
-    case NaN are kept for estimators that ignore them.
+    scattered pixels. Blocks holding nodata/NaN give their clean sub-blocks
+    (:func:`hsi.nodata.clean_blocks`), so one fill value costs its neighbourhood, not the
+    block; when no part is clean the NaN are kept for estimators that ignore them.
     """
     rng = np.random.default_rng(0) if rng is None else rng
     if scene.n_rows * scene.n_cols <= n_pixels or scene.n_rows < size or scene.n_cols < size:
-        return scene.read(physical=True)[None]
+        return clean_blocks(scene.read(physical=True)[None])
     n_blocks = max(1, n_pixels // (size * size))
     rows = rng.integers(0, scene.n_rows - size + 1, n_blocks)
     cols = rng.integers(0, scene.n_cols - size + 1, n_blocks)
     blocks = np.stack([scene.read(Window(int(r), int(c), size, size), physical=True) for r, c in zip(rows, cols)])
-    clean = np.isfinite(blocks).all(axis=(1, 2, 3))
     if not np.isfinite(blocks).any():
         raise InputError(f"{scene.describe()}: sampled blocks are all nodata or non-finite")
-    return blocks[clean] if clean.any() else blocks
+    return clean_blocks(blocks)

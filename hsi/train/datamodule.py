@@ -1,7 +1,7 @@
 """Random patches of normalised subspace images from a list of cubes, for training the prior.
 
 Each cube gives a few *views*: a random subset of its bands (so the prior meets many band
-sets and sensors), reduced by SVD + RRQR (:func:`hsi.restore.diffusion.subspace.rrqr_subspace`)
+sets and sensors), reduced by SVD + RRQR (:func:`hsi.estimate.rrqr_subspace.rrqr_subspace`)
 to ``channels`` images, each normalised to about ``[-1, 1]`` over the whole cube (as at
 restoration time, where the scaling comes from the scene). Patches are drawn at random with
 flips, 90-degree rotations, channel permutations and a mild contrast jitter.
@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from hsi.errors import InputError, ParameterError
-from hsi.restore.diffusion.subspace import ChannelScaling, rrqr_subspace
+from hsi.estimate.rrqr_subspace import ChannelScaling, rrqr_subspace
 
 log = logging.getLogger("hsi")
 FIT_PIXELS = 50_000
@@ -107,7 +107,7 @@ class SubspacePatchDataModule(L.LightningDataModule):
     scenes : scene files in any format :func:`hsi.io.open_scene` reads (relative paths are
         taken from ``data_dir``).
     pan_pairs : MATLAB pansharpening pairs (``I_MS``, ``I_PAN``; see :func:`hsi.train.sources.pan_pair_cubes`).
-    synthetic : number of generated scenes (:func:`hsi.sample.make_sample_scene`) and their size.
+    synthetic : number of generated scenes (:func:`hsi.sample_scene.make_sample_scene`) and their size.
     channels : subspace images per sample (the prior's channel count).
     views_per_cube : band subsets drawn per cube.
     patch_size, batch_size : training patches.

@@ -86,10 +86,10 @@ class DiffusionPriorModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def export_prior(self, use_ema: bool = True):
-        """The trained network as a :class:`hsi.restore.diffusion.prior.DiffusionPrior` (EMA weights by default)."""
+        """The trained network as a :class:`hsi.nn.diffusion_prior.DiffusionPrior` (EMA weights by default)."""
         import copy
 
-        from hsi.restore.diffusion.prior import DiffusionPrior
+        from hsi.nn.diffusion_prior import DiffusionPrior
 
         source = self.ema.module if use_ema else self.unet
         unet = copy.deepcopy(source).cpu().eval().requires_grad_(False)

@@ -74,8 +74,8 @@ def pan_pair_cubes(path: str | Path) -> list[np.ndarray]:
 
 
 def synthetic_cubes(n_scenes: int, size: int = 128, seed: int = 0) -> list[np.ndarray]:
-    """``n_scenes`` noise-free generated scenes (:func:`hsi.sample.make_sample_scene`), seeds ``seed..``."""
-    from hsi.sample import make_sample_scene
+    """``n_scenes`` noise-free generated scenes (:func:`hsi.sample_scene.make_sample_scene`), seeds ``seed..``."""
+    from hsi.sample_scene import make_sample_scene
 
     return [
         make_sample_scene(n_rows=size, n_cols=size, seed=seed + i, noise_sigma=0.0, bad_band_sigma=0.0).cube

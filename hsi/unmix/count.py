@@ -7,7 +7,7 @@ import numpy as np
 from hsi.errors import InputError, ParameterError
 
 METHODS = ("hysime", "hfc", "nwhfc")
-from hsi.unmix._tensors import Array, as_tensor
+from hsi.arrays import Array, as_tensor
 
 
 def estimate_n_endmembers(pixels: Array, *, method: str = "hysime", false_alarm: float = 1e-3) -> int:

@@ -13,8 +13,9 @@ import math
 import numpy as np
 import torch
 
+from hsi.arrays import Array, as_tensor, like_input, torch_generator
 from hsi.errors import ParameterError
-from hsi.unmix._tensors import Array, as_tensor, check_n_endmembers, check_pixels, like_input, torch_generator
+from hsi.unmix.checks import check_n_endmembers, check_pixels
 
 __all__ = ["vca", "nfindr", "atgp", "spa", "pp_spa", "vca_indices", "nfindr_indices", "atgp_indices", "spa_indices", "pp_spa_neighbourhoods", "pp_spa_multiscale",
            "pseudo_points", "angular_neighbourhoods"]

@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from hsi.arrays import Array, as_tensor, like_input
 from hsi.errors import ParameterError
-from hsi.unmix._tensors import Array, as_tensor, like_input
 from hsi.unmix.abundance import fcls
 
 

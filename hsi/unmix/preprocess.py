@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hsi.arrays import Array, as_tensor, like_input
 from hsi.errors import InputError, ParameterError
-from hsi.unmix._tensors import Array, as_tensor, like_input
 
 __all__ = ["l2_normalize", "scale", "remove_bad_bands", "preprocess"]
 

@@ -17,8 +17,9 @@ from typing import Callable
 
 import torch
 
+from hsi.arrays import Array, as_tensor, like_input
 from hsi.errors import InputError, ParameterError
-from hsi.unmix._tensors import Array, as_tensor, check_pixels, like_input
+from hsi.unmix.checks import check_pixels
 
 __all__ = ["sunsal", "clsunsal", "dominant_members"]
 

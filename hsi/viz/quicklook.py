@@ -15,7 +15,8 @@ import matplotlib.image
 import numpy as np
 
 from hsi.errors import ParameterError
-from hsi.viz._files import image_format, new_figure, save_figure, write_atomically
+from hsi.io.atomic import atomic_write
+from hsi.viz._files import image_format, new_figure, save_figure
 
 #: Red, green and blue band centres used for true colour, in nanometres.
 TRUE_COLOUR_NM = (640.0, 550.0, 460.0)
@@ -168,7 +169,7 @@ def save_rgb_quicklook(
         rgba = np.repeat(np.repeat(rgba, int(upscale), axis=0), int(upscale), axis=1)
     path = Path(path)
     fmt = image_format(path)
-    return write_atomically(path, lambda temporary: matplotlib.image.imsave(temporary, rgba, format=fmt))
+    return atomic_write(path, lambda temporary: matplotlib.image.imsave(temporary, rgba, format=fmt))
 
 
 def _crop_box(crop, shape: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -15,7 +15,7 @@ from hsi.degrade import (
     poisson_gaussian_noise,
     stripes,
 )
-from hsi.errors import ParameterError
+from hsi.errors import InputError, ParameterError
 
 
 @pytest.fixture
@@ -164,7 +164,7 @@ def test_bad_inputs_raise_parameter_error(clean):
         gaussian_noise(clean, 0.1, 0)
     with pytest.raises(ParameterError, match="sigma"):
         gaussian_noise(clean, -0.1, rng)
-    with pytest.raises(ParameterError, match="cube"):
+    with pytest.raises(InputError, match="cube must be 3-D"):  # the array, not a setting, is wrong
         gaussian_noise(clean[0], 0.1, rng)
     with pytest.raises(ParameterError, match="fraction"):
         impulse_noise(clean, 1.5, None, rng)

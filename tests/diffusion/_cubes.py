@@ -7,8 +7,8 @@ import torch
 
 
 def clean_cube(size: int = 32, seed: int = 3) -> np.ndarray:
-    """A noise-free generated scene ``(size, size, 106)`` float32 in [0, 1] (hsi.sample)."""
-    from hsi.sample import make_sample_scene
+    """A noise-free generated scene ``(size, size, 106)`` float32 in [0, 1] (hsi.sample_scene)."""
+    from hsi.sample_scene import make_sample_scene
 
     return make_sample_scene(n_rows=size, n_cols=size, seed=seed, noise_sigma=0.0, bad_band_sigma=0.0).cube
 
@@ -18,7 +18,7 @@ def tiny_prior(channels: int = 3):
     from diffusers import DDPMScheduler
 
     from hsi.nn.unet import build_unet
-    from hsi.restore.diffusion.prior import DiffusionPrior
+    from hsi.nn.diffusion_prior import DiffusionPrior
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

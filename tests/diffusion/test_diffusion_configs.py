@@ -1,9 +1,8 @@
-"""Every diffusion method config instantiates through the restore job's config (no special case)."""
+"""Every diffusion method config builds through the method registry, as the restore job builds it (no special case)."""
 
-import hydra
 import pytest
 
-from hsi.cli import compose
+from hsi import methods
 from tests.diffusion._cubes import tiny_prior
 
 
@@ -17,15 +16,14 @@ def prior_file(tmp_path_factory):
 @pytest.mark.parametrize("method, task, scale", [("diffusion", "denoise", 1), ("diffusion_sr", "sr", 4),
                                                  ("diffusion_inpaint", "inpaint", 1), ("dds2m", "denoise", 1)])
 def test_method_configs_build_tile_functions(prior_file, method, task, scale):
-    overrides = [f"method={method}"] + ([] if method == "dds2m" else [f"method.model={prior_file}"])
-    restorer = hydra.utils.instantiate(compose("restore", overrides).method)
+    overrides = [] if method == "dds2m" else [f"model={prior_file}"]
+    restorer = methods.load("restore", method, overrides, task=task)
     assert callable(restorer) and hasattr(restorer, "fit")
     assert restorer.task == task and restorer.scale == scale
 
 
 def test_sr_config_follows_the_job_scale(prior_file):
-    cfg = compose("restore", ["method=diffusion_sr", f"method.model={prior_file}", "task=sr", "scale=2"])
-    assert hydra.utils.instantiate(cfg.method).scale == 2
+    assert methods.load("restore", "diffusion_sr", [f"model={prior_file}"], task="sr", scale=2).scale == 2
 
 
 def test_restore_job_fails_clearly_without_the_prior(tmp_path, capsys):

@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
+from hsi.estimate.rrqr_subspace import rrqr_subspace
 from hsi.restore.diffusion.schedules import timesteps
-from hsi.restore.diffusion.subspace import rrqr_subspace
 
 
 def test_rrqr_represents_a_low_rank_cube_exactly():

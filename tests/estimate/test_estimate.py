@@ -7,7 +7,7 @@ import torch
 from hsi.degrade.noise import stripes
 from hsi.estimate import estimate_noise_regression, hfc, hysime, noise_std_per_band
 from hsi.estimate.bands import flag_bands
-from hsi.sample import make_sample_scene
+from hsi.sample_scene import make_sample_scene
 
 
 def _low_rank_pixels(rng, n_pixels=4000, bands=60, rank=5):
@@ -99,7 +99,7 @@ def test_spectral_noise_estimate_recovers_sigma_per_pixel():
 
 
 def test_method_noise_on_a_heavily_masked_scene_is_sensible():
-    from hsi.restore.tiled import CubeMethodTiles
+    from hsi.restore.tile_adapter import CubeMethodTiles
 
     rng = np.random.default_rng(5)
     cube = make_sample_scene(seed=0).cube.astype(np.float32)
@@ -108,3 +108,21 @@ def test_method_noise_on_a_heavily_masked_scene_is_sensible():
     fitted = CubeMethodTiles(lambda c, noise_std: c).fit(noisy[None]).noise_std
     assert np.all(np.isfinite(fitted))
     assert 0.005 < np.median(fitted) < 0.02
+
+
+def test_block_noise_is_one_estimate_shared_by_the_restore_adapters_and_the_diffusion_restorer():
+    from hsi.estimate.noise import noise_std_from_blocks
+    from hsi.restore.diffusion.restorer import scene_noise_std
+    from hsi.restore.tile_adapter import CubeMethodTiles
+
+    rng = np.random.default_rng(6)
+    clean = make_sample_scene(seed=1, noise_sigma=0.0, bad_band_sigma=0.0).cube.astype(np.float32)
+    noisy = clean + rng.normal(scale=0.01, size=clean.shape).astype(np.float32)
+    blocks = np.stack([noisy[:64, :64], noisy[32:, 32:]])
+    estimate = noise_std_from_blocks(blocks)
+    assert estimate.dtype == np.float32 and estimate.shape == (clean.shape[2],)
+    assert abs(np.median(estimate) - 0.01) < 0.0015
+    assert np.array_equal(CubeMethodTiles(lambda c, noise_std: c).fit(blocks).noise_std, estimate)
+    pixels = blocks.reshape(-1, blocks.shape[-1])
+    floor = 1e-3 * float(np.abs(pixels).max())
+    assert np.array_equal(scene_noise_std(blocks, pixels), np.maximum(estimate, floor).astype(np.float64))

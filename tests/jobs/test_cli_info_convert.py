@@ -26,7 +26,7 @@ def test_info_on_real_aviris_shows_crs_pixels_and_wavelengths(shared_data, capsy
 
 
 def test_info_without_input_runs_on_the_sample(tmp_path, capsys):
-    assert main(["info", "bands=false", "progress=false", f"quicklook={tmp_path / 'q.png'}",
+    assert main(["info", "band_table=false", "progress=false", f"quicklook={tmp_path / 'q.png'}",
                  f"report={tmp_path / 'info.json'}"]) == 0
     assert "sample" in capsys.readouterr().out
     import json
@@ -36,6 +36,20 @@ def test_info_without_input_runs_on_the_sample(tmp_path, capsys):
     assert matplotlib.image.imread(tmp_path / "q.png").shape[:2] == (192, 192)  # 96 px upscaled x2
     info = json.loads((tmp_path / "info.json").read_text())
     assert info["crs"] == "EPSG:32611" and len(info["bands"]["mean"]) == 106
+
+
+def test_info_bands_selects_bands_as_convert_does(tmp_path):
+    import json
+
+    assert main(["info", "bands=[0,5,10]", "progress=false", f"report={tmp_path / 'info.json'}"]) == 0
+    info = json.loads((tmp_path / "info.json").read_text())
+    assert info["shape_rows_cols_bands"][2] == 3 and len(info["bands"]["mean"]) == 3
+
+
+def test_info_refuses_an_existing_report_before_reading_the_scene(tmp_path, capsys):
+    (tmp_path / "info.json").write_text("mine")
+    assert main(["info", "progress=false", f"report={tmp_path / 'info.json'}"]) == 2
+    assert "output exists" in capsys.readouterr().err and (tmp_path / "info.json").read_text() == "mine"
 
 
 def test_convert_keeps_data_and_refuses_to_overwrite(tmp_path, capsys):

@@ -8,7 +8,7 @@ import pytest
 from hsi.cli import main
 from hsi.degrade import gaussian_noise
 from hsi.io import open_scene, save_scene
-from hsi.sample import make_sample_scene
+from hsi.sample_scene import make_sample_scene
 
 
 @pytest.fixture(scope="module")
@@ -24,24 +24,24 @@ def test_denoising_gains_psnr_and_keeps_georeferencing(tmp_path, noisy_and_clean
     noisy, clean = noisy_and_clean
     out = tmp_path / "denoised.h5"
     assert main(["restore", f"input={noisy}", f"output={out}", f"method={method}", f"reference={clean}",
-                 "tile=32", "overlap=8", "progress=false"]) == 0
+                 "tiling.tile=32", "tiling.overlap=8", "progress=false"]) == 0
     report = json.loads((tmp_path / "denoised_report.json").read_text())
-    gain = report["reference"]["output"]["mpsnr_db"] - report["reference"]["input"]["mpsnr_db"]
-    assert gain > 6.0, report["reference"]
+    gain = report["results"]["reference"]["output"]["mpsnr_db"] - report["results"]["reference"]["input"]["mpsnr_db"]
+    assert gain > 6.0, report["results"]["reference"]
     restored, source = open_scene(out), open_scene(noisy)
     assert restored.shape == source.shape and restored.crs == source.crs
     assert restored.transform == source.transform
     np.testing.assert_allclose(restored.wavelengths_nm, source.wavelengths_nm)
     assert (tmp_path / "denoised_quicklook.png").exists()
     # the estimated noise is close to the true 0.03 in most bands
-    assert abs(np.median(report["estimated_noise_std_per_band"]) - 0.03) < 0.006
+    assert abs(np.median(report["results"]["estimated_noise_std_per_band"]) - 0.03) < 0.006
 
 
 def test_super_resolution_scales_grid(tmp_path, noisy_and_clean):
     noisy, _ = noisy_and_clean
     out = tmp_path / "sr.tif"
     assert main(["restore", f"input={noisy}", f"output={out}", "task=sr", "method=bicubic", "scale=2",
-                 "tile=16", "overlap=4", "progress=false", "quicklook=false"]) == 0
+                 "tiling.tile=16", "tiling.overlap=4", "progress=false", "quicklook=false"]) == 0
     source, sr = open_scene(noisy), open_scene(out)
     assert sr.shape == (96, 80, source.n_bands)
     assert sr.pixel_size == (source.pixel_size[0] / 2, source.pixel_size[1] / 2)
@@ -60,7 +60,7 @@ def test_inpainting_with_a_mask_fills_the_missing_pixels(tmp_path, noisy_and_cle
     mask = save_scene(scene.derived(n_bands=1, dtype=np.uint8).with_array(observed), tmp_path / "mask.tif")
     out = tmp_path / "filled.tif"
     assert main(["restore", f"input={noisy}", f"output={out}", "task=inpaint", f"mask={mask}",
-                 "method=lrtv_inpaint", f"reference={clean}", "tile=48", "overlap=8", "progress=false",
+                 "method=lrtv_inpaint", f"reference={clean}", "tiling.tile=48", "tiling.overlap=8", "progress=false",
                  "quicklook=false"]) == 0
     filled = open_scene(out).read()
     assert np.isfinite(filled).all()

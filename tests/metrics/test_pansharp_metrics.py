@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from hsi.degrade.mtf import degrade_resolution
+from hsi.degrade.resample import bicubic_downsample, upsample
 from hsi.errors import InputError, ParameterError
 from hsi.metrics import d_lambda, d_lambda_khan, d_s, hqnr, qnr, uiqi
-from hsi.pansharpen.resample import bicubic_downsample, upsample
 
 RATIO = 4
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from hsi.degrade.mtf import degrade_resolution, mtf_blur
+from hsi.degrade.resample import upsample
 from hsi.pansharpen.fusion import coupled_nmf
-from hsi.pansharpen.resample import upsample
 
 
 

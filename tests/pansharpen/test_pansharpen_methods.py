@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from hsi.degrade.mtf import decimate, degrade_resolution, mtf_blur
+from hsi.degrade.resample import bicubic_downsample, upsample
 from hsi.errors import InputError, ParameterError
 from hsi.pansharpen import cs, hs, mra
-from hsi.pansharpen.resample import bicubic_downsample, expand, upsample
+from hsi.pansharpen.baseline import expand
 
 
 METHODS = {

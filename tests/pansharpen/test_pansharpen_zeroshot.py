@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from hsi.degrade.mtf import decimate, mtf_blur
+from hsi.degrade.resample import upsample
 from hsi.errors import ParameterError
 from hsi.metrics import d_lambda, d_s
 from hsi.pansharpen.noref import best_qnr_start, image_qnr, qnr_distortions, qnr_reference
-from hsi.pansharpen.resample import upsample
 from hsi.pansharpen.zeroshot import correlation_gap, hysteresis_switch, rho_pnn
 
 

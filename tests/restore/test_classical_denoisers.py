@@ -5,13 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from hsi.degrade.masks import apply_mask, random_band_pixel_mask, random_pixel_mask
 from hsi.degrade.noise import complex_noise, gaussian_noise, poisson_gaussian_noise, stripes
 from hsi.errors import InputError, ParameterError
 from hsi.metrics import mpsnr
-from hsi.restore.classical.compose import Sequential
 from hsi.restore.classical.destripe import destripe
 from hsi.restore.classical.fasthyde import fasthyde
 from hsi.restore.classical.hyres import hyres
@@ -19,6 +17,7 @@ from hsi.restore.classical.inpaint import lrtv_inpaint
 from hsi.restore.classical.lrtv import lrtv
 from hsi.restore.classical.robust import robust_fasthyde
 from hsi.restore.classical.tv import tv
+from hsi.restore.tile_adapter import Sequential
 from hsi.settings import PROJECT_ROOT
 
 
@@ -127,10 +126,9 @@ def test_inpaint_fills_missing_values(scene, mask_kind):
 
 def test_sequential_scale_and_order(scene, noisy30):
     torch.set_num_threads(1)
-    from hsi.jobs.restore import build_method
+    from hsi import methods
 
-    cfg = OmegaConf.create({"method": OmegaConf.load(PROJECT_ROOT / "conf/method/fasthyde_bicubic.yaml"), "scale": 2})
-    method = build_method(cfg)
+    method = methods.load("restore", "fasthyde_bicubic", scale=2, task="sr")
     assert isinstance(method, Sequential) and method.scale == 2
     method.fit(noisy30[None])
     out = method(noisy30[None])
@@ -143,10 +141,10 @@ def test_sequential_scale_and_order(scene, noisy30):
 @pytest.mark.parametrize("name", ["fasthyde", "hyres", "lrtv", "tv", "destripe", "destripe_fasthyde", "lrtv_inpaint",
                                   "fasthyde_bicubic", "robust_fasthyde"])
 def test_method_configs_build_and_run(name, small_cube):
-    from hsi.jobs.restore import build_method
+    from hsi import methods
 
-    cfg = OmegaConf.create({"method": OmegaConf.load(PROJECT_ROOT / f"conf/method/{name}.yaml"), "scale": 2})
-    method = build_method(cfg)
+    task = next(task for task in methods.RESTORE_TASKS if name in methods.names("restore", task))
+    method = methods.load("restore", name, scale=2, task=task)
     batch = np.stack([small_cube, small_cube[::-1]])
     method.fit(batch)
     out = method(batch)

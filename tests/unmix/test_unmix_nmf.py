@@ -6,7 +6,7 @@ from hsi.errors import ParameterError
 from hsi.metrics.unmix import unmixing_scores
 from hsi.unmix.abundance import fcls
 from hsi.unmix.blind import nmf_correntropy, nmf_l12, rlsu, ssnmf
-from hsi.unmix.blind._nmf_common import knn_graph, lattice_graph
+from hsi.unmix.blind.nmf_multiplicative import knn_graph, lattice_graph
 from hsi.unmix.extract import vca
 
 from tests.unmix._spatial import spatial_mixture

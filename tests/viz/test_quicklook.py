@@ -6,8 +6,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from hsi.errors import ParameterError
-from hsi.viz._files import write_atomically
+from hsi.errors import ParameterError, WriteError
+from hsi.io.atomic import atomic_write
 from hsi.viz import (
     plot_spectra,
     rgb_bands,
@@ -85,8 +85,8 @@ def test_failed_write_leaves_nothing_behind(tmp_path):
         raise OSError("disk full")
 
     (tmp_path / "ql.png").write_bytes(b"previous")
-    with pytest.raises(OSError, match="disk full"):
-        write_atomically(tmp_path / "ql.png", broken_writer)
+    with pytest.raises(WriteError, match=r"ql\.png: could not write the output \(disk full\)"):
+        atomic_write(tmp_path / "ql.png", broken_writer)
     assert [p.name for p in tmp_path.iterdir()] == ["ql.png"]
     assert (tmp_path / "ql.png").read_bytes() == b"previous"
 
@@ -125,7 +125,7 @@ def test_atomic_images_get_the_usual_file_mode(tmp_path):
 
     umask = os.umask(0o022)
     try:
-        path = write_atomically(tmp_path / "ql.png", lambda target: target.write_bytes(b"png"))
+        path = atomic_write(tmp_path / "ql.png", lambda target: target.write_bytes(b"png"))
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600: others can read quicklooks

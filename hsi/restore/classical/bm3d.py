@@ -12,8 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hsi.arrays import as_tensor, like_input
 from hsi.errors import ParameterError
-from hsi.estimate._arrays import like_input, to_tensor
 
 # Bound on the elements of one batch of groups (memory ~ 4 bytes x this x a few).
 _GROUP_ELEMENTS = 1 << 23
@@ -229,8 +229,7 @@ def bm3d(
         raise ParameterError(f"radius must be >= 0; got {radius}")
     if not threshold > 0:
         raise ParameterError(f"threshold must be > 0; got {threshold}")
-    was_numpy = not isinstance(images, torch.Tensor)
-    x, _ = to_tensor(images, name="images", ndim=np.ndim(images) if was_numpy else images.ndim)
+    x = as_tensor(images, name="images")
     single = x.ndim == 2
     if single:
         x = x[None]
@@ -256,4 +255,4 @@ def bm3d(
     matches = block_match(basic, ref_y, ref_x, patch, radius, group_wiener, joint=shared_groups)
     final = _filter_groups(x, safe_sig, matches, patch, basic, threshold, window)
     final = torch.where((sig > 0).reshape(b, 1, 1), final, x)
-    return like_input(final[0] if single else final, was_numpy)
+    return like_input(final[0] if single else final, images)

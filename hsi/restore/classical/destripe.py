@@ -6,8 +6,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hsi.arrays import as_tensor, like_input, per_band
 from hsi.errors import InputError, ParameterError
-from hsi.estimate._arrays import like_input, per_band, to_tensor
 from hsi.estimate.noise import noise_std_per_band
 
 AXES = ("cols", "rows", "both")
@@ -117,7 +117,7 @@ def destripe(
         raise ParameterError(f"n_passes must be >= 1; got {n_passes}")
     if not threshold >= 0:
         raise ParameterError(f"threshold must be >= 0 (standard errors); got {threshold}")
-    x, was_numpy = to_tensor(cube, name="cube", ndim=3, device=device)
+    x = as_tensor(cube, name="cube", ndim=3, device=device)
     if not bool(torch.isfinite(x).all()):
         raise InputError("cube contains NaN or infinite values; fill them first (lrtv_inpaint)")
     if noise_std is None:
@@ -133,4 +133,4 @@ def destripe(
             out = out - column_offsets(out, sigma, int(window), float(threshold))[None]
         if axis in ("rows", "both"):
             out = out - column_offsets(out.transpose(0, 1), sigma, int(window), float(threshold))[:, None]
-    return like_input(out, was_numpy)
+    return like_input(out, cube)

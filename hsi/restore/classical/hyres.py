@@ -6,8 +6,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hsi.arrays import as_tensor, like_input, per_band
 from hsi.errors import InputError, ParameterError
-from hsi.estimate._arrays import like_input, per_band, to_tensor
 from hsi.estimate.noise import estimate_noise_regression
 from hsi.restore.classical.wavelets import dwt_matrix, level_of_index, sure_soft_threshold
 
@@ -59,7 +59,7 @@ def hyres(
     """
     if int(levels) < 1:
         raise ParameterError(f"levels must be >= 1; got {levels}")
-    x, was_numpy = to_tensor(cube, name="cube", ndim=3, device=device)
+    x = as_tensor(cube, name="cube", ndim=3, device=device)
     if not bool(torch.isfinite(x).all()):
         raise InputError("cube contains NaN or infinite values; fill them first (lrtv_inpaint, hsi.restore.classical.inpaint)")
     rows, cols, n_bands = x.shape
@@ -109,4 +109,4 @@ def hyres(
     out[drop] = 0
     denoised = w_rows.T @ out.reshape(rank, prow, pcol) @ w_cols
     restored = (denoised.reshape(rank, -1).T @ basis.T).reshape(prow, pcol, n_bands)[:rows, :cols]
-    return like_input((restored * sigma).to(x.dtype), was_numpy)
+    return like_input((restored * sigma).to(x.dtype), cube)

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hsi.arrays import as_tensor, like_input, per_band
 from hsi.errors import InputError, ParameterError
-from hsi.estimate._arrays import like_input, per_band, to_tensor
 from hsi.estimate.noise import estimate_noise_regression
 from hsi.estimate.subspace import hysime
 from hsi.restore.classical.fasthyde import MAX_RANK
@@ -141,7 +141,7 @@ def lrtv_inpaint(
         raise ParameterError(f"n_iter must be >= 0 and tv_iter >= 1; got {n_iter}, {tv_iter}")
     if rank is not None and int(rank) < 1:
         raise ParameterError(f"rank must be a positive integer or None; got {rank}")
-    x, was_numpy = to_tensor(cube, name="cube", ndim=3, device=device)
+    x = as_tensor(cube, name="cube", ndim=3, device=device)
     rows, cols, n_bands = x.shape
     observed = torch.isfinite(x)
     if not bool(observed.any()):
@@ -177,4 +177,4 @@ def lrtv_inpaint(
         momentum = z_next + (t - 1) / t_next * (z_next - z)
         z, t = z_next, t_next
     restored = (z @ basis.T) * sigma
-    return like_input(restored, was_numpy)
+    return like_input(restored, cube)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hsi.arrays import as_tensor, like_input, per_band
 from hsi.errors import InputError, ParameterError
-from hsi.estimate._arrays import like_input, per_band, to_tensor
 from hsi.estimate.noise import noise_std_per_band
 from hsi.restore.classical.lowrank import leading_basis, robust_factorize, robust_sigma, soft
 from hsi.restore.classical.tv import tv_prox
@@ -71,7 +71,7 @@ def lrtv(
         raise ParameterError(f"n_iter and tv_iter must be >= 1; got {n_iter}, {tv_iter}")
     if rank is not None and int(rank) < 1:
         raise ParameterError(f"rank must be >= 1; got {rank}")
-    x, was_numpy = to_tensor(cube, name="cube", ndim=3, device=device)
+    x = as_tensor(cube, name="cube", ndim=3, device=device)
     if not bool(torch.isfinite(x).all()):
         raise InputError("cube contains NaN or infinite values; use lrtv_inpaint (hsi.restore.classical.inpaint) for missing pixels")
     if noise_std is None:
@@ -93,7 +93,7 @@ def lrtv(
         outlier = soft(white - estimate, sparse_threshold * gaussian_scale(white - estimate).clamp_max(1.0))
         white = white - outlier
         basis = leading_basis(white, basis.shape[1])
-    return like_input(estimate * sigma, was_numpy)
+    return like_input(estimate * sigma, cube)
 
 
 def gaussian_scale(residual: torch.Tensor, quantile: float = 0.25) -> torch.Tensor:

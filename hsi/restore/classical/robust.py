@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hsi.arrays import as_tensor, like_input, per_band
 from hsi.errors import InputError, ParameterError
-from hsi.estimate._arrays import like_input, per_band, to_tensor
 from hsi.restore.classical.destripe import destripe
 from hsi.restore.classical.fasthyde import fasthyde
 from hsi.restore.classical.lowrank import leading_basis, robust_factorize, robust_sigma
@@ -75,7 +75,7 @@ def robust_fasthyde(
         raise ParameterError(f"factor_iter must be >= 1; got {factor_iter}")
     if rank is not None and int(rank) < 1:
         raise ParameterError(f"rank must be a positive integer or None; got {rank}")
-    x, was_numpy = to_tensor(cube, name="cube", ndim=3, device=device)
+    x = as_tensor(cube, name="cube", ndim=3, device=device)
     if not bool(torch.isfinite(x).all()):
         raise InputError("cube contains NaN or infinite values; fill them first (lrtv_inpaint)")
     n_bands = x.shape[2]
@@ -96,4 +96,4 @@ def robust_fasthyde(
     cleaned = torch.where((x - fit).abs() > sparse_threshold * sigma, fit, x)
     if destriping:
         cleaned = destripe(cleaned)
-    return like_input(fasthyde(cleaned), was_numpy)
+    return like_input(fasthyde(cleaned), cube)

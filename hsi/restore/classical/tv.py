@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hsi.arrays import as_tensor, like_input, per_band
 from hsi.errors import InputError, ParameterError
-from hsi.estimate._arrays import like_input, per_band, to_tensor
 from hsi.estimate.noise import noise_std_per_band
 
 
@@ -88,11 +88,11 @@ def tv(
         raise ParameterError(f"weight_per_sigma must be >= 0; got {weight_per_sigma}")
     if int(n_iter) < 1:
         raise ParameterError(f"n_iter must be >= 1; got {n_iter}")
-    x, was_numpy = to_tensor(cube, name="cube", ndim=3, device=device)
+    x = as_tensor(cube, name="cube", ndim=3, device=device)
     if not bool(torch.isfinite(x).all()):
         raise InputError("cube contains NaN or infinite values; fill them first (lrtv_inpaint, hsi.restore.classical.inpaint)")
     if noise_std is None:
         sigma = noise_std_per_band(x)
     else:
         sigma = per_band(noise_std, x.shape[2], device=x.device, dtype=x.dtype)
-    return like_input(tv_prox(x, weight_per_sigma * sigma, int(n_iter)), was_numpy)
+    return like_input(tv_prox(x, weight_per_sigma * sigma, int(n_iter)), cube)

@@ -21,9 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hsi.arrays import as_bool_tensor, as_tensor, like_input
 from hsi.errors import InputError, ParameterError
+from hsi.estimate.noise import noise_std_from_blocks
+from hsi.estimate.rrqr_subspace import ChannelScaling, Subspace, rrqr_subspace, select_rank
 from hsi.restore.diffusion.guidance import BlurDecimation, ChannelNoise, Denoising, Inpainting
-from hsi.restore.diffusion.subspace import ChannelScaling, Subspace, rrqr_subspace, select_rank
 from hsi.settings import MODELS_DIR
 
 DEFAULT_MODEL = MODELS_DIR / "hsi-diffusion-prior-small"
@@ -38,18 +40,11 @@ def resolve_device(device: str | None) -> torch.device:
 
 
 def scene_noise_std(blocks: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-    """Noise standard deviation per band: median over blocks of the wavelet MAD estimate.
+    """Noise standard deviation per band (:func:`hsi.estimate.noise.noise_std_from_blocks`), float64.
 
-    Falls back to the regression (HySime) estimate on scattered pixels when too few complete
-    2 x 2 neighbourhoods exist (heavily masked scenes).
+    Floored at 1e-3 of the largest observed magnitude: the guidance divides by it.
     """
-    from hsi.estimate.noise import estimate_noise_regression, noise_std_per_band
-
-    per_block = np.stack([np.asarray(noise_std_per_band(block)) for block in blocks])
-    estimate = np.nanmedian(per_block, axis=0) if np.isfinite(per_block).any() else None
-    if estimate is None or not np.all(np.isfinite(estimate)):
-        _, cov = estimate_noise_regression(pixels.astype(np.float64))
-        estimate = np.sqrt(np.diag(np.asarray(cov)))
+    estimate = noise_std_from_blocks(blocks)
     floor = 1e-3 * max(float(np.nanmax(np.abs(pixels))), 1e-12)
     return np.maximum(estimate, floor).astype(np.float64)
 
@@ -147,15 +142,13 @@ class SubspaceRestorer:
         """
         if self.stats.subspace is None:
             raise ParameterError("call fit(blocks) before restoring tiles")
-        was_numpy = not isinstance(batch, torch.Tensor)
-        cubes = torch.as_tensor(np.asarray(batch) if was_numpy else batch).to(self.device, torch.float64)
+        cubes = as_tensor(batch, name="batch", dtype=torch.float64, device=self.device)
         n_bands = self.stats.subspace.coefficients.shape[1]
         if cubes.ndim != 4 or cubes.shape[-1] != n_bands:
             raise InputError(f"batch must be (n, rows, cols, {n_bands}); got {tuple(cubes.shape)}")
         observed = torch.isfinite(cubes).all(dim=-1)
         if mask is not None:
-            observed = observed & torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask,
-                                                  device=self.device).bool()
+            observed = observed & as_bool_tensor(mask, self.device)
         cubes = torch.where(torch.isfinite(cubes), cubes, torch.zeros((), dtype=cubes.dtype, device=cubes.device))
         pixel_mask = None if bool(observed.all()) or self.task == "sr" else observed[:, None]
         images = self.stats.to_images(cubes).float()
@@ -164,7 +157,7 @@ class SubspaceRestorer:
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
         restored = self.restore_images(self.observation(pixel_mask), images, generator)
         result = self.stats.to_cubes(restored.double()).float()
-        return result.cpu().numpy() if was_numpy else result
+        return like_input(result, batch)
 
 
 class DiffusionRestorer(SubspaceRestorer):
@@ -173,7 +166,7 @@ class DiffusionRestorer(SubspaceRestorer):
     Parameters
     ----------
     model : the prior: a path (folder, or ``<name>.json``/``<name>.safetensors``), a loaded
-        :class:`~hsi.restore.diffusion.prior.DiffusionPrior`, or None = the shipped
+        :class:`~hsi.nn.diffusion_prior.DiffusionPrior`, or None = the shipped
         ``models/hsi-diffusion-prior-small``.
     task : ``denoise`` | ``destripe`` (treated as denoising) | ``inpaint`` (NaN pixels, or the
         ``mask`` argument, are missing) | ``sr`` (noisy super-resolution by ``scale``).
@@ -202,7 +195,7 @@ class DiffusionRestorer(SubspaceRestorer):
                  guidance_weight: float = 1.0, stochasticity: float = 0.5, start_relative: float = 2.0,
                  start_noise_min: float = 0.1, tv_weight: float = 0.0, sr_start_noise: float = 0.15,
                  inpaint_start_noise: float = 0.15, seed: int = 0, device: str | None = "auto"):
-        from hsi.restore.diffusion.prior import load_prior
+        from hsi.nn.diffusion_prior import load_prior
         from hsi.restore.diffusion.sampler import SamplerSettings
 
         self._common(task, scale, blur_sigma, nyquist_gain, seed, device)

@@ -98,7 +98,7 @@ def guided_ddim(
 
     Parameters
     ----------
-    prior : a :class:`hsi.restore.diffusion.prior.DiffusionPrior` (``c`` channels).
+    prior : a :class:`hsi.nn.diffusion_prior.DiffusionPrior` (``c`` channels).
     observation : an observation model from :mod:`hsi.restore.diffusion.guidance`.
     observed : ``(n, k, rows_obs, cols_obs)`` normalised observation, ``k`` a multiple of ``c``.
     noise : the observation noise across the ``k`` channels.

@@ -2,7 +2,7 @@
 
 An untrained convolutional generator :class:`hsi.nn.dip.SpatialGenerator` (its architecture
 is the prior, as in the deep image prior) maps a fixed random code to the normalised reduced
-images of the scene's subspace (SVD + RRQR, :mod:`hsi.restore.diffusion.subspace`: the
+images of the scene's subspace (SVD + RRQR, :mod:`hsi.estimate.rrqr_subspace`: the
 spectral side is the coefficient matrix, fixed from the data). Along a short reverse diffusion
 process the generator is refitted at every timestep ``t`` for a few Adam iterations on the
 negative log-likelihood of both what is known at that step,

@@ -22,9 +22,10 @@ import math
 import numpy as np
 import torch
 
+from hsi.arrays import Array, as_tensor, like_input, torch_generator
 from hsi.errors import ParameterError
-from hsi.unmix._tensors import Array, as_tensor, check_n_endmembers, check_pixels, like_input, torch_generator
 from hsi.unmix.abundance import fcls
+from hsi.unmix.checks import check_n_endmembers, check_pixels
 from hsi.unmix.extract import pp_spa_multiscale, pseudo_points
 
 __all__ = ["edaa", "edaa_pp", "archetypal_restarts", "furthest_sum"]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hsi.unmix._tensors import Array
-from hsi.unmix.blind import _nmf_common as common
-from hsi.unmix.blind._nmf_common import l12_penalty_gradient
+from hsi.arrays import Array
+from hsi.unmix.blind import nmf_multiplicative
+from hsi.unmix.blind.nmf_multiplicative import l12_penalty_gradient
 
 __all__ = ["nmf_l12", "l12_penalty_gradient"]
 
@@ -34,7 +34,7 @@ def nmf_l12(
     n_endmembers : k.
     rng : seed / numpy Generator / torch Generator (VCA's random directions).
     sparsity : ``lambda`` in units of the mean squared pixel norm; None: the paper's estimate
-        from the data's sparseness (:func:`hsi.unmix.blind._nmf_common.hoyer_sparsity_weight`)
+        from the data's sparseness (:func:`hsi.unmix.blind.nmf_multiplicative.hoyer_sparsity_weight`)
         times ``sparsity_scale``.
     sparsity_scale : multiplies the paper's estimate, which is then expressed relative to the
         data's energy so the weight is scale-free (the same answer in any unit). The paper's
@@ -57,7 +57,7 @@ def nmf_l12(
     Y. Qian, S. Jia, J. Zhou and A. Robles-Kelly, "Hyperspectral unmixing via L1/2 sparsity-
     constrained nonnegative matrix factorization", IEEE TGRS 49(11), 4282-4297, 2011.
     """
-    task = common.setup(pixels, n_endmembers, sparsity=sparsity, sparsity_scale=sparsity_scale, delta=delta,
+    task = nmf_multiplicative.setup(pixels, n_endmembers, sparsity=sparsity, sparsity_scale=sparsity_scale, delta=delta,
                         max_iter=max_iter, tol=tol, device=device)
-    endmembers, abundances = common.vca_fcls_init(task.pixels, n_endmembers, rng)
-    return common.solve(task, endmembers, abundances, penalty_gradient=common.l12_penalty(task.sparsity))
+    endmembers, abundances = nmf_multiplicative.vca_fcls_init(task.pixels, n_endmembers, rng)
+    return nmf_multiplicative.solve(task, endmembers, abundances, penalty_gradient=nmf_multiplicative.l12_penalty(task.sparsity))

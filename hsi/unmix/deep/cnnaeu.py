@@ -16,8 +16,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from hsi.arrays import Array, as_tensor, like_input, positive_int, torch_generator
 from hsi.errors import ParameterError
-from hsi.unmix._tensors import Array, as_tensor, check_n_endmembers, check_pixels, like_input, torch_generator
+from hsi.unmix.checks import check_n_endmembers, check_pixels
 from hsi.unmix.extract import vca
 
 __all__ = ["CNNAEU", "CNNAEUModule", "cnnaeu", "spectral_angle_loss"]
@@ -130,12 +131,6 @@ def _least_squares_scales(data: torch.Tensor, endmembers: torch.Tensor, abundanc
     return torch.where(factors > 0, factors, torch.ones_like(factors))
 
 
-def _check_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise ParameterError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
-
-
 def cnnaeu(
     pixels: Array,
     n_endmembers: int,
@@ -191,7 +186,7 @@ def cnnaeu(
     n_pixels, n_bands = pixels_t.shape
     k = check_n_endmembers(n_endmembers, n_pixels, n_bands)
     for name, value in (("patch_size", patch_size), ("n_patches", n_patches), ("batch_size", batch_size), ("hidden", hidden)):
-        _check_int(name, value)
+        positive_int(value, name)
     if not 0 <= dropout < 1:
         raise ParameterError(f"dropout must be in [0, 1); got {dropout!r}")
     if not learning_rate > 0:

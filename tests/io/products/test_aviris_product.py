@@ -1,0 +1,32 @@
+"""AVIRIS-NG flight lines in swath geometry with their ENVI GLT (synthetic, to the JPL layout)."""
+
+from __future__ import annotations
+
+import numpy as np
+from affine import Affine
+from rasterio.crs import CRS
+
+from hsi.cli import main
+from hsi.io import open_scene, save_scene
+from hsi.io.products.glt import orthorectified
+from hsi.scene import Scene
+
+
+def test_swath_and_glt_orthorectify_exactly(tmp_path, rotated_glt, rng):
+    cube = rng.random((14, 10, 5)).astype(np.float32)
+    save_scene(Scene.from_array(cube, wavelengths_nm=np.linspace(380, 2500, 5), nodata=-9999.0),
+               tmp_path / "ang20200101t000000_rdn_img.hdr")
+    glt_x, glt_y = rotated_glt(14, 10, 25.0)
+    glt_x[2, :] = -np.abs(glt_x[2, :])  # AVIRIS marks neighbour-filled pixels with negative indices
+    grid = Affine(5.0, 0.0, 300000.0, 0.0, -5.0, 4100000.0)
+    save_scene(Scene.from_array(np.stack([glt_x, glt_y], -1).astype(np.int32), crs=CRS.from_epsg(32611), transform=grid),
+               tmp_path / "ang20200101t000000_glt.hdr")
+    scene = open_scene(tmp_path / "ang20200101t000000_rdn_img.hdr")
+    assert scene.geolocation.kind == "glt" and scene.metadata["product"]["sensor"] == "AVIRIS-NG"
+    ortho = orthorectified(scene)
+    assert ortho.crs.to_epsg() == 32611 and ortho.transform == grid
+    values, hit = ortho.read(), glt_y > 0
+    np.testing.assert_array_equal(values[hit], cube[glt_y[hit] - 1, np.abs(glt_x[hit]) - 1])
+    out = tmp_path / "ortho.tif"
+    assert main(["convert", f"input={tmp_path / 'ang20200101t000000_rdn_img.hdr'}", f"output={out}", "progress=false"]) == 0
+    np.testing.assert_array_equal(open_scene(out).read(), values)
