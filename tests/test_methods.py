@@ -46,7 +46,7 @@ def test_task_sr_without_a_method_gets_the_default_sr_method():
     cfg = compose("restore", ["task=sr"])
     assert cfg.method_name == "fasthyde_bicubic" == cfg.task_methods.sr
     assert compose("restore", ["task=sr", "method=bicubic"]).method_name == "bicubic"
-    assert compose("restore", []).method_name == "fasthyde"
+    assert compose("restore", []).method_name == "auto"
 
 
 def test_the_built_method_offers_the_job_interface():

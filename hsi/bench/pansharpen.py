@@ -39,7 +39,7 @@ from hsi.settings import shared_data_dir
 PAIRS = {"WV2": "imgWV2.mat", "IKONOS": "imgIK.mat"}
 DEFAULT_METHODS = (
     "exp", "pca", "gs", "gsa", "brovey", "gihs", "bdsd_pc", "hpf", "sfim", "mtf_glp", "mtf_glp_cbd",
-    "mtf_glp_hpm", "mtf_glp_hpm_r", "awlp", "mtf_glp_hs", "rho_pnn",
+    "mtf_glp_fs", "mtf_glp_hpm", "mtf_glp_hpm_r", "awlp", "mtf_glp_hs", "rho_pnn",
 )
 FUSION_METHODS = ("exp", "cnmf")
 MS_RANGES_NM = ((400.0, 500.0), (500.0, 600.0), (600.0, 700.0), (700.0, 900.0))

@@ -41,10 +41,10 @@ log = logging.getLogger(__name__)
 CASES = ("iid10", "iid30", "iid50", "noniid", "complex", "stripes", "sr", "inpaint")
 QUICK_CASES = ("iid30", "complex", "sr", "inpaint")
 DEFAULT_METHODS = {
-    "iid": ("fasthyde", "hyres", "lrtv", "tv", "diffusion"),
-    "noniid": ("fasthyde", "hyres", "lrtv", "tv", "diffusion"),
-    "complex": ("robust_fasthyde", "lrtv", "fasthyde", "hyres", "tv", "destripe_fasthyde", "diffusion"),
-    "stripes": ("destripe_fasthyde", "robust_fasthyde", "fasthyde", "lrtv", "diffusion"),
+    "iid": ("auto", "fasthyde", "hyres", "lrtv", "tv", "diffusion"),
+    "noniid": ("auto", "fasthyde", "hyres", "lrtv", "tv", "diffusion"),
+    "complex": ("auto", "robust_fasthyde", "lrtv", "fasthyde", "hyres", "tv", "destripe_fasthyde", "diffusion"),
+    "stripes": ("auto", "destripe_fasthyde", "robust_fasthyde", "fasthyde", "lrtv", "diffusion"),
     "sr": ("bicubic", "fasthyde_bicubic", "diffusion_sr"),
     "inpaint": ("lrtv_inpaint", "diffusion_inpaint"),
 }

@@ -54,6 +54,12 @@ def save_quicklook(before: Scene, after: Scene, path: Path, scale: int) -> Path:
                              before.wavelengths_nm, path, titles=("input", "restored"))
 
 
+def _noise_diagnosis(method, kept: np.ndarray) -> dict | None:
+    """method=auto's diagnosis and choice (None for other methods), in scene band indices."""
+    inner = getattr(method, "fn", method)  # BandSubsetTiles wraps the method when some bands are empty
+    return inner.report(kept) if hasattr(inner, "report") else None
+
+
 def run(cfg: DictConfig) -> dict:
     scene = input_scene(cfg)
     method = methods.build("restore", cfg.method, cfg.get("method_name") or "method", task=cfg.task)
@@ -91,6 +97,7 @@ def run(cfg: DictConfig) -> dict:
         write_orthorectified(job.outputs["swath_output"], scene, job.outputs["output"], bool(cfg.overwrite))
         started = job.timed("orthorectify", started)
     results = {"task": cfg.task, "scale": scale, "estimated_noise_std_per_band": getattr(method, "noise_std", None),
+               "noise_diagnosis": _noise_diagnosis(method, kept),
                "wavelength_nm": scene.wavelengths_nm, "empty_bands_written_as_nodata": np.flatnonzero(empty).tolist(),
                "tiling": summary}
     if cfg.reference:

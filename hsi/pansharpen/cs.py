@@ -19,13 +19,16 @@ IEEE GRSM 9(1), 2021.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.optimize
 import torch
 
 from hsi.arrays import Array, like_input
-from hsi.degrade.resample import box_decimate, upsample
-from hsi.pansharpen.band_stats import match_moments, regression_gains
+from hsi.degrade.resample import grid_phase, upsample
+from hsi.pansharpen.band_stats import band_means, match_moments, regression_gains
+from hsi.pansharpen.mra import undecimated_wavelet_lowpass
 from hsi.pansharpen.pair import prepare
 
 
@@ -95,20 +98,35 @@ def intensity_weights(ms: torch.Tensor, pan_low: torch.Tensor) -> torch.Tensor:
 def gsa(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None) -> Array:
     """Adaptive Gram-Schmidt: the intensity is the regression of the (low-pass) PAN on the MS.
 
-    Weights are estimated at the MS scale between the MS and the PAN box-averaged and decimated
-    to it, then applied to the interpolated MS; gains ``g_k = cov(MS~_k, I) / var(I)``.
+    As in the reference toolbox (``GSA.m``): the weights are fitted at the MS scale, the
+    mean-removed MS against the mean-removed PAN low-passed by the toolbox's undecimated
+    B3-spline wavelet (:func:`hsi.pansharpen.mra.undecimated_wavelet_lowpass`) and decimated
+    onto the MS grid; they give the intensity ``I`` from the interpolated MS. The detail is the
+    mean-removed PAN minus ``I``, *without* rescaling the PAN to ``I``'s deviation: ``I`` is
+    already a least-squares fit of the PAN, and scaling the PAN down to it (as the other CS
+    methods do) discards the part of the PAN's contrast that the MS bands cannot explain. With a
+    box low-pass and that rescaling, hsi's earlier GSA scored Q2n 0.808 / 0.775 on the WV2 /
+    IKONOS pairs at reduced resolution; this definition scores 0.842 / 0.852
+    (``bench_results/pansharpen_all``). Gains ``g_k = cov(MS~_k, I) / var(I)``.
 
     References
     ----------
     B. Aiazzi, S. Baronti, M. Selva, "Improving component substitution pansharpening through
-    multivariate regression of MS+Pan data", IEEE TGRS 45(10), 2007.
+    multivariate regression of MS+Pan data", IEEE TGRS 45(10), 2007. G. Vivone et al., IEEE
+    GRSM 9(1), 2021 (toolbox ``GSA.m``).
     """
     pair = prepare(ms, pan, ratio)
     ms_up = upsample(pair.ms, pair.ratio)
-    weights = intensity_weights(pair.ms, box_decimate(pair.pan, pair.ratio))
-    intensity = ms_up @ weights[:-1] + weights[-1]
+    pan_centred = pair.pan - pair.pan.mean()
+    levels = max(1, math.ceil(math.log2(pair.ratio)))
+    phase = grid_phase(pair.ratio)
+    pan_low = undecimated_wavelet_lowpass(pan_centred, levels)[phase :: pair.ratio, phase :: pair.ratio]
+    weights = intensity_weights(pair.ms - band_means(pair.ms), pan_low)
+    ms_centred = ms_up - band_means(ms_up)
+    intensity = ms_centred @ weights[:-1]
+    intensity = intensity - intensity.mean()
     gains = regression_gains(ms_up, intensity)
-    return like_input(_substitute(ms_up, pair.pan, intensity, gains), pair.ms_input)
+    return like_input(_inject(ms_up, pan_centred - intensity, gains), pair.ms_input)
 
 
 def gihs(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None) -> Array:

@@ -98,6 +98,6 @@ def test_job_help_names_the_default_method_and_the_choices(capsys):
 
     assert main(["restore", "--help"]) == 0
     out = capsys.readouterr().out
-    assert "method: fasthyde (method=NAME picks another:" in out and "robust_fasthyde" in out
+    assert "method: auto (method=NAME picks another:" in out and "robust_fasthyde" in out
     assert main(["unmix", "method=nosuch"]) == 2
     assert "methods for unmix:" in capsys.readouterr().err

@@ -118,6 +118,7 @@ def test_every_pansharpening_config_instantiates():
     assert set(DEFAULT_METHODS) | set(FUSION_METHODS) <= ours
     for name in sorted(ours):
         assert callable(methods.load("pansharpen", name)), name
+    assert methods.load("pansharpen", "best") is not None  # the alias of rho_pnn composes and builds
 
 
 def test_job_without_inputs_runs_on_the_sample_pair(tmp_path):

@@ -17,7 +17,7 @@ METHODS = {
     "pca": cs.pca, "gs": cs.gs, "gsa": cs.gsa, "brovey": cs.brovey, "gihs": cs.gihs, "bdsd_pc": cs.bdsd_pc,
     "hpf": mra.hpf, "sfim": mra.sfim, "mtf_glp": mra.mtf_glp,
     "mtf_glp_cbd": lambda ms, pan, **kw: mra.mtf_glp(ms, pan, injection="regression", **kw),
-    "mtf_glp_hpm": mra.mtf_glp_hpm, "mtf_glp_hpm_r": mra.mtf_glp_hpm_r, "awlp": mra.awlp, "mtf_glp_hs": hs.mtf_glp_hs,
+    "mtf_glp_fs": mra.mtf_glp_fs, "mtf_glp_hpm": mra.mtf_glp_hpm, "mtf_glp_hpm_r": mra.mtf_glp_hpm_r, "awlp": mra.awlp, "mtf_glp_hs": hs.mtf_glp_hs,
 }
 
 
@@ -84,7 +84,7 @@ def test_ratio_is_checked(rank_one_scene):
         mra.mtf_glp(ms, pan, injection="magic")
 
 
-@pytest.mark.parametrize("name", ["mtf_glp", "mtf_glp_cbd", "mtf_glp_hpm_r"])
+@pytest.mark.parametrize("name", ["mtf_glp", "mtf_glp_cbd", "mtf_glp_fs", "mtf_glp_hpm_r"])
 def test_glp_recovers_a_cube_proportional_to_the_pan(name, rank_one_scene):
     """When every band is s_k P and the MS is its MTF low-pass, the GLP details are exactly missing ones."""
     cube, ms, pan = rank_one_scene
@@ -97,6 +97,31 @@ def test_every_method_beats_interpolation_on_the_known_case(name, rank_one_scene
     cube, ms, pan = rank_one_scene
     error = lambda x: np.sqrt(np.mean((x - cube) ** 2))  # noqa: E731
     assert error(METHODS[name](ms, pan, sensor="generic")) < 0.8 * error(expand(ms, pan))
+
+
+def test_undecimated_wavelet_lowpass_is_the_toolbox_binomial_filter():
+    """Two levels of the non-decimated B3 transform pass cos(pi f)^16: 0.28 at the ratio-4 Nyquist frequency."""
+    cols = np.arange(96.0)
+    image = np.cos(2 * np.pi * cols / 8.0)[None, :] * np.ones((96, 1))  # f = 1/8: Nyquist of ratio 4
+    low = mra.undecimated_wavelet_lowpass(torch.as_tensor(image), 2).numpy()
+    assert np.abs(low - np.cos(np.pi / 8) ** 16 * image)[20:-20, 20:-20].max() < 1e-9
+    flat = mra.undecimated_wavelet_lowpass(torch.full((30, 30), 2.5, dtype=torch.float64), 2)
+    assert torch.allclose(flat, torch.tensor(2.5, dtype=torch.float64))  # unit DC gain, edges included
+
+
+def test_gsa_injects_the_pan_contrast_the_bands_cannot_explain():
+    """GSA's detail is the PAN minus its regression on the bands, not a PAN shrunk to that regression:
+    on a cube with every band s_k P the fused bands carry the PAN's full contrast."""
+    pan = _texture(64, 64, seed=4)
+    spectrum = np.array([0.5, 1.0, 1.5])
+    cube = pan[:, :, None] * spectrum
+    ms = degrade_resolution(cube, 4, "generic")
+    fused = cs.gsa(ms, pan, sensor="generic")
+    error = lambda x: np.sqrt(np.mean((x - cube) ** 2))  # noqa: E731
+    assert error(fused) < 0.05 * error(expand(ms, pan))  # shrinking the PAN to I left 27 %
+    detail_std = (fused - expand(ms, pan)).std(axis=(0, 1))
+    truth_std = (cube - expand(ms, pan)).std(axis=(0, 1))
+    assert np.allclose(detail_std / truth_std, 1.0, atol=0.03)  # shrinking it injected 91 %
 
 
 def test_detail_regression_gains_ignore_bands_unrelated_to_the_pan():

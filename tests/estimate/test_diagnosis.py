@@ -1,0 +1,75 @@
+"""Noise diagnosis: each synthetic noise type is recognised as the model its physics implies."""
+
+import numpy as np
+import pytest
+
+from hsi.degrade.noise import complex_noise, dead_lines, gaussian_noise, impulse_noise, noniid_gaussian_noise, stripes
+from hsi.estimate.diagnosis import diagnose_noise
+from hsi.sample_scene import make_sample_scene
+
+
+@pytest.fixture(scope="module")
+def clean():
+    """A noise-free synthetic 96 x 96 x 106 scene (fields, roads, a river), scaled to [0, 1]."""
+    cube = make_sample_scene(n_rows=96, n_cols=96, noise_sigma=0.0, bad_band_sigma=0.0).to_scene().read()
+    return (cube / cube.max()).astype(np.float32)
+
+
+def _blocks(cube):
+    """The cube as four 48 x 48 blocks, the way the restore job samples a scene."""
+    return np.stack([cube[r : r + 48, c : c + 48] for r in (0, 48) for c in (0, 48)])
+
+
+def _noisy(case, clean, rng):
+    bands = clean.shape[2]
+    every_third = np.arange(0, bands, 3)
+    if case == "iid":
+        return gaussian_noise(clean, 20 / 255, rng)
+    if case == "noniid":
+        return noniid_gaussian_noise(clean, rng).cube
+    if case == "stripes":
+        return stripes(gaussian_noise(clean, 10 / 255, rng), None, rng).cube
+    if case == "impulse":
+        return impulse_noise(gaussian_noise(clean, 10 / 255, rng), 0.1, every_third, rng).cube
+    if case == "dead_lines":
+        return dead_lines(gaussian_noise(clean, 10 / 255, rng), every_third, rng).cube
+    return complex_noise(clean, rng).cube
+
+
+@pytest.mark.parametrize(
+    "case, model",
+    [("iid", "gaussian"), ("noniid", "gaussian"), ("stripes", "stripes"), ("impulse", "mixed"),
+     ("dead_lines", "mixed"), ("complex", "mixed_stripes")],
+)
+def test_each_noise_type_gets_the_model_of_its_physics(case, model, clean):
+    diagnosis = diagnose_noise(_blocks(np.asarray(_noisy(case, clean, np.random.default_rng(5)), dtype=np.float32)))
+    assert diagnosis.model == model, diagnosis.reasons
+
+
+def test_measures_separate_iid_from_band_dependent_noise_and_find_the_corrupted_bands(clean):
+    rng = np.random.default_rng(6)
+    iid = diagnose_noise(_blocks(gaussian_noise(clean, 20 / 255, rng)))
+    assert iid.iid and iid.impulse_fraction < 1e-3 and not iid.striped_bands
+    assert np.allclose(np.median(iid.noise_std_per_band), 20 / 255, rtol=0.15)
+    noniid = diagnose_noise(_blocks(noniid_gaussian_noise(clean, rng).cube))
+    assert not noniid.iid
+    corrupted = np.arange(0, clean.shape[2], 3)
+    impulses = impulse_noise(gaussian_noise(clean, 10 / 255, rng), 0.1, corrupted, rng).cube
+    found = diagnose_noise(_blocks(impulses)).impulse_fraction_per_band
+    others = np.setdiff1d(np.arange(clean.shape[2]), corrupted)
+    assert np.median(found[corrupted]) > 0.03 and np.median(found[others]) < 1e-3
+
+
+def test_too_little_data_defaults_to_gaussian():
+    diagnosis = diagnose_noise(np.full((1, 4, 4, 10), np.nan, dtype=np.float32))
+    assert diagnosis.model == "gaussian" and diagnosis.reasons
+
+
+def test_integer_data_with_noise_of_a_few_steps_is_not_taken_for_impulses(clean):
+    """Quantised data whose noise is about one step (DN = 1,000 x reflectance, noise of 1 DN): most
+    residuals are 0 or 1 step, which a low quantile cannot resolve; impulses are still found."""
+    rng = np.random.default_rng(8)
+    counts = np.round(clean * 1_000 + rng.normal(0.0, 1.0, clean.shape)).astype(np.float32)
+    assert diagnose_noise(_blocks(counts)).model == "gaussian"
+    corrupted = impulse_noise(counts, 0.1, np.arange(0, clean.shape[2], 3), rng).cube
+    assert diagnose_noise(_blocks(np.asarray(corrupted, dtype=np.float32))).model.startswith("mixed")
