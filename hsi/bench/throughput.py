@@ -10,7 +10,7 @@ Pinned protocol
 - Every run is its own subprocess, timed wall-clock from start to exit (interpreter start,
   imports, reading and writing included) with its peak resident set and peak anonymous memory
   sampled every 0.1 s (the resident set also counts page cache of memory-mapped files).
-  ``hsi``: ``python cli.py restore`` with its defaults, ``.npy`` in and out. ``hyde``: HyDe's
+  ``hsi``: ``python cli.py restore`` with the ``variants`` overrides, ``.npy`` in and out. ``hyde``: HyDe's
   ``FastHyDe`` (``noise_type="additive", iid=True, k_subspace=10``, torch on ``threads``
   threads) in the separate interpreter ``hyde_python``; skipped with the reason when that
   interpreter or HyDe is absent, or when the scene would not fit in memory.
@@ -251,7 +251,7 @@ def run_benchmark(data_dir: str | None = None, *, sizes=(256, 512, 1024, 2048), 
 
     ``variants`` maps a row label to extra ``restore`` overrides (default: the plain job).
     """
-    variants = dict(variants or {"hsi fasthyde": []})
+    variants = dict(variants or {"hsi fasthyde": ["method=fasthyde"]})
     memory_gb = memory_gb or psutil.virtual_memory().total / 1e9
     hyde_missing = hyde_available(hyde_python)
     rate = matmul_gflops(threads)
