@@ -84,7 +84,9 @@ class Scene:
     nodata : the value marking missing pixels, or None.
     band_names : one name per band.
     crs, transform : georeferencing (``rasterio.crs.CRS`` and ``affine.Affine``), or None.
-    scale, offset : physical value = stored value * scale + offset.
+    scale, offset : physical value = stored value * scale + offset; one number, or one per band
+        (ENVI ``data gain values``/``data offset values``, GeoTIFF per-band scales), kept as
+        a number when every band has the same.
     units : physical units of the values ("reflectance", "uW nm-1 cm-2 sr-1", ...), or None.
     metadata : anything else from the file header, kept for the writer.
     path : the file this scene was opened from, for error messages.
@@ -102,8 +104,8 @@ class Scene:
     band_names: list[str] | None = None
     crs: CRS | None = None
     transform: Affine | None = None
-    scale: float = 1.0
-    offset: float = 0.0
+    scale: float | np.ndarray = 1.0
+    offset: float | np.ndarray = 0.0
     units: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
@@ -123,6 +125,8 @@ class Scene:
                     f"for {n_bands} bands"
                 )
             setattr(self, name, values)
+        self.scale = self._per_band_number("scale", self.scale, n_bands)
+        self.offset = self._per_band_number("offset", self.offset, n_bands)
         if self.bad_bands is not None:
             bad = np.asarray(self.bad_bands, dtype=bool).reshape(-1)
             if bad.size != n_bands:
@@ -132,6 +136,22 @@ class Scene:
             raise InputError(
                 f"{self.describe()}: {len(self.band_names)} band names for {n_bands} bands"
             )
+
+    def _per_band_number(self, name: str, value, n_bands: int) -> float | np.ndarray:
+        """``value`` as one float, or as one float per band when the bands differ."""
+        values = np.asarray(value, dtype=np.float64).reshape(-1)
+        if values.size not in (1, n_bands):
+            raise InputError(f"{self.describe()}: {values.size} {name} values for {n_bands} bands")
+        if not np.all(np.isfinite(values)):
+            raise InputError(f"{self.describe()}: {name} values must be finite numbers")
+        return float(values[0]) if np.all(values == values[0]) else values
+
+    def band_scale_offset(self, bands: Sequence[int] | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(scale, offset)`` of ``bands`` (default: all), one float64 per band."""
+        index = self._band_index(bands)
+        scale = np.broadcast_to(np.asarray(self.scale, dtype=np.float64), (self.n_bands,))[index]
+        offset = np.broadcast_to(np.asarray(self.offset, dtype=np.float64), (self.n_bands,))[index]
+        return scale, offset
 
     # --- construction -------------------------------------------------------------------
     @classmethod
@@ -193,6 +213,8 @@ class Scene:
             wavelengths_nm=pick(self.wavelengths_nm),
             fwhm_nm=pick(self.fwhm_nm),
             bad_bands=pick(self.bad_bands),
+            scale=self.scale if np.ndim(self.scale) == 0 else pick(self.scale),
+            offset=self.offset if np.ndim(self.offset) == 0 else pick(self.offset),
             band_names=None if self.band_names is None else [self.band_names[i] for i in index],
             masks={name: _BandSubsetReader(mask, index) if mask.shape[2] == self.n_bands > 1 else mask
                    for name, mask in self.masks.items()},  # per-band quality layers follow the bands
@@ -251,7 +273,8 @@ class Scene:
         pixels = self.reader.read(window, index)
         if physical:
             nodata = self.nodata_mask_of(pixels)
-            pixels = pixels.astype(np.float32) * np.float32(self.scale) + np.float32(self.offset)
+            scale, offset = self.band_scale_offset(index)
+            pixels = pixels.astype(np.float32) * scale.astype(np.float32) + offset.astype(np.float32)
             pixels[nodata] = np.nan
         if dtype is not None:
             pixels = pixels.astype(dtype, copy=False)

@@ -122,8 +122,8 @@ def plan_cast(source: Scene, dtype, *, scale: float | None = None, offset: float
                                  f"with an integer in [{low:.0f}, {high:.0f}]")
     template = source.derived(
         dtype=target,
-        scale=float(scale if scale is not None else (1.0 if requantise else source.scale)),
-        offset=float(offset if offset is not None else (0.0 if requantise else source.offset)),
+        scale=float(scale) if scale is not None else (1.0 if requantise else source.scale),
+        offset=float(offset) if offset is not None else (0.0 if requantise else source.offset),
         nodata=out_nodata,
     )
     cast = Cast(source, template, requantise, bool(clip))

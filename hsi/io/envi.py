@@ -5,6 +5,11 @@ a UTM ``map info``; the affine transform from ``map info``'s reference pixel, or
 pixel size and optional ``rotation``. ``bbl`` and ``data ignore value`` map to the
 scene's bad bands and nodata; wavelengths in micrometres are converted to nm, and
 wavelengths missing from the header are parsed from band names ("376.44 Nanometers").
+``data gain values`` / ``data offset values`` (physical = stored * gain + offset, per band;
+ENVI header documentation) become the scene's per-band scale/offset, applied lazily when
+pixels are read as physical values; a ``reflectance scale factor`` beside them divides both.
+Writers put a per-band or offset scaling back as gain/offset values, a plain scale as the
+reflectance scale factor.
 """
 
 from __future__ import annotations
@@ -96,7 +101,7 @@ def open_envi(path: Path) -> Scene:
         wavelengths = wavelengths_from_names(names)
     bbl = _floats(meta.get("bbl"), header, "bbl", bands)
     nodata = meta.get("data ignore value")
-    scale = meta.get("reflectance scale factor")
+    scale, offset = _scale_offset(meta, header, bands)
     crs, transform = _georeference(meta, header)
     return Scene(
         reader=EnviReader(header, data, (rows, cols, bands), dtype),
@@ -107,11 +112,32 @@ def open_envi(path: Path) -> Scene:
         band_names=list(names) if names else None,
         crs=crs,
         transform=transform,
-        scale=1.0 / float(scale) if scale else 1.0,
+        scale=scale,
+        offset=offset,
         units=meta.get("data units") or meta.get("sensor type"),
         metadata={k: v for k, v in meta.items() if k not in _STANDARD_KEYS},
         path=header,
     )
+
+
+def _scale_offset(meta: dict, header: Path, n_bands: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band ``(scale, offset)``: gains and offsets, divided by the reflectance scale factor."""
+    gains = _floats(meta.get("data gain values"), header, "data gain values", n_bands)
+    offsets = _floats(meta.get("data offset values"), header, "data offset values", n_bands)
+    scale = np.ones(n_bands) if gains is None else gains
+    offset = np.zeros(n_bands) if offsets is None else offsets
+    factor = meta.get("reflectance scale factor")
+    if factor is not None:
+        try:
+            factor = float(factor)
+        except (TypeError, ValueError):
+            raise FormatError(f"{header}: 'reflectance scale factor' is not a number ({factor!r})") from None
+        if factor == 0 or not np.isfinite(factor):
+            raise FormatError(f"{header}: 'reflectance scale factor' must be a finite, non-zero number; got {factor}")
+        scale, offset = scale / factor, offset / factor
+    if not (np.all(np.isfinite(scale)) and np.all(np.isfinite(offset))):
+        raise FormatError(f"{header}: 'data gain values' / 'data offset values' must be finite numbers")
+    return scale, offset
 
 
 def _check_data_size(header: Path, data: Path, rows: int, cols: int, bands: int, dtype: np.dtype, offset: int) -> None:
@@ -211,7 +237,11 @@ def envi_header(like: Scene, interleave: str) -> dict:
         meta["data ignore value"] = repr(float(like.nodata))
     if like.band_names is not None:
         meta["band names"] = [str(n) for n in like.band_names]
-    if like.scale != 1.0:
+    if np.ndim(like.scale) or np.ndim(like.offset) or like.offset != 0.0:
+        scale, offset = like.band_scale_offset()
+        meta["data gain values"] = [repr(float(v)) for v in scale]
+        meta["data offset values"] = [repr(float(v)) for v in offset]
+    elif like.scale != 1.0:
         meta["reflectance scale factor"] = repr(1.0 / like.scale)
     if like.units:
         meta["data units"] = like.units

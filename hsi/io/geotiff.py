@@ -165,8 +165,7 @@ def open_geotiff(path: Path) -> Scene:
                 wavelengths = wavelengths_from_names(names)
             bad = [t.get("bad_band") for t in band_tags]
             bad_bands = np.asarray([b == "1" for b in bad]) if any(b is not None for b in bad) else None
-            scale = float(ds.scales[0]) if len(set(ds.scales)) == 1 else 1.0
-            offset = float(ds.offsets[0]) if len(set(ds.offsets)) == 1 else 0.0
+            scale, offset = np.asarray(ds.scales, dtype=np.float64), np.asarray(ds.offsets, dtype=np.float64)
             extra = ds.tags().get("hsi_metadata")
             georeferenced = ds.crs is not None or not ds.transform.is_identity
             return Scene(
@@ -298,9 +297,9 @@ def _write_band_metadata(ds, like: Scene) -> None:
     ds.update_tags(units=like.units or "", wavelength_units="nm")
     if like.metadata:
         ds.update_tags(hsi_metadata=json.dumps(like.metadata, default=str))
-    if like.scale != 1.0 or like.offset != 0.0:
-        ds.scales = [like.scale] * like.n_bands
-        ds.offsets = [like.offset] * like.n_bands
+    scale, offset = like.band_scale_offset()
+    if np.any(scale != 1.0) or np.any(offset != 0.0):
+        ds.scales, ds.offsets = [float(v) for v in scale], [float(v) for v in offset]
     for band in range(like.n_bands):
         tags = {}
         if like.wavelengths_nm is not None:

@@ -113,8 +113,8 @@ def open_hdf5(path: Path, key: str | None = None, layout: str | None = None) -> 
             band_names=[_text(n) for n in names] if names is not None else None,
             crs=CRS.from_wkt(crs_wkt) if crs_wkt else None,
             transform=Affine.from_gdal(*[float(v) for v in transform]) if transform is not None else None,
-            scale=float(attrs.get("scale", 1.0)),
-            offset=float(attrs.get("offset", 0.0)),
+            scale=np.asarray(attrs.get("scale", 1.0), dtype=np.float64),
+            offset=np.asarray(attrs.get("offset", 0.0), dtype=np.float64),
             units=_text(attrs.get("units")) or None,
             metadata=json.loads(extra) if extra else {},
             path=path,
@@ -173,7 +173,7 @@ class Hdf5Writer(SceneWriter):
             attrs["crs_wkt"] = like.crs.to_wkt()
         if like.transform is not None:
             attrs["transform"] = np.asarray(like.transform.to_gdal(), dtype=np.float64)
-        attrs["scale"], attrs["offset"] = float(like.scale), float(like.offset)
+        attrs["scale"], attrs["offset"] = np.asarray(like.scale, np.float64), np.asarray(like.offset, np.float64)
         if like.units:
             attrs["units"] = like.units
         if like.metadata:

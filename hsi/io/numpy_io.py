@@ -74,7 +74,7 @@ class NpyWriter(MemmapWriter):
             "bad_bands": _listed(like.bad_bands), "nodata": like.nodata, "band_names": like.band_names,
             "crs_wkt": like.crs.to_wkt() if like.crs is not None else None,
             "transform": list(like.transform.to_gdal()) if like.transform is not None else None,
-            "scale": like.scale, "offset": like.offset, "units": like.units, "metadata": like.metadata,
+            "scale": np.asarray(like.scale).tolist(), "offset": np.asarray(like.offset).tolist(), "units": like.units, "metadata": like.metadata,
         }
         sidecar_tmp.write_text(json.dumps(sidecar, default=str, indent=1))
         np.lib.format.open_memmap(temporary, mode="w+", dtype=self.dtype, shape=self.shape).flush()

@@ -39,8 +39,8 @@ def describe(scene: Scene, max_pixels: int = 512 * 512, progress: bool = True) -
         "path": scene.describe(),
         "shape_rows_cols_bands": list(scene.shape),
         "dtype": scene.dtype.name,
-        "scale": scene.scale,
-        "offset": scene.offset,
+        "scale": np.asarray(scene.scale).tolist(),  # one number, or one per band
+        "offset": np.asarray(scene.offset).tolist(),
         "units": scene.units,
         "wavelength_range_nm": None if wavelengths is None else [float(wavelengths.min()), float(wavelengths.max())],
         "n_wavelengths": 0 if wavelengths is None else int(wavelengths.size),

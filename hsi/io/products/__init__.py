@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from hsi.errors import InputError
-from hsi.io.products import aviris, desis, emit, enmap, landsat, prisma, tanager
+from hsi.io.products import aviris, desis, emit, enmap, landsat, prisma, sentinel2, tanager
 from hsi.scene import Scene
 
 __all__ = ["Product", "PRODUCTS", "detect", "describe_product", "open_pair", "product_info", "product_root"]
@@ -36,6 +36,7 @@ PRODUCTS = (
     Product("enmap", enmap.detect, enmap.open_enmap),
     Product("prisma", prisma.detect, prisma.open_prisma, prisma.open_prisma_pan),
     Product("landsat", landsat.detect, landsat.open_landsat, landsat.open_landsat_pan),
+    Product("sentinel2", sentinel2.detect, sentinel2.open_sentinel2),
     Product("desis", desis.detect, desis.open_desis),
     Product("tanager", tanager.detect, tanager.open_tanager),
     Product("aviris", aviris.detect, aviris.open_aviris),
@@ -59,12 +60,12 @@ def open_pair(path: Path | str) -> tuple[Scene, Scene]:
 
 
 def product_root(path: Path | str) -> Path:
-    """The product folder holding ``path`` (a band file of a Landsat or EnMAP folder), else ``path``.
+    """The product folder holding ``path`` (a band file of a Landsat, EnMAP or Sentinel-2 folder), else ``path``.
 
     Batch jobs use it so that a folder is one scene, not one scene per band file.
     """
     path = Path(path)
-    for candidate in (path, *path.parents[:2]):
+    for candidate in (path, *path.parents[:5]):  # a Sentinel-2 band file sits 5 folders down
         if candidate.is_dir() and detect(candidate) is not None:
             return candidate
     return path

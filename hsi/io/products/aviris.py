@@ -1,11 +1,14 @@
 """AVIRIS-NG / AVIRIS-3 flight lines in swath geometry (ENVI) with their geometry lookup table.
 
-Layout (JPL AVIRIS-NG / AVIRIS-3 data product descriptions; verified here on synthetic
-files only): the radiance or reflectance image ``ang<date>t<time>_<product>_img`` (ENVI,
-read by :mod:`hsi.io.envi`) and, beside it, ``..._glt`` (ENVI, 2 bands: 1-based sample and
-line of the swath pixel for each map pixel, 0 = none, negative = filled from a neighbour)
-whose ``map info`` gives the map grid. Orthorectified flight lines (``map info`` on the
-image itself) need nothing here: they are ordinary ENVI files.
+Layout (JPL AVIRIS-NG / AVIRIS-3 Distribution Documents; verified here on synthetic files
+only): the radiance or reflectance image ``ang<date>t<time>_<product>_img`` (ENVI, read by
+:mod:`hsi.io.envi`) and, beside it, the geometric look-up table (ENVI, 2 bands: 1-based
+sample and line of the swath pixel for each map pixel, 0 = none, negative = filled from a
+neighbour) whose ``map info`` gives the map grid. The GLT is named ``..._glt`` after the
+image's stem, or as the distribution documents list it: ``ang<date>t<time>_ort_glt``
+(AVIRIS-NG) and ``AV3<date>t<time>_L1B_ORT_<version>_<hash>_GLT`` (AVIRIS-3).
+Orthorectified flight lines (``map info`` on the image itself) are already on the GLT's map
+grid: they are opened as ordinary ENVI files, even with a GLT beside them.
 """
 
 from __future__ import annotations
@@ -30,14 +33,21 @@ def glt_path_for(path: Path) -> Path | None:
     if not match:
         return None
     base = re.sub(r"_?(img|rfl|rdn_img|rdn|corr_img)$", "", stem, flags=re.IGNORECASE)
-    for candidate in (path.with_name(f"{base}_glt"), path.with_name(f"{base}_rdn_glt")):
+    flight = re.match(r"^(ang|av3)\d{8}t\d{6}", stem, re.IGNORECASE).group(0)
+    candidates = [path.with_name(f"{base}_glt"), path.with_name(f"{base}_rdn_glt"), path.with_name(f"{flight}_ort_glt")]
+    candidates += sorted(p.with_suffix("") for p in path.parent.glob(f"{flight}_L1B_ORT_*_GLT.hdr"))
+    for candidate in candidates:
         if header_path_for(candidate).exists():
             return candidate
     return None
 
 
 def detect(path: Path) -> bool:
-    return path.is_file() and glt_path_for(path) is not None
+    """A swath image (no ``map info`` of its own) with its GLT beside it."""
+    if not path.is_file() or glt_path_for(path) is None:
+        return False
+    header = header_path_for(path)
+    return not header.exists() or "map info" not in header.read_text(errors="replace").lower()
 
 
 def open_aviris(path: Path) -> Scene:

@@ -8,8 +8,10 @@ give ``wavelengthCenterOfBand``, ``FWHMOfBand`` (nm), ``GainOfBand`` and ``Offse
 ``_CIRRUS``, ``_HAZE``, ``_SNOW``, ``_CLOUDSHADOW``, ``_TESTFLAGS`` (1 = flagged) plus
 ``QL_PIXELMASK`` (one band per spectral band, nonzero = defective pixel).
 
-Without METADATA.XML the bands have no wavelengths and values stay DN: hsi ships no
-nominal EnMAP band table (no published table was at hand to cite), so it warns instead.
+Without METADATA.XML a 224-band product gets DLR's nominal band centres
+(:mod:`hsi.io.products.enmap_bands`; no FWHM) and, for L2A, the nominal reflectance scale
+1e-4, with a warning that these are nominal; other band counts keep band indices, and L1C
+radiance stays DN (its gains have no nominal value).
 Bands filled entirely with nodata (the water-vapour bands of L2A) are found by the jobs
 (:func:`hsi.nodata.empty_bands`) and kept out of processing.
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from hsi.errors import FormatError
+from hsi.io.products import enmap_bands
 from hsi.io.products.common import PerBandScaledReader, ProductInfo, RasterioReader, open_raster
 from hsi.scene import Scene
 
@@ -94,6 +97,21 @@ def band_table(xml: bytes, source: str) -> dict[str, np.ndarray]:
     return table
 
 
+def _nominal_band_table(path: Path, level: str, n_bands: int):
+    """Centres, scale, offset and units from the nominal table, with the warning that says so."""
+    if n_bands != enmap_bands.N_BANDS:
+        warnings.warn(f"{path}: EnMAP product without METADATA.XML and with {n_bands} bands (the nominal table has "
+                      f"{enmap_bands.N_BANDS}): no wavelengths, FWHM or gains; values stay DN", stacklevel=3)
+        return None, 1.0, 0.0, "DN"
+    if level == "L2A":
+        warnings.warn(f"{path}: EnMAP product without METADATA.XML: nominal band centres (no FWHM) and the nominal "
+                      f"L2A reflectance scale {enmap_bands.L2A_REFLECTANCE_SCALE:g}", stacklevel=3)
+        return enmap_bands.nominal_centres_nm(), enmap_bands.L2A_REFLECTANCE_SCALE, 0.0, "reflectance"
+    warnings.warn(f"{path}: EnMAP product without METADATA.XML: nominal band centres (no FWHM); {level} radiance "
+                  "gains have no nominal value, so values stay DN", stacklevel=3)
+    return enmap_bands.nominal_centres_nm(), 1.0, 0.0, "DN"
+
+
 def open_enmap(path: Path) -> Scene:
     members = _Members(path)
     image = members.find("SPECTRAL_IMAGE")
@@ -120,9 +138,7 @@ def open_enmap(path: Path) -> Scene:
             scale, offset = 1.0, 0.0
         units = "reflectance" if level == "L2A" else "radiance (mW m-2 sr-1 nm-1)"
     else:
-        scale, offset = 1.0, 0.0
-        warnings.warn(f"{path}: EnMAP product without METADATA.XML: no wavelengths, FWHM or gains; values stay DN",
-                      stacklevel=2)
+        wavelengths, scale, offset, units = _nominal_band_table(path, level, shape[2])
     masks = {}
     for suffix, name in QUALITY.items():
         source = members.find(suffix)

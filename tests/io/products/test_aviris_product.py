@@ -30,3 +30,28 @@ def test_swath_and_glt_orthorectify_exactly(tmp_path, rotated_glt, rng):
     out = tmp_path / "ortho.tif"
     assert main(["convert", f"input={tmp_path / 'ang20200101t000000_rdn_img.hdr'}", f"output={out}", "progress=false"]) == 0
     np.testing.assert_array_equal(open_scene(out).read(), values)
+
+
+def _glt(rotated_glt, rows, cols):
+    glt_x, glt_y = rotated_glt(rows, cols, 25.0)
+    grid = Affine(5.0, 0.0, 300000.0, 0.0, -5.0, 4100000.0)
+    return Scene.from_array(np.stack([glt_x, glt_y], -1).astype(np.int32), crs=CRS.from_epsg(32611), transform=grid)
+
+
+def test_the_distribution_documents_glt_names_are_found(tmp_path, rotated_glt, rng):
+    """AVIRIS-NG ``<flight>_ort_glt`` and AVIRIS-3 ``<flight>_L1B_ORT_<version>_<hash>_GLT``."""
+    for image, glt in (("ang20200101t000000_rfl_v2p5_img", "ang20200101t000000_ort_glt"),
+                       ("AV320230821t173024_L1B_RDN_main_d71e8b07_RDN", "AV320230821t173024_L1B_ORT_main_d71e8b07_GLT")):
+        save_scene(Scene.from_array(rng.random((14, 10, 3)).astype(np.float32)), tmp_path / f"{image}.hdr")
+        save_scene(_glt(rotated_glt, 14, 10), tmp_path / f"{glt}.hdr")
+        scene = open_scene(tmp_path / f"{image}.hdr")
+        assert scene.geolocation is not None and scene.geolocation.kind == "glt", image
+
+
+def test_an_orthorectified_image_beside_a_glt_is_an_ordinary_map_scene(tmp_path, rotated_glt, rng):
+    grid = Affine(5.0, 0.0, 300000.0, 0.0, -5.0, 4100000.0)
+    save_scene(Scene.from_array(rng.random((9, 8, 3)).astype(np.float32), crs=CRS.from_epsg(32611), transform=grid),
+               tmp_path / "ang20200101t000000_rdn_v2p5_img.hdr")
+    save_scene(_glt(rotated_glt, 14, 10), tmp_path / "ang20200101t000000_ort_glt.hdr")
+    scene = open_scene(tmp_path / "ang20200101t000000_rdn_v2p5_img.hdr")
+    assert scene.geolocation is None and scene.transform == grid and scene.shape == (9, 8, 3)

@@ -12,6 +12,7 @@ from affine import Affine
 
 from hsi.errors import FormatError
 from hsi.io import open_scene
+from hsi.scene import Window
 
 ENMAP_TILE = "satellite/enmap_l2a_hyspecnet"
 STEM = "ENMAP01-____L2A-DT0000000001_20230101T000000Z_001_V010400_20230102T000000Z"
@@ -26,6 +27,33 @@ def test_real_tile_has_grid_nodata_and_quality_layers(satellite):
     assert {"cloud", "cirrus", "haze", "snow", "cloud_shadow", "pixel"} <= set(scene.masks)
     assert scene.read_mask("cloud").shape == (128, 128)
     assert scene.read_mask("pixel").shape == (128, 128, 224)
+
+
+def test_real_tile_without_metadata_gets_the_nominal_band_table_and_reflectance(satellite):
+    """No METADATA.XML: DLR's nominal centres (VNIR then SWIR, each ascending) and reflectance = DN x 1e-4."""
+    with pytest.warns(UserWarning, match="nominal band centres"):
+        scene = open_scene(satellite / ENMAP_TILE)
+    wavelengths = scene.wavelengths_nm
+    assert wavelengths.shape == (224,) and scene.fwhm_nm is None and scene.units == "reflectance"
+    vnir, swir = wavelengths[:91], wavelengths[91:]
+    assert np.all(np.diff(vnir) > 0) and np.all(np.diff(swir) > 0)
+    assert 418 < vnir[0] < 419 and 993 < vnir[-1] < 994 and 901 < swir[0] < 903 and 2445 < swir[-1] < 2446
+    cube = scene.read(Window(0, 0, 128, 128), physical=True)
+    valid = cube[np.isfinite(cube)]
+    assert valid.size > 0.85 * cube.size  # the 22 water-vapour bands are the nodata
+    # a dark water tile: reflectance of a few percent, slightly negative where the correction overshoots;
+    # left in DN its values reach the hundreds
+    assert np.all((valid > -0.1) & (valid < 1.2))
+    assert np.mean((valid >= -0.05) & (valid <= 1.2)) > 0.999 and 0 < np.median(valid) < 0.1
+
+
+def test_a_band_count_the_nominal_table_does_not_know_keeps_band_indices_and_dn(tmp_path, rng):
+    folder = tmp_path / STEM
+    folder.mkdir()
+    _write_tif(folder / f"{STEM}-SPECTRAL_IMAGE.TIF", rng.integers(0, 900, (4, 3, 6)).astype(np.int16), nodata=-32768)
+    with pytest.warns(UserWarning, match="with 6 bands"):
+        scene = open_scene(folder)
+    assert scene.wavelengths_nm is None and scene.units == "DN" and scene.scale == 1.0
 
 
 def _write_tif(path: Path, cube: np.ndarray, nodata=None) -> None:

@@ -101,11 +101,18 @@ def test_restore_and_unmix_on_the_real_enmap_tile_keep_empty_bands_as_nodata(sat
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the tile has no METADATA.XML
         assert main(["restore", f"input={tile}", f"output={out}", "progress=false", "quicklook=false"]) == 0
+        # n_endmembers is given: auto (HySime) finds 18 on this tile, and edaa_pp at k = 18 runs for
+        # more than 10 minutes (each of its ~400 exact FCLS blocks is over 15x slower than at k = 6)
         assert main(["unmix", f"input={tile}", f"output={tmp_path / 'unmix'}", "n_endmembers=3", "quicklook=false"]) == 0
     restored, out_crs, out_nodata = _read_tif(out)
     empty_in = (source == nodata).all(axis=(0, 1))
     assert empty_in.sum() == 22 and out_crs == crs and out_nodata == nodata
     np.testing.assert_array_equal(restored == nodata, source == nodata)  # nodata exactly where it was
+    valid = restored[restored != nodata]
+    assert np.abs(valid).max() < 1.2  # reflectance (nominal scale 1e-4), no fill value inside valid data
+    rows = (tmp_path / "unmix" / "endmembers.csv").read_text().splitlines()[1:]
+    wavelengths = np.array([float(row.split(",")[0]) for row in rows])
+    assert wavelengths.size == 202 and wavelengths[0] == pytest.approx(418.416)  # the nominal centres, not indices
     report = json.loads((tmp_path / "enmap_restored_report.json").read_text())
     assert report["results"]["empty_bands_written_as_nodata"] == np.flatnonzero(empty_in).tolist()
     noise = np.array(report["results"]["estimated_noise_std_per_band"], dtype=float)  # null -> nan on the empty bands
