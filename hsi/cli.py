@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import sys
+import warnings
 from pathlib import Path
 
 from hsi import methods
@@ -41,6 +42,28 @@ def _help(jobs: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def _usage(job: str) -> str:
+    """The job's usage line: the first comment of ``conf/<job>.yaml`` (``# python cli.py ...``)."""
+    first = (CONF_DIR / f"{job}.yaml").read_text().splitlines()[0]
+    return f"usage: {first.lstrip('# ').strip()}\n" if first.startswith("# python cli.py") else ""
+
+
+def _group_help(job: str) -> str:
+    """The config groups the job composes (``suite=NAME``, ``trainer=NAME``...) and their options."""
+    import yaml
+
+    defaults = (yaml.safe_load((CONF_DIR / f"{job}.yaml").read_text()) or {}).get("defaults") or []
+    lines = []
+    for entry in defaults:
+        group = next(iter(entry)) if isinstance(entry, dict) else None
+        if group in (None, "method") or not (CONF_DIR / group).is_dir():
+            continue  # methods are listed by the registry
+        options = sorted(path.stem for path in (CONF_DIR / group).glob("*.yaml"))
+        chosen = "none" if entry[group] is None else entry[group]
+        lines.append(f"{group}={chosen} by default ({group}=NAME, one of: {', '.join(options)})\n")
+    return "".join(lines)
+
+
 def _method_help(job: str, cfg) -> str:
     if job not in methods.JOBS:
         return ""
@@ -63,6 +86,23 @@ def sweeps(overrides: list[str]) -> list[list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``python cli.py ...``; returns the exit status (2 for a one-line error)."""
+    warnings.showwarning = _one_line_warning
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `python cli.py restore --help | head`: the reader left; stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 141  # 128 + SIGPIPE, as a shell tool killed by the closed pipe
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings reach the user as ``warning: ...`` lines, not as Python's two-line source dump."""
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     jobs = available_jobs()
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -87,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if any(arg in ("-h", "--help") for arg in overrides):
             cfg = compose(job, [a for a in overrides if a not in ("-h", "--help")])
-            print(f"{job}: {jobs[job]}\n\n{_method_help(job, cfg)}settings (override with key=value):\n")
+            print(f"{job}: {jobs[job]}\n{_usage(job)}\n{_method_help(job, cfg)}{_group_help(job)}\n"
+                  "settings (override with key=value):\n")
             print(OmegaConf.to_yaml(cfg))
             return 0
         for run in (sweeps(overrides) if multirun else [overrides]):

@@ -170,12 +170,13 @@ def check_targets(config, shipped, where: str) -> None:
         )
 
 
-def _check_belongs(job: str, name: str, config, task: str | None) -> None:
+def check_belongs(job: str, name: str, config, task: str | None = None) -> None:
+    """Refuse, in one line naming the accepted methods, a method of another job or a task it cannot do."""
     spec = _job(job)
     target = str(_plain(config).get("_target_", ""))
     if not target.startswith(spec.package):
         owner = job_of(name)
-        what = f"a {owner} method" if owner and owner != job else f"not a {job} method (target {target!r})"
+        what = f"{'an' if owner[0] in 'aeiou' else 'a'} {owner} method" if owner and owner != job else f"not a {job} method (target {target!r})"
         raise ParameterError(f"method={name} is {what}; methods for {job}: {', '.join(names(job))}")
     if job == "restore":
         task = task or "denoise"
@@ -195,7 +196,7 @@ def build(job: str, config: DictConfig, name: str, *, task: str | None = None):
     import hydra
 
     spec = _job(job)
-    _check_belongs(job, name, config, task)
+    check_belongs(job, name, config, task)
     if (CONF_DIR / "method" / f"{name}.yaml").exists():
         check_targets(config, _shipped(name), "method")
     else:

@@ -31,7 +31,7 @@ def test_a_method_of_another_job_is_refused_naming_the_accepted_ones(job, name, 
     with pytest.raises(ParameterError) as error:
         methods.load(job, name)
     message = str(error.value)
-    assert f"a {owner} method" in message and ", ".join(methods.names(job)) in message
+    assert f"{'an' if owner == 'unmix' else 'a'} {owner} method" in message and ", ".join(methods.names(job)) in message
     assert "\n" not in message
 
 

@@ -59,9 +59,9 @@ def estimate_noise_regression(
     corr = y64.T @ y64
     corr = corr + ridge * corr.diagonal().mean() * torch.eye(n_bands, dtype=corr.dtype, device=corr.device)
     inv = torch.linalg.inv(corr)
-    noise64 = (y64 @ inv) / inv.diagonal()
+    noise64 = (y64 @ inv).div_(inv.diagonal())  # in place: the residuals are as large as the input
     dof = n_pixels / max(n_pixels - n_bands + 1, 1)
-    variance = (noise64 ** 2).mean(dim=0) * dof
+    variance = torch.linalg.vector_norm(noise64, dim=0) ** 2 / n_pixels * dof
     noise_cov = torch.diag(variance).to(y.dtype)
     return like_input(noise64.to(y.dtype), pixels), like_input(noise_cov, pixels)
 

@@ -11,13 +11,14 @@ import traceback
 import uuid
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from hsi.errors import HsiError, InputError, ParameterError, SchedulerLostError
 from hsi.io import lock
 from hsi.io.products import describe_product, product_root
 from hsi.io.record import matching_record
-from hsi.jobs.common import run_fingerprint, write_json
+from hsi.io import check_output
+from hsi.jobs.common import make_report, run_fingerprint, write_report
 
 #: job -> (setting that takes each input, setting that takes its output, default output suffix)
 JOB_IO = {
@@ -200,6 +201,10 @@ def run(cfg: DictConfig) -> dict:
 
 
 def _run(cfg: DictConfig, output_dir: Path) -> dict:
+    started = time.perf_counter()
+    report_path = output_dir / REPORT
+    # the batch's own report is rewritten on every re-run, but never over one of its inputs
+    check_output(report_path, True, expand_inputs(list(cfg.inputs)))
     entries = plan(cfg)
     todo = [e for e in entries if e.get("done") is False]
     for entry in entries:
@@ -211,12 +216,18 @@ def _run(cfg: DictConfig, output_dir: Path) -> dict:
                 entry["redone_because"] = entry["why"]
     n_skipped = sum(e.get("done") is True for e in entries)
     print(f"{len(entries)} scenes, {n_skipped} already done, {len(todo)} to run ({cfg.job})")
-    report = {"job": cfg.job, "settings": OmegaConf.to_container(cfg, resolve=True), "scenes": entries}
-    report_path = output_dir / REPORT
+    timings: dict[str, float] = {"plan_s": time.perf_counter() - started}
+
+    def report(hidden: tuple[str, ...] = ("done", "why", "exists", "overrides")) -> dict:
+        """The batch's report (the keys every report has); per-scene status under ``results.scenes``."""
+        timings["total_s"] = time.perf_counter() - started
+        scenes = [{k: v for k, v in e.items() if k not in hidden} for e in entries]
+        return make_report("batch", inputs={"inputs": [e["input"] for e in entries]},
+                           outputs={"output_dir": output_dir, "report": report_path}, settings=cfg, timings=timings,
+                           results={"job": cfg.job, "scenes": scenes})
 
     def save() -> None:
-        shown = [{k: v for k, v in e.items() if k not in ("done", "why", "exists", "overrides")} for e in entries]
-        write_json(report_path, {**report, "scenes": shown})
+        write_report(report_path, report())
 
     save()
     for entry in todo:
@@ -243,7 +254,7 @@ def _run(cfg: DictConfig, output_dir: Path) -> dict:
         raise InputError(f"{len(failed)} of {len(entries)} scenes failed; see {report_path} "
                          "(run again to retry only those)")
     print(f"batch finished: report {report_path}")
-    return {**report, "scenes": [{k: v for k, v in e.items() if k != "overrides"} for e in entries]}
+    return report(hidden=("overrides",))
 
 
 def _run_distributed(cfg: DictConfig, output_dir: Path, todo: list[dict], save) -> None:

@@ -1,4 +1,9 @@
-"""Run a benchmark suite (unmix, restore, pansharpen, scale) and write its tables as Markdown and JSON."""
+"""Run a benchmark suite (unmix, restore, pansharpen, scale, throughput) and write its tables as Markdown and JSON.
+
+The tables are the job's outputs: ``<output>/<suite>.md`` and ``<output>/<suite>.json``, both
+checked before the suite runs (``overwrite=true`` replaces them). The JSON is the job's report
+(the keys every report has), the tables under ``results.tables``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from hsi.jobs.common import write_json
+from hsi.io.atomic import atomic_write
+from hsi.jobs.common import finish, start
 from hsi.settings import shared_data_dir
 
 
@@ -26,24 +32,21 @@ def markdown_table(rows: list[dict]) -> str:
 def run(cfg: DictConfig) -> dict:
     suite_name = str(cfg.suite._target_).split(".")[-2]  # hsi.bench.<suite>.run_benchmark
     data_dir = cfg.data_dir or str(shared_data_dir())
-    output = Path(cfg.output).expanduser()
-    output.mkdir(parents=True, exist_ok=True)
+    stem = Path(str(cfg.output)).expanduser() / suite_name
+    job = start("bench", cfg, stem.with_suffix(".md"), inputs={"data_dir": data_dir}, scene_output=False,
+                report=stem.with_suffix(".json"))
     benchmark = hydra.utils.instantiate(cfg.suite, _partial_=True)
     started = time.perf_counter()
     tables = benchmark(data_dir=data_dir)
-    elapsed = time.perf_counter() - started
+    elapsed = job.timed("suite", started) - started
     overrides = [f"suite.{k}={v}" for k, v in OmegaConf.to_container(cfg.suite).items() if k != "_target_"]
     command = f"python cli.py bench {suite_name} " + " ".join(overrides)
     text = [f"# Benchmark: {suite_name}", "", f"Command: `{command}`  ", f"Total time: {elapsed:.1f} s", ""]
     for name, rows in tables.items():
         text += [f"## {name}", "", markdown_table(rows)]
     markdown = "\n".join(text)
-    stem = output / suite_name
-    from hsi.io.base import atomic_write
-
-    atomic_write(stem.with_suffix(".md"), lambda tmp: Path(tmp).write_text(markdown))
-    write_json(stem.with_suffix(".json"), {"suite": suite_name, "settings": OmegaConf.to_container(cfg, resolve=True),
-                                           "seconds": elapsed, "tables": tables})
+    atomic_write(job.outputs["output"], lambda tmp: Path(tmp).write_text(markdown))
+    finish(job, {"suite": suite_name, "command": command, "seconds": elapsed, "tables": tables})
     print(markdown)
     print(f"tables written to {stem}.md and {stem}.json")
     return tables

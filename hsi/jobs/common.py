@@ -24,7 +24,6 @@ from omegaconf import DictConfig, OmegaConf
 from hsi.errors import InputError
 from hsi.io import check_output, lock, open_scene, record, save_scene
 from hsi.io.atomic import atomic_write
-from hsi.io.guard import check_output_folder
 from hsi.scene import Scene, Window
 from hsi.settings import SAMPLE_SCENE
 
@@ -92,39 +91,10 @@ def input_scene(cfg: DictConfig, key: str = "input") -> Scene:
     return open_scene(Path(str(path)).expanduser(), **read_options(cfg))
 
 
-def prepare_output(path: str | Path | None, overwrite: bool, inputs: tuple[Path, ...] = ()) -> Path:
-    """The output path, refusing to overwrite an input or (unless asked) an existing output.
-
-    Every file the output's writer touches is checked (an ENVI output's binary too), and so
-    are the report and quicklook written beside it.
-    """
-    if path in (None, ""):
-        raise InputError("no output= given")
-    output = Path(str(path)).expanduser()
-    lock.acquire(output)  # first, so a run that finishes meanwhile cannot slip between check and write
-    output = check_output(output, bool(overwrite), inputs)
-    for companion in (output.stem + "_report.json", output.stem + "_quicklook.png"):
-        check_output(output.with_name(companion), True, inputs)
-    claim_record(output)
-    return output
-
-
 def claim_record(target: Path) -> None:
     """The output is this run's now: its old completion record goes, room for the new one is reserved."""
     record.forget_record(target)
     record.reserve(target)
-
-
-def prepare_output_dir(path: str | Path | None, overwrite: bool, inputs: tuple[Path, ...] = (),
-                       files: tuple[str, ...] = ()) -> Path:
-    """An output folder; refuses a file, a folder whose ``files`` to be written include an
-    input, and one that already holds files unless ``overwrite``."""
-    if path in (None, ""):
-        raise InputError("no output= given")
-    lock.acquire(Path(str(path)).expanduser())
-    folder = check_output_folder(Path(str(path)).expanduser(), files, bool(overwrite), inputs)
-    claim_record(folder)
-    return folder
 
 
 def _jsonable(value: Any) -> Any:
@@ -176,6 +146,17 @@ def central_window(n_rows: int, n_cols: int, side: int = QUICKLOOK_SIDE) -> Wind
     return Window((n_rows - height) // 2, (n_cols - width) // 2, height, width)
 
 
+def save_central_quicklook(scene: Scene, path: Path) -> Path:
+    """True-colour PNG of the scene's central window (:func:`central_window`), nodata transparent."""
+    from hsi.viz.quicklook import save_rgb_quicklook
+
+    window = central_window(scene.n_rows, scene.n_cols)
+    raw = scene.read(window)
+    cube = scene.read(window, physical=True)
+    return save_rgb_quicklook(cube, scene.wavelengths_nm, path, nodata_mask=scene.nodata_mask_of(raw),
+                              upscale=max(1, 256 // max(window.height, window.width)))
+
+
 @dataclass
 class JobRun:
     """One run of a job: its validated outputs, inputs and clock."""
@@ -210,15 +191,19 @@ def _input_paths(inputs: dict[str, Any]) -> tuple[Path, ...]:
 
 
 def start(job: str, cfg: DictConfig, output, *, inputs: dict[str, Any], extra: dict[str, Path] | None = None,
-          scene_output: bool = True, folder: Path | None = None) -> JobRun:
+          scene_output: bool = True, folder: Path | None = None, report: Path | None = None,
+          overwrite: bool | None = None) -> JobRun:
     """Validate every file the job will write, before any work.
 
     ``output`` is the main output (a scene file whose format must be known from its extension
     when ``scene_output``); ``extra`` names other files (inside an output folder, say). The
-    report, and the quicklook when ``cfg.quicklook``, follow :func:`output_paths`. Each is
+    report (unless ``report`` names it: ``info report=x.json``), and the quicklook when
+    ``cfg.quicklook`` is true (or at ``cfg.quicklook`` when that is a path), follow
+    :func:`output_paths`. Each is
     refused if it is an input, or exists and ``overwrite`` is false. The output (``folder``
     for a job that fills one) is locked for this run (:mod:`hsi.io.lock`) until :func:`finish`
-    writes its completion record (:mod:`hsi.io.record`).
+    writes its completion record (:mod:`hsi.io.record`). ``overwrite`` replaces
+    ``cfg.overwrite`` where the job itself decides (``train`` resuming into its folder).
     """
     from hsi.io import format_of
 
@@ -228,14 +213,17 @@ def start(job: str, cfg: DictConfig, output, *, inputs: dict[str, Any], extra: d
     if scene_output:
         format_of(main, cfg.get("format"))
     rule = output_paths(main)
-    outputs = {"output": main, **(extra or {}), "report": rule["report"]}
-    if cfg.get("quicklook"):
-        outputs["quicklook"] = rule["quicklook"]
+    outputs = {"output": main, **(extra or {}),
+               "report": rule["report"] if report is None else Path(str(report)).expanduser()}
+    quicklook = cfg.get("quicklook")
+    if quicklook:
+        outputs["quicklook"] = rule["quicklook"] if quicklook is True else Path(str(quicklook)).expanduser()
     sources = _input_paths(inputs)
     target = main if folder is None else Path(folder)
     lock.acquire(target)
+    replace = bool(cfg.overwrite) if overwrite is None else overwrite
     for path in outputs.values():
-        check_output(path, bool(cfg.overwrite), sources)
+        check_output(path, replace, sources)
     target.parent.mkdir(parents=True, exist_ok=True)
     if folder is not None:
         target.mkdir(exist_ok=True)
@@ -244,27 +232,44 @@ def start(job: str, cfg: DictConfig, output, *, inputs: dict[str, Any], extra: d
 
 
 def _described(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_described(v) for v in value]
     return value.describe() if isinstance(value, Scene) else (None if value in (None, "") else str(value))
+
+
+def make_report(job: str, *, inputs: dict[str, Any], outputs: dict[str, Any], settings: DictConfig | dict,
+                timings: dict[str, float], results: Any, method: DictConfig | None = None) -> dict:
+    """A report with :data:`REPORT_KEYS`, in that order; ``method`` is the job config holding
+    ``method_name`` and ``method`` (jobs without a method give none)."""
+    from hsi import __version__
+
+    return {
+        "job": job,
+        "hsi_version": __version__,
+        "inputs": {name: _described(value) for name, value in inputs.items()},
+        "outputs": {name: None if path is None else str(path) for name, path in outputs.items()},
+        "method": None if method is None else {"name": method.get("method_name"), "config": config_dict(method.method)},
+        "settings": config_dict(settings) if isinstance(settings, DictConfig) else settings,
+        "timings": dict(timings),
+        "results": results,
+    }
+
+
+def write_report(path: Path, report: dict) -> Path:
+    """The one report writer: exactly :data:`REPORT_KEYS`, atomically (see :func:`write_json`)."""
+    if tuple(report) != REPORT_KEYS:
+        raise ValueError(f"a report has the keys {REPORT_KEYS}; got {tuple(report)}")  # a bug in hsi, not user input
+    return write_json(path, report)
 
 
 def finish(run: JobRun, results: dict, method=None) -> dict:
     """Write the report (last: a report on disk means every other output is complete) and return it."""
-    from hsi import __version__
-
     cfg = run.cfg
     run.timings["total_s"] = time.perf_counter() - run.started
-    report = {
-        "job": run.job,
-        "hsi_version": __version__,
-        "inputs": {name: _described(value) for name, value in run.inputs.items()},
-        "outputs": {name: str(path) for name, path in run.outputs.items()},
-        "method": None if method is None else {"name": cfg.get("method_name"), "config": config_dict(cfg.method)},
-        "settings": config_dict(cfg),
-        "timings": dict(run.timings),
-        "results": results,
-    }
-    write_json(run.outputs["report"], report)
-    complete_output(run.job, cfg, run.record_at or run.outputs["output"], *run.outputs.values(),
+    report = make_report(run.job, inputs=run.inputs, outputs=run.outputs, settings=cfg, timings=run.timings,
+                         results=results, method=None if method is None else cfg)
+    write_report(run.outputs["report"], report)
+    _complete_output(run.job, cfg, run.record_at or run.outputs["output"], *run.outputs.values(),
                     fingerprint=run.fingerprint)
     return report
 
@@ -289,7 +294,7 @@ def run_fingerprint(job: str, cfg: DictConfig) -> dict:
                               settings)
 
 
-def complete_output(job: str, cfg: DictConfig, output: Path | str, *extra_files: Path | str | None,
+def _complete_output(job: str, cfg: DictConfig, output: Path | str, *extra_files: Path | str | None,
                     fingerprint: dict | None = None) -> Path:
     """Finish a job: write the output's completion record (last) and release its lock.
 

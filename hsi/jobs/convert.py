@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from hsi.errors import InputError
-from hsi.io import create_writer
+from hsi.errors import InputError, WriteError
+from hsi.io import create_writer, open_scene
 from hsi.io.cast import plan_cast
+from hsi.io.record import scene_files
 from hsi.io.products.glt import orthorectified
-from hsi.jobs.common import complete_output, input_scene, prepare_output, read_options
+from hsi.jobs.common import finish, input_scene, read_options, save_central_quicklook, start
 
 
 def run(cfg: DictConfig) -> dict:
@@ -19,7 +22,8 @@ def run(cfg: DictConfig) -> dict:
         scene = orthorectified(scene)
     if cfg.bands is not None:
         scene = scene.select_bands(list(cfg.bands))
-    output = prepare_output(cfg.output, cfg.overwrite, inputs=(scene.path,) if scene.path else ())
+    job = start("convert", cfg, cfg.output, inputs={"input": scene})
+    output = job.outputs["output"]
     windows = list(scene.windows(scene.block_rows_for(int(cfg.block_mb) * 2**20)))
     # dtype= is checked against the values before anything is written (one extra read pass
     # when the cast could lose range, fractions or NaNs).
@@ -41,7 +45,23 @@ def run(cfg: DictConfig) -> dict:
         handling = (f"written as the nodata value {template.nodata}" if template.nodata is not None
                     and not np.isnan(template.nodata) else "kept as NaN (no nodata value)")
         print(f"warning: {scene.describe()} has {nonfinite} non-finite values; {handling}")
-    complete_output("convert", cfg, output)
+    started = job.timed("convert", job.started)
+    results = {"written": str(writer.path), "shape_rows_cols_bands": [scene.n_rows, scene.n_cols, scene.n_bands],
+               "dtype": template.dtype.name, "scale": template.scale, "offset": template.offset,
+               "nodata": template.nodata, "nonfinite_values": nonfinite}
+    try:
+        if job.quicklook:
+            save_central_quicklook(open_scene(writer.path), job.quicklook)
+            job.timed("quicklook", started)
+        report = finish(job, results)
+    except WriteError as error:
+        # The converted file, its report and quicklook are one result: without the others the
+        # output goes too (complete or absent; a re-run is cheap and the input is untouched).
+        for path in (*scene_files(writer.path), job.quicklook, job.outputs["report"]):
+            if path is not None:
+                Path(path).unlink(missing_ok=True)
+        raise WriteError(f"{output}: could not finish the output: {error}") from None
     print(f"wrote {writer.path} ({scene.n_rows} x {scene.n_cols} x {scene.n_bands}, {template.dtype.name}"
-          + (f", scale {template.scale:g}, offset {template.offset:g}" if cast.requantise else "") + ")")
-    return {"output": str(writer.path), "nonfinite_values": nonfinite}
+          + (f", scale {template.scale:g}, offset {template.offset:g}" if cast.requantise else "") + ")"
+          + f"; report {job.outputs['report']}")
+    return report

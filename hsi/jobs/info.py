@@ -6,7 +6,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from hsi.errors import InputError
-from hsi.jobs.common import complete_output, input_scene, prepare_output, write_json
+from hsi.jobs.common import finish, input_scene, start
 from hsi.scene import Scene, Window
 from hsi.stats import band_statistics
 
@@ -119,22 +119,30 @@ def format_summary(info: dict, show_bands: bool) -> str:
 
 
 def run(cfg: DictConfig) -> dict:
+    """Print the description; with ``report=`` / ``quicklook=`` also write them (checked before the pass).
+
+    ``info``'s report is its output: the JSON at ``report=`` has the keys every report has, the
+    description under ``results``. A ``quicklook=`` without ``report=`` gets its report by the
+    path rule (``<quicklook stem>_report.json``).
+    """
     scene = input_scene(cfg)
-    sources = (scene.path,) if scene.path else ()
-    # outputs are checked before the statistics pass over the whole scene
-    report = prepare_output(cfg.report, cfg.overwrite, inputs=sources) if cfg.report else None
-    quicklook = prepare_output(cfg.quicklook, cfg.overwrite, inputs=sources) if cfg.quicklook else None
+    job = None
+    if cfg.report or cfg.quicklook:  # outputs are checked before the statistics pass over the whole scene
+        job = start("info", cfg, cfg.report or cfg.quicklook, inputs={"input": scene}, scene_output=False,
+                    report=cfg.report or None)
     if cfg.bands is not None:
         scene = scene.select_bands(list(cfg.bands))
     info = describe(scene, max_pixels=int(cfg.max_sample_pixels), progress=bool(cfg.progress))
     print(format_summary(info, show_bands=bool(cfg.band_table)))
-    if report is not None:
-        write_json(report, info)
-        print(f"report written to {report}")
-    if quicklook is not None:
+    if job is None:
+        return info
+    started = job.timed("describe", job.started)
+    if job.quicklook:
         from hsi.viz.overview import save_scene_quicklook
 
-        print(f"quicklook written to {save_scene_quicklook(scene, quicklook)}")
-    if report is not None or quicklook is not None:
-        complete_output("info", cfg, report or quicklook, quicklook)
-    return info
+        # the whole scene, decimated: info describes all of it (bounded reads, see rgb_overview)
+        print(f"quicklook written to {save_scene_quicklook(scene, job.quicklook)}")
+        job.timed("quicklook", started)
+    report = finish(job, info)
+    print(f"report written to {job.outputs['report']}")
+    return report

@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 from hsi.config import compose, group_choices
 from hsi.errors import ParameterError
 from hsi.io import lock, record
-from hsi.methods import check_targets
+from hsi.methods import JOBS as METHOD_JOBS, check_belongs, check_targets
 
 #: Numeric settings that also take a word (``pan_band=all``).
 WORDS = {"pan_band": ("all",)}
@@ -21,7 +21,8 @@ INSTANTIATED = ("method", "model", "data", "trainer", "suite")
 
 
 def check_instantiated(job: str, cfg: DictConfig, overrides: list[str]) -> None:
-    """Every ``_target_`` a job will build is hsi's own, or the one its shipped config holds.
+    """The method belongs to the job, and every ``_target_`` it will build is hsi's own, or the one
+    its shipped config holds.
 
     The shipped config is the same composition with only the group choices (``method=lrtv``,
     ``trainer=gpu``) of ``overrides``: a command line may pick and tune configs, not swap in
@@ -35,6 +36,8 @@ def check_instantiated(job: str, cfg: DictConfig, overrides: list[str]) -> None:
     for node in INSTANTIATED:
         if node in cfg:
             check_targets(cfg[node], shipped.get(node) or {}, node)
+    if job in METHOD_JOBS and "method" in cfg:  # before the job opens anything (or picks the sample scene)
+        check_belongs(job, cfg.get("method_name") or "method", cfg.method, cfg.get("task"))
 
 
 def run_job(job: str, overrides: list[str]) -> dict:

@@ -10,10 +10,13 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from hsi.jobs.common import config_dict, prepare_output_dir, write_json
+from hsi.io.guard import check_output_folder
+from hsi.jobs.common import finish, start
 
 CHECKPOINTS = "checkpoints"
 PRIOR_FOLDER = "prior"
+LOGS = "logs"
+REPORT = "train_report.json"
 
 
 def hardware() -> str:
@@ -68,22 +71,26 @@ def run(cfg: DictConfig) -> dict:
 
     output = Path(str(cfg.output)).expanduser()
     resume_from = _last_checkpoint(output) if cfg.resume else None
-    if resume_from is None:
-        output = prepare_output_dir(output, cfg.overwrite)
+    if resume_from is None:  # a fresh run: the folder must be new, empty, or given up with overwrite=true
+        check_output_folder(output, (REPORT,), bool(cfg.overwrite))
+    # resuming continues in the run's own folder, so its files (and an old report) are replaced
+    job = start("train", cfg, output / REPORT, inputs={}, scene_output=False, folder=output, report=output / REPORT,
+                overwrite=bool(cfg.overwrite) or resume_from is not None)
+    job.outputs.update({"folder": output, "checkpoints": output / CHECKPOINTS, "logs": output / LOGS,
+                        "prior": output / PRIOR_FOLDER})
     started = time.perf_counter()
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
     module = hydra.utils.instantiate(cfg.model, _convert_="all")
     checkpoints = ModelCheckpoint(dirpath=output / CHECKPOINTS, save_last=True, save_top_k=0,
                                   every_n_train_steps=int(cfg.checkpoint_every))
-    logger = CSVLogger(save_dir=str(output), name="logs", version="")
+    logger = CSVLogger(save_dir=str(output), name=LOGS, version="")
     trainer = hydra.utils.instantiate(cfg.trainer, logger=logger, callbacks=[checkpoints],
                                       default_root_dir=str(output))
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
     trainer.save_checkpoint(output / CHECKPOINTS / "last.ckpt")
+    job.timed("train", started)
     last_loss = trainer.callback_metrics.get("train/loss")
     summary = {
-        "job": "train",
-        "output": str(output),
         "resumed_from": str(resume_from) if resume_from else None,
         "global_step": int(trainer.global_step),
         "last_loss": None if last_loss is None else float(last_loss),
@@ -91,13 +98,12 @@ def run(cfg: DictConfig) -> dict:
         "hardware": hardware(),
         "command": _command(cfg),
         "data": datamodule.inventory,
-        "settings": config_dict(cfg),
     }
     prior_folder = output / PRIOR_FOLDER
     if trainer.is_global_zero:
         module.export_prior().save(prior_folder, card=model_card(cfg, summary, datamodule.inventory),
                                    extra={"name": str(cfg.name), "global_step": summary["global_step"]})
-    summary["prior"] = str(prior_folder)
-    write_json(output / "train_report.json", summary)
-    print(f"trained {summary['global_step']} steps in {summary['seconds']:.0f} s; prior written to {prior_folder}")
-    return summary
+    report = finish(job, summary)
+    print(f"trained {summary['global_step']} steps in {summary['seconds']:.0f} s; prior written to {prior_folder}; "
+          f"report {job.outputs['report']}")
+    return report

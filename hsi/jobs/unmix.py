@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from hsi import methods
 from hsi.errors import InputError, ParameterError
 from hsi.io import create_writer, open_scene
+from hsi.io.atomic import atomic_write
 from hsi.jobs.common import central_window, finish, input_scene, start
 from hsi.jobs.ortho import wants_ortho, write_orthorectified
 from hsi.nodata import empty_bands
@@ -40,15 +41,20 @@ def kept_bands(scene: Scene) -> np.ndarray:
     return kept
 
 
-def write_endmembers_csv(path: Path, wavelengths_nm, endmembers: np.ndarray, names: list[str]) -> Path:
-    """``wavelength_nm`` then one column per endmember (band index when wavelengths are unknown)."""
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["wavelength_nm", *names])
-        for i, row in enumerate(endmembers):
-            writer.writerow([f"{wavelengths_nm[i]:.4f}" if wavelengths_nm is not None else i,
-                             *(f"{v:.8g}" for v in row)])
-    return path
+def write_endmembers_csv(path: Path, wavelengths_nm, endmembers: np.ndarray, names: list[str],
+                         bands: np.ndarray) -> Path:
+    """``wavelength_nm`` (or the scene's 0-based ``band`` index when it has no wavelengths) then one
+    column per endmember; ``bands`` are the scene bands the rows stand for (empty bands left out)."""
+    rows = [["wavelength_nm" if wavelengths_nm is not None else "band", *names]]
+    for i, row in enumerate(endmembers):
+        label = f"{wavelengths_nm[i]:.4f}" if wavelengths_nm is not None else str(int(bands[i]))
+        rows.append([label, *(f"{v:.8g}" for v in row)])
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "w", newline="") as handle:
+            csv.writer(handle).writerows(rows)
+
+    return atomic_write(path, write)
 
 
 def _reference_endmembers(path: Path, wavelengths_nm, kept: np.ndarray, n_scene_bands: int) -> np.ndarray:
@@ -294,7 +300,7 @@ def run(cfg: DictConfig) -> dict:
         write_orthorectified(job.outputs["abundances_swath"], scene, job.outputs["output"], bool(cfg.overwrite))
     started = job.timed("abundances", started)
     errors = np.concatenate(errors)
-    write_endmembers_csv(job.outputs["endmembers"], wavelengths, endmembers, names)
+    write_endmembers_csv(job.outputs["endmembers"], wavelengths, endmembers, names, bands)
     results = {
         "n_endmembers": n_endmembers,
         "n_endmembers_source": count_source,

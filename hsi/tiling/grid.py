@@ -26,30 +26,52 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return starts
 
 
+def balanced_tile(length: int, tile: int, overlap: int) -> int:
+    """The smallest tile size, at most ``tile``, that covers ``length`` with as few tiles as ``tile`` does.
+
+    Shifting the last full-size tile back to the border makes it overlap its neighbour by
+    up to a whole tile (a 512-pixel scene in 256-pixel tiles with 32 of overlap takes three
+    tiles of 256 where three of 192 suffice), so work per pixel jumped with scene size;
+    shrinking all tiles equally keeps the overlap near ``overlap`` everywhere.
+    """
+    if length <= tile:
+        return length
+    stride = tile - overlap
+    n_tiles = -(-(length - overlap) // stride)
+    return -(-(length - overlap) // n_tiles) + overlap
+
+
 @dataclass(frozen=True)
 class TileGrid:
-    """Tiles over a ``n_rows x n_cols`` image, in row-major order grouped by tile row."""
+    """Tiles over a ``n_rows x n_cols`` image, in row-major order grouped by tile row.
+
+    Tiles have the :func:`balanced_tile` size along each axis (at most ``tile``).
+    """
 
     n_rows: int
     n_cols: int
     tile: int
     overlap: int
 
+    def _starts(self, length: int) -> list[int]:
+        tile_starts(length, self.tile, self.overlap)  # validates tile and overlap as given
+        return tile_starts(length, balanced_tile(length, self.tile, self.overlap), self.overlap) if length > self.tile else [0]
+
     @property
     def row_starts(self) -> list[int]:
-        return tile_starts(self.n_rows, self.tile, self.overlap)
+        return self._starts(self.n_rows)
 
     @property
     def col_starts(self) -> list[int]:
-        return tile_starts(self.n_cols, self.tile, self.overlap)
+        return self._starts(self.n_cols)
 
     @property
     def tile_rows(self) -> int:
-        return min(self.tile, self.n_rows)
+        return balanced_tile(self.n_rows, self.tile, self.overlap)
 
     @property
     def tile_cols(self) -> int:
-        return min(self.tile, self.n_cols)
+        return balanced_tile(self.n_cols, self.tile, self.overlap)
 
     def row_of_tiles(self, row_start: int) -> list[Window]:
         return [Window(row_start, c, self.tile_rows, self.tile_cols) for c in self.col_starts]

@@ -77,7 +77,7 @@ def _markers(out):
 
 
 def _report(out):
-    return json.loads((out / "batch_report.json").read_text())["scenes"]
+    return json.loads((out / "batch_report.json").read_text())["results"]["scenes"]
 
 
 def test_a_killed_worker_is_reported_and_its_scene_retried(cluster, tmp_path):

@@ -15,7 +15,7 @@ from tests.faults._helpers import error_lines, lock_held_elsewhere, small_scene
 
 def _report(folder):
     report = json.loads((folder / "batch_report.json").read_text())
-    return {e["input"].split("/")[-1]: e for e in report["scenes"]}
+    return {e["input"].split("/")[-1]: e for e in report["results"]["scenes"]}
 
 
 def test_batch_redoes_corrupt_empty_recordless_and_differently_made_outputs(tmp_path, capsys):

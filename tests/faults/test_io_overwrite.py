@@ -84,9 +84,19 @@ def test_a_stale_aux_xml_does_not_describe_the_new_geotiff(tmp_path):
 
 
 def test_the_report_and_quicklook_beside_an_output_are_guarded_too(tmp_path):
-    from hsi.jobs.common import prepare_output
+    from omegaconf import OmegaConf
 
+    from hsi.io import lock, record
+    from hsi.jobs.common import start
+
+    cfg = OmegaConf.create({"overwrite": True, "quicklook": True})
     (tmp_path / "r_report.json").write_text("{}")
     with pytest.raises(OutputExistsError, match=r"would overwrite the input .*r_report\.json"):
-        prepare_output(tmp_path / "r.tif", True, inputs=(tmp_path / "r_report.json",))
-    assert prepare_output(tmp_path / "r.tif", True, inputs=(tmp_path / "other.json",)) == tmp_path / "r.tif"
+        start("convert", cfg, tmp_path / "r.tif", inputs={"input": tmp_path / "r_report.json"})
+    (tmp_path / "r_quicklook.png").write_text("png")
+    with pytest.raises(OutputExistsError, match=r"would overwrite the input .*r_quicklook\.png"):
+        start("convert", cfg, tmp_path / "r.tif", inputs={"input": tmp_path / "r_quicklook.png"})
+    run = start("convert", cfg, tmp_path / "r.tif", inputs={"input": tmp_path / "other.json"})
+    assert run.outputs["output"] == tmp_path / "r.tif"
+    record.drop_reservations()
+    lock.release_all()

@@ -22,13 +22,13 @@ def test_batch_converts_every_scene_and_resumes(tmp_path, capsys):
     args = ["batch", "job=convert", f"inputs=[{tmp_path}/*.tif]", f"output_dir={out}", "output_suffix=.h5"]
     assert main(args) == 2  # the broken file fails, the others are written
     report = json.loads((out / "batch_report.json").read_text())
-    status = {e["input"].split("/")[-1]: e["status"] for e in report["scenes"]}
+    status = {e["input"].split("/")[-1]: e["status"] for e in report["results"]["scenes"]}
     assert status == {"broken.tif": "failed", "s0.tif": "done", "s1.tif": "done", "s2.tif": "done"}
     assert open_scene(out / "s2.h5").read().max() == 2
     (tmp_path / "broken.tif").unlink()
     assert main(args) == 0
     report = json.loads((out / "batch_report.json").read_text())
-    assert all(e["status"].startswith("skipped") for e in report["scenes"])
+    assert all(e["status"].startswith("skipped") for e in report["results"]["scenes"])
 
 
 def test_batch_with_no_match_is_a_clear_error(tmp_path, capsys):

@@ -34,15 +34,17 @@ def test_info_without_input_runs_on_the_sample(tmp_path, capsys):
     import matplotlib.image
 
     assert matplotlib.image.imread(tmp_path / "q.png").shape[:2] == (192, 192)  # 96 px upscaled x2
-    info = json.loads((tmp_path / "info.json").read_text())
+    report = json.loads((tmp_path / "info.json").read_text())
+    info = report["results"]
     assert info["crs"] == "EPSG:32611" and len(info["bands"]["mean"]) == 106
+    assert report["outputs"]["quicklook"] == str(tmp_path / "q.png")
 
 
 def test_info_bands_selects_bands_as_convert_does(tmp_path):
     import json
 
     assert main(["info", "bands=[0,5,10]", "progress=false", f"report={tmp_path / 'info.json'}"]) == 0
-    info = json.loads((tmp_path / "info.json").read_text())
+    info = json.loads((tmp_path / "info.json").read_text())["results"]
     assert info["shape_rows_cols_bands"][2] == 3 and len(info["bands"]["mean"]) == 3
 
 
@@ -101,3 +103,28 @@ def test_job_help_names_the_default_method_and_the_choices(capsys):
     assert "method: auto (method=NAME picks another:" in out and "robust_fasthyde" in out
     assert main(["unmix", "method=nosuch"]) == 2
     assert "methods for unmix:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("job,method", [("unmix", "fasthyde"), ("restore", "edaa_pp"), ("pansharpen", "vca_fcls")])
+def test_a_method_of_another_job_is_refused_before_anything_else(job, method, tmp_path, capsys):
+    assert main([job, f"method={method}", f"output={tmp_path / 'out.tif'}"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # not even "no input= given: using the sample scene"
+    assert captured.err.strip().count("\n") == 0 and f"methods for {job}:" in captured.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_into_a_closed_pipe_ends_quietly():
+    """`python cli.py restore --help | head`: no BrokenPipeError traceback when the reader leaves."""
+    reader_gone = subprocess.run(f"{sys.executable} cli.py restore --help | (exec 0<&-; true)", shell=True,
+                                 cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert "Traceback" not in reader_gone.stderr and "BrokenPipeError" not in reader_gone.stderr
+
+
+@pytest.mark.parametrize("job", ["info", "convert", "restore", "unmix", "pansharpen", "batch", "train", "bench"])
+def test_every_job_help_shows_its_usage_and_groups(job, capsys):
+    assert main([job, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert f"usage: python cli.py {job}" in out and "settings (override with key=value):" in out
+    if job == "bench":
+        assert "suite=unmix by default (suite=NAME, one of: pansharpen, restore, scale, throughput, unmix" in out

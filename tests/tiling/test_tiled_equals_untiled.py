@@ -149,3 +149,14 @@ def test_restore_job_spreads_tiles_over_a_dask_cluster(tmp_path):
     assert main(["restore", f"output={out}", "scheduler=local", "workers=2", "tiling.tile=64", "tiling.overlap=8",
                  "quicklook=false", "progress=false"]) == 0
     assert open_scene(out).shape == (96, 96, 106)
+
+
+@pytest.mark.parametrize("length", [256, 300, 512, 1024, 2048, 4000])
+def test_balanced_tiles_keep_the_work_per_pixel_flat(length):
+    from hsi.tiling import TileGrid
+
+    grid = TileGrid(length, length, 256, 32)
+    starts = grid.row_starts
+    assert grid.tile_rows <= 256 and starts[0] == 0 and starts[-1] + grid.tile_rows == length
+    assert all(32 <= a + grid.tile_rows - b for a, b in zip(starts, starts[1:]))  # overlap at least as asked
+    assert len(grid) * grid.tile_rows * grid.tile_cols / length**2 < 1.35  # was 2.25 at 512

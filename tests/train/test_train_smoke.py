@@ -14,7 +14,7 @@ def test_smoke_training_writes_a_loadable_prior(tmp_path):
     from hsi.nn.diffusion_prior import load_prior
 
     output = tmp_path / "run"
-    summary = run_job("train", ["debug=smoke", f"output={output}"])
+    summary = run_job("train", ["debug=smoke", f"output={output}"])["results"]
     assert summary["global_step"] == 3
     assert (output / "checkpoints" / "last.ckpt").is_file()
     with open(output / "logs" / "metrics.csv") as file:
@@ -32,7 +32,7 @@ def test_training_resumes_from_the_last_checkpoint(tmp_path):
     output = tmp_path / "run"
     run_job("train", ["debug=smoke", f"output={output}"])
     # resume from last.ckpt: the step count continues instead of restarting
-    again = run_job("train", ["debug=smoke", "trainer.max_steps=5", f"output={output}"])
+    again = run_job("train", ["debug=smoke", "trainer.max_steps=5", f"output={output}"])["results"]
     assert again["resumed_from"] and again["global_step"] == 5
     assert json.loads((output / "prior" / "prior_config.json").read_text())["global_step"] == 5
 

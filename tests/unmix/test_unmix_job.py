@@ -116,3 +116,14 @@ def test_unmix_job_gives_spatial_methods_the_grid_of_a_scene_sampled_whole(tmp_p
     report = json.loads((out / "abundances_report.json").read_text())
     assert report["results"]["preprocessing"]["spatial_grid"] is expected
     assert open_scene(out / "abundances.tif").shape == (24, 20, 3)
+
+
+def test_endmembers_csv_without_wavelengths_labels_rows_by_scene_band(tmp_path):
+    from hsi.jobs.unmix import write_endmembers_csv
+
+    bands = np.array([0, 1, 5, 9])  # bands 2-4 and 6-8 were left out (empty)
+    path = write_endmembers_csv(tmp_path / "e.csv", None, np.ones((4, 2)), ["a", "b"], bands)
+    with open(path) as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["band", "a", "b"]
+    assert [row[0] for row in rows[1:]] == ["0", "1", "5", "9"]

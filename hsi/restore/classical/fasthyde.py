@@ -150,7 +150,9 @@ def subspace_stats(
         blocks = sample if sample.ndim == 4 else sample[None]
         sample = blocks.reshape(-1, blocks.shape[-1])
     y = as_tensor(sample, name="pixels_sample", ndim=2)
-    y64 = y.to(torch.float64)
+    # One float64 copy of the sample, whitened in place: the sample is up to 200,000 x bands
+    # and every extra float64 copy of it is 320 MB at 200 bands.
+    y64 = y.to(torch.float64, copy=True)
     n_bands = y.shape[1]
     if k is not None and not 1 <= int(k) <= n_bands:
         raise ParameterError(f"k must be in [1, {n_bands}] (the band count); got {k}")
@@ -159,6 +161,7 @@ def subspace_stats(
         gain, b = _fit_poisson_gaussian(y64)
         std = b.sqrt()
         white = stabilise(y64, gain, std)
+        del y64
     else:
         if noise_std is None:
             _, noise_cov = estimate_noise_regression(y64)
@@ -166,20 +169,20 @@ def subspace_stats(
         else:
             std = per_band(noise_std, n_bands, device=y.device, dtype=torch.float64)
         std = std.clamp_min(std.max() * 1e-6 + torch.finfo(torch.float64).tiny)
-        white = y64 / std
+        white = y64.div_(std)
     noise, noise_cov = estimate_noise_regression(white)
-    signal = white - noise
+    if k is None and blocks is None:
+        signal = white - noise  # HySime needs the noise as well
+    else:
+        signal, noise = noise.neg_().add_(white), None  # white - noise, in the noise's buffer
     _, vecs = torch.linalg.eigh(signal.T @ signal)
+    del signal
     vecs = vecs.flip(-1)
     if k is not None:
         basis = vecs[:, : int(k)]
     elif blocks is not None:
         leading = vecs[:, : min(int(max_rank), n_bands)]
-        if gain is not None:
-            white_blocks = stabilise(blocks.to(torch.float64), gain, std)
-        else:
-            white_blocks = blocks.to(torch.float64) / std
-        keep = spatial_rank_test(white_blocks, leading)
+        keep = spatial_rank_test(white.reshape(blocks.shape), leading)  # the whitened blocks
         keep[0] = True
         basis = leading[:, keep]
     else:
@@ -198,7 +201,10 @@ def apply(
     Whiten (or variance-stabilise), project on the subspace, denoise each eigen-image with
     :func:`hsi.restore.classical.bm3d.bm3d` at unit noise level (the whitened noise is white
     with unit variance and the basis orthonormal), reproject and undo the whitening.
-    ``denoiser_options`` go to :func:`~hsi.restore.classical.bm3d.bm3d`.
+    ``denoiser_options`` go to :func:`~hsi.restore.classical.bm3d.bm3d`; with
+    ``shared_groups=True`` the eigen-images share groups matched on all of them jointly
+    (one block matching per tile instead of ``k``; about 1.7x faster, MPSNR within 0.14 dB
+    of per-image groups on the restore bench, sometimes above, sometimes below).
     """
     x = as_tensor(tile, name="tile", ndim=3)
     rows, cols, n_bands = x.shape

@@ -1,0 +1,95 @@
+"""Every job goes through one skeleton: the same report keys, outputs validated before any work."""
+
+import json
+
+import numpy as np
+import pytest
+
+from hsi.cli import main
+from hsi.jobs.common import REPORT_KEYS
+from hsi.jobs.run import run_job
+
+JOBS = ("info", "convert", "restore", "unmix", "pansharpen", "batch", "train", "bench")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from hsi.io import save_scene
+    from hsi.sample_scene import make_sample_scene
+
+    folder = tmp_path_factory.mktemp("every_job")
+    scene = make_sample_scene(n_rows=32, n_cols=32, wavelengths_nm=np.linspace(420, 2400, 16), seed=2).to_scene()
+    cube = scene.read(physical=True)
+    plain = scene.derived(transform=None, crs=None)
+    ms = cube.reshape(8, 4, 8, 4, 16).mean(axis=(1, 3)).astype(np.float32)
+    pan = cube[:, :, :6].mean(axis=2, keepdims=True).astype(np.float32)
+    return {"scene": save_scene(scene, folder / "scene.tif"),
+            "ms": save_scene(plain.derived(n_rows=8, n_cols=8).with_array(ms), folder / "ms.tif"),
+            "pan": save_scene(plain.derived(n_bands=1, wavelengths_nm=None, fwhm_nm=None, bad_bands=None, band_names=None)
+                              .with_array(pan), folder / "pan.tif")}
+
+
+def _case(job, tiny, out):
+    """(command line, the report it writes, the output to pre-create, the first computation after validation)."""
+    scene = tiny["scene"]
+    return {
+        "info": (["info", f"input={scene}", f"report={out / 'info.json'}", "band_table=false", "progress=false"],
+                 out / "info.json", out / "info.json", "hsi.jobs.info.describe"),
+        "convert": (["convert", f"input={scene}", f"output={out / 'c.h5'}", "progress=false"],
+                    out / "c_report.json", out / "c.h5", "hsi.jobs.convert.plan_cast"),
+        "restore": (["restore", f"input={scene}", "method=tv", f"output={out / 'r.tif'}", "progress=false"],
+                    out / "r_report.json", out / "r.tif", "hsi.jobs.restore.sample_blocks"),
+        "unmix": (["unmix", f"input={scene}", "method=vca_fcls", "n_endmembers=3", f"output={out / 'u'}"],
+                  out / "u" / "abundances_report.json", out / "u" / "abundances.tif", "hsi.jobs.unmix.sample_pixels"),
+        "pansharpen": (["pansharpen", f"ms={tiny['ms']}", f"pan={tiny['pan']}", "method=gsa", f"output={out / 'p.tif'}"],
+                       out / "p_report.json", out / "p.tif", "hsi.jobs.pansharpen.coverage_ratio"),
+        # batch rewrites its own report on a re-run; what it refuses is a report that would replace an input
+        "batch": (["batch", "job=convert", f"inputs=[{scene}]", f"output_dir={out / 'b'}"],
+                  out / "b" / "batch_report.json", out / "b" / "batch_report.json", "hsi.jobs.batch.plan"),
+        "train": (["train", "debug=smoke", f"output={out / 't'}"],
+                  out / "t" / "train_report.json", out / "t" / "train_report.json", "hydra.utils.instantiate"),
+        "bench": (["bench", "scale", "suite.rows=16", "suite.cols=16", "suite.bands=6", "suite.tile=16", "suite.overlap=0",
+                   "suite.sample_pixels=200", "suite.method=tv", f"output={out / 'bench'}"],
+                  out / "bench" / "scale.json", out / "bench" / "scale.md", "hydra.utils.instantiate"),
+    }[job]
+
+
+@pytest.mark.parametrize("job", [pytest.param(job, marks=pytest.mark.slow) if job == "train" else job for job in JOBS])
+def test_every_job_writes_a_report_with_exactly_the_report_keys(job, tiny, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args, report_path, _, _ = _case(job, tiny, tmp_path)
+    assert main(args) == 0
+    report = json.loads(report_path.read_text())
+    assert tuple(report) == REPORT_KEYS
+    assert report["job"] == ("batch" if job == "batch" else job) and report["hsi_version"]
+    assert report["outputs"]["report"] == str(report_path) and report["timings"]["total_s"] > 0
+    assert (report["method"] is not None) == (job in ("restore", "unmix", "pansharpen"))
+    if job == "batch":
+        assert [scene["status"] for scene in report["results"]["scenes"]] == ["done"]
+        scene_report = json.loads((tmp_path / "b" / "scene_report.json").read_text())  # the convert it ran
+        assert tuple(scene_report) == REPORT_KEYS and scene_report["job"] == "convert"
+    if job == "bench":
+        assert report["results"]["tables"] and (tmp_path / "bench" / "scale.md").read_text().startswith("# Benchmark")
+
+
+@pytest.mark.parametrize("job", JOBS)
+def test_every_job_refuses_an_existing_output_before_any_work(job, tiny, tmp_path, monkeypatch, capsys):
+    """An existing output without overwrite=true: one line, exit 2, the file untouched, nothing computed."""
+    args, _, existing, first_work = _case(job, tiny, tmp_path)
+    existing.parent.mkdir(parents=True, exist_ok=True)
+    existing.write_text("mine\n")
+    if job == "batch":  # the batch's inputs include the file its report would replace
+        args = [a if not a.startswith("inputs=") else f"inputs=[{tiny['scene']},{existing}]" for a in args]
+
+    def no_work(*_, **__):
+        raise AssertionError(f"{job}: work started before the outputs were validated")
+
+    monkeypatch.setattr(first_work, no_work)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    named = existing.parent.name if job == "train" else existing.name  # train names its run folder
+    assert err.count("\n") == 1 and err.startswith("error: ") and named in err
+    assert ("would overwrite the input" if job == "batch" else "exists" if job != "train" else "not empty") in err
+    assert existing.read_text() == "mine\n"
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

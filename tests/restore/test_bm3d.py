@@ -1,0 +1,57 @@
+"""The BM3D-type denoiser: exact reconstruction, denoising gain, shared groups, matching."""
+
+import numpy as np
+import pytest
+import torch
+
+from hsi.restore.classical.bm3d import _filter_groups, _positions, block_match, bm3d
+
+
+def _images(rng, n=3, size=48):
+    """Smooth, correlated test images (the same scene at different contrasts, like eigen-images)."""
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    base = np.sin(6 * yy) * np.cos(4 * xx) + (xx > 0.5) + 0.5 * (yy + xx > 1.2)
+    return torch.from_numpy(np.stack([base * (3 - i) for i in range(n)]).astype(np.float32))
+
+
+def test_keeping_every_coefficient_reconstructs_the_image_exactly(rng):
+    # Aggregation is done per patch position in the DCT domain and folded once: with a
+    # threshold below every coefficient each group is returned unchanged, so the weighted
+    # average of the overlapping patches must be the image itself.
+    images = torch.from_numpy(rng.normal(size=(2, 29, 34)).astype(np.float32))
+    ref_y, ref_x = _positions(29, 8, 3, images.device), _positions(34, 8, 3, images.device)
+    matches = block_match(images, ref_y, ref_x, 8, 5, 8)
+    window = torch.ones(8, 8)
+    out = _filter_groups(images, torch.ones(2), matches, 8, None, 1e-12, window)
+    assert torch.max(torch.abs(out - images)) < 1e-5
+
+
+def test_block_match_finds_the_reference_first_and_exact_copies_next():
+    # A periodic image: the patch one period away is an exact copy, so it ranks right after the reference.
+    period = 7
+    row = torch.arange(40, dtype=torch.float32) % period
+    images = (row[None, :] + 10 * (torch.arange(40, dtype=torch.float32)[:, None] % period))[None]
+    ref_y, ref_x = torch.tensor([14]), torch.tensor([14])
+    matches = block_match(images, ref_y, ref_x, 8, 8, 4)
+    width = 40 - 8 + 1
+    found = {(int(i) // width, int(i) % width) for i in matches[0, 0]}
+    assert int(matches[0, 0, 0]) == 14 * width + 14
+    assert found <= {(14 + dy, 14 + dx) for dy in (-7, 0, 7) for dx in (-7, 0, 7)}
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_bm3d_gains_on_correlated_images(rng, shared):
+    clean = _images(rng)
+    noisy = clean + torch.from_numpy(rng.normal(scale=0.5, size=clean.shape).astype(np.float32))
+    out = bm3d(noisy, 0.5, shared_groups=shared)
+    error_in = ((noisy - clean) ** 2).mean(dim=(1, 2))
+    error_out = ((out - clean) ** 2).mean(dim=(1, 2))
+    assert torch.all(10 * torch.log10(error_in / error_out) > 6.0)
+
+
+def test_shared_groups_cost_no_quality_on_images_that_share_structure(rng):
+    clean = _images(rng)
+    noisy = clean + torch.from_numpy(rng.normal(scale=0.5, size=clean.shape).astype(np.float32))
+    own = ((bm3d(noisy, 0.5) - clean) ** 2).mean()
+    shared = ((bm3d(noisy, 0.5, shared_groups=True) - clean) ** 2).mean()
+    assert shared <= own * 1.05
