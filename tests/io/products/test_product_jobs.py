@@ -101,8 +101,8 @@ def test_restore_and_unmix_on_the_real_enmap_tile_keep_empty_bands_as_nodata(sat
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the tile has no METADATA.XML
         assert main(["restore", f"input={tile}", f"output={out}", "progress=false", "quicklook=false"]) == 0
-        # n_endmembers is given: auto (HySime) finds 18 on this tile, and edaa_pp at k = 18 runs for
-        # more than 10 minutes (each of its ~400 exact FCLS blocks is over 15x slower than at k = 6)
+        # n_endmembers is given: auto (HySime) finds 18 on this tile, and edaa_pp's fit at k = 18 still
+        # takes about 6 minutes on the shared 2-core machine (373 s, 2026-12-04, after the LU + warm-start FCLS)
         assert main(["unmix", f"input={tile}", f"output={tmp_path / 'unmix'}", "n_endmembers=3", "quicklook=false"]) == 0
     restored, out_crs, out_nodata = _read_tif(out)
     empty_in = (source == nodata).all(axis=(0, 1))
