@@ -112,7 +112,8 @@ def run(cfg: DictConfig) -> dict:
         save_quicklook(scene, restored, job.quicklook, scale)
     job.timed("assess", started)
     report = finish(job, results, method=method)
-    print(f"wrote {job.outputs['output']} ({restored.n_rows} x {restored.n_cols} x {restored.n_bands}) in "
+    written = open_scene(job.outputs["output"]) if ortho else restored  # the map grid, not the swath
+    print(f"wrote {job.outputs['output']} ({written.n_rows} x {written.n_cols} x {written.n_bands}) in "
           f"{report['timings']['total_s']:.1f} s; report {job.outputs['report']}")
     if "reference" in results:
         got, before = results["reference"]["output"], results["reference"]["input"]
