@@ -9,7 +9,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from hsi import methods
-from hsi.errors import ParameterError
+from hsi.errors import GridMismatchError, ParameterError
 from hsi.distributed import dask_client
 from hsi.io import open_scene
 from hsi.jobs.common import central_window, finish, input_scene, start
@@ -22,10 +22,14 @@ from hsi.tiling.bands import BandSubsetTiles
 METRICS_MAX_VALUES = 50_000_000  # above this, reference metrics use a central crop
 
 
-def _central_window(scene: Scene, max_values: int) -> Window:
-    side = int(np.sqrt(max_values / max(scene.n_bands, 1)))
-    height, width = min(scene.n_rows, side), min(scene.n_cols, side)
-    return Window((scene.n_rows - height) // 2, (scene.n_cols - width) // 2, height, width)
+def check_reference(reference: Scene, scene: Scene, scale: int) -> Scene:
+    """Refuse, before any work, a ``reference=`` that cannot be compared with the output."""
+    expected = (scene.n_rows * scale, scene.n_cols * scale, scene.n_bands)
+    if tuple(reference.shape) != expected:
+        got = " x ".join(map(str, reference.shape))
+        raise GridMismatchError(f"{reference.path}: reference= is {got} (rows x cols x bands); the output will be "
+                                f"{' x '.join(map(str, expected))}")
+    return reference
 
 
 def reference_scores(reference: Scene, restored: Scene, noisy: Scene) -> dict:
@@ -33,7 +37,8 @@ def reference_scores(reference: Scene, restored: Scene, noisy: Scene) -> dict:
     from hsi.metrics import ergas, mpsnr, mssim, sam
 
     check_same_grid(reference, restored, "reference and output")
-    window = _central_window(reference, METRICS_MAX_VALUES)
+    side = int(np.sqrt(METRICS_MAX_VALUES / max(reference.n_bands, 1)))
+    window = central_window(reference.n_rows, reference.n_cols, side)
     clean = reference.read(window, physical=True)
     scores = {"window": [window.row, window.col, window.height, window.width]}
     for name, scene in (("output", restored), ("input", noisy)):
@@ -70,6 +75,7 @@ def run(cfg: DictConfig) -> dict:
     extra = {"swath_output": swath_path(Path(str(cfg.output)).expanduser())} if ortho else None
     job = start("restore", cfg, cfg.output, inputs={"input": scene, "mask": cfg.get("mask"), "reference": cfg.get("reference")},
                 extra=extra)
+    reference = check_reference(open_scene(cfg.reference), scene, scale) if cfg.reference else None
     inpaint = cfg.task == "inpaint"
     if cfg.get("mask"):
         if not inpaint:
@@ -101,12 +107,13 @@ def run(cfg: DictConfig) -> dict:
                "wavelength_nm": scene.wavelengths_nm, "empty_bands_written_as_nodata": np.flatnonzero(empty).tolist(),
                "tiling": summary}
     if cfg.reference:
-        results["reference"] = reference_scores(open_scene(cfg.reference), restored, scene if scale == 1 else restored)
+        results["reference"] = reference_scores(reference, restored, scene if scale == 1 else restored)
     if job.quicklook:
         save_quicklook(scene, restored, job.quicklook, scale)
     job.timed("assess", started)
     report = finish(job, results, method=method)
-    print(f"wrote {job.outputs['output']} ({restored.n_rows} x {restored.n_cols} x {restored.n_bands}) in "
+    written = open_scene(job.outputs["output"]) if ortho else restored  # the map grid, not the swath
+    print(f"wrote {job.outputs['output']} ({written.n_rows} x {written.n_cols} x {written.n_bands}) in "
           f"{report['timings']['total_s']:.1f} s; report {job.outputs['report']}")
     if "reference" in results:
         got, before = results["reference"]["output"], results["reference"]["input"]

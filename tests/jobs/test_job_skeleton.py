@@ -86,6 +86,20 @@ def test_a_bad_output_extension_fails_before_any_work(tiny, tmp_path, capsys, mo
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_reference_of_another_shape_is_refused_before_any_work(tiny, tmp_path, capsys, monkeypatch):
+    import hsi.jobs.restore as restore_job
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the reference must be refused before sampling the scene")
+
+    monkeypatch.setattr(restore_job, "sample_blocks", no_work)
+    output = tmp_path / "r.tif"
+    assert main(["restore", f"input={tiny['scene']}", f"reference={tiny['ms']}", f"output={output}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ms.tif: reference= is 16 x 15 x 24" in err and "64 x 60 x 24" in err
+    assert not output.exists()
+
+
 def test_unmix_output_that_is_a_file_is_one_line(tiny, tmp_path, capsys):
     target = tmp_path / "file.txt"
     target.write_text("x")
