@@ -58,4 +58,5 @@ class SmallDisk:
         (self.folder / "filler").write_bytes(b"\0" * max(0, available - free_bytes))
 
     def unmount(self) -> None:
-        subprocess.run(["umount", str(self.folder)], check=False)
+        # lazy: a file the test process still holds open (GDAL's cache, say) must not leave it mounted
+        subprocess.run(["umount", "--lazy", str(self.folder)], check=False, capture_output=True)
