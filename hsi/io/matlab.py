@@ -76,9 +76,12 @@ def open_matlab(
     array = np.asarray(variables[key])
     if array.dtype.kind not in "uif":
         raise FormatError(f"{path}: variable '{key}' is {array.dtype}, not numeric")
-    if array.ndim == 2:
+    if array.ndim == 2 and layout == "rows,cols":  # a one-band image (a PAN, say)
+        cube = array[:, :, None]
+    elif array.ndim == 2:
         if layout not in (None, "bands,pixels", "pixels,bands"):
-            raise FormatError(f"{path}: 2-D variable '{key}' needs layout=bands,pixels or pixels,bands, got {layout!r}")
+            raise FormatError(f"{path}: 2-D variable '{key}' needs layout=bands,pixels, pixels,bands or rows,cols "
+                              f"(a one-band image), got {layout!r}")
         matrix = array if layout in (None, "bands,pixels") else array.T
         n_rows = n_rows or _scalar(variables, _ROW_KEYS)
         n_cols = n_cols or _scalar(variables, _COL_KEYS)
@@ -86,7 +89,8 @@ def open_matlab(
         if n_rows is None and n_cols is None:
             side = int(round(np.sqrt(n_pixels)))
             if side * side != n_pixels:
-                raise FormatError(f"{path}: '{key}' is {n_bands} x {n_pixels} (bands x pixels); pass n_rows and n_cols")
+                raise FormatError(f"{path}: '{key}' is {n_bands} x {n_pixels} (bands x pixels); pass n_rows and n_cols "
+                                  "(read.n_rows=, read.n_cols=), or layout=rows,cols if it is a one-band image")
             n_rows = n_cols = side
         n_rows = n_rows or n_pixels // n_cols
         n_cols = n_cols or n_pixels // n_rows

@@ -130,7 +130,7 @@ def run(cfg: DictConfig) -> dict:
         raise ParameterError("pansharpen needs both ms= and pan= (or neither, for the shipped sample pair)")
     if not cfg.get("product"):
         ms_scene = open_scene(Path(str(cfg.ms)).expanduser(), **read_options(cfg))
-        pan_scene = open_scene(Path(str(cfg.pan)).expanduser(), **read_options(cfg))
+        pan_scene = open_scene(Path(str(cfg.pan)).expanduser(), **(read_options(cfg, "pan_read") or read_options(cfg)))
     method = methods.build("pansharpen", cfg.method, cfg.get("method_name") or "method")
     job = start("pansharpen", cfg, cfg.output, inputs={"ms": ms_scene, "pan": pan_scene})
     ratio = coverage_ratio(ms_scene, pan_scene)

@@ -130,3 +130,24 @@ def test_job_without_inputs_runs_on_the_sample_pair(tmp_path):
     fused = open_scene(out)
     assert fused.shape[:2] == pan.shape[:2] and fused.n_bands == 106
     assert fused.transform.almost_equals(pan.transform)
+
+
+def test_ms_and_pan_from_one_matlab_file_with_their_own_reader_options(tmp_path):
+    """The toolbox pairs store I_MS (rows, cols, bands) and a 2-D I_PAN in one .mat file."""
+    import scipy.io
+
+    rng = np.random.default_rng(3)
+    pan = rng.uniform(0.1, 0.9, (64, 60))
+    ms = np.stack([degrade_resolution(pan[..., None] * w, 4, "generic")[..., 0] for w in (0.8, 1.0, 1.2)], axis=-1)
+    path = tmp_path / "pair.mat"
+    scipy.io.savemat(path, {"I_MS": ms.astype(np.float32), "I_PAN": pan.astype(np.float32)})
+    output = tmp_path / "fused.tif"
+    run_job("pansharpen", [f"ms={path}", f"pan={path}", "read.key=I_MS", "pan_read.key=I_PAN",
+                           "pan_read.layout=\"rows,cols\"", f"output={output}", "quicklook=false", "method=gsa"])
+    from hsi.io import open_scene
+
+    fused = open_scene(output)
+    assert fused.shape == (64, 60, 3)
+    cube = fused.read(physical=True)  # every band is a multiple of the PAN: the fusion follows its detail
+    for band in range(3):
+        assert np.corrcoef(cube[..., band].ravel(), pan.ravel())[0, 1] > 0.9
