@@ -24,14 +24,13 @@ from typing import Any, Iterable
 from hsi import __version__
 from hsi.errors import WriteError
 from hsi.io.atomic import atomic_write
+from hsi.io.guard import input_files
 
 RECORD_SUFFIX = ".hsi-record.json"
 FOLDER_RECORD = "hsi-record.json"
 FULL_HASH_BYTES = 64 * 2**20  # files up to this size are hashed whole
 SAMPLE_BLOCK_BYTES = 2**20  # larger ones: the first and last MiB and SAMPLE_BLOCKS evenly spaced MiB
 SAMPLE_BLOCKS = 16
-#: ENVI data files sit beside their header with one of these suffixes (or none).
-ENVI_DATA_SUFFIXES = ("", ".img", ".dat", ".raw", ".bsq", ".bil", ".bip")
 RESERVED_BYTES = 4096  # room kept for a record from the start of a run (records take 0.5-2 kB)
 _reserved: set[Path] = set()  # placeholders this process made and has not yet filled
 
@@ -43,14 +42,12 @@ def record_path(output: Path | str) -> Path:
 
 
 def scene_files(path: Path | str) -> list[Path]:
-    """The files a scene path stands for: an ENVI header and its data file, or the file itself."""
-    path = Path(path)
-    if path.suffix.lower() == ".hdr":
-        data = [path.with_suffix(s) for s in ENVI_DATA_SUFFIXES if path.with_suffix(s).is_file()]
-        return [path] + data[:1]
-    if path.suffix.lower() in ENVI_DATA_SUFFIXES[1:] and path.with_suffix(".hdr").is_file():
-        return [path.with_suffix(".hdr"), path]
-    return [path]
+    """The existing files a scene path stands for, each once (see :func:`hsi.io.guard.input_files`)."""
+    files: list[Path] = []
+    for file in input_files(path):
+        if file.is_file() and file not in files:
+            files.append(file)
+    return files or [Path(path)]
 
 
 def content_hash(path: Path) -> tuple[str, str]:
