@@ -13,12 +13,13 @@ from hsi.io import create_writer, open_scene
 from hsi.io.cast import plan_cast
 from hsi.io.record import scene_files
 from hsi.io.products.glt import orthorectified
+from hsi.jobs.ortho import wants_ortho
 from hsi.jobs.common import finish, input_scene, read_options, save_central_quicklook, start
 
 
 def run(cfg: DictConfig) -> dict:
     scene = input_scene(cfg)
-    if cfg.ortho and scene.geolocation is not None:  # swath products (EMIT, AVIRIS): onto the GLT's map grid
+    if wants_ortho(scene, cfg.ortho):  # swath products (EMIT, AVIRIS): onto the GLT's map grid
         scene = orthorectified(scene)
     if cfg.bands is not None:
         scene = scene.select_bands(list(cfg.bands))
