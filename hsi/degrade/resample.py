@@ -165,18 +165,3 @@ def bicubic_downsample(image: Array, ratio: int) -> Array:
     if squeeze:
         result = result[:, :, 0]
     return like_input(result.contiguous(), image)
-
-
-def box_decimate(image: torch.Tensor, ratio: int) -> torch.Tensor:
-    """A (rows, cols) image averaged over a box and sampled on the low-resolution grid.
-
-    The box has ``ratio`` taps (``ratio + 1`` when ``ratio`` is even, so that it is centred on
-    the grid point ``ratio*i + ratio//2``). Used where a method only needs a rough PAN at the MS
-    scale (e.g. GSA's intensity regression), not a sensor-exact degradation.
-    """
-    taps = ratio + 1 if ratio % 2 == 0 else ratio
-    half = taps // 2
-    padded = F.pad(image[None, None], (half, half, half, half), mode="replicate")
-    smooth = F.avg_pool2d(padded, taps, stride=1)[0, 0]
-    phase = grid_phase(ratio)
-    return smooth[phase::ratio, phase::ratio]
