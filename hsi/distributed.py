@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import logging
 import threading
+import time
 from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,14 +17,17 @@ from hsi.io.lock import is_locked
 
 
 @contextmanager
-def dask_client(scheduler: str | None, workers: int = 2) -> Iterator[object | None]:
+def dask_client(scheduler: str | None, workers: int = 2, worker_timeout_s: float = 60.0) -> Iterator[object | None]:
     """A ``dask.distributed.Client`` for ``scheduler``, closed (with its cluster) on exit.
 
     ``None`` or ``""`` yields None (run in this process); ``"local"`` starts a
     ``LocalCluster`` of ``workers`` single-threaded worker processes; anything else is a
     scheduler address such as ``tcp://host:8786``. A scheduler that cannot be reached, or
     that goes away while the block waits on it, raises :class:`SchedulerLostError` (one line
-    from the CLI) instead of distributed's connection or cancellation errors.
+    from the CLI) instead of distributed's connection or cancellation errors. A scheduler
+    that no worker joins within ``worker_timeout_s``, or whose workers run another hsi
+    (:func:`check_workers`), is refused the same way before any work is sent: tasks would
+    wait for ever, or come back computed by other code.
     """
     if not scheduler:
         yield None
@@ -49,6 +54,7 @@ def dask_client(scheduler: str | None, workers: int = 2) -> Iterator[object | No
                 raise SchedulerLostError(f"Dask scheduler {scheduler} could not be reached ({error})") from None
             with client:
                 try:
+                    check_workers(client, scheduler, worker_timeout_s)
                     yield client
                 except (CancelledError, OSError, TimeoutError) as error:
                     if client.status == "running":
@@ -58,6 +64,41 @@ def dask_client(scheduler: str | None, workers: int = 2) -> Iterator[object | No
         finally:
             for logger, level in zip(loggers, levels):
                 logger.setLevel(level)
+
+
+def hsi_source_fingerprint() -> dict:
+    """Where this process's hsi lives and a SHA-256 of its Python source (paths and contents)."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return {"path": str(root), "sha256": digest.hexdigest()}
+
+
+def check_workers(client, scheduler: str, timeout_s: float = 60.0) -> None:
+    """Refuse a scheduler without workers after ``timeout_s``, or whose workers import another hsi.
+
+    Workers started without this checkout on their ``PYTHONPATH`` import whichever hsi their
+    interpreter finds (an installed one, another checkout): tiles would be computed by other
+    code, silently, or fail to unpickle. Workers that join later are not checked.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not client.scheduler_info(n_workers=-1)["workers"]:
+        if time.monotonic() > deadline:
+            raise SchedulerLostError(f"scheduler={scheduler}: no Dask worker joined within {timeout_s:.0f} s "
+                                     f"(start them with `dask worker {scheduler}`)")
+        time.sleep(0.2)
+    here = hsi_source_fingerprint()
+    try:
+        theirs = client.run(hsi_source_fingerprint)
+    except ImportError as error:
+        raise SchedulerLostError(f"scheduler={scheduler}: its workers cannot import hsi ({error}); start them with "
+                                 f"{Path(here['path']).parent} on PYTHONPATH") from None
+    for worker, fingerprint in sorted(theirs.items()):
+        if fingerprint["sha256"] != here["sha256"]:
+            raise SchedulerLostError(f"scheduler={scheduler}: worker {worker} runs hsi from {fingerprint['path']}, whose "
+                                     f"source differs from this run's ({here['path']}); start the workers with "
+                                     f"{Path(here['path']).parent} on PYTHONPATH")
 
 
 class DriverGone(BaseException):

@@ -1,4 +1,4 @@
-"""Throughput benchmark: scene-scale restoration, hsi's default vs HyDe's FastHyDe, side by side.
+"""Throughput benchmark: scene-scale restoration, hsi's default vs HyDe's FastHyDe, side by side in one run.
 
 Pinned protocol
 ---------------
@@ -6,39 +6,47 @@ Pinned protocol
   both programs read without a transpose): five materials (:func:`hsi.sample_scene.material_endmembers`)
   mixed with abundances whose texture is real photography (``skimage.data`` camera, moon,
   brick, grass, gravel, mirrored to the scene size; softmax of the standardised images), scaled
-  to a maximum of 1, plus i.i.d. Gaussian noise ``sigma / 255`` seeded per strip.
-- Every run is its own subprocess, timed wall-clock from start to exit (interpreter start,
-  imports, reading and writing included) with its peak resident set and peak anonymous memory
-  sampled every 0.1 s (the resident set also counts page cache of memory-mapped files).
-  ``hsi``: ``python cli.py restore`` with the ``variants`` overrides, ``.npy`` in and out. ``hyde``: HyDe's
-  ``FastHyDe`` (``noise_type="additive", iid=True, k_subspace=10``, torch on ``threads``
-  threads) in the separate interpreter ``hyde_python``; skipped with the reason when that
-  interpreter or HyDe is absent, or when the scene would not fit in memory.
-- Floors measured in the same run: ``io_s`` is ``python cli.py convert`` of the scene to a
-  new ``.npy`` (read and write it once, same process start-up); ``matmul_gflops`` the
-  measured float32 matrix-product rate on ``threads`` threads, and ``arith_s`` the method's
-  arithmetic (:func:`fasthyde_flops`) at that rate.
+  to a maximum of 1, plus i.i.d. Gaussian noise ``sigma / 255`` seeded per strip. They are
+  written under ``workdir`` and removed after their size unless ``keep``; the free space they
+  need is checked before the suite starts.
+- Every run is its own subprocess (:func:`hsi.bench.measure.measured_run`): wall seconds from
+  start to exit, peak resident set and peak anonymous memory. ``hsi``: ``python cli.py
+  restore`` with no method (the README's command: ``auto`` diagnoses the noise and picks the
+  method; the table says which from the run's report), ``.npy`` in and out, ``threads``
+  threads. ``HyDe``: HyDe's ``FastHyDe`` (``noise_type="additive", iid=True,
+  k_subspace=hyde_k``, torch on ``threads`` threads) in the separate interpreter
+  ``hyde_python``; skipped with the reason when that interpreter or HyDe is absent, or when
+  the scene would not fit in memory. HyDe is never a dependency of hsi.
+- Floors measured in the same run: ``io_floor_s`` is ``python cli.py convert`` of the scene to
+  a new ``.npy`` (read and write it once, same process start-up); ``arith_floor_s`` is the
+  method's operation count (:func:`hsi.bench.flops.subspace_flops`, with the ``k`` and tiling
+  of the run's report) at the matrix-product rate measured at the start
+  (:func:`hsi.bench.measure.matmul_gflops`).
 - MPSNR (dB, peak 1) of each output against the clean scene, accumulated strip by strip.
-- Distributed: the ``distributed_size`` scene through ``restore scheduler=tcp://...`` on a
-  real ``dask scheduler`` and two single-threaded ``dask worker`` processes on 127.0.0.1, vs
-  one process with two threads; speed-up and whether the outputs are bit-identical.
+- ``unmix``: ``python cli.py unmix`` with its defaults on the ``unmix_size`` scene; the fit
+  time (its 20,000-pixel sample) from the job's report.
+- Distributed: the ``distributed_size`` scene through ``restore scheduler=tcp://...`` on a real
+  ``dask scheduler`` and two one-thread ``dask worker`` processes on 127.0.0.1
+  (:func:`hsi.bench.dask_cluster.local_dask_cluster`), against the one-process run on
+  ``threads`` threads: speed-up, and whether the outputs are bit-identical.
+- ``goals``: issue 14's targets, each with the measured value and met / not met.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import psutil
-import torch
 
+from hsi.bench.flops import subspace_flops
+from hsi.bench.measure import matmul_gflops, measured_run
+from hsi.errors import WriteError
 from hsi.sample_scene import material_endmembers
 from hsi.settings import PROJECT_ROOT
 from hsi.tiling.grid import TileGrid
@@ -46,12 +54,14 @@ from hsi.tiling.grid import TileGrid
 TEXTURES = ("camera", "moon", "brick", "grass", "gravel")
 #: Bytes HyDe's FastHyDe held per input byte on the 1,024 scene (7.8 GB for 839 MB, issue 14).
 HYDE_MEMORY_FACTOR = 9.5
+#: The issue's targets.
+TIME_VS_HYDE, MEMORY_GB, FLAT_COST, LARGE_SCENE_S, UNMIX_FIT_S = 0.25, 1.5, 1.5, 1200.0, 20.0
 
 HYDE_SCRIPT = """
 import sys, numpy as np, torch, hyde
 torch.set_num_threads(int(sys.argv[3]))
 cube = torch.from_numpy(np.array(np.load(sys.argv[1], mmap_mode="r")))
-out = hyde.FastHyDe()(cube, noise_type="additive", iid=True, k_subspace=10)
+out = hyde.FastHyDe()(cube, noise_type="additive", iid=True, k_subspace=int(sys.argv[4]))
 np.save(sys.argv[2], out.numpy().astype(np.float32))
 """
 
@@ -101,107 +111,242 @@ def streamed_mpsnr(clean_path: Path, estimate_path: Path, strip_rows: int = 128)
     return float(np.mean(10 * np.log10(1.0 / mse)))
 
 
-# --- measurement -----------------------------------------------------------------------------
-def _anonymous(process: psutil.Process) -> int:
-    try:
-        with open(f"/proc/{process.pid}/status") as status:
-            for line in status:
-                if line.startswith("RssAnon:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+def compare_outputs(a_path: Path, b_path: Path, strip_rows: int = 128) -> dict:
+    """Whether two outputs are bit-identical (NaN equal to NaN), and their largest absolute difference."""
+    a, b = np.load(a_path, mmap_mode="r"), np.load(b_path, mmap_mode="r")
+    if a.shape != b.shape:
+        return {"bit_identical": False, "max_abs_difference": None}
+    identical, largest = True, 0.0
+    for row in range(0, a.shape[0], strip_rows):
+        x, y = np.asarray(a[row:row + strip_rows]), np.asarray(b[row:row + strip_rows])
+        identical &= bool(np.array_equal(x, y, equal_nan=True))
+        both = np.isfinite(x) & np.isfinite(y)
+        if both.any():
+            largest = max(largest, float(np.abs(x[both] - y[both]).max()))
+    return {"bit_identical": identical, "max_abs_difference": largest}
 
 
-def measured_run(command: list[str], env: dict | None = None, cwd: Path | None = None) -> dict:
-    """Wall seconds, peak RSS and peak anonymous memory (GB, process tree) of one subprocess."""
-    started = time.perf_counter()
-    child = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    parent, peak, peak_anon = psutil.Process(child.pid), 0, 0
-    while child.poll() is None:
-        try:
-            tree = [parent] + parent.children(recursive=True)
-            peak = max(peak, sum(p.memory_info().rss for p in tree))
-            peak_anon = max(peak_anon, sum(_anonymous(p) for p in tree))
-        except psutil.Error:
-            pass
-        time.sleep(0.1)
-    seconds = time.perf_counter() - started
-    output = child.stdout.read()
-    if child.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[:4])} ... failed ({child.returncode}): {output[-2000:]}")
-    return {"seconds": seconds, "peak_rss_gb": peak / 1e9, "peak_anonymous_gb": peak_anon / 1e9}
+# --- disk ------------------------------------------------------------------------------------
+def disk_needed_bytes(sizes, bands: int, distributed_size: int | None, keep: bool) -> int:
+    """Bytes the suite needs under its work folder at once.
 
-
-def matmul_gflops(threads: int, n: int = 2048, repeats: int = 5) -> float:
-    """Measured float32 matrix-product rate on ``threads`` torch threads, GFLOP/s (best of ``repeats``)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        a, b = torch.randn(n, n), torch.randn(n, n)
-        best = float("inf")
-        for _ in range(repeats):
-            started = time.perf_counter()
-            a @ b
-            best = min(best, time.perf_counter() - started)
-        return 2 * n ** 3 / best / 1e9
-    finally:
-        torch.set_num_threads(before)
-
-
-def fasthyde_flops(size: int, bands: int, k: int, tile_factor: float, *, patch: int = 8, step: int = 3,
-                   radius: int = 12, groups: tuple[int, int] = (16, 32), tile: int = 256) -> float:
-    """Floating-point operations of hsi's FastHyDe on a ``size x size x bands`` scene (order of magnitude).
-
-    Whitened projection and back-projection (``4 bands k`` per pixel); per eigen-image the
-    2-D DCT of every patch (three times: noisy twice, basic estimate once) and its inverse
-    (twice), the group Haar transforms (forward and inverse, plus the pilot's in step 2); block
-    matching on one image per pass (dot products of each reference patch with the search
-    rows). ``tile_factor`` is the pixels processed per scene pixel (tile overlap).
+    Per size: the noisy and clean scenes and one output (restore's, HyDe's or the
+    read-write floor's copy), two outputs at the distributed size (the one-process and the
+    Dask run are compared), plus a tenth for eigen-images and reports. Sizes follow each
+    other and are removed, so the largest counts; with ``keep`` they add up.
     """
-    pixels = size * size * tile_factor
-    refs = pixels / step ** 2
-    p2 = patch * patch
-    projection = 4 * bands * k * pixels
-    dct = 5 * 2 * p2 * p2 * pixels * k
-    haar = refs * k * sum(n * g * g * 2 * p2 for g, n in zip(groups, (2, 3)))
-    matching = 2 * refs * 2 * p2 * (2 * radius + 1) * min(tile, size)
-    return projection + dct + haar + matching
+    def one(size: int) -> int:
+        scene = size * size * bands * 4
+        return int(scene * (4 if size == distributed_size else 3) * 1.1)
+
+    every = [one(int(s)) for s in {*map(int, sizes), *([int(distributed_size)] if distributed_size else [])}]
+    return sum(every) if keep else max(every, default=0)
+
+
+def check_free_space(folder: Path, needed: int) -> None:
+    """Refuse in one line, before any work, when ``folder``'s disk has less than ``needed`` bytes free."""
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise WriteError(f"{folder}: {free / 1e9:.1f} GB free, the throughput suite needs {needed / 1e9:.1f} GB "
+                         "(two scenes and the outputs of the largest size); set suite.workdir= to a larger disk "
+                         "or leave out the largest size")
 
 
 # --- runs ------------------------------------------------------------------------------------
-def _hsi_env(threads: int) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               HF_HUB_OFFLINE="1", MPLBACKEND="Agg")
-    return env
+def hsi_env(threads: int) -> dict:
+    """The environment of hsi's processes: this checkout's hsi, ``threads`` threads, offline."""
+    return dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+                HF_HUB_OFFLINE="1", MPLBACKEND="Agg")
 
 
-def run_hsi(noisy: Path, output: Path, threads: int, *overrides: str) -> dict:
-    command = [sys.executable, str(PROJECT_ROOT / "cli.py"), "restore", f"input={noisy}", f"output={output}",
-               "quicklook=false", "progress=false", "overwrite=true", *overrides]
-    return measured_run(command, env=_hsi_env(threads), cwd=PROJECT_ROOT)
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, str(PROJECT_ROOT / "cli.py"), *args]
+
+
+def run_hsi(noisy: Path, output: Path, threads: int, overrides=(), helpers: tuple[int, ...] = (),
+            timeout_s: float | None = None) -> dict:
+    """``python cli.py restore`` on ``noisy``; the measurement plus what its report says it ran."""
+    command = _cli("restore", f"input={noisy}", f"output={output}", "quicklook=false", "progress=false",
+                   "overwrite=true", *overrides)
+    result = measured_run(command, output.with_name(output.stem + ".log"), env=hsi_env(threads), cwd=PROJECT_ROOT,
+                          helpers=helpers, timeout_s=timeout_s)
+    report = json.loads(output.with_name(output.stem + "_report.json").read_text())
+    return {**result, **_what_ran(report)}
+
+
+def _what_ran(report: dict) -> dict:
+    """Method (for ``auto``: the diagnosed model and the method it chose), ``k`` and tiling from a restore report."""
+    method, results = report["method"] or {}, report["results"]
+    name = method.get("name")
+    diagnosis = results.get("noise_diagnosis")
+    if diagnosis:
+        chosen = (method.get("config") or {}).get(diagnosis["chosen"]) or {}
+        target = str(chosen.get("_target_", "?")).rsplit(".", 1)[-1]
+        name = f"{name}: {diagnosis['chosen']} -> {target}"
+    tiling = results.get("tiling") or {}
+    return {"method": name, "path": tiling.get("path", "tile_runner"), "k": tiling.get("k"),
+            "tiling": {key: tiling.get(key) for key in ("tile", "context", "overlap") if key in tiling}}
 
 
 def run_io_floor(noisy: Path, output: Path, threads: int) -> dict:
-    command = [sys.executable, str(PROJECT_ROOT / "cli.py"), "convert", f"input={noisy}", f"output={output}",
-               "overwrite=true"]
-    return measured_run(command, env=_hsi_env(threads), cwd=PROJECT_ROOT)
+    """``python cli.py convert`` of the scene: reading and writing it once, with the same process start-up."""
+    command = _cli("convert", f"input={noisy}", f"output={output}", "overwrite=true", "quicklook=false")
+    return measured_run(command, output.with_name(output.stem + ".log"), env=hsi_env(threads), cwd=PROJECT_ROOT)
 
 
 def hyde_available(hyde_python: str | None) -> str | None:
     """None when ``hyde_python`` can import HyDe, else why not (printed in the table)."""
+    import subprocess
+
     if not hyde_python or not Path(hyde_python).exists():
         return f"HyDe interpreter {hyde_python!r} not found (see conf/suite/throughput.yaml to install it)"
     probe = subprocess.run([hyde_python, "-c", "import hyde"], capture_output=True, text=True)
     return None if probe.returncode == 0 else f"{hyde_python} cannot import hyde: {probe.stderr.strip()[-200:]}"
 
 
-def run_hyde(hyde_python: str, noisy: Path, output: Path, threads: int, workdir: Path) -> dict:
-    script = workdir / "run_hyde.py"
+def run_hyde(hyde_python: str, noisy: Path, output: Path, threads: int, k: int, timeout_s: float | None = None) -> dict:
+    script = output.with_name("run_hyde.py")
     script.write_text(HYDE_SCRIPT)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     env.pop("PYTHONPATH", None)
-    return measured_run([hyde_python, str(script), str(noisy), str(output), str(threads)], env=env)
+    command = [hyde_python, str(script), str(noisy), str(output), str(threads), str(k)]
+    return measured_run(command, output.with_name(output.stem + ".log"), env=env, timeout_s=timeout_s)
+
+
+def run_unmix(noisy: Path, folder: Path, threads: int, timeout_s: float | None = None) -> dict:
+    """``python cli.py unmix`` with its defaults; the fit time (sample, count, endmembers) from its report."""
+    command = _cli("unmix", f"input={noisy}", f"output={folder}", "quicklook=false", "overwrite=true")
+    result = measured_run(command, folder.with_suffix(".log"), env=hsi_env(threads), cwd=PROJECT_ROOT,
+                          timeout_s=timeout_s)
+    report = json.loads((folder / "abundances_report.json").read_text())
+    return {"method": report["method"]["name"], "sample_pixels": report["results"]["sample_pixels"],
+            "n_endmembers": report["results"]["n_endmembers"], "fit_s": report["timings"]["fit_s"],
+            "job_s": result["seconds"], "peak_anonymous_gb": result["peak_anonymous_gb"]}
+
+
+def run_distributed(noisy: Path, single: dict, single_output: Path, threads: int, overrides=(),
+                    timeout_s: float | None = None) -> dict:
+    """The same restore on a ``dask scheduler`` + two one-thread workers, against the one-process ``single`` run."""
+    from hsi.bench.dask_cluster import local_dask_cluster
+
+    folder = single_output.parent
+    with local_dask_cluster(folder / "dask-logs", n_workers=2, threads_per_worker=1, env=hsi_env(1)) as cluster:
+        helpers = tuple(process.pid for process in cluster["processes"].values())
+        spread = run_hsi(noisy, folder / "dask.npy", threads, [*overrides, f"scheduler={cluster['address']}"],
+                         helpers=helpers, timeout_s=timeout_s)
+    return {"one_process_s": single["seconds"], "dask_s": spread["seconds"],
+            "speed_up": single["seconds"] / spread["seconds"], **compare_outputs(single_output, folder / "dask.npy"),
+            "one_process_peak_anonymous_gb": single["peak_anonymous_gb"],
+            "dask_peak_anonymous_gb": spread["peak_anonymous_gb"], "path": spread["path"]}
+
+
+# --- the suite -------------------------------------------------------------------------------
+def run_benchmark(data_dir: str | None = None, *, sizes=(256, 512, 1024, 2048), bands: int = 200, sigma: float = 30.0,
+                  threads: int = 2, restore_overrides=(), hyde_python: str | None = "/tmp/hyde-venv/bin/python",
+                  hyde_k: int = 10, memory_gb: float | None = None, distributed_size: int | None = 2048,
+                  unmix_size: int | None = 512, workdir: str | None = None, keep: bool = False, seed: int = 0,
+                  run_timeout_s: float | None = 3600) -> dict[str, list[dict]]:
+    """Each size: its scene, the read-write floor, hsi and HyDe, scored; the unmix fit and the distributed run at theirs."""
+    sizes = [int(s) for s in sizes]
+    workdir_path = Path(workdir or tempfile.gettempdir()).expanduser()
+    workdir_path.mkdir(parents=True, exist_ok=True)
+    check_free_space(workdir_path, disk_needed_bytes(sizes, bands, distributed_size, keep))
+    memory_gb = memory_gb or psutil.virtual_memory().total / 1e9
+    hyde_missing = hyde_available(hyde_python)
+    rate = matmul_gflops(threads)
+    notes = [f"matmul rate {rate:.1f} GFLOP/s on {threads} threads; load average at start "
+             f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"]
+    if hyde_missing:
+        notes.append(f"HyDe skipped: {hyde_missing}")
+    rows, distributed, unmix = [], [], []
+    extra = [s for s in (distributed_size, unmix_size) if s and int(s) not in sizes]
+    for size in sizes + sorted({int(s) for s in extra}):
+        root = Path(tempfile.mkdtemp(prefix=f"hsi-throughput-{size}-", dir=workdir_path))
+        try:
+            noisy, clean = make_scene(root, size, bands, sigma, seed)
+            single = None
+            if size in sizes or size == distributed_size:
+                single = _size_rows(size, bands, noisy, clean, root, threads, restore_overrides, rate, rows, notes,
+                                    run_timeout_s, measure_floors=size in sizes)
+            if size in sizes:
+                _hyde_row(size, bands, noisy, clean, root, threads, hyde_python, hyde_k, hyde_missing, memory_gb,
+                          rows, notes, run_timeout_s)
+            if unmix_size and size == int(unmix_size):
+                unmix.append(_unmix_row(size, bands, noisy, root, threads, notes, run_timeout_s))
+            if distributed_size and size == int(distributed_size) and single is not None:
+                try:
+                    distributed.append({"size": _label(size, bands), **run_distributed(
+                        noisy, single, root / "hsi.npy", threads, restore_overrides, run_timeout_s)})
+                except (RuntimeError, OSError) as error:
+                    notes.append(f"distributed run at {size} failed: {error}")
+                _progress("distributed", size, distributed[-1] if distributed else {})
+        finally:
+            if not keep:
+                shutil.rmtree(root, ignore_errors=True)
+    _compare_with_hyde(rows)
+    notes.append(f"load average at the end {os.getloadavg()[0]:.1f}")
+    tables = {"throughput": rows, "goals": goals(rows, distributed, unmix, sizes)}
+    if distributed:
+        tables["distributed"] = distributed
+    if unmix:
+        tables["unmix"] = unmix
+    tables["notes"] = [{"note": n} for n in notes]
+    return tables
+
+
+def _label(size: int, bands: int) -> str:
+    return f"{size} x {size} x {bands}"
+
+
+def _progress(what: str, size: int, row: dict) -> None:
+    shown = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items() if not isinstance(v, dict)}
+    print(f"throughput {size} {what}: {shown}", flush=True)
+
+
+def _size_rows(size, bands, noisy, clean, root, threads, overrides, rate, rows, notes, timeout_s, measure_floors):
+    """hsi's row of one size (with both floors); returns the run (kept for the distributed comparison) or None."""
+    pixels = size * size
+    io = None
+    if measure_floors:
+        try:
+            io = run_io_floor(noisy, root / "copy.npy", threads)["seconds"]
+        except RuntimeError as error:
+            notes.append(f"read-write floor at {size} failed: {error}")
+        (root / "copy.npy").unlink(missing_ok=True)
+    try:
+        run = run_hsi(noisy, root / "hsi.npy", threads, overrides, timeout_s=timeout_s)
+    except RuntimeError as error:
+        notes.append(f"hsi restore at {size} failed: {error}")
+        return None
+    if not measure_floors:
+        return run
+    arith, k = arithmetic_floor_s(run, noisy, size, bands, rate)
+    row = {"size": _label(size, bands), "program": "hsi restore (default)", "method": run["method"],
+           "path": run["path"], "k": k, "seconds": run["seconds"], "peak_rss_gb": run["peak_rss_gb"],
+           "peak_anonymous_gb": run["peak_anonymous_gb"], "mpsnr_db": streamed_mpsnr(clean, root / "hsi.npy"),
+           "us_per_pixel": run["seconds"] / pixels * 1e6, "io_floor_s": io, "arith_floor_s": arith}
+    rows.append(row)
+    _progress("hsi", size, row)
+    return run
+
+
+def arithmetic_floor_s(run: dict, noisy: Path, size: int, bands: int, rate_gflops: float) -> tuple[float | None, int | None]:
+    """The subspace method's operations at ``rate_gflops`` and its ``k``, with the tiles the run used.
+
+    The streamed path reports its ``k`` and eigen-image tiles; for the tile runner ``k`` is
+    fitted again as the job fits it, and each tile with its overlap is counted. ``(None,
+    None)`` for methods that are not FastHyDe.
+    """
+    if "SubspaceDenoiserTiles" not in str(run["method"]) and "fasthyde" not in str(run["method"]):
+        return None, None
+    tiling, k = run["tiling"], run["k"]
+    if run["path"] == "subspace_stream":
+        tile, margin = int(tiling["tile"]), int(tiling.get("context") or 0)
+        return subspace_flops(size, size, bands, int(k), tile=tile, margin=margin) / (rate_gflops * 1e9), int(k)
+    grid = TileGrid(size, size, int(tiling["tile"]), int(tiling["overlap"]))
+    k = subspace_dimension(noisy)
+    cover = len(grid) * grid.tile_rows * grid.tile_cols / (size * size)
+    return cover * subspace_flops(size, size, bands, k, tile=size, margin=0) / (rate_gflops * 1e9), k
 
 
 def subspace_dimension(noisy: Path, sample_pixels: int = 200_000, seed: int = 0) -> int:
@@ -214,88 +359,80 @@ def subspace_dimension(noisy: Path, sample_pixels: int = 200_000, seed: int = 0)
     return SubspaceDenoiserTiles().fit(blocks).stats.k
 
 
-def run_distributed(noisy: Path, workdir: Path, threads: int, port: int = 8787) -> dict:
-    """One process with ``threads`` threads vs a ``dask scheduler`` + two one-thread workers."""
-    single = run_hsi(noisy, workdir / "single.npy", threads)
-    address = f"tcp://127.0.0.1:{port}"
-    bin_dir = Path(sys.executable).parent
-    env = _hsi_env(1)
-    processes = [subprocess.Popen([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                                   "--dashboard-address", ":0"], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, start_new_session=True)]
+def _hyde_row(size, bands, noisy, clean, root, threads, hyde_python, k, missing, memory_gb, rows, notes, timeout_s):
+    scene_gb = size * size * bands * 4 / 1e9
+    if missing:
+        return
+    if scene_gb * HYDE_MEMORY_FACTOR > 0.8 * memory_gb:
+        notes.append(f"HyDe skipped at {size}: about {scene_gb * HYDE_MEMORY_FACTOR:.0f} GB needed, "
+                     f"{memory_gb:.0f} GB on this machine")
+        return
     try:
-        time.sleep(3)
-        for _ in range(2):
-            processes.append(subprocess.Popen([str(bin_dir / "dask"), "worker", address, "--nthreads", "1",
-                                               "--nworkers", "1", "--no-dashboard"], env=env, cwd=PROJECT_ROOT,
-                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                              start_new_session=True))
-        time.sleep(5)
-        spread = run_hsi(noisy, workdir / "spread.npy", 1, f"scheduler={address}")
-    finally:
-        for process in reversed(processes):
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
-    a, b = np.load(workdir / "single.npy", mmap_mode="r"), np.load(workdir / "spread.npy", mmap_mode="r")
-    identical = all(np.array_equal(a[r:r + 128], b[r:r + 128], equal_nan=True) for r in range(0, a.shape[0], 128))
-    return {"single_process_s": single["seconds"], "dask_2_workers_s": spread["seconds"],
-            "speed_up": single["seconds"] / spread["seconds"], "bit_identical": identical,
-            "single_peak_rss_gb": single["peak_rss_gb"], "dask_client_peak_rss_gb": spread["peak_rss_gb"]}
+        run = run_hyde(hyde_python, noisy, root / "hyde.npy", threads, k, timeout_s)
+    except RuntimeError as error:
+        notes.append(f"HyDe at {size} failed: {error}")
+        return
+    io = next((r["io_floor_s"] for r in rows if r["size"] == _label(size, bands)), None)
+    row = {"size": _label(size, bands), "program": "HyDe FastHyDe", "method": f"FastHyDe k_subspace={k}",
+           "path": None, "k": k, "seconds": run["seconds"], "peak_rss_gb": run["peak_rss_gb"],
+           "peak_anonymous_gb": run["peak_anonymous_gb"], "mpsnr_db": streamed_mpsnr(clean, root / "hyde.npy"),
+           "us_per_pixel": run["seconds"] / (size * size) * 1e6, "io_floor_s": io, "arith_floor_s": None}
+    (root / "hyde.npy").unlink(missing_ok=True)
+    rows.append(row)
+    _progress("HyDe", size, row)
 
 
-def run_benchmark(data_dir: str | None = None, *, sizes=(256, 512, 1024, 2048), bands: int = 200, sigma: float = 30.0,
-                  threads: int = 2, hyde_python: str | None = "/tmp/hyde-venv/bin/python",
-                  variants: dict | None = None, memory_gb: float | None = None, distributed_size: int | None = 2048, workdir: str | None = None,
-                  keep: bool = False, seed: int = 0) -> dict[str, list[dict]]:
-    """Generate each scene, run the floor, hsi and HyDe on it, score; then the distributed run.
+def _unmix_row(size, bands, noisy, root, threads, notes, timeout_s) -> dict:
+    try:
+        row = {"size": _label(size, bands), **run_unmix(noisy, root / "unmix", threads, timeout_s)}
+    except RuntimeError as error:
+        notes.append(f"unmix at {size} failed: {error}")
+        row = {"size": _label(size, bands)}
+    _progress("unmix", size, row)
+    return row
 
-    ``variants`` maps a row label to extra ``restore`` overrides (default: the plain job).
-    """
-    variants = dict(variants or {"hsi fasthyde": ["method=fasthyde"]})
-    memory_gb = memory_gb or psutil.virtual_memory().total / 1e9
-    hyde_missing = hyde_available(hyde_python)
-    rate = matmul_gflops(threads)
-    rows, notes = [], [f"matmul rate {rate:.1f} GFLOP/s on {threads} threads"]
-    if hyde_missing:
-        notes.append(f"HyDe skipped: {hyde_missing}")
-    distributed = []
-    for size in list(sizes) + ([] if distributed_size in (None, *sizes) else [distributed_size]):
-        root = Path(tempfile.mkdtemp(prefix=f"hsi-throughput-{size}-", dir=workdir))
-        try:
-            noisy, clean = make_scene(root, int(size), bands, sigma, seed)
-            pixels = size * size
-            io = run_io_floor(noisy, root / "copy.npy", threads)
-            (root / "copy.npy").unlink()
-            if size in sizes:
-                grid = TileGrid(size, size, 256, 32)
-                tile_factor = len(grid) * grid.tile_rows * grid.tile_cols / pixels
-                k = subspace_dimension(noisy, seed=0)
-                arith = fasthyde_flops(size, bands, k, tile_factor) / (rate * 1e9)
-                for label, overrides in variants.items():
-                    result = run_hsi(noisy, root / "hsi.npy", threads, *overrides)
-                    rows.append({"size": f"{size} x {size} x {bands}", "program": label, **result,
-                                 "us_per_pixel": result["seconds"] / pixels * 1e6,
-                                 "mpsnr_db": streamed_mpsnr(clean, root / "hsi.npy"), "io_s": io["seconds"],
-                                 "arith_s": arith, "k": k})
-                    (root / "hsi.npy").unlink()
-                scene_gb = pixels * bands * 4 / 1e9
-                if hyde_missing:
-                    pass
-                elif scene_gb * HYDE_MEMORY_FACTOR > 0.8 * memory_gb:
-                    notes.append(f"HyDe skipped at {size}: about {scene_gb * HYDE_MEMORY_FACTOR:.0f} GB needed, "
-                                 f"{memory_gb:.0f} GB on this machine")
-                else:
-                    result = run_hyde(hyde_python, noisy, root / "hyde.npy", threads, root)
-                    rows.append({"size": f"{size} x {size} x {bands}", "program": "HyDe FastHyDe", **result,
-                                 "us_per_pixel": result["seconds"] / pixels * 1e6,
-                                 "mpsnr_db": streamed_mpsnr(clean, root / "hyde.npy"), "io_s": io["seconds"],
-                                 "arith_s": None, "k": 10})
-            if size == distributed_size:
-                distributed.append({"size": f"{size} x {size} x {bands}", **run_distributed(noisy, root, threads)})
-        finally:
-            if not keep:
-                shutil.rmtree(root, ignore_errors=True)
-    tables = {"throughput": rows, "notes": [{"note": n} for n in notes]}
-    if distributed:
-        tables["distributed"] = distributed
-    return tables
+
+def _compare_with_hyde(rows: list[dict]) -> None:
+    """Per row: cost per pixel against the program's smallest size; hsi's time ratio and MPSNR difference to HyDe."""
+    first = {}
+    for row in rows:
+        first.setdefault(row["program"], row["us_per_pixel"])
+        row["cost_vs_smallest"] = row["us_per_pixel"] / first[row["program"]]
+    hyde = {row["size"]: row for row in rows if row["program"] == "HyDe FastHyDe"}
+    for row in rows:
+        other = hyde.get(row["size"]) if row["program"] != "HyDe FastHyDe" else None
+        row["time_vs_hyde"] = row["seconds"] / other["seconds"] if other else None
+        row["mpsnr_vs_hyde_db"] = row["mpsnr_db"] - other["mpsnr_db"] if other else None
+
+
+def goals(rows: list[dict], distributed: list[dict], unmix: list[dict], sizes: list[int]) -> list[dict]:
+    """Issue 14's targets, each with the measured value and whether it is met (``not run`` without a figure)."""
+    hsi = {row["size"].split(" x ")[0]: row for row in rows if row["program"] != "HyDe FastHyDe"}
+    at_1024 = hsi.get("1024", {})
+
+    def goal(text: str, value, target: str | None, met: bool | None) -> dict:
+        status = "not run" if value is None else "measured" if target is None else "met" if met else "not met"
+        return {"goal": text, "measured": value, "target": target, "status": status}
+
+    ratio, gain = at_1024.get("time_vs_hyde"), at_1024.get("mpsnr_vs_hyde_db")
+    rss = at_1024.get("peak_rss_gb")
+    costs = [hsi[str(s)]["us_per_pixel"] for s in sizes if str(s) in hsi and s <= 2048]
+    spread = max(costs) / min(costs) if len(costs) > 1 else None
+    large = hsi.get("4000", {})
+    fit = unmix[0].get("fit_s") if unmix else None
+    dist = distributed[0] if distributed else {}
+    return [
+        goal("restore time / HyDe's, 1,024", ratio, f"<= {TIME_VS_HYDE}", ratio is not None and ratio <= TIME_VS_HYDE),
+        goal("restore MPSNR - HyDe's (dB), 1,024", gain, ">= 0", gain is not None and gain >= 0),
+        goal("restore peak RSS (GB), 1,024", rss, f"<= {MEMORY_GB}", rss is not None and rss <= MEMORY_GB),
+        goal("restore cost per pixel, largest / smallest over 256-2,048", spread, f"<= {FLAT_COST}",
+             spread is not None and spread <= FLAT_COST),
+        goal("restore 4,000 x 4,000 x 200 (s)", large.get("seconds"), f"< {LARGE_SCENE_S:.0f}",
+             large.get("seconds") is not None and large["seconds"] < LARGE_SCENE_S),
+        goal("restore 4,000 peak anonymous memory (GB)", large.get("peak_anonymous_gb"), f"< {MEMORY_GB}",
+             large.get("peak_anonymous_gb") is not None and large["peak_anonymous_gb"] < MEMORY_GB),
+        goal("unmix fit on its default sample (s)", fit, f"< {UNMIX_FIT_S:.0f}", fit is not None and fit < UNMIX_FIT_S),
+        goal("Dask 2 x 1 thread vs one process x 2 threads: speed-up", dist.get("speed_up"), None, None),
+        goal("Dask output bit-identical to the one-process output", dist.get("bit_identical"), "True",
+             dist.get("bit_identical") is True),
+    ]
