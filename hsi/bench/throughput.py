@@ -29,6 +29,8 @@ Pinned protocol
   ``dask scheduler`` and two one-thread ``dask worker`` processes on 127.0.0.1
   (:func:`hsi.bench.dask_cluster.local_dask_cluster`), against the one-process run on
   ``threads`` threads: speed-up, and whether the outputs are bit-identical.
+- The tables so far are rewritten to ``workdir/throughput-progress.json`` after every run
+  (removed when the suite ends), so a suite stopped early leaves its figures.
 - ``goals``: issue 14's targets, each with the measured value and met / not met.
 """
 
@@ -46,7 +48,8 @@ import psutil
 
 from hsi.bench.flops import subspace_flops
 from hsi.bench.measure import matmul_gflops, measured_run
-from hsi.errors import WriteError
+from hsi.errors import HsiError, WriteError
+from hsi.io.atomic import atomic_write
 from hsi.sample_scene import material_endmembers
 from hsi.settings import PROJECT_ROOT
 from hsi.tiling.grid import TileGrid
@@ -259,6 +262,12 @@ def run_benchmark(data_dir: str | None = None, *, sizes=(256, 512, 1024, 2048), 
     if hyde_missing:
         notes.append(f"HyDe skipped: {hyde_missing}")
     rows, distributed, unmix = [], [], []
+    progress = workdir_path / "throughput-progress.json"
+
+    def save_progress() -> None:  # the figures so far, should the suite be stopped before its tables
+        tables = _tables(rows, distributed, unmix, notes, sizes)
+        atomic_write(progress, lambda tmp: Path(tmp).write_text(json.dumps(tables, indent=1)))
+
     extra = [s for s in (distributed_size, unmix_size) if s and int(s) not in sizes]
     for size in sizes + sorted({int(s) for s in extra}):
         root = Path(tempfile.mkdtemp(prefix=f"hsi-throughput-{size}-", dir=workdir_path))
@@ -268,23 +277,33 @@ def run_benchmark(data_dir: str | None = None, *, sizes=(256, 512, 1024, 2048), 
             if size in sizes or size == distributed_size:
                 single = _size_rows(size, bands, noisy, clean, root, threads, restore_overrides, rate, rows, notes,
                                     run_timeout_s, measure_floors=size in sizes)
+                save_progress()
             if size in sizes:
                 _hyde_row(size, bands, noisy, clean, root, threads, hyde_python, hyde_k, hyde_missing, memory_gb,
                           rows, notes, run_timeout_s)
+                save_progress()
             if unmix_size and size == int(unmix_size):
                 unmix.append(_unmix_row(size, bands, noisy, root, threads, notes, run_timeout_s))
+                save_progress()
             if distributed_size and size == int(distributed_size) and single is not None:
                 try:
                     distributed.append({"size": _label(size, bands), **run_distributed(
                         noisy, single, root / "hsi.npy", threads, restore_overrides, run_timeout_s)})
-                except (RuntimeError, OSError) as error:
+                except (RuntimeError, OSError, HsiError) as error:
                     notes.append(f"distributed run at {size} failed: {error}")
                 _progress("distributed", size, distributed[-1] if distributed else {})
+                save_progress()
         finally:
             if not keep:
                 shutil.rmtree(root, ignore_errors=True)
-    _compare_with_hyde(rows)
     notes.append(f"load average at the end {os.getloadavg()[0]:.1f}")
+    tables = _tables(rows, distributed, unmix, notes, sizes)
+    progress.unlink(missing_ok=True)
+    return tables
+
+
+def _tables(rows: list[dict], distributed: list[dict], unmix: list[dict], notes: list[str], sizes: list[int]) -> dict:
+    _compare_with_hyde(rows)
     tables = {"throughput": rows, "goals": goals(rows, distributed, unmix, sizes)}
     if distributed:
         tables["distributed"] = distributed
