@@ -22,12 +22,14 @@ import rasterio.shutil
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window as RioWindow
 
-from hsi.errors import FormatError, WriteError
+from hsi.errors import FormatError, ParameterError, WriteError
 from hsi.io.base import LazyHandle, SceneWriter, require_file
 from hsi.io.wavelengths import nm_factor, wavelengths_from_names
 from hsi.scene import Scene, Window
 
 SUFFIXES = (".tif", ".tiff", ".gtiff")
+#: Compressions the writer offers (``write.compress=``); floats get predictor 3 with the lossless codecs.
+COMPRESSIONS = ("none", "deflate", "lzw", "zstd")
 
 
 def _rio_window(window: Window) -> RioWindow:
@@ -195,6 +197,11 @@ class GeoTiffWriter(SceneWriter):
     """
 
     def __init__(self, path: Path, like: Scene, *, temporary: Path, cog: bool = False, compress: str = "deflate", block: int = 256):
+        if compress not in COMPRESSIONS:
+            raise ParameterError(f"{path}: GeoTIFF compress must be one of {', '.join(COMPRESSIONS)}; got {compress!r}")
+        if int(block) != block or block < 16 or block % 16:
+            raise ParameterError(f"{path}: GeoTIFF block must be a multiple of 16 (256 or 512); got {block}")
+        block = int(block)
         super().__init__(path, like)
         self.cog = cog
         rows, cols, bands = self.shape
