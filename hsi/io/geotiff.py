@@ -27,6 +27,11 @@ from hsi.io.base import LazyHandle, SceneWriter, require_file
 from hsi.io.wavelengths import nm_factor, wavelengths_from_names
 from hsi.scene import Scene, Window
 
+# GDAL's block cache (default 5% of the machine's memory) holds decoded blocks as anonymous
+# memory: a whole 1,024 x 1,024 x 200 scene after one streamed read. hsi reads and writes in
+# block order and needs little of it; GDAL_CACHEMAX set by the user wins.
+os.environ.setdefault("GDAL_CACHEMAX", "256")
+
 SUFFIXES = (".tif", ".tiff", ".gtiff")
 #: Compressions the writer offers (``write.compress=``); floats get predictor 3 with the lossless codecs.
 COMPRESSIONS = ("none", "deflate", "lzw", "zstd")

@@ -13,8 +13,8 @@ its halo and project them again; here the scene is read once and written once:
    pixels are kept. With a margin of the denoiser's support (``plan.support``) the result
    equals the untiled one; the default, ``plan.margin``, is cheaper and leaves differences
    near tile edges far below the noise. The halo costs ``k`` images, not every band;
-3. *back-project*: strips of output rows are back-projected window by window into one
-   reused strip buffer and handed to the output (journaled for resume when asked).
+3. *back-project*: output rows are back-projected and written window by window in block
+   order (whole strips when a resume journal keeps them).
 
 The ``plan`` is any object with ``k``, ``support``, ``margin``, ``alignment`` and three picklable
 functions: ``project((n, bands)) -> (n, k)``, ``back_project((n, k)) -> (n, bands)`` and
@@ -86,7 +86,7 @@ def _submit(executor, fn, *args):
 
 
 def run_subspace(plan, scene: Scene, output: Path | str, *, bands: np.ndarray | None = None, tile: int = 256,
-                 context: int | None = None, strip_rows: int = READ_BLOCK, memory_mb: float = 512,
+                 context: int | None = None, strip_rows: int | None = None, memory_mb: float = 512,
                  template=None, overwrite: bool = False, resume: bool = False, fingerprint: dict | None = None,
                  write_options: dict | None = None, executor=None, progress: bool = True) -> dict:
     """Denoise ``scene`` with ``plan`` and stream the result to ``output``; returns a summary.
@@ -98,12 +98,20 @@ def run_subspace(plan, scene: Scene, output: Path | str, *, bands: np.ndarray | 
     tile : side of the denoising tiles on the eigen-images.
     context : margin of each denoising tile; None = ``plan.margin``; ``plan.support`` or more gives the
         untiled result exactly.
-    strip_rows : output rows per strip handed to the writer (and the journal).
-    memory_mb : eigen-images (input and denoised) are kept in memory up to this size, else memmapped.
+    strip_rows : output rows per strip; None = 256, or with ``resume`` (whose journal keeps whole
+        strips in memory) the largest power of two (16 to 256) whose strip fits a quarter of ``memory_mb``.
+    memory_mb : eigen-images (input and denoised) are kept in memory up to half this size each,
+        else memmapped.
     template : ``n_bands -> Scene``, the output's grid and metadata.
     resume, fingerprint : as :func:`hsi.tiling.runner.run_tiled`.
     executor : None runs the denoising tiles here; otherwise ``submit(fn, cut) -> future`` (Dask).
     """
+    if strip_rows is None and not resume:
+        strip_rows = READ_BLOCK  # written window by window: one GeoTIFF block row at a time
+    elif strip_rows is None:  # the journal keeps whole strips
+        row_bytes = 4 * scene.n_cols * scene.n_bands
+        fit = max(16, int(memory_mb * 2**20 / 4 // row_bytes))
+        strip_rows = min(READ_BLOCK, 1 << (fit.bit_length() - 1))  # divides 256- and 512-row GeoTIFF blocks
     if tile < 1 or strip_rows < 1:
         raise ParameterError(f"tile and strip_rows must be positive; got {tile}, {strip_rows}")
     context = int(plan.margin if context is None else context)
@@ -199,22 +207,30 @@ def denoise_in_tiles(denoise, source: np.ndarray, target: np.ndarray, *, tile: i
 
 def _back_project(plan, denoised: np.ndarray, empty: np.ndarray, bands: np.ndarray, n_bands: int,
                   strip_rows: int, rows_done: int, out: StreamedOutput) -> None:
-    """Pass 3: strips of output rows, back-projected window by window into one reused buffer."""
+    """Pass 3: strips of output rows, back-projected window by window.
+
+    Each window goes straight to the writer (it completes whole GeoTIFF blocks), except with a
+    resume journal, which keeps whole strips: then the windows fill one reused strip buffer.
+    """
     _, rows, cols = denoised.shape
-    strip = np.full((min(strip_rows, rows), cols, n_bands), np.nan, np.float32)
+    whole_strips = out.journal is not None
+    strip = np.empty((min(strip_rows, rows), cols, n_bands), np.float32) if whole_strips else None
     subset = len(bands) != n_bands
     for row in range(rows_done, rows, strip_rows):
         height = min(strip_rows, rows - row)
-        values = strip[:height]
-        if subset:
-            values[:] = np.nan  # bands kept out of the method; also resets nodata written before
         for col in range(0, cols, READ_BLOCK):
             width = min(READ_BLOCK, cols - col)
             window = Window(row, col, height, width)
-            coefficients = _at(denoised, window).reshape(plan.k, -1).T
-            pixels = plan.back_project(np.ascontiguousarray(coefficients)).reshape(height, width, -1)
-            if subset:
-                values[:, col:col + width][..., bands] = pixels
+            coefficients = np.ascontiguousarray(_at(denoised, window).reshape(plan.k, -1).T)
+            pixels = plan.back_project(coefficients).reshape(height, width, -1)
+            if subset:  # bands kept out of the method are NaN, written as nodata
+                values = np.full((height, width, n_bands), np.nan, np.float32)
+                values[..., bands] = pixels
             else:
-                values[:, col:col + width] = pixels
-        out.put(Window(row, 0, height, cols), values, empty[row:row + height])
+                values = pixels
+            if whole_strips:
+                strip[:height, col:col + width] = values
+            else:
+                out.put(window, values, empty[row:row + height, col:col + width])
+        if whole_strips:
+            out.put(Window(row, 0, height, cols), strip[:height], empty[row:row + height])
