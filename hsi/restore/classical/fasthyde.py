@@ -15,7 +15,7 @@ import torch
 
 from hsi.arrays import as_tensor, like_input, per_band
 from hsi.errors import InputError, ParameterError
-from hsi.estimate.noise import estimate_noise_regression
+from hsi.estimate.noise import estimate_noise_regression, regression_residual_operator
 from hsi.estimate.subspace import hysime
 from hsi.restore.classical.bm3d import bm3d
 
@@ -92,7 +92,7 @@ def spatial_rank_test(
     holds signal, however weak per pixel, that a spatial denoiser can recover. Returns a
     boolean (m,).
     """
-    z = blocks @ basis  # (n, rows, cols, m)
+    z = torch.cat([part.to(basis.dtype) @ basis for part in blocks.split(8)])  # (n, rows, cols, m), 8 blocks at a time
     z = z - z.mean(dim=(0, 1, 2))
     power = (z ** 2).mean(dim=(0, 1, 2)).clamp_min(torch.finfo(z.dtype).tiny)
     lag_rows = (z[:, 1:] * z[:, :-1]).mean(dim=(0, 1, 2))
@@ -151,12 +151,14 @@ def subspace_stats(
         blocks = sample if sample.ndim == 4 else sample[None]
         sample = blocks.reshape(-1, blocks.shape[-1])
     y = as_tensor(sample, name="pixels_sample", ndim=2)
-    # One float64 copy of the sample, whitened in place: the sample is up to 200,000 x bands
-    # and every extra float64 copy of it is 320 MB at 200 bands.
-    y64 = y.to(torch.float64, copy=True)
     n_bands = y.shape[1]
     if k is not None and not 1 <= int(k) <= n_bands:
         raise ParameterError(f"k must be in [1, {n_bands}] (the band count); got {k}")
+    if noise_model == "gaussian" and (k is not None or blocks is not None):
+        return _gaussian_stats_from_correlation(y, blocks, noise_std, k, max_rank)
+    # One float64 copy of the sample, whitened in place: the sample is up to 200,000 x bands
+    # and every extra float64 copy of it is 320 MB at 200 bands.
+    y64 = y.to(torch.float64, copy=True)
     gain = None
     if noise_model == "poisson_gaussian":
         gain, b = _fit_poisson_gaussian(y64)
@@ -190,6 +192,51 @@ def subspace_stats(
         _, basis = hysime(white, noise, noise_cov)
     dtype = y.dtype
     return SubspaceStats(std.to(dtype), basis.to(dtype), None if gain is None else gain.to(dtype))
+
+
+def _correlation(y: torch.Tensor, chunk: int = 32_768) -> torch.Tensor:
+    """``Y^T Y`` in float64, accumulated over chunks of pixels (no float64 copy of the sample)."""
+    corr = torch.zeros(y.shape[1], y.shape[1], dtype=torch.float64, device=y.device)
+    for part in y.split(chunk):
+        part = part.to(torch.float64)
+        corr += part.T @ part
+    return corr
+
+
+def _gaussian_stats_from_correlation(y, blocks, noise_std, k, max_rank) -> SubspaceStats:
+    """:func:`subspace_stats` for Gaussian noise from ``Y^T Y`` alone (plus the blocks' eigen-images).
+
+    The same estimates as the pixel-wise computation (noise by regression, whitening, signal
+    correlation), each a ``bands x bands`` product: ``noise^T noise = A^T R A`` and
+    ``signal^T signal = (I - A)^T R (I - A)`` for the regression operator ``A``
+    (:func:`hsi.estimate.noise.regression_residual_operator`). The sample is never copied in
+    float64 (1.6 GB of float64 copies for 200,000 pixels x 200 bands before).
+    """
+    n_pixels, n_bands = y.shape
+    if n_pixels <= n_bands:
+        raise InputError(f"pixels_sample: needs more pixels than bands; got {n_pixels} pixels for {n_bands} bands")
+    if not bool(torch.isfinite(y).all()):
+        raise InputError("pixels_sample contains NaN or infinite values; drop or fill them first")
+    corr = _correlation(y)
+    if noise_std is None:
+        operator = regression_residual_operator(corr)
+        dof = n_pixels / max(n_pixels - n_bands + 1, 1)
+        std = ((operator * (corr @ operator)).sum(0) / n_pixels * dof).sqrt()
+    else:
+        std = per_band(noise_std, n_bands, device=y.device, dtype=torch.float64)
+    std = std.clamp_min(std.max() * 1e-6 + torch.finfo(torch.float64).tiny)
+    white_corr = corr / std[:, None] / std[None, :]
+    residual = torch.eye(n_bands, dtype=torch.float64, device=y.device) - regression_residual_operator(white_corr)
+    _, vecs = torch.linalg.eigh(residual.T @ white_corr @ residual)
+    vecs = vecs.flip(-1)
+    if k is not None:
+        basis = vecs[:, : int(k)]
+    else:
+        leading = vecs[:, : min(int(max_rank), n_bands)]
+        keep = spatial_rank_test(blocks, leading / std[:, None])  # eigen-images of the whitened blocks
+        keep[0] = True
+        basis = leading[:, keep]
+    return SubspaceStats(std.to(y.dtype), basis.to(y.dtype))
 
 
 def project(pixels: torch.Tensor, stats: SubspaceStats) -> torch.Tensor:
