@@ -195,13 +195,17 @@ def open_geotiff(path: Path) -> Scene:
 
 
 class GeoTiffWriter(SceneWriter):
-    """Tiled, deflate-compressed GeoTIFF; ``cog=True`` rewrites it as a COG on close.
+    """Tiled GeoTIFF, uncompressed unless ``compress`` says; ``cog=True`` rewrites it as a COG on close.
+
+    Uncompressed by default: on a restored 512 x 512 x 200 float32 scene deflate wrote 16x
+    slower, zstd 22x and lzw 10x, for files 77% (deflate, zstd) and 102% (lzw) of the
+    uncompressed size (noise-like floats compress little), and every reader opens it.
 
     Every write and the close run with GDAL's errors collected: one signalled error fails
     the output, and the closed file is reopened and checked before it is renamed into place.
     """
 
-    def __init__(self, path: Path, like: Scene, *, temporary: Path, cog: bool = False, compress: str = "deflate", block: int = 256):
+    def __init__(self, path: Path, like: Scene, *, temporary: Path, cog: bool = False, compress: str = "none", block: int = 256):
         if compress not in COMPRESSIONS:
             raise ParameterError(f"{path}: GeoTIFF compress must be one of {', '.join(COMPRESSIONS)}; got {compress!r}")
         if int(block) != block or block < 16 or block % 16:
