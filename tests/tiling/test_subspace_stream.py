@@ -182,3 +182,19 @@ def test_streamed_run_on_a_scene_5x_the_budget_stays_under_it(tmp_path):
     coefficients = plan.project(pixels.reshape(-1, bands)).T.reshape(-1, 202, cols)
     expected = plan.back_project(np.ascontiguousarray(plan.denoise(coefficients).reshape(plan.k, -1).T))
     np.testing.assert_allclose(out[4000:4200], expected.reshape(202, cols, bands)[1:201], rtol=0, atol=1e-5)
+
+
+def test_denoising_tiles_on_an_executor_with_a_pickled_plan_give_the_same_output(tmp_path, rng):
+    import pickle
+    from concurrent.futures import ThreadPoolExecutor
+
+    cube = _cube(rng, 40, 36, 12)
+    method = _fitted(cube, **SMALL)
+    _run(method, cube, tmp_path / "here.npy", tile=16)
+    plan = pickle.loads(pickle.dumps(method.plan()))  # what a Dask worker receives
+    scene = Scene.from_array(cube)
+    with ThreadPoolExecutor(2) as pool:
+        summary = run_subspace(plan, scene, tmp_path / "there.npy", tile=16, executor=pool,
+                               template=lambda n: output_template(scene, n), progress=False)
+    assert summary["tiles"] == 9
+    assert np.array_equal(open_scene(tmp_path / "here.npy").read(), open_scene(tmp_path / "there.npy").read())
