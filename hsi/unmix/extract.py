@@ -435,15 +435,25 @@ def pseudo_points(pixels: Array, n_endmembers: int, *, n_neighbors: int | None =
 
 def _knn(points: torch.Tensor, n_neighbors: int, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices (n, n_neighbors) of each point's nearest neighbours (itself included, nearest
-    first) and their distances (n, n_neighbors), by chunked brute force."""
+    first) and their distances (n, n_neighbors), by chunked brute force.
+
+    The ranking uses ``||q||^2 - 2 p.q`` (the query's own norm does not change its ranking)
+    in float32, one fused matrix product per chunk: the n x n scores are the whole cost, and
+    half-width floats halve it. Only neighbours tied to float32 rounding can swap; the
+    distances returned are recomputed in the points' dtype.
+    """
     n = points.shape[0]
     indices = torch.empty(n, n_neighbors, dtype=torch.int64, device=points.device)
     distances = torch.empty(n, n_neighbors, dtype=points.dtype, device=points.device)
-    squared = (points**2).sum(dim=1)
+    centred = points - points.mean(dim=0)  # distances are shift-invariant; centring keeps float32 accurate
+    single = centred.to(torch.float32)
+    squared = (single**2).sum(dim=1)
     for start in range(0, n, chunk):
-        block = points[start : start + chunk]
-        squared_distances = squared[start : start + chunk, None] - 2 * block @ points.T + squared[None, :]
-        values, idx = torch.topk(squared_distances, n_neighbors, dim=1, largest=False, sorted=True)
-        indices[start : start + chunk] = idx
-        distances[start : start + chunk] = values.clamp_min(0).sqrt()
+        block = single[start : start + chunk]
+        scores = torch.addmm(squared[None, :], block, single.T, alpha=-2.0)
+        idx = torch.topk(scores, n_neighbors, dim=1, largest=False, sorted=True).indices
+        exact = (centred[idx] - centred[start : start + chunk, None]).norm(dim=2)
+        order = torch.argsort(exact, dim=1, stable=True)  # restore the exact order among the chosen
+        indices[start : start + chunk] = torch.gather(idx, 1, order)
+        distances[start : start + chunk] = torch.gather(exact, 1, order)
     return indices, distances
