@@ -24,6 +24,9 @@ from hsi.unmix.checks import check_pixels
 __all__ = ["ucls", "scls", "nnls", "fcls", "reconstruction_rmse"]
 
 _CHUNK_PIXELS = 1 << 13  # small enough for the float64 working set to stay in cache
+# A warm-started active set does a few cheap passes whose cost is mostly per-call overhead:
+# larger chunks halve it (measured at k = 3-8 on 20,000 pixels).
+_WARM_CHUNK_PIXELS = 1 << 15
 _ENUMERATE_MAX_K = 6  # up to 63 faces: enumerating them beats the active-set loop
 
 
@@ -50,9 +53,9 @@ def _normal_equations(pixels: torch.Tensor, endmembers: torch.Tensor, start: int
     return e64.T @ e64, block @ e64
 
 
-def _chunks(n_pixels: int):
-    for start in range(0, n_pixels, _CHUNK_PIXELS):
-        yield start, min(start + _CHUNK_PIXELS, n_pixels)
+def _chunks(n_pixels: int, size: int = _CHUNK_PIXELS):
+    for start in range(0, n_pixels, size):
+        yield start, min(start + size, n_pixels)
 
 
 def ucls(pixels: Array, endmembers: Array):
@@ -184,7 +187,7 @@ def _constrained(pixels, endmembers, *, sum_to_one: bool, max_iter: int | None, 
         if initial.shape != (pixels_t.shape[0], k):
             raise InputError(f"initial abundances must be (n_pixels, n_endmembers) = {(pixels_t.shape[0], k)}; "
                              f"got shape {tuple(initial.shape)}")
-    for start, stop in _chunks(pixels_t.shape[0]):
+    for start, stop in _chunks(pixels_t.shape[0], _CHUNK_PIXELS if initial is None else _WARM_CHUNK_PIXELS):
         gram, rhs = _normal_equations(pixels_t, endmembers_t, start, stop)
         if faces is not None:
             out[start:stop] = _best_face(faces, rhs, sum_to_one).to(out.dtype)
