@@ -135,6 +135,44 @@ def fcls_throughput(n_pixels: int, n_check: int, seed: int, endmembers: np.ndarr
     }
 
 
+def fit_time_rows(methods: list[str], spec: dict, data_dir, seed: int) -> list[dict]:
+    """Wall and CPU seconds of each method's endmember fit on the ``unmix`` job's default sample.
+
+    The scene is a synthetic case (``spec``: :func:`hsi.bench.unmix_cases.build_case`'s
+    arguments, e.g. 512 x 512 on EMIT's bands, plus ``sample_pixels`` and optionally
+    ``methods``, which replace ``methods``) from which ``sample_pixels`` pixels are drawn
+    uniformly, as ``unmix`` does; CPU seconds of one thread show the cost without the other
+    jobs sharing the machine. SAD against the case's truth shows that speed cost no accuracy.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    from hsi.bench.unmix_cases import build_case
+    from hsi.metrics.unmix import spectral_angles_deg
+
+    spec = dict(spec)
+    sample_pixels = int(spec.pop("sample_pixels", 20000))
+    methods = list(spec.pop("methods", None) or methods)
+    case = build_case(**spec, data_dir=data_dir)
+    pixels = case.cube.reshape(-1, case.cube.shape[2])
+    rng = np.random.default_rng(seed)
+    sample = pixels[np.sort(rng.choice(pixels.shape[0], min(sample_pixels, pixels.shape[0]), replace=False))]
+    sample = sample.astype(np.float32)
+    k = case.endmembers.shape[1]
+    rows = []
+    for method_name in methods:
+        method = load_method(method_name)
+        wall, cpu = time.perf_counter(), time.process_time()
+        endmembers = np.asarray(method.endmembers(sample, k, rng=seed))
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        angles = spectral_angles_deg(endmembers, case.endmembers)
+        matched = linear_sum_assignment(angles)
+        rows.append({"scene": f"{case.name}: {case.cube.shape[0]} x {case.cube.shape[1]} x {case.cube.shape[2]}",
+                     "method": method_name, "sample pixels": int(sample.shape[0]), "endmembers": int(k),
+                     "fit wall s": float(wall), "fit cpu s": float(cpu), "threads": float(torch.get_num_threads()),
+                     "SAD mean (deg)": float(angles[matched].mean())})
+    return rows
+
+
 def run_benchmark(
     data_dir: str | None = None,
     quick: bool = False,
@@ -146,6 +184,7 @@ def run_benchmark(
     threads: int | None = None,
     library_methods: list[str] | None = None,
     cases: list[dict] | None = None,
+    fit_time: dict | None = None,
 ) -> dict[str, list[dict]]:
     """Every unmixing method on Samson, Jasper Ridge and the synthetic cases, and the FCLS throughput table.
 
@@ -158,6 +197,8 @@ def run_benchmark(
     scenes : names among ``samson``, ``jasper_ridge`` and the cases' names (None: all of them).
     cases : synthetic case specifications, each the keyword arguments of
         :func:`hsi.bench.unmix_cases.build_case` (None: none).
+    fit_time : a large synthetic case (``build_case`` arguments plus ``sample_pixels``) on whose
+        sample every method's endmember fit is timed (None or the quick run: no fit-time table).
     fcls_pixels, fcls_check : size of the throughput problem and of the scipy-checked subset.
     library_methods : ``conf/method`` library-unmixing configs run onto each scene's shipped
         library (None: all of them; ``[]``: none; the quick run skips them).
@@ -174,7 +215,11 @@ def run_benchmark(
             raise ParameterError(f"threads must be >= 1; got {threads}")
         torch.set_num_threads(int(threads))
     try:
-        return _run(data_dir, quick, methods, seed, scenes, fcls_pixels, fcls_check, library_methods, cases)
+        tables = _run(data_dir, quick, methods, seed, scenes, fcls_pixels, fcls_check, library_methods, cases)
+        if fit_time and not quick:
+            names = methods if methods is not None else list(DEFAULT_METHODS)
+            tables["fit_time"] = fit_time_rows(names, fit_time, Path(data_dir) if data_dir else None, seed)
+        return tables
     finally:
         torch.set_num_threads(previous_threads)
 
