@@ -2,8 +2,10 @@
 
 Used as the spatial denoiser of the subspace methods (eigen-images of FastHyDe) and on its
 own for single bands. Everything is batched over images and vectorised over patches: block
-matching scans the search window one row of displacements at a time, and groups are
-filtered with a separable 3-D transform (2-D DCT of each patch, Haar across the group).
+matching is one matrix product per tile of reference patches against the patches of the
+tile's search region, and groups are filtered with a separable 3-D transform (2-D DCT of
+each patch, computed once per image, Haar across the group), in chunks of references so
+memory stays bounded.
 """
 
 from __future__ import annotations
