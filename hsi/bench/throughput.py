@@ -187,7 +187,9 @@ def _what_ran(report: dict) -> dict:
         target = str(chosen.get("_target_", "?")).rsplit(".", 1)[-1]
         name = f"{name}: {diagnosis['chosen']} -> {target}"
     tiling = results.get("tiling") or {}
-    return {"method": name, "path": tiling.get("path", "tile_runner"), "k": tiling.get("k"),
+    steps = {"fit_s": report["timings"].get("fit_s"), "restore_s": report["timings"].get("restore_s")}
+    steps.update({key: tiling[key] for key in ("project_s", "denoise_s", "back_project_write_s") if key in tiling})
+    return {"method": name, "path": tiling.get("path", "tile_runner"), "k": tiling.get("k"), "steps": steps,
             "tiling": {key: tiling.get(key) for key in ("tile", "context", "overlap") if key in tiling}}
 
 
@@ -343,7 +345,8 @@ def _size_rows(size, bands, noisy, clean, root, threads, overrides, rate, rows, 
     row = {"size": _label(size, bands), "program": "hsi restore (default)", "method": run["method"],
            "path": run["path"], "k": k, "seconds": run["seconds"], "peak_rss_gb": run["peak_rss_gb"],
            "peak_anonymous_gb": run["peak_anonymous_gb"], "mpsnr_db": streamed_mpsnr(clean, root / "hsi.npy"),
-           "us_per_pixel": run["seconds"] / pixels * 1e6, "io_floor_s": io, "arith_floor_s": arith}
+           "us_per_pixel": run["seconds"] / pixels * 1e6, "io_floor_s": io, "arith_floor_s": arith,
+           **{f"job_{key}": value for key, value in run["steps"].items()}}
     rows.append(row)
     _progress("hsi", size, row)
     return run

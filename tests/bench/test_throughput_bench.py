@@ -103,9 +103,11 @@ def test_a_chatty_run_does_not_block_and_a_failing_or_slow_one_says_why(tmp_path
 def test_the_report_says_what_auto_chose():
     report = {"method": {"name": "auto", "config": {"gaussian": {"_target_": "hsi.restore.tile_adapter.SubspaceDenoiserTiles"}}},
               "results": {"noise_diagnosis": {"chosen": "gaussian"},
-                          "tiling": {"path": "subspace_stream", "k": 6, "tile": 256, "context": 20}}}
+                          "tiling": {"path": "subspace_stream", "k": 6, "tile": 256, "context": 20, "denoise_s": 3.0}},
+              "timings": {"fit_s": 1.0, "restore_s": 4.0, "total_s": 5.5}}
     assert _what_ran(report) == {"method": "auto: gaussian -> SubspaceDenoiserTiles", "path": "subspace_stream",
-                                 "k": 6, "tiling": {"tile": 256, "context": 20}}
+                                 "k": 6, "tiling": {"tile": 256, "context": 20},
+                                 "steps": {"fit_s": 1.0, "restore_s": 4.0, "denoise_s": 3.0}}
 
 
 def test_goals_compare_each_figure_with_its_target():
