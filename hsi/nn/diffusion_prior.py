@@ -44,8 +44,11 @@ import torch
 from hsi.errors import InputError, ParameterError
 from hsi.nn.noise_levels import alpha_bar_at, timestep_of
 from hsi.nn.unet import pad_to_multiple
+from hsi.settings import MODELS_DIR
 
 FORMAT = "hsi-diffusion-prior"
+#: The shipped single-channel prior (load it with :func:`load_prior`).
+SINGLE_CHANNEL_PRIOR = MODELS_DIR / "hsi-prior-1ch"
 CONFIG_FILE = "prior_config.json"
 WEIGHTS_FILE = "unet.safetensors"
 
