@@ -76,3 +76,12 @@ def test_block_match_returns_the_nearest_patches_of_each_window_across_tiles_and
     got = distances[:, refs].gather(2, matches).sort(dim=-1).values
     assert torch.equal(matches[:, :, 0], refs.expand(matches.shape[0], -1))
     assert torch.allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("radius", [1, 2, 4])
+def test_small_search_windows_give_groups_no_larger_than_a_corner_window(radius):
+    """A corner reference has (radius + 1)^2 candidates: groups are capped there, not at the centre's count."""
+    images = torch.randn(2, 40, 50, generator=torch.Generator().manual_seed(0))
+    denoised = bm3d(images, 1.0, radius=radius)
+    assert denoised.shape == images.shape
+    assert float(denoised.std()) < 0.7 * float(images.std())

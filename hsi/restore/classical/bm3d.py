@@ -259,7 +259,8 @@ def bm3d(
     if bool((sig < 0).any()) or not bool(torch.isfinite(sig).all()):
         raise ParameterError(f"sigma must be finite and >= 0; got {sigma}")
     patch = int(min(patch, rows, cols))
-    n_candidates = min(2 * radius + 1, rows - patch + 1) * min(2 * radius + 1, cols - patch + 1)
+    # Groups never outgrow the smallest search window, a reference's in a corner of the image.
+    n_candidates = min(radius + 1, rows - patch + 1) * min(radius + 1, cols - patch + 1)
     group_hard = _power_of_two_at_most(min(group_hard, n_candidates))
     group_wiener = _power_of_two_at_most(min(group_wiener, n_candidates))
     ref_y = _positions(rows, patch, step, x.device)
