@@ -8,8 +8,8 @@ rotation), so each guidance step solves, per rotated channel ``c``,
     x0 = argmin_x ||y_c - H x||^2 / (2 v_c) + rho / 2 ||x - x0_hat||^2,
 
 the proximal (DDRM/DiffPIR-style projection) step between the prior's clean estimate
-``x0_hat`` and the data. ``rho`` follows the reverse process (see
-:mod:`hsi.restore.diffusion.sampler`). Closed forms for denoising and inpainting; conjugate
+``x0_hat`` and the data. ``rho`` follows the denoiser's level (plug-and-play HQS,
+:mod:`hsi.restore.diffusion.pnp`) or the reverse process (:mod:`hsi.restore.diffusion.selfsupervised`). Closed forms for denoising and inpainting; conjugate
 gradients with the exact operator and its autograd adjoint for blur + decimation.
 
 References
