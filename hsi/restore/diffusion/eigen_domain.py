@@ -35,10 +35,13 @@ class EigenImages:
     k : subspace dimension; None = from the data (FastHyDe's spatial test on blocks, HySime
         on scattered pixels when the blocks hold missing values).
     signal_std : standard deviation the signal of each eigen-image is scaled to.
+    max_rank : most eigen-images kept when ``k`` is None (the leading ones): bounds the work,
+        since every eigen-image costs denoiser calls; None = no bound.
     """
 
-    def __init__(self, k: int | None = None, signal_std: float = 0.5):
+    def __init__(self, k: int | None = None, signal_std: float = 0.5, max_rank: int | None = None):
         self.k, self.signal_std = k, float(signal_std)
+        self.max_rank = None if max_rank is None else int(max_rank)
         self.stats: SubspaceStats | None = None
         self.offset: torch.Tensor | None = None  # (k,) whitened units
         self.scale: torch.Tensor | None = None  # (k,) whitened units per normalised unit
@@ -57,7 +60,10 @@ class EigenImages:
         if sample.reshape(-1, blocks.shape[-1]).shape[0] <= blocks.shape[-1]:
             raise InputError(f"only {sample.reshape(-1, blocks.shape[-1]).shape[0]} complete pixels for "
                              f"{blocks.shape[-1]} bands: cannot fit a subspace")
-        self.stats = subspace_stats(sample, k=self.k).to("cpu", torch.float64)
+        stats = subspace_stats(sample, k=self.k).to("cpu", torch.float64)
+        if self.k is None and self.max_rank is not None and stats.k > self.max_rank:  # leading directions first
+            stats = SubspaceStats(stats.noise_std, stats.basis[:, : self.max_rank], stats.gain)
+        self.stats = stats
         coefficients = (sample.reshape(-1, sample.shape[-1]).double() / self.stats.noise_std) @ self.stats.basis
         self.offset = coefficients.mean(0)
         # Unit-variance noise: what the eigen-image varies beyond it is signal.
