@@ -24,7 +24,7 @@ class GaussianPriorDenoiser:
         return images * self.tau ** 2 / (self.tau ** 2 + s ** 2)
 
 
-def tiny_prior(channels: int = 1):
+def tiny_prior(channels: int = 3):
     """A randomly initialised 2-level prior (a few thousand weights): fast, knows nothing."""
     from diffusers import DDPMScheduler
 

@@ -30,26 +30,6 @@ import torch.nn.functional as F
 from hsi.errors import ParameterError
 
 
-def tv_gradient(images: torch.Tensor, eps: float = 1e-2) -> torch.Tensor:
-    """Gradient of the smoothed anisotropic total variation ``sum sqrt(d^2 + eps^2)`` of ``(n, c, rows, cols)``.
-
-    Neumann boundaries (no difference across the border). Used for the optional TV guidance.
-
-    References
-    ----------
-    L. I. Rudin, S. Osher, E. Fatemi, "Nonlinear total variation based noise removal
-    algorithms", Physica D 60, 1992; Pang et al., CVPR 2024 (TV-guided HIR-Diff).
-    """
-    gradient = torch.zeros_like(images)
-    for dim in (-2, -1):
-        difference = torch.diff(images, dim=dim)
-        flux = difference / torch.sqrt(difference * difference + eps * eps)
-        before = F.pad(flux, [0, 0, 1, 0] if dim == -2 else [1, 0])
-        after = F.pad(flux, [0, 0, 0, 1] if dim == -2 else [0, 1])
-        gradient = gradient + before - after
-    return gradient
-
-
 class ChannelNoise:
     """Per-pixel Gaussian noise with a ``(c, c)`` covariance across channels, and its eigenbasis."""
 
