@@ -1,4 +1,4 @@
-"""Train the subspace-image diffusion prior (Lightning; model=, data=, trainer= config groups)."""
+"""Train a diffusion prior (Lightning; model=, data=, trainer=, experiment= config groups)."""
 
 from __future__ import annotations
 
@@ -28,23 +28,48 @@ def hardware() -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
 
 
+def _data_lines(inventory: list[dict]) -> list[str]:
+    lines = []
+    for item in inventory:
+        if "licence" in item:
+            lines.append(f"- {item['source']}: {item['images']} images, {item['pixels'] / 1e6:.1f} M pixels, "
+                         f"weight {item['weight']:g}. Licence: {item['licence']}")
+        else:
+            lines.append(f"- {item['source']}: {' x '.join(map(str, item['shape']))}")
+    return lines or ["(none)"]
+
+
+def _description(channels: int) -> list[str]:
+    if channels == 1:
+        return [
+            "Single-channel, noise-level-conditioned diffusion prior (diffusers UNet2DModel + DDPMScheduler):",
+            "a denoiser for one image at a time, such as a FastHyDe eigen-image. Load it with",
+            "`hsi.nn.diffusion_prior.load_prior(folder)`; `prior.denoise(noisy, sigma)` returns the posterior",
+            "mean (Tweedie) of `noisy = x + sigma * n` at the matched timestep.", "",
+            "Scale: images are used as `hsi.nn.diffusion_prior.normalise` maps them, per image",
+            "`(x - offset) / scale` with `offset` the midpoint and `scale` half the distance of the image's",
+            "0.5 % and 99.5 % quantiles (about [-1, 1]); `sigma` is in those units (`sigma_raw / scale`).",
+        ]
+    return ["Diffusion prior (noise-prediction U-Net, diffusers UNet2DModel + DDPMScheduler) over normalised",
+            "subspace images (RRQR-selected reduced bands, see hsi/estimate/rrqr_subspace.py)."]
+
+
 def model_card(cfg: DictConfig, summary: dict, inventory: list[dict]) -> str:
-    """The card written beside the exported prior: data, settings, steps, hardware; no scores."""
-    sources = "\n".join(f"- {item['source']}: {' x '.join(map(str, item['shape']))}" for item in inventory)
+    """The card written beside the exported prior: data and licences, settings, steps, hardware; no scores."""
+    channels = int(cfg.model.unet.channels)
     return "\n".join([
-        f"# {cfg.name}", "",
-        "Diffusion prior (noise-prediction U-Net, diffusers UNet2DModel + DDPMScheduler) over normalised",
-        "subspace images (RRQR-selected reduced bands, see hsi/estimate/rrqr_subspace.py).", "",
-        "## Training data", "", sources or "(none)", "",
-        "## Settings", "", "```yaml", OmegaConf.to_yaml(cfg.model).strip(), OmegaConf.to_yaml(cfg.data).strip(),
-        OmegaConf.to_yaml(cfg.trainer).strip(), "```", "",
+        f"# {cfg.name}", "", *_description(channels), "",
+        "## Training data", "", *_data_lines(inventory), "",
+        "## Settings", "", "```yaml", OmegaConf.to_yaml(cfg.model, resolve=True).strip(), OmegaConf.to_yaml(cfg.data, resolve=True).strip(),
+        OmegaConf.to_yaml(cfg.trainer, resolve=True).strip(), "```", "",
         "## Run", "",
         f"- command: `{summary['command']}`",
         f"- optimiser steps: {summary['global_step']}",
         f"- wall time: {summary['seconds']:.0f} s",
         f"- hardware: {summary['hardware']}",
         f"- last logged training loss: {summary['last_loss']}", "",
-        "## Scores", "", "None measured by this job: run `python cli.py bench restore` and quote its output here.", "",
+        "## Scores", "", "None measured by this job: run `python cli.py bench prior` (single-channel) or",
+        "`python cli.py bench restore` and quote its table here.", "",
     ])
 
 

@@ -8,6 +8,11 @@ with spatial texture. Three channels because the first three RRQR bands of real 
 almost all the spatial structure (more are handled in groups of three), and because the
 channels are normalised one by one to ``[-1, 1]`` the prior ignores units and sensor gains.
 
+The single-channel prior (``channels == 1``, ``models/hsi-prior-1ch``) is a noise-level-conditioned
+denoiser for one image at a time (a FastHyDe eigen-image, any image): :meth:`DiffusionPrior.denoise`
+returns the posterior mean ``E[x | x + sigma n]`` (Tweedie) at the matched timestep, in the scale
+:func:`normalise` defines (each image mapped by its robust range to about ``[-1, 1]``).
+
 A prior is saved in one of two layouts, each self-describing:
 
 * flat (what ``models/`` ships): ``<name>.safetensors`` (the EMA weights), ``<name>.json``
@@ -21,7 +26,8 @@ weights file (checksum) with an :class:`~hsi.errors.InputError` naming the file.
 
 References
 ----------
-J. Ho, A. Jain, P. Abbeel, "Denoising diffusion probabilistic models", NeurIPS 2020. J. Song,
+J. Ho, A. Jain, P. Abbeel, "Denoising diffusion probabilistic models", NeurIPS 2020. B. Efron,
+"Tweedie's formula and selection bias", JASA 106(496), 2011 (posterior mean from the score). J. Song,
 C. Meng, S. Ermon, "Denoising diffusion implicit models", ICLR 2021. L. Pang et al.,
 "HIR-Diff: unsupervised hyperspectral image restoration via improved diffusion models", CVPR 2024.
 """
@@ -35,12 +41,55 @@ from typing import Any
 
 import torch
 
-from hsi.errors import InputError
+from hsi.errors import InputError, ParameterError
+from hsi.nn.noise_levels import alpha_bar_at, timestep_of
 from hsi.nn.unet import pad_to_multiple
 
 FORMAT = "hsi-diffusion-prior"
 CONFIG_FILE = "prior_config.json"
 WEIGHTS_FILE = "unet.safetensors"
+
+#: Quantiles whose midpoint and half-distance map an image to about ``[-1, 1]`` (:func:`normalise`).
+ROBUST_RANGE = (0.005, 0.995)
+#: At most this many pixels per image enter the quantiles (a regular subsample of larger images).
+QUANTILE_PIXELS = 1 << 20
+
+
+def normalise(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Map each image to the single-channel prior's training scale, about ``[-1, 1]``.
+
+    ``scaled = (images - offset) / scale`` with, per image (over all its channels and pixels),
+    ``offset`` the midpoint and ``scale`` half the distance of its 0.5 % and 99.5 % quantiles
+    (:data:`ROBUST_RANGE`); robust, so a few outliers do not squash the image. A flat image gets
+    ``scale = 1``. A noise level ``sigma`` of ``images`` is ``sigma / scale`` in the scaled units.
+
+    Parameters
+    ----------
+    images : ``(n, c, rows, cols)`` (or ``(n, rows, cols)``) real tensor or array.
+
+    Returns
+    -------
+    scaled : same shape, float32.
+    scale, offset : ``(n,)`` float32; :func:`denormalise` undoes the mapping.
+    """
+    images = torch.as_tensor(images).float()
+    if images.ndim < 2 or images.shape[0] == 0:
+        raise ParameterError(f"normalise: images must be (n, ..., rows, cols) with n >= 1; got shape {tuple(images.shape)}")
+    flat = images.reshape(images.shape[0], -1)
+    stride = max(1, -(-flat.shape[1] // QUANTILE_PIXELS))
+    levels = torch.tensor(ROBUST_RANGE, dtype=flat.dtype, device=flat.device)
+    low, high = torch.quantile(flat[:, ::stride], levels, dim=1)
+    offset = 0.5 * (low + high)
+    half_range = 0.5 * (high - low)
+    scale = torch.where(half_range > 1e-12 * (1 + offset.abs()), half_range, torch.ones_like(half_range))
+    shape = (-1,) + (1,) * (images.ndim - 1)
+    return (images - offset.view(shape)) / scale.view(shape), scale, offset
+
+
+def denormalise(scaled: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """Invert :func:`normalise`: ``scaled * scale + offset`` per image."""
+    shape = (-1,) + (1,) * (scaled.ndim - 1)
+    return scaled * scale.view(shape).to(scaled) + offset.view(shape).to(scaled)
 
 
 def sha256_of(path: Path) -> str:
@@ -82,11 +131,55 @@ class DiffusionPrior(torch.nn.Module):
     def size_multiple(self) -> int:
         return 2 ** (len(self.unet.config.block_out_channels) - 1)
 
-    def predict_noise(self, noisy: torch.Tensor, timestep: int) -> torch.Tensor:
-        """``eps(x_t, t)`` for ``(n, channels, rows, cols)`` images of any size (reflect-padded)."""
+    def predict_noise(self, noisy: torch.Tensor, timestep: int | torch.Tensor) -> torch.Tensor:
+        """``eps(x_t, t)`` for ``(n, channels, rows, cols)`` images of any size (reflect-padded).
+
+        ``timestep``: an integer (every image), or a float tensor ``(n,)`` of real timesteps
+        (:mod:`hsi.nn.noise_levels`).
+        """
         padded, (rows, cols) = pad_to_multiple(noisy, self.size_multiple)
-        t = torch.full((padded.shape[0],), int(timestep), device=padded.device, dtype=torch.long)
+        if torch.is_tensor(timestep):
+            t = timestep.to(device=padded.device).expand(padded.shape[0])
+        else:
+            t = torch.full((padded.shape[0],), int(timestep), device=padded.device, dtype=torch.long)
         return self.unet(padded, t).sample[..., :rows, :cols]
+
+    def timestep_for(self, sigma: torch.Tensor | float) -> torch.Tensor:
+        """Real timesteps with ``sqrt((1 - a_t) / a_t) == sigma`` (clamped to ``[0, T - 1]``)."""
+        sigma = torch.as_tensor(sigma, dtype=torch.float32, device=self.alphas_cumprod.device)
+        return timestep_of(self.alphas_cumprod, sigma.reshape(-1))
+
+    @torch.inference_mode()
+    def denoise(self, noisy: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+        """Posterior mean ``E[x | noisy]`` of ``noisy = x + sigma n`` (one network call, Tweedie).
+
+        The network runs at the timestep ``t`` matched to ``sigma`` (:meth:`timestep_for`) on
+        ``sqrt(a_t) * noisy``, which is distributed as its training input ``x_t``; the clean
+        estimate is then ``(x_t - sqrt(1 - a_t) eps) / sqrt(a_t) = noisy - sigma_t eps``.
+        Below the schedule's smallest level (``sigma_0``, about 0.01 for the linear schedule)
+        ``t`` stays at 0 and the estimate uses ``sigma`` itself.
+
+        Parameters
+        ----------
+        noisy : ``(n, channels, rows, cols)`` in the training scale (:func:`normalise`); any size
+            (reflect-padded to the network's multiple), float32 on the prior's device.
+        sigma : noise standard deviation in the same units, a float or one per image ``(n,)``.
+
+        Returns
+        -------
+        ``(n, channels, rows, cols)`` estimate of ``x``.
+        """
+        if noisy.ndim != 4 or noisy.shape[1] != self.channels:
+            raise ParameterError(f"denoise: noisy must be (n, {self.channels}, rows, cols); got shape {tuple(noisy.shape)}")
+        n = noisy.shape[0]
+        sigma = torch.as_tensor(sigma, dtype=torch.float32, device=noisy.device).reshape(-1).expand(n)
+        if not bool(torch.all(sigma >= 0)):
+            raise ParameterError(f"denoise: sigma must be >= 0; got {sigma.min().item()}")
+        timesteps = self.timestep_for(sigma).to(noisy.device)
+        alpha_bar = alpha_bar_at(self.alphas_cumprod.to(noisy.device), timesteps).view(-1, 1, 1, 1)
+        eps = self.predict_noise(alpha_bar.sqrt() * noisy.float(), timesteps)
+        # x0 = noisy - sigma eps: at the matched step sqrt(1 - a_t) / sqrt(a_t) is sigma itself
+        return noisy.float() - sigma.view(-1, 1, 1, 1) * eps
 
     def predict_clean(self, noisy: torch.Tensor, timestep: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Tweedie estimate ``x0 = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t)`` and ``eps``."""
