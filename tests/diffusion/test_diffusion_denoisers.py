@@ -1,5 +1,6 @@
 """The denoiser seam: names, nested objects, shapes, and clear refusals."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -37,3 +38,20 @@ def test_a_three_channel_prior_is_refused_in_one_line(tmp_path):
     tiny_prior(3).save(tmp_path / "rgb.safetensors")
     with pytest.raises(InputError, match="single-channel"):
         PriorDenoiser(tmp_path / "rgb.safetensors", device="cpu")
+
+
+def test_a_single_channel_prior_denoises_through_the_seam_and_every_prior_config_builds(tmp_path):
+    from hsi import methods
+    from hsi.restore.diffusion.restorer import DiffusionRestorer
+
+    tiny_prior(1).save(tmp_path / "one.safetensors")
+    denoiser = make_denoiser("prior", tmp_path / "one.safetensors", "cpu")
+    noisy = torch.randn(3, 1, 20, 24)
+    assert isinstance(denoiser, PriorDenoiser) and denoiser.denoise(noisy, torch.tensor([0.1, 0.5, 1.0])).shape == noisy.shape
+    for name, task in (("diffusion", "denoise"), ("diffusion_mean", "denoise"), ("diffusion_sample", "denoise"),
+                       ("diffusion_sr", "sr"), ("diffusion_inpaint", "inpaint")):
+        built = methods.load("restore", name, [f"model={tmp_path / 'one.safetensors'}", "device=cpu"], task=task)
+        assert isinstance(built.denoiser, PriorDenoiser)
+    restorer = DiffusionRestorer(model=tmp_path / "one.safetensors", estimator="mean", samples=2, n_steps=2, device="cpu")
+    cube = np.random.default_rng(0).uniform(0, 1, (1, 16, 16, 12)).astype(np.float32)
+    assert np.isfinite(restorer.fit(cube)(cube)).all()
