@@ -3,8 +3,8 @@
 Whitening each band by its noise level and projecting on the orthonormal signal subspace
 (:func:`hsi.restore.classical.fasthyde.subspace_stats`) gives ``k`` eigen-images whose noise
 is white with unit variance, each independent of the others. Each is then centred and
-scaled so that its *signal* has standard deviation ``signal_std`` (0.5: about the spread of
-a natural image mapped to [-1, 1]); its noise level becomes ``sigma_i = signal_std / s_i``,
+scaled so that its *signal* has standard deviation ``signal_std`` (0.45: the median spread of
+the prior's training images under :func:`hsi.nn.diffusion_prior.normalise`); its noise level becomes ``sigma_i = signal_std / s_i``,
 with ``s_i`` the eigen-image's signal standard deviation. So every eigen-image gets its own
 noise level (the leading one a tiny one, the last ones a large one), and ``k`` is whatever
 the scene's subspace test gives, never rounded to a channel group.
@@ -39,7 +39,7 @@ class EigenImages:
         since every eigen-image costs denoiser calls; None = no bound.
     """
 
-    def __init__(self, k: int | None = None, signal_std: float = 0.5, max_rank: int | None = None):
+    def __init__(self, k: int | None = None, signal_std: float = 0.45, max_rank: int | None = None):
         self.k, self.signal_std = k, float(signal_std)
         self.max_rank = None if max_rank is None else int(max_rank)
         self.stats: SubspaceStats | None = None

@@ -195,7 +195,7 @@ class DiffusionRestorer(SubspaceRestorer):
 
     def __init__(self, denoiser="prior", model: str | Path | None = None, estimator: str = "tweedie",
                  samples: int = 8, n_steps: int = 10, final_ratio: float = 0.05, stochasticity: float = 1.0,
-                 guidance_weight: float = 0.0, k: int | None = None, signal_std: float = 0.5,
+                 guidance_weight: float = 0.0, k: int | None = None, signal_std: float = 0.45,
                  task: str = "denoise", seed: int = 0, device: str | None = "auto"):
         if task not in ("denoise", "destripe"):
             raise ParameterError(f"method diffusion denoises (task denoise or destripe); got task={task!r}: "
@@ -249,7 +249,7 @@ class PnPRestorer(SubspaceRestorer):
     def __init__(self, task: str = "sr", tasks=("sr", "inpaint"), denoiser="prior", model: str | Path | None = None,
                  scale: int = 4, blur_sigma: float | None = None, nyquist_gain: float = 0.3, iterations: int = 8,
                  start_sigma: float = 0.4, prior_weight: float = 1.0, cg_iterations: int = 8, k: int | None = None,
-                 max_rank: int | None = None, signal_std: float = 0.5, seed: int = 0, device: str | None = "auto"):
+                 max_rank: int | None = None, signal_std: float = 0.45, seed: int = 0, device: str | None = "auto"):
         allowed = tuple(tasks)
         if task not in allowed or task not in ("sr", "inpaint"):
             raise ParameterError(f"plug-and-play restoration does task sr or inpaint (this config: {', '.join(allowed)}); got task={task!r}")
