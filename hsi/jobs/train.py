@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from pathlib import Path
@@ -23,8 +24,6 @@ def hardware() -> str:
     """One line naming the machine the run used."""
     if torch.cuda.is_available():
         return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
-    import os
-
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
 
 
@@ -66,7 +65,7 @@ def model_card(cfg: DictConfig, summary: dict, inventory: list[dict]) -> str:
         f"- command: `{summary['command']}`",
         f"- optimiser steps: {summary['global_step']}",
         f"- wall time: {summary['seconds']:.0f} s",
-        f"- hardware: {summary['hardware']}",
+        f"- hardware: {summary['hardware']}, {summary.get('processes', 1)} training process(es)",
         f"- last logged training loss: {summary['last_loss']}", "",
         "## Scores", "", "None measured by this job: run `python cli.py bench prior` (single-channel) or",
         "`python cli.py bench restore` and quote its table here.", "",
@@ -90,19 +89,31 @@ def _last_checkpoint(folder: Path) -> Path | None:
     return last if last.is_file() else None
 
 
+def launched_worker() -> bool:
+    """True in a process Lightning's DDP launcher started for a rank other than 0.
+
+    ``strategy=ddp`` re-runs this very command once per extra device with ``LOCAL_RANK`` /
+    ``NODE_RANK`` set; such a process trains its share, but the output folder, its lock, the
+    exported prior and the report belong to rank 0.
+    """
+    return any(int(os.environ.get(name) or 0) != 0 for name in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+
+
 def run(cfg: DictConfig) -> dict:
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
     output = Path(str(cfg.output)).expanduser()
     resume_from = _last_checkpoint(output) if cfg.resume else None
-    if resume_from is None:  # a fresh run: the folder must be new, empty, or given up with overwrite=true
+    worker = launched_worker()
+    if resume_from is None and not worker:  # a fresh run: the folder must be new, empty, or given up with overwrite=true
         check_output_folder(output, (REPORT,), bool(cfg.overwrite))
     # resuming continues in the run's own folder, so its files (and an old report) are replaced
-    job = start("train", cfg, output / REPORT, inputs={}, scene_output=False, folder=output, report=output / REPORT,
-                overwrite=bool(cfg.overwrite) or resume_from is not None)
-    job.outputs.update({"folder": output, "checkpoints": output / CHECKPOINTS, "logs": output / LOGS,
-                        "prior": output / PRIOR_FOLDER})
+    job = None if worker else start("train", cfg, output / REPORT, inputs={}, scene_output=False, folder=output,
+                                    report=output / REPORT, overwrite=bool(cfg.overwrite) or resume_from is not None)
+    if job is not None:
+        job.outputs.update({"folder": output, "checkpoints": output / CHECKPOINTS, "logs": output / LOGS,
+                            "prior": output / PRIOR_FOLDER})
     started = time.perf_counter()
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
     module = hydra.utils.instantiate(cfg.model, _convert_="all")
@@ -112,7 +123,9 @@ def run(cfg: DictConfig) -> dict:
     trainer = hydra.utils.instantiate(cfg.trainer, logger=logger, callbacks=[checkpoints],
                                       default_root_dir=str(output))
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
-    trainer.save_checkpoint(output / CHECKPOINTS / "last.ckpt")
+    trainer.save_checkpoint(output / CHECKPOINTS / "last.ckpt")  # every rank: it synchronises them
+    if job is None:
+        return {}
     job.timed("train", started)
     last_loss = trainer.callback_metrics.get("train/loss")
     summary = {
@@ -121,6 +134,7 @@ def run(cfg: DictConfig) -> dict:
         "last_loss": None if last_loss is None else float(last_loss),
         "seconds": time.perf_counter() - started,
         "hardware": hardware(),
+        "processes": int(trainer.world_size),
         "command": _command(cfg),
         "data": datamodule.inventory,
     }

@@ -1,7 +1,9 @@
 """Networks shared by training (:mod:`hsi.train`) and inference (:mod:`hsi.restore`).
 
 :mod:`~hsi.nn.unet` (the denoising U-Net), :mod:`~hsi.nn.diffusion_prior` (the U-Net with its
-noise schedule and self-describing checkpoint files), :mod:`~hsi.nn.dip` (untrained generator).
+noise schedule, the single-channel prior's ``normalise`` / ``denoise`` contract and self-describing
+checkpoint files), :mod:`~hsi.nn.noise_levels` (real timesteps <-> noise levels),
+:mod:`~hsi.nn.dip` (untrained generator).
 """
 
 from hsi.nn.dip import SpatialGenerator

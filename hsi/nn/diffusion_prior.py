@@ -44,15 +44,18 @@ import torch
 from hsi.errors import InputError, ParameterError
 from hsi.nn.noise_levels import alpha_bar_at, timestep_of
 from hsi.nn.unet import pad_to_multiple
+from hsi.settings import MODELS_DIR
 
 FORMAT = "hsi-diffusion-prior"
+#: The shipped single-channel prior (load it with :func:`load_prior`).
+SINGLE_CHANNEL_PRIOR = MODELS_DIR / "hsi-prior-1ch"
 CONFIG_FILE = "prior_config.json"
 WEIGHTS_FILE = "unet.safetensors"
 
 #: Quantiles whose midpoint and half-distance map an image to about ``[-1, 1]`` (:func:`normalise`).
 ROBUST_RANGE = (0.005, 0.995)
 #: At most this many pixels per image enter the quantiles (a regular subsample of larger images).
-QUANTILE_PIXELS = 1 << 20
+QUANTILE_PIXELS = 1 << 18
 
 
 def normalise(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -101,7 +104,12 @@ def sha256_of(path: Path) -> str:
 
 
 def _plain(config: Any) -> dict:
-    return json.loads(json.dumps(dict(config), default=list))
+    """A diffusers config as plain JSON data; its ``_use_default_values`` (built from a set, in an
+    order that changes from process to process) sorted, so equal configs write equal files."""
+    plain = json.loads(json.dumps(dict(config), default=list))
+    if isinstance(plain.get("_use_default_values"), list):
+        plain["_use_default_values"] = sorted(plain["_use_default_values"])
+    return plain
 
 
 class DiffusionPrior(torch.nn.Module):

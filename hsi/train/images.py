@@ -9,6 +9,7 @@ of training so ``bench prior`` can score the prior on photographs it never saw.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -81,6 +82,11 @@ def train400(data_dir: Path) -> ImageSource:
 
 def skimage_photos(data_dir: Path | None = None) -> ImageSource:
     """The photographs bundled with scikit-image, luma and channels."""
+    return _skimage_photos()
+
+
+@lru_cache(maxsize=1)
+def _skimage_photos() -> ImageSource:  # decoded once per process (the smoke runs and tests reuse them)
     import skimage.data
 
     images = []
