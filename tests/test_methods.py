@@ -44,7 +44,7 @@ def test_a_task_the_method_cannot_do_is_refused():
 
 def test_task_sr_without_a_method_gets_the_default_sr_method():
     cfg = compose("restore", ["task=sr"])
-    assert cfg.method_name == "fasthyde_bicubic" == cfg.task_methods.sr
+    assert cfg.method_name == "pnp_sr_bm3d" == cfg.task_methods.sr
     assert compose("restore", ["task=sr", "method=bicubic"]).method_name == "bicubic"
     assert compose("restore", []).method_name == "auto"
 
