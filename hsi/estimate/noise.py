@@ -56,14 +56,23 @@ def estimate_noise_regression(
     if not bool(torch.isfinite(y).all()):
         raise InputError("pixels contain NaN or infinite values; drop or fill them before estimating noise")
     y64 = y.to(torch.float64)
-    corr = y64.T @ y64
-    corr = corr + ridge * corr.diagonal().mean() * torch.eye(n_bands, dtype=corr.dtype, device=corr.device)
-    inv = torch.linalg.inv(corr)
-    noise64 = (y64 @ inv).div_(inv.diagonal())  # in place: the residuals are as large as the input
+    noise64 = y64 @ regression_residual_operator(y64.T @ y64, ridge)
     dof = n_pixels / max(n_pixels - n_bands + 1, 1)
     variance = torch.linalg.vector_norm(noise64, dim=0) ** 2 / n_pixels * dof
     noise_cov = torch.diag(variance).to(y.dtype)
     return like_input(noise64.to(y.dtype), pixels), like_input(noise_cov, pixels)
+
+
+def regression_residual_operator(corr: torch.Tensor, ridge: float = 1e-6) -> torch.Tensor:
+    """``A`` (bands, bands) such that ``Y @ A`` is :func:`estimate_noise_regression`'s noise, from ``corr = Y^T Y``.
+
+    With ``Q = (R + ridge)^{-1}``, ``A = Q diag(Q)^{-1}``. Everything that is quadratic in the
+    noise follows from ``corr`` alone (``noise^T noise = A^T R A``), so a sample too large to
+    copy in float64 can be reduced to ``corr`` chunk by chunk (:func:`hsi.restore.classical.fasthyde.subspace_stats`).
+    """
+    eye = torch.eye(corr.shape[0], dtype=corr.dtype, device=corr.device)
+    inv = torch.linalg.inv(corr + ridge * corr.diagonal().mean() * eye)
+    return inv / inv.diagonal()
 
 
 def haar_diagonal_detail(cube: torch.Tensor) -> torch.Tensor:

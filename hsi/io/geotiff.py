@@ -22,12 +22,19 @@ import rasterio.shutil
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window as RioWindow
 
-from hsi.errors import FormatError, WriteError
+from hsi.errors import FormatError, ParameterError, WriteError
 from hsi.io.base import LazyHandle, SceneWriter, require_file
 from hsi.io.wavelengths import nm_factor, wavelengths_from_names
 from hsi.scene import Scene, Window
 
+# GDAL's block cache (default 5% of the machine's memory) holds decoded blocks as anonymous
+# memory: a whole 1,024 x 1,024 x 200 scene after one streamed read. hsi reads and writes in
+# block order and needs little of it; GDAL_CACHEMAX set by the user wins.
+os.environ.setdefault("GDAL_CACHEMAX", "256")
+
 SUFFIXES = (".tif", ".tiff", ".gtiff")
+#: Compressions the writer offers (``write.compress=``); floats get predictor 3 with the lossless codecs.
+COMPRESSIONS = ("none", "deflate", "lzw", "zstd")
 
 
 def _rio_window(window: Window) -> RioWindow:
@@ -188,13 +195,22 @@ def open_geotiff(path: Path) -> Scene:
 
 
 class GeoTiffWriter(SceneWriter):
-    """Tiled, deflate-compressed GeoTIFF; ``cog=True`` rewrites it as a COG on close.
+    """Tiled GeoTIFF, uncompressed unless ``compress`` says; ``cog=True`` rewrites it as a COG on close.
+
+    Uncompressed by default: restored float reflectance is noise-like in its low bits and
+    compresses little, while every compressor multiplies the write time; every reader opens
+    an uncompressed file. ``compress=deflate|lzw|zstd`` trades write time for size.
 
     Every write and the close run with GDAL's errors collected: one signalled error fails
     the output, and the closed file is reopened and checked before it is renamed into place.
     """
 
-    def __init__(self, path: Path, like: Scene, *, temporary: Path, cog: bool = False, compress: str = "deflate", block: int = 256):
+    def __init__(self, path: Path, like: Scene, *, temporary: Path, cog: bool = False, compress: str = "none", block: int = 256):
+        if compress not in COMPRESSIONS:
+            raise ParameterError(f"{path}: GeoTIFF compress must be one of {', '.join(COMPRESSIONS)}; got {compress!r}")
+        if int(block) != block or block < 16 or block % 16:
+            raise ParameterError(f"{path}: GeoTIFF block must be a multiple of 16 (256 or 512); got {block}")
+        block = int(block)
         super().__init__(path, like)
         self.cog = cog
         rows, cols, bands = self.shape

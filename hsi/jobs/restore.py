@@ -12,11 +12,13 @@ from hsi import methods
 from hsi.errors import GridMismatchError, ParameterError
 from hsi.distributed import dask_client
 from hsi.io import open_scene
-from hsi.jobs.common import central_window, finish, input_scene, start
+from hsi.jobs.common import central_window, finish, input_scene, read_options, start
 from hsi.jobs.ortho import swath_path, wants_ortho, write_orthorectified
 from hsi.nodata import empty_bands
 from hsi.scene import Scene, Window, check_same_grid, masked
 from hsi.tiling import run_tiled, sample_blocks
+from hsi.tiling.runner import output_template
+from hsi.tiling.subspace_stream import run_subspace
 from hsi.tiling.bands import BandSubsetTiles
 
 METRICS_MAX_VALUES = 50_000_000  # above this, reference metrics use a central crop
@@ -59,6 +61,17 @@ def save_quicklook(before: Scene, after: Scene, path: Path, scale: int) -> Path:
                              before.wavelengths_nm, path, titles=("input", "restored"))
 
 
+def subspace_plan(method):
+    """The streamed subspace plan of ``method`` (fasthyde, or auto having chosen it), else None.
+
+    Unwraps :class:`hsi.tiling.bands.BandSubsetTiles` (whose bands the job passes itself) and
+    ``method=auto``'s chosen method; methods with other steps (destriping, robust) run tile by tile.
+    """
+    inner = getattr(method, "fn", method)
+    inner = getattr(inner, "chosen", None) or inner
+    return inner.plan() if callable(getattr(inner, "plan", None)) else None
+
+
 def _noise_diagnosis(method, kept: np.ndarray) -> dict | None:
     """method=auto's diagnosis and choice (None for other methods), in scene band indices."""
     inner = getattr(method, "fn", method)  # BandSubsetTiles wraps the method when some bands are empty
@@ -90,13 +103,25 @@ def run(cfg: DictConfig) -> dict:
     method.fit(blocks)
     started = job.timed("fit", started)
     tiling = cfg.tiling
+    target, write = job.outputs["swath_output" if ortho else "output"], read_options(cfg, "write")
+    plan = subspace_plan(method) if tiling.get("stream", False) and scale == 1 and not inpaint else None
     with dask_client(cfg.get("scheduler"), int(cfg.workers)) as client:
-        summary = run_tiled(
-            method, scene, job.outputs["swath_output" if ortho else "output"], overwrite=cfg.overwrite, tile=int(tiling.tile),
-            overlap=int(tiling.overlap), context=int(tiling.context), blend=tiling.blend,
-            batch_size=int(tiling.batch_size), scale=scale, progress=bool(cfg.progress), fill_missing=not inpaint,
-            keep_nodata=not inpaint, resume=bool(cfg.resume), fingerprint=job.fingerprint, executor=client,
-        )
+        if plan is not None:
+            summary = run_subspace(
+                plan, scene, target, bands=kept, tile=int(tiling.eigen_tile),
+                context=None if tiling.eigen_context is None else int(tiling.eigen_context),
+                memory_mb=float(tiling.memory_mb), template=lambda n_bands: output_template(scene, n_bands),
+                overwrite=cfg.overwrite, resume=bool(cfg.resume), fingerprint=job.fingerprint, write_options=write,
+                executor=client, progress=bool(cfg.progress),
+            )
+        else:
+            summary = run_tiled(
+                method, scene, target, overwrite=cfg.overwrite, tile=int(tiling.tile),
+                overlap=int(tiling.overlap), context=int(tiling.context), blend=tiling.blend,
+                batch_size=int(tiling.batch_size), scale=scale, progress=bool(cfg.progress), fill_missing=not inpaint,
+                keep_nodata=not inpaint, resume=bool(cfg.resume), fingerprint=job.fingerprint, executor=client,
+                write_options=write,
+            )
     started = job.timed("restore", started)
     restored = open_scene(summary["output"])
     if ortho:

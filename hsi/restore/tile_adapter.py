@@ -15,7 +15,8 @@ import torch
 
 from hsi.errors import ParameterError
 from hsi.estimate.noise import noise_std_from_blocks
-from hsi.restore.classical.fasthyde import apply, subspace_stats
+from hsi.restore.classical.fasthyde import (apply, back_project, denoise_eigen_images, denoiser_alignment,
+                                            denoiser_margin, denoiser_support, project, subspace_stats)
 
 
 def map_tiles(fn: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> np.ndarray:
@@ -78,6 +79,45 @@ class SubspaceDenoiserTiles:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return map_tiles(lambda tile: apply(tile, self.stats, **self.denoiser_options), batch)
+
+    def plan(self) -> "SubspacePlan":
+        """The fitted method as three streamed steps (:func:`hsi.tiling.subspace_stream.run_subspace`)."""
+        if self.stats is None:
+            raise ParameterError("fasthyde must be fitted on the scene (fit(blocks)) before it is planned")
+        return SubspacePlan(self.stats, self.denoiser_options)
+
+
+class SubspacePlan:
+    """FastHyDe's steps on numpy arrays, picklable: project, denoise eigen-images, back-project.
+
+    ``support`` and ``alignment`` say how denoising tiles must be cut for the untiled result
+    (:func:`hsi.restore.classical.fasthyde.denoiser_support`); ``margin`` is the cheaper
+    default margin (:func:`~hsi.restore.classical.fasthyde.denoiser_margin`). Eigen-images are denoised one
+    at a time (BM3D needs about 2 kB per pixel of one image at once); with
+    ``shared_groups`` they are matched jointly, so all at once.
+    """
+
+    def __init__(self, stats, denoiser_options: dict):
+        self.stats, self.denoiser_options = stats, dict(denoiser_options)
+        self.k = stats.k
+        self.support = denoiser_support(**self.denoiser_options)
+        self.margin = denoiser_margin(**self.denoiser_options)
+        self.alignment = denoiser_alignment(**self.denoiser_options)
+
+    def project(self, pixels: np.ndarray) -> np.ndarray:
+        return project(torch.from_numpy(pixels), self.stats).numpy()
+
+    def back_project(self, coefficients: np.ndarray) -> np.ndarray:
+        return back_project(torch.from_numpy(coefficients), self.stats).numpy()
+
+    def denoise(self, images: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(images))
+        if self.denoiser_options.get("shared_groups"):
+            return denoise_eigen_images(x, **self.denoiser_options).numpy()
+        out = np.empty(x.shape, images.dtype)
+        for i in range(x.shape[0]):
+            out[i] = denoise_eigen_images(x[i:i + 1], **self.denoiser_options).numpy()
+        return out
 
 
 class Upsample:

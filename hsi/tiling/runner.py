@@ -83,6 +83,16 @@ def _read_with_context(scene: Scene, window: Window, context: int, fill: bool = 
     return pixels.astype(np.float32, copy=False), missing.all(axis=2)
 
 
+def output_template(scene: Scene, n_bands: int, dtype=np.float32, scale: int = 1, **changes) -> Scene:
+    """Grid, georeferencing and metadata of a tiled run's output: ``scale`` times the pixels, ``n_bands`` bands."""
+    transform = None if scene.transform is None else scene.transform @ Affine.scale(1.0 / scale)
+    nodata = scene.nodata if scene.nodata is not None else (np.nan if np.dtype(dtype).kind == "f" else None)
+    changes.setdefault("transform", transform)
+    changes.setdefault("nodata", nodata)
+    return scene.derived(n_bands=n_bands, dtype=dtype, n_rows=scene.n_rows * scale, n_cols=scene.n_cols * scale,
+                         scale=1.0, offset=0.0, **changes)
+
+
 class _Strip:
     """Accumulated weighted output for output rows ``[start, start + height)``, in a fixed buffer.
 
@@ -154,13 +164,7 @@ class TiledRunner:
     # --- public -----------------------------------------------------------------------
     def output_template(self, scene: Scene, n_bands: int, dtype=np.float32, **changes) -> Scene:
         """Grid, georeferencing and metadata of the output (bands may change)."""
-        s = self.scale
-        transform = None if scene.transform is None else scene.transform @ Affine.scale(1.0 / s)
-        nodata = scene.nodata if scene.nodata is not None else (np.nan if np.dtype(dtype).kind == "f" else None)
-        changes.setdefault("transform", transform)
-        changes.setdefault("nodata", nodata)
-        return scene.derived(n_bands=n_bands, dtype=dtype, n_rows=scene.n_rows * s, n_cols=scene.n_cols * s,
-                             scale=1.0, offset=0.0, **changes)
+        return output_template(scene, n_bands, dtype, self.scale, **changes)
 
     def settings(self) -> dict:
         """What determines the output besides the scene and the function (for resume checks)."""
@@ -289,7 +293,7 @@ def _is_dask(executor) -> bool:
 
 def run_tiled(fn, scene: Scene, output: Path | str, *, overwrite: bool = False, dtype=np.float32,
               template_changes: dict | None = None, resume: bool = False, fingerprint: dict | None = None,
-              **runner_options) -> dict:
+              write_options: dict | None = None, **runner_options) -> dict:
     """Run ``fn`` over ``scene`` and stream the result to ``output`` (format by extension).
 
     With ``resume=True`` finished strips are also kept in ``<output>.partial/`` (see
@@ -297,49 +301,28 @@ def run_tiled(fn, scene: Scene, output: Path | str, *, overwrite: bool = False, 
     stopped when started again with the same settings. ``fingerprint`` says what else
     determines the output (the caller's inputs' identities and resolved settings, see
     :func:`hsi.io.record.fingerprint`); partial results made under another one are refused.
+    ``write_options`` go to the output's writer (e.g. GeoTIFF ``compress``).
     """
-    from hsi.io import create_writer
+    from hsi.tiling.output import StreamedOutput
     from hsi.tiling.resume import StripJournal
 
     runner = TiledRunner(fn, **runner_options)
     journal = None
-    rows_done = 0
     if resume:
         journal = StripJournal(output, {
             "run": fingerprint or {}, "scene": scene.describe(), "shape": list(scene.shape),
             "function": type(fn).__qualname__, "dtype": np.dtype(dtype).name, "tiling": runner.settings()})
-        rows_done = journal.open()
-    state: dict = {}
-
-    def writer_for(values: np.ndarray):
-        if "writer" not in state:
-            like = runner.output_template(scene, values.shape[2], dtype, **(template_changes or {}))
-            state["nodata"] = like.nodata
-            state["writer"] = create_writer(output, like, overwrite=overwrite,
-                                            inputs=(scene.path,) if scene.path else ())
-        return state["writer"]
-
-    def sink(window: Window, values: np.ndarray, empty: np.ndarray) -> None:
-        writer = writer_for(values)
-        if state["nodata"] is not None:
-            values[empty] = state["nodata"]
-            if not np.isnan(state["nodata"]):  # bands kept out of the method (NaN) are nodata too
-                values[~np.isfinite(values)] = state["nodata"]
-        if journal is not None:
-            journal.save(window, values)
-        writer.write(window, values)
-
+    out = StreamedOutput(output, lambda n_bands: runner.output_template(scene, n_bands, dtype, **(template_changes or {})),
+                         overwrite=overwrite, inputs=(scene.path,) if scene.path else (), journal=journal,
+                         write_options=write_options)
+    rows_done = out.rows_done()
     try:
-        if journal is not None and rows_done:
-            journal.replay(lambda window, values: writer_for(values).write(window, values), rows_done)
-        summary = runner.run(scene, sink, rows_done=rows_done)
+        out.replay(rows_done)
+        summary = runner.run(scene, out.put, rows_done=rows_done)
     except BaseException:
-        if "writer" in state:
-            state["writer"].abort()
+        out.abort()
         raise
-    summary["output"] = str(state["writer"].close())
-    if journal is not None:
-        journal.remove()
+    summary["output"] = out.close()
     return summary
 
 

@@ -1,0 +1,236 @@
+"""Subspace denoising of a whole scene in three streamed passes and bounded memory.
+
+A subspace denoiser (FastHyDe) projects every pixel on ``k`` basis vectors (5-10, not the
+scene's hundreds of bands), denoises the ``k`` eigen-images with a 2-D denoiser and
+projects back. Run through the generic tile runner, every tile would read all bands with
+its halo and project them again; here the scene is read once and written once:
+
+1. *project*: the scene's blocks, in the file's block order, are projected to the ``k``
+   eigen-images (kept in memory when they fit ``memory_mb``, else in a temporary memmap
+   beside the output, removed after);
+2. *denoise*: the 2-D denoiser runs over the eigen-images in tiles, each cut with a margin
+   from tile origins on its reference grid (``plan.alignment``), and only the tile's own
+   pixels are kept. With a margin of the denoiser's support (``plan.support``) the result
+   equals the untiled one; the default, ``plan.margin``, is cheaper and leaves differences
+   near tile edges far below the noise. The halo costs ``k`` images, not every band;
+3. *back-project*: output rows are back-projected and written window by window in block
+   order (whole strips when a resume journal keeps them).
+
+The ``plan`` is any object with ``k``, ``support``, ``margin``, ``alignment`` and three picklable
+functions: ``project((n, bands)) -> (n, k)``, ``back_project((n, k)) -> (n, bands)`` and
+``denoise((k, rows, cols)) -> (k, rows, cols)`` (see
+:meth:`hsi.restore.tile_adapter.SubspaceDenoiserTiles.plan`). Denoising tiles are
+independent tasks, so an ``executor`` (a Dask client) can run them elsewhere.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from hsi.errors import ParameterError
+from hsi.scene import Scene, Window
+from hsi.tiling.output import StreamedOutput
+
+#: Rows and columns of the blocks read and projected in pass 1 (GeoTIFF blocks are 256 or 512).
+READ_BLOCK = 256
+
+
+def _filled(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Missing values replaced by the block's band means (as the tile runner fills tiles); the all-missing mask."""
+    missing = ~np.isfinite(pixels)
+    if missing.any():
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a band with no value in this block: filled with 0
+            means = np.nanmean(pixels.reshape(-1, pixels.shape[2]), axis=0)
+        pixels = np.where(missing, np.nan_to_num(means, nan=0.0)[None, None, :], pixels)
+    return pixels, missing.all(axis=2)
+
+
+def eigen_images(k: int, rows: int, cols: int, memory_bytes: int, folder: Path, name: str) -> np.ndarray:
+    """``(k, rows, cols)`` float32 in memory, or a memmap under ``folder`` when larger than ``memory_bytes``."""
+    if 4 * k * rows * cols <= memory_bytes:
+        return np.empty((k, rows, cols), np.float32)
+    return np.memmap(folder / f"{name}.f32", np.float32, "w+", shape=(k, rows, cols))
+
+
+def _at(images: np.ndarray, window: Window) -> np.ndarray:
+    return images[:, window.row:window.row + window.height, window.col:window.col + window.width]
+
+
+def eigen_tiles(rows: int, cols: int, tile: int, support: int, alignment: int) -> list[tuple[Window, Window]]:
+    """``(tile, cut)`` windows: tiles cover the image without overlap; each cut is its tile grown by
+    ``support`` (clipped to the image) with its origin moved back to a multiple of ``alignment``."""
+    pairs = []
+    for row in range(0, rows, tile):
+        for col in range(0, cols, tile):
+            inner = Window(row, col, tile, tile).clip(rows, cols)
+            top, left = max(row - support, 0), max(col - support, 0)
+            top, left = top - top % alignment, left - left % alignment
+            bottom, right = min(row + inner.height + support, rows), min(col + inner.width + support, cols)
+            pairs.append((inner, Window(top, left, bottom - top, right - left)))
+    return pairs
+
+
+def _submit(executor, fn, *args):
+    if type(executor).__module__.startswith("distributed"):
+        return executor.submit(fn, *args, pure=False)
+    return executor.submit(fn, *args)
+
+
+def run_subspace(plan, scene: Scene, output: Path | str, *, bands: np.ndarray | None = None, tile: int = 256,
+                 context: int | None = None, strip_rows: int | None = None, memory_mb: float = 512,
+                 template=None, overwrite: bool = False, resume: bool = False, fingerprint: dict | None = None,
+                 write_options: dict | None = None, executor=None, progress: bool = True) -> dict:
+    """Denoise ``scene`` with ``plan`` and stream the result to ``output``; returns a summary.
+
+    Parameters
+    ----------
+    plan : the subspace method (see the module's docstring).
+    bands : the scene's bands the plan works on (default all); the others are written as nodata.
+    tile : side of the denoising tiles on the eigen-images.
+    context : margin of each denoising tile; None = ``plan.margin``; ``plan.support`` or more gives the
+        untiled result exactly.
+    strip_rows : output rows per strip; None = 256, or with ``resume`` (whose journal keeps whole
+        strips in memory) the largest power of two (16 to 256) whose strip fits a quarter of ``memory_mb``.
+    memory_mb : eigen-images (input and denoised) are kept in memory up to half this size each,
+        else memmapped.
+    template : ``n_bands -> Scene``, the output's grid and metadata.
+    resume, fingerprint : as :func:`hsi.tiling.runner.run_tiled`.
+    executor : None runs the denoising tiles here; otherwise ``submit(fn, cut) -> future`` (Dask).
+    """
+    if strip_rows is None and not resume:
+        strip_rows = READ_BLOCK  # written window by window: one GeoTIFF block row at a time
+    elif strip_rows is None:  # the journal keeps whole strips
+        row_bytes = 4 * scene.n_cols * scene.n_bands
+        fit = max(16, int(memory_mb * 2**20 / 4 // row_bytes))
+        strip_rows = min(READ_BLOCK, 1 << (fit.bit_length() - 1))  # divides 256- and 512-row GeoTIFF blocks
+    if tile < 1 or strip_rows < 1:
+        raise ParameterError(f"tile and strip_rows must be positive; got {tile}, {strip_rows}")
+    context = int(plan.margin if context is None else context)
+    if context < 0:
+        raise ParameterError(f"context must be >= 0; got {context}")
+    output = Path(output)
+    bands = np.arange(scene.n_bands) if bands is None else np.asarray(bands)
+    settings = {"path": "subspace_stream", "tile": int(tile), "context": context, "alignment": int(plan.alignment),
+                "strip_rows": int(strip_rows), "k": int(plan.k)}
+    journal = None
+    if resume:
+        from hsi.tiling.resume import StripJournal
+
+        journal = StripJournal(output, {"run": fingerprint or {}, "scene": scene.describe(), "shape": list(scene.shape),
+                                        "function": "subspace_stream", "dtype": "float32", "tiling": settings})
+    out = StreamedOutput(output, template, overwrite=overwrite, inputs=(scene.path,) if scene.path else (),
+                         journal=journal, write_options=write_options)
+    rows_done = out.rows_done()
+    out.open(scene.n_bands)  # an output that may not be overwritten is refused before any work
+    scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}.eigen-", dir=output.parent))
+    timings, started = {}, time.perf_counter()
+    try:
+        out.replay(rows_done)
+        budget = int(memory_mb * 2**20) // 2
+        noisy = eigen_images(plan.k, scene.n_rows, scene.n_cols, budget, scratch, "projected")
+        empty = np.zeros((scene.n_rows, scene.n_cols), bool)
+        _project(plan, scene, bands, noisy, empty, progress)
+        timings["project_s"], started = time.perf_counter() - started, time.perf_counter()
+        denoised = eigen_images(plan.k, scene.n_rows, scene.n_cols, budget, scratch, "denoised")
+        n_tiles = denoise_in_tiles(plan.denoise, noisy, denoised, tile=tile, context=context, alignment=int(plan.alignment),
+                                   rows_done=rows_done, executor=executor, progress=progress)
+        del noisy
+        timings["denoise_s"], started = time.perf_counter() - started, time.perf_counter()
+        _back_project(plan, denoised, empty, bands, scene.n_bands, strip_rows, rows_done, out)
+        timings["back_project_write_s"] = time.perf_counter() - started
+        del denoised
+    except BaseException:
+        out.abort()
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    seconds = sum(timings.values())
+    return {"output": out.close(), "tiles": n_tiles, "seconds": seconds, "resumed_from_row": rows_done,
+            "pixels_per_second": scene.n_rows * scene.n_cols / max(seconds, 1e-9), **timings, **settings}
+
+
+def _project(plan, scene: Scene, bands: np.ndarray, noisy: np.ndarray, empty: np.ndarray, progress: bool) -> None:
+    """Pass 1: every block read once (the next one read while this one is projected)."""
+    windows = list(scene.windows(READ_BLOCK, READ_BLOCK))
+    read = lambda window: scene.read(window, bands, physical=True, dtype=np.float32)  # noqa: E731
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(read, windows[0])
+        for i, window in enumerate(tqdm(windows, desc="project", unit="block", disable=not progress)):
+            pixels = pending.result()
+            if i + 1 < len(windows):
+                pending = pool.submit(read, windows[i + 1])
+            pixels, missing = _filled(pixels)
+            empty[window.row:window.row + window.height, window.col:window.col + window.width] = missing
+            coefficients = plan.project(pixels.reshape(-1, pixels.shape[2]))
+            _at(noisy, window)[:] = coefficients.T.reshape(-1, window.height, window.width)
+            del pixels, coefficients
+
+
+def denoise_in_tiles(denoise, source: np.ndarray, target: np.ndarray, *, tile: int, context: int, alignment: int = 1,
+                     rows_done: int = 0, executor=None, progress: bool = False) -> int:
+    """``target = denoise(source)`` for ``(k, rows, cols)`` images, tile by tile; returns the tile count.
+
+    Each tile is cut with ``context`` pixels around it (see :func:`eigen_tiles`) and only its
+    own pixels are kept, so with ``context`` at least the denoiser's support the result is
+    the untiled one. Tiles wholly above ``rows_done`` are skipped (resume); one tile row is
+    in flight at a time (all of it on the ``executor`` when there is one).
+    """
+    _, rows, cols = source.shape
+    pairs = [pair for pair in eigen_tiles(rows, cols, tile, context, alignment) if pair[0].row + pair[0].height > rows_done]
+    by_row: dict[int, list] = {}
+    for pair in pairs:
+        by_row.setdefault(pair[0].row, []).append(pair)
+    bar = tqdm(total=len(pairs), desc="denoise", unit="tile", disable=not progress)
+    for row_pairs in by_row.values():
+        cuts = [np.ascontiguousarray(_at(source, cut)) for _, cut in row_pairs]
+        if executor is None:
+            results = (denoise(cut) for cut in cuts)
+        else:
+            results = [future.result() for future in [_submit(executor, denoise, cut) for cut in cuts]]
+        for (inner, cut), result in zip(row_pairs, results):
+            top, left = inner.row - cut.row, inner.col - cut.col
+            _at(target, inner)[:] = result[:, top:top + inner.height, left:left + inner.width]
+            bar.update(1)
+        del cuts, results
+    bar.close()
+    return len(pairs)
+
+
+def _back_project(plan, denoised: np.ndarray, empty: np.ndarray, bands: np.ndarray, n_bands: int,
+                  strip_rows: int, rows_done: int, out: StreamedOutput) -> None:
+    """Pass 3: strips of output rows, back-projected window by window.
+
+    Each window goes straight to the writer (it completes whole GeoTIFF blocks), except with a
+    resume journal, which keeps whole strips: then the windows fill one reused strip buffer.
+    """
+    _, rows, cols = denoised.shape
+    whole_strips = out.journal is not None
+    strip = np.empty((min(strip_rows, rows), cols, n_bands), np.float32) if whole_strips else None
+    subset = len(bands) != n_bands
+    for row in range(rows_done, rows, strip_rows):
+        height = min(strip_rows, rows - row)
+        for col in range(0, cols, READ_BLOCK):
+            width = min(READ_BLOCK, cols - col)
+            window = Window(row, col, height, width)
+            coefficients = np.ascontiguousarray(_at(denoised, window).reshape(plan.k, -1).T)
+            pixels = plan.back_project(coefficients).reshape(height, width, -1)
+            if subset:  # bands kept out of the method are NaN, written as nodata
+                values = np.full((height, width, n_bands), np.nan, np.float32)
+                values[..., bands] = pixels
+            else:
+                values = pixels
+            if whole_strips:
+                strip[:height, col:col + width] = values
+            else:
+                out.put(window, values, empty[row:row + height, col:col + width])
+        if whole_strips:
+            out.put(Window(row, 0, height, cols), strip[:height], empty[row:row + height])
