@@ -54,8 +54,8 @@ def scene_noise_std(blocks: np.ndarray, pixels: np.ndarray) -> np.ndarray:
 class SubspaceFit:
     """Scene-wide statistics: noise per band, subspace, channel scaling; fitted on sampled blocks."""
 
-    def __init__(self, rank: int | None, multiple: int, max_rank: int, noise_std=None, seed: int = 0):
-        self.rank, self.multiple, self.max_rank, self.known_noise_std = rank, multiple, max_rank, noise_std
+    def __init__(self, rank: int | None, max_rank: int, noise_std=None, seed: int = 0):
+        self.rank, self.max_rank, self.known_noise_std = rank, max_rank, noise_std
         self.seed = int(seed)
         self.noise_std: np.ndarray | None = None
         self.subspace: Subspace | None = None
@@ -81,9 +81,7 @@ class SubspaceFit:
             self.noise_std = np.broadcast_to(np.asarray(self.known_noise_std, np.float64), (blocks.shape[-1],)).copy()
         else:
             self.noise_std = scene_noise_std(blocks, pixels)
-        rank = self.rank or select_rank(pixels, self.noise_std, self.multiple, self.max_rank)
-        if rank % self.multiple:
-            raise ParameterError(f"rank must be a multiple of the prior's {self.multiple} channels; got {rank}")
+        rank = self.rank or select_rank(pixels, self.noise_std, self.max_rank)
         self.subspace = rrqr_subspace(pixels, rank, self.noise_std)
         self.scaling = ChannelScaling.fit(self.subspace.reduce(torch.from_numpy(pixels.astype(np.float64))))
         return self
@@ -103,7 +101,8 @@ class SubspaceFit:
 class SubspaceRestorer:
     """Common frame of the subspace restorers: scene-wide ``fit``, tile batches through ``__call__``.
 
-    Subclasses set ``self.stats`` (:class:`SubspaceFit`), ``task``, ``scale``, ``blur_sigma``,
+    Subclasses set ``self.stats`` (:class:`SubspaceFit` or
+    :class:`~hsi.restore.diffusion.eigen_domain.EigenImages`), ``task``, ``scale``, ``blur_sigma``,
     ``nyquist_gain``, ``seed``, ``device`` and implement :meth:`restore_images` on normalised
     reduced images.
     """

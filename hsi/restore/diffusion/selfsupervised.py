@@ -158,7 +158,7 @@ class SelfSupervisedRestorer(SubspaceRestorer):
             raise ParameterError(f"n_steps must be in 1..1000 and stochasticity in [0, 1]; got {n_steps}, {stochasticity}")
         self.start_relative, self.start_noise_min = float(start_relative), float(start_noise_min)
         self.task_start = {"sr": float(sr_start_noise), "inpaint": float(inpaint_start_noise)}
-        self.stats = SubspaceFit(rank, 1, int(max_rank), noise_std, seed)
+        self.stats = SubspaceFit(rank, int(max_rank), noise_std, seed)
 
     def restore_images(self, observation, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         noise = self.stats.normalised_noise()
