@@ -1,4 +1,4 @@
-"""Unmixing benchmark: every method on Samson and Jasper Ridge, plus FCLS throughput.
+"""Unmixing benchmark: every method on Samson, Jasper Ridge and synthetic cases, plus FCLS throughput.
 
 Pinned protocol
 ---------------
@@ -7,6 +7,10 @@ Pinned protocol
   Samson's reference abundances follow pixel-wise L2-normalised spectra (its reference
   endmembers are each scaled to max 1), so Samson is unmixed after pixel-wise L2
   normalisation; Jasper Ridge's reference is in reflectance, so it is unmixed as read.
+- Synthetic cases (``cases`` in ``conf/suite/unmix.yaml``, built by
+  :func:`hsi.bench.unmix_cases.build_case` with fixed seeds): shipped library spectra on
+  real sensor bands, spatially structured abundances, noise and spectral variability; they
+  are in reflectance and unmixed as built (no normalisation).
 - Number of endmembers = number of reference materials; seed ``seed`` for every method.
 - Matching: Hungarian assignment on abundance RMSE (HySUPP's protocol), one permutation
   for endmembers and abundances; SAD in degrees per reference endmember and mean;
@@ -131,6 +135,44 @@ def fcls_throughput(n_pixels: int, n_check: int, seed: int, endmembers: np.ndarr
     }
 
 
+def fit_time_rows(methods: list[str], spec: dict, data_dir, seed: int) -> list[dict]:
+    """Wall and CPU seconds of each method's endmember fit on the ``unmix`` job's default sample.
+
+    The scene is a synthetic case (``spec``: :func:`hsi.bench.unmix_cases.build_case`'s
+    arguments, e.g. 512 x 512 on EMIT's bands, plus ``sample_pixels`` and optionally
+    ``methods``, which replace ``methods``) from which ``sample_pixels`` pixels are drawn
+    uniformly, as ``unmix`` does; CPU seconds of one thread show the cost without the other
+    jobs sharing the machine. SAD against the case's truth shows that speed cost no accuracy.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    from hsi.bench.unmix_cases import build_case
+    from hsi.metrics.unmix import spectral_angles_deg
+
+    spec = dict(spec)
+    sample_pixels = int(spec.pop("sample_pixels", 20000))
+    methods = list(spec.pop("methods", None) or methods)
+    case = build_case(**spec, data_dir=data_dir)
+    pixels = case.cube.reshape(-1, case.cube.shape[2])
+    rng = np.random.default_rng(seed)
+    sample = pixels[np.sort(rng.choice(pixels.shape[0], min(sample_pixels, pixels.shape[0]), replace=False))]
+    sample = sample.astype(np.float32)
+    k = case.endmembers.shape[1]
+    rows = []
+    for method_name in methods:
+        method = load_method(method_name)
+        wall, cpu = time.perf_counter(), time.process_time()
+        endmembers = np.asarray(method.endmembers(sample, k, rng=seed))
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        angles = spectral_angles_deg(endmembers, case.endmembers)
+        matched = linear_sum_assignment(angles)
+        rows.append({"scene": f"{case.name}: {case.cube.shape[0]} x {case.cube.shape[1]} x {case.cube.shape[2]}",
+                     "method": method_name, "sample pixels": int(sample.shape[0]), "endmembers": int(k),
+                     "fit wall s": float(wall), "fit cpu s": float(cpu), "threads": float(torch.get_num_threads()),
+                     "SAD mean (deg)": float(angles[matched].mean())})
+    return rows
+
+
 def run_benchmark(
     data_dir: str | None = None,
     quick: bool = False,
@@ -141,8 +183,10 @@ def run_benchmark(
     fcls_check: int = 2000,
     threads: int | None = None,
     library_methods: list[str] | None = None,
+    cases: list[dict] | None = None,
+    fit_time: dict | None = None,
 ) -> dict[str, list[dict]]:
-    """Every unmixing method on Samson and Jasper Ridge, and the FCLS throughput table.
+    """Every unmixing method on Samson, Jasper Ridge and the synthetic cases, and the FCLS throughput table.
 
     Parameters
     ----------
@@ -150,7 +194,11 @@ def run_benchmark(
     quick : a few-second run: Samson only, VCA and N-FINDR, a 20,000-pixel FCLS problem.
     methods : names of ``conf/method`` unmixing configs (None: all of them).
     seed : seed given to every method.
-    scenes : subset of ``samson``, ``jasper_ridge``.
+    scenes : names among ``samson``, ``jasper_ridge`` and the cases' names (None: all of them).
+    cases : synthetic case specifications, each the keyword arguments of
+        :func:`hsi.bench.unmix_cases.build_case` (None: none).
+    fit_time : a large synthetic case (``build_case`` arguments plus ``sample_pixels``) on whose
+        sample every method's endmember fit is timed (None or the quick run: no fit-time table).
     fcls_pixels, fcls_check : size of the throughput problem and of the scipy-checked subset.
     library_methods : ``conf/method`` library-unmixing configs run onto each scene's shipped
         library (None: all of them; ``[]``: none; the quick run skips them).
@@ -167,29 +215,44 @@ def run_benchmark(
             raise ParameterError(f"threads must be >= 1; got {threads}")
         torch.set_num_threads(int(threads))
     try:
-        return _run(data_dir, quick, methods, seed, scenes, fcls_pixels, fcls_check, library_methods)
+        tables = _run(data_dir, quick, methods, seed, scenes, fcls_pixels, fcls_check, library_methods, cases)
+        if fit_time and not quick:
+            names = methods if methods is not None else list(DEFAULT_METHODS)
+            tables["fit_time"] = fit_time_rows(names, fit_time, Path(data_dir) if data_dir else None, seed)
+        return tables
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _run(data_dir, quick, methods, seed, scenes, fcls_pixels, fcls_check, library_methods) -> dict[str, list[dict]]:
+def _load_scenes(data_dir: Path | None, scenes: list[str] | None, quick: bool, cases: list[dict] | None):
+    """(name, reference, normalisation) for every scene to run, real scenes first."""
+    from hsi.bench.unmix_cases import build_case
+
+    specs = {str(spec["name"]): dict(spec) for spec in (cases or [])}
+    if scenes is None:
+        scenes = ["samson"] if quick else list(LOADERS) + list(specs)
+    for name in scenes:
+        if name in LOADERS:
+            yield name, LOADERS[name](data_dir), SCENE_NORMALIZATION[name]
+        elif name in specs:
+            yield name, build_case(**specs[name], data_dir=data_dir), "none"
+        else:
+            raise ParameterError(f"unknown scene {name!r}; choose from {sorted(LOADERS) + sorted(specs)}")
+
+
+def _run(data_dir, quick, methods, seed, scenes, fcls_pixels, fcls_check, library_methods, cases) -> dict[str, list[dict]]:
     data_dir = Path(data_dir) if data_dir else None
     if methods is None:
         methods = list(QUICK_METHODS if quick else DEFAULT_METHODS)
     if library_methods is None:
         library_methods = [] if quick else list(LIBRARY_METHODS)
-    if scenes is None:
-        scenes = ["samson"] if quick else list(LOADERS)
     if quick:
         fcls_pixels, fcls_check = min(fcls_pixels, 20000), min(fcls_check, 100)
     rows, library_rows = [], []
     references = {}
-    for scene_name in scenes:
-        if scene_name not in LOADERS:
-            raise ParameterError(f"unknown scene {scene_name!r}; choose from {sorted(LOADERS)}")
-        reference = LOADERS[scene_name](data_dir)
+    for scene_name, reference, normalize in _load_scenes(data_dir, scenes, quick, cases):
         references[scene_name] = reference
-        pixels = scene_pixels(reference, SCENE_NORMALIZATION[scene_name])
+        pixels = scene_pixels(reference, normalize)
         k = reference.endmembers.shape[1]
         for method_name in methods:
             method = load_method(method_name)
@@ -197,7 +260,7 @@ def _run(data_dir, quick, methods, seed, scenes, fcls_pixels, fcls_check, librar
             endmembers, abundances = method(pixels, k, rng=seed, image_shape=reference.cube.shape[:2])
             seconds = time.perf_counter() - started
             rows.append(score_rows(scene_name, method_name, endmembers, abundances, reference, seconds))
-        if library_methods:
+        if library_methods and scene_name in LOADERS:
             library = load_benchmark_library(scene_name, data_dir)
             library_rows += [library_row(scene_name, name, reference, library) for name in library_methods]
     jasper = references.get("jasper_ridge")

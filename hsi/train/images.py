@@ -92,8 +92,8 @@ def _skimage_photos() -> ImageSource:  # decoded once per process (the smoke run
     images = []
     for name in SKIMAGE_PHOTOS:
         images += luma_and_channels(f"skimage.data.{name}", getattr(skimage.data, name)())
-    return ImageSource("skimage", "scikit-image sample data (skimage.data): each image's licence is listed in "
-                       "skimage/data/README.txt (public domain or CC-BY/CC0 with attribution)", images)
+    return ImageSource("skimage", "scikit-image sample data (skimage.data): public domain, CC0 or no known copyright "
+                       "restrictions, as each loader's docstring states", images)
 
 
 def pansharpening_texture(data_dir: Path) -> ImageSource:

@@ -24,6 +24,9 @@ from hsi.unmix.checks import check_pixels
 __all__ = ["ucls", "scls", "nnls", "fcls", "reconstruction_rmse"]
 
 _CHUNK_PIXELS = 1 << 13  # small enough for the float64 working set to stay in cache
+# A warm-started active set does a few cheap passes whose cost is mostly per-call overhead:
+# larger chunks halve it (measured at k = 3-8 on 20,000 pixels).
+_WARM_CHUNK_PIXELS = 1 << 15
 _ENUMERATE_MAX_K = 6  # up to 63 faces: enumerating them beats the active-set loop
 
 
@@ -50,9 +53,9 @@ def _normal_equations(pixels: torch.Tensor, endmembers: torch.Tensor, start: int
     return e64.T @ e64, block @ e64
 
 
-def _chunks(n_pixels: int):
-    for start in range(0, n_pixels, _CHUNK_PIXELS):
-        yield start, min(start + _CHUNK_PIXELS, n_pixels)
+def _chunks(n_pixels: int, size: int = _CHUNK_PIXELS):
+    for start in range(0, n_pixels, size):
+        yield start, min(start + size, n_pixels)
 
 
 def ucls(pixels: Array, endmembers: Array):
@@ -140,7 +143,8 @@ def fcls(pixels: Array, endmembers: Array, *, max_iter: int | None = None, tol: 
     initial : optional (n_pixels, n_endmembers) feasible abundances to start the active set
         from (its support is the first passive set), e.g. the previous solution when the
         endmembers change little between calls; the optimum reached is the same, in far
-        fewer iterations. Ignored for ``n_endmembers <= 6`` (solved by face enumeration).
+        fewer iterations. Without it, ``n_endmembers <= 6`` is solved by enumerating the
+        faces of the simplex, which beats a cold active set but not a warm one.
 
     Returns
     -------
@@ -175,13 +179,15 @@ def _constrained(pixels, endmembers, *, sum_to_one: bool, max_iter: int | None, 
     if max_iter < 1:
         raise ParameterError(f"max_iter must be >= 1; got {max_iter}")
     out = torch.empty(pixels_t.shape[0], k, dtype=pixels_t.dtype, device=pixels_t.device)
-    faces = _face_solvers(endmembers_t, sum_to_one) if k <= _ENUMERATE_MAX_K else None
+    # A warm start leaves most pixels optimal after one solve on their previous support
+    # (measured 4-5x faster than enumerating the 2**k - 1 faces at k = 6).
+    faces = _face_solvers(endmembers_t, sum_to_one) if k <= _ENUMERATE_MAX_K and initial is None else None
     if initial is not None and faces is None:
         initial = as_tensor(initial, dtype=torch.float64, device=pixels_t.device)
         if initial.shape != (pixels_t.shape[0], k):
             raise InputError(f"initial abundances must be (n_pixels, n_endmembers) = {(pixels_t.shape[0], k)}; "
                              f"got shape {tuple(initial.shape)}")
-    for start, stop in _chunks(pixels_t.shape[0]):
+    for start, stop in _chunks(pixels_t.shape[0], _CHUNK_PIXELS if initial is None else _WARM_CHUNK_PIXELS):
         gram, rhs = _normal_equations(pixels_t, endmembers_t, start, stop)
         if faces is not None:
             out[start:stop] = _best_face(faces, rhs, sum_to_one).to(out.dtype)

@@ -433,17 +433,32 @@ def pseudo_points(pixels: Array, n_endmembers: int, *, n_neighbors: int | None =
     return like_input(pseudo.to(as_tensor(pixels).dtype), pixels)
 
 
-def _knn(points: torch.Tensor, n_neighbors: int, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+def _knn(points: torch.Tensor, n_neighbors: int, chunk: int = 2048, margin: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices (n, n_neighbors) of each point's nearest neighbours (itself included, nearest
-    first) and their distances (n, n_neighbors), by chunked brute force."""
+    first) and their distances (n, n_neighbors), by chunked brute force.
+
+    The n x n distance scores are the whole cost, so they are ranked in float32 with one fused
+    matrix product per chunk (``||p||^2 - 2 p.q``: the query's own norm does not change its
+    ranking); ``margin`` extra candidates absorb float32 rounding, and the candidates are
+    re-ranked by their exact distances in the points' dtype, so the neighbours are those of
+    an exact search.
+    """
     n = points.shape[0]
+    n_candidates = min(n, n_neighbors + margin)
     indices = torch.empty(n, n_neighbors, dtype=torch.int64, device=points.device)
     distances = torch.empty(n, n_neighbors, dtype=points.dtype, device=points.device)
-    squared = (points**2).sum(dim=1)
+    centred = points - points.mean(dim=0)  # distances are shift-invariant; centring keeps float32 accurate
+    single = centred.to(torch.float32)
+    squared = (single**2).sum(dim=1)
+    squared_exact = (centred**2).sum(dim=1)
     for start in range(0, n, chunk):
-        block = points[start : start + chunk]
-        squared_distances = squared[start : start + chunk, None] - 2 * block @ points.T + squared[None, :]
-        values, idx = torch.topk(squared_distances, n_neighbors, dim=1, largest=False, sorted=True)
-        indices[start : start + chunk] = idx
+        block = single[start : start + chunk]
+        scores = torch.addmm(squared[None, :], block, single.T, alpha=-2.0)
+        candidates = torch.topk(scores, n_candidates, dim=1, largest=False, sorted=False).indices
+        query = centred[start : start + chunk]
+        # the exact search's own formula, so ties break as they did in float64
+        exact = squared_exact[start : start + chunk, None] - 2 * torch.einsum("qd,qcd->qc", query, centred[candidates]) + squared_exact[candidates]
+        values, order = torch.topk(exact, n_neighbors, dim=1, largest=False, sorted=True)
+        indices[start : start + chunk] = torch.gather(candidates, 1, order)
         distances[start : start + chunk] = values.clamp_min(0).sqrt()
     return indices, distances

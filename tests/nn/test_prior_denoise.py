@@ -75,11 +75,12 @@ def test_shipped_prior_denoises_held_out_photographs():
     assert sum(f.stat().st_size for f in SHIPPED.iterdir()) < 20e6
     clean = _held_out_kodak(size=64)
     generator = torch.Generator().manual_seed(3)
-    for sigma in (0.05, 0.1, 0.2, 0.4):
+    # shipped prior on 4 x 64 x 64 crops, seed 3 (2026-12-04): gains 3.3 / 5.1 / 7.6 / 10.6 dB
+    for sigma, least_gain in ((0.05, 2.5), (0.1, 4.0), (0.2, 6.0), (0.4, 8.5)):
         noisy = clean + sigma * torch.randn(clean.shape, generator=generator)
         matched = _psnr(prior.denoise(noisy, sigma), clean)
         gain = matched - _psnr(noisy, clean)
-        assert gain > 2.0, f"sigma {sigma}: denoising gains only {gain:.2f} dB"
+        assert gain > least_gain, f"sigma {sigma}: denoising gains only {gain:.2f} dB"
         if sigma in (0.1, 0.4):  # the noise level is an input that matters: a wrong one (x0.5 / x2) is worse
-            assert matched > _psnr(prior.denoise(noisy, sigma / 2), clean) + 0.3
-            assert matched > _psnr(prior.denoise(noisy, sigma * 2), clean) + 0.3
+            assert matched > _psnr(prior.denoise(noisy, sigma / 2), clean) + 1.0
+            assert matched > _psnr(prior.denoise(noisy, sigma * 2), clean) + 1.0

@@ -55,3 +55,33 @@ def test_shared_groups_cost_no_quality_on_images_that_share_structure(rng):
     own = ((bm3d(noisy, 0.5) - clean) ** 2).mean()
     shared = ((bm3d(noisy, 0.5, shared_groups=True) - clean) ** 2).mean()
     assert shared <= own * 1.05
+
+
+@pytest.mark.parametrize("joint", [False, True])
+def test_block_match_returns_the_nearest_patches_of_each_window_across_tiles_and_edges(rng, joint):
+    # Several 8 x 8 tiles of references, windows cut by every edge: the distances of the
+    # returned patches must be the `group` smallest of a brute-force search of each window.
+    images = torch.from_numpy(rng.normal(size=(2, 41, 37)).astype(np.float32))
+    patch, radius, group = 5, 4, 8
+    ref_y, ref_x = _positions(41, patch, 2, images.device), _positions(37, patch, 2, images.device)
+    assert ref_y.numel() > 8 and ref_x.numel() > 8
+    matches = block_match(images, ref_y, ref_x, patch, radius, group, joint=joint)
+    height, width = 41 - patch + 1, 37 - patch + 1
+    patches = torch.nn.functional.unfold(images.double()[None] if joint else images.double()[:, None], patch)
+    distances = torch.cdist(patches.transpose(1, 2), patches.transpose(1, 2)) ** 2  # (b, n_patches, n_patches)
+    yy, xx = torch.arange(height).repeat_interleave(width), torch.arange(width).repeat(height)
+    refs = (ref_y[:, None] * width + ref_x[None, :]).reshape(-1)
+    in_window = ((yy[refs][:, None] - yy[None]).abs() <= radius) & ((xx[refs][:, None] - xx[None]).abs() <= radius)
+    expected = distances[:, refs].masked_fill(~in_window, float("inf")).sort(dim=-1).values[..., :group]
+    got = distances[:, refs].gather(2, matches).sort(dim=-1).values
+    assert torch.equal(matches[:, :, 0], refs.expand(matches.shape[0], -1))
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("radius", [1, 2, 4])
+def test_small_search_windows_give_groups_no_larger_than_a_corner_window(radius):
+    """A corner reference has (radius + 1)^2 candidates: groups are capped there, not at the centre's count."""
+    images = torch.randn(2, 40, 50, generator=torch.Generator().manual_seed(0))
+    denoised = bm3d(images, 1.0, radius=radius)
+    assert denoised.shape == images.shape
+    assert float(denoised.std()) < 0.7 * float(images.std())

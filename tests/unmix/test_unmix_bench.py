@@ -1,4 +1,11 @@
+from pathlib import Path
+
+import pytest
+
 from hsi.bench.unmix import run_benchmark
+from hsi.errors import ParameterError
+
+SUITE = Path(__file__).resolve().parents[2] / "conf" / "suite" / "unmix.yaml"
 
 
 def test_quick_benchmark_rows(shared_data):
@@ -10,3 +17,18 @@ def test_quick_benchmark_rows(shared_data):
     throughput = tables["fcls_throughput"][0]
     assert throughput["max_abs_dev_vs_scipy_qp"] < 1e-4
     assert throughput["pixels_per_s"] > 10_000
+
+
+def test_synthetic_case_rows_come_from_the_suite_config(shared_data):
+    from omegaconf import OmegaConf
+
+    cases = OmegaConf.to_container(OmegaConf.load(SUITE))["cases"]
+    assert len(cases) >= 8 and {case["n_endmembers"] for case in cases} >= {3, 8}
+    tables = run_benchmark(str(shared_data), methods=["pp_spa_fcls"], scenes=["emitlib_k5"], cases=cases,
+                           library_methods=[], fcls_pixels=2000, fcls_check=5)
+    (row,) = tables["unmixing"]
+    assert row["scene"] == "emitlib_k5" and row["SAD per material (deg)"].startswith("PV")
+    # PV, NPV and three soils at 40 dB with pure pixels: pp-SPA finds all five within a degree.
+    assert row["SAD mean (deg)"] < 1.0 and row["aRMSE x100"] < 3.0
+    with pytest.raises(ParameterError, match="unknown scene"):
+        run_benchmark(str(shared_data), methods=["vca_fcls"], scenes=["nowhere"], cases=cases, library_methods=[])

@@ -2,8 +2,10 @@
 
 Used as the spatial denoiser of the subspace methods (eigen-images of FastHyDe) and on its
 own for single bands. Everything is batched over images and vectorised over patches: block
-matching scans the search window one row of displacements at a time, and groups are
-filtered with a separable 3-D transform (2-D DCT of each patch, Haar across the group).
+matching is one matrix product per tile of reference patches against the patches of the
+tile's search region, and groups are filtered with a separable 3-D transform (2-D DCT of
+each patch, computed once per image, Haar across the group), in chunks of references so
+memory stays bounded.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ def _positions(size: int, patch: int, step: int, device: torch.device) -> torch.
     return pos
 
 
+# Reference patches per side of one block-matching tile (tile of refs x tile of refs share one matmul).
+_MATCH_TILE = 8
+
+
 def block_match(
     images: torch.Tensor, ref_y: torch.Tensor, ref_x: torch.Tensor, patch: int, radius: int, group: int,
     joint: bool = False,
@@ -59,47 +65,58 @@ def block_match(
     with ``joint`` the images are the channels of one image, distances are summed over
     them and one set of groups (1, n_refs, group) is returned.
 
-    The ranking distance ``|q|^2 - 2 p.q`` (``|p - q|^2`` less the reference's own norm)
-    is one matrix product per row of reference patches, ``[p, 1] . [-2 q, |q|^2]`` against
-    every patch of the rows the search window reaches; only the candidates inside each
-    reference's window are then picked out. A few BLAS calls and small gathers per
-    reference row replace one pass over the image per displacement.
+    References are taken in square tiles of ``_MATCH_TILE`` x ``_MATCH_TILE``; the patches
+    of the region their search windows cover are unfolded from that crop only (memory
+    bounded by the tile, not the image), and the ranking distance ``|q|^2 - 2 p.q``
+    (``|p - q|^2`` less the reference's own norm) of every reference of the tile to every
+    patch of the region is one matrix product. Each reference's own window is then picked
+    out by a gather. The region is about ``(8 step + 2 radius)^2`` patches for ``64``
+    references, a few times the ``(2 radius + 1)^2`` candidates each actually needs, which
+    is the price of doing the work in one BLAS call.
     """
     _, rows, cols = images.shape
     n_disp = 2 * radius + 1
     width, height = cols - patch + 1, rows - patch + 1
     centred = images - images.mean(dim=(1, 2), keepdim=True)  # smaller norms, less cancellation
-    patches = F.unfold(centred[None] if joint else centred[:, None], patch)  # (b, c*p*p, height * width)
-    b = patches.shape[0]
-    augmented = torch.cat([-2 * patches, (patches ** 2).sum(dim=1, keepdim=True)], dim=1)
-    ones = patches.new_ones(b, 1, ref_x.numel())
+    stack = centred[None] if joint else centred[:, None]  # (b, c, rows, cols)
+    # |q|^2 of every patch, once per image, as a box sum of the squared image.
+    norms = (F.avg_pool2d(stack.square(), patch, stride=1) * patch**2).sum(dim=1)  # (b, height, width)
     offsets = torch.arange(-radius, radius + 1, device=images.device)
-    cand_x = ref_x[:, None] + offsets[None, :]  # (n_rx, n_disp)
-    # Candidates beyond the left/right edges are clamped in range for the gather and ruled out here.
-    penalty = torch.where((cand_x >= 0) & (cand_x < width), 0.0, float("inf")).to(images.dtype)
-    penalty = penalty[:, None, :].expand(-1, n_disp, -1).reshape(1, ref_x.numel(), n_disp * n_disp)
-    cand_x = cand_x.clamp(0, width - 1)
-    n_rx, centre = ref_x.numel(), radius * n_disp + radius
-    interior = ((offsets + radius)[:, None] * width + cand_x[:, None, :]).reshape(1, n_rx, -1).expand(b, -1, -1)
-    best = []
-    for y in ref_y.tolist():
-        top, bottom = max(y - radius, 0), min(y + radius, height - 1)
-        flat = interior
-        if y - radius < 0 or y + radius > height - 1:  # search window cut by the top or bottom edge
-            rel_y = (y + offsets).clamp(0, height - 1) - top
-            flat = (rel_y[:, None] * width + cand_x[:, None, :]).reshape(1, n_rx, -1).expand(b, -1, -1)
-        band = augmented[:, :, top * width : (bottom + 1) * width]
-        refs = torch.cat([patches[:, :, y * width + ref_x], ones], dim=1)  # (b, c*p*p + 1, n_rx)
-        dist = (refs.transpose(1, 2) @ band).gather(2, flat) + penalty  # (b, n_rx, dy * dx)
-        if y - radius < 0 or y + radius > height - 1:
-            outside = ((y + offsets < 0) | (y + offsets > height - 1)).nonzero().reshape(-1)
-            dist.view(b, n_rx, n_disp, n_disp)[:, :, outside] = float("inf")
-        dist[:, :, centre] = -float("inf")  # the reference itself comes first
-        best.append(dist.topk(group, dim=-1, largest=False, sorted=True).indices)
-    best = torch.stack(best, dim=1).reshape(b, -1, group)  # (b, n_ry * n_rx, group)
+    centre = radius * n_disp + radius
+    n_ry, n_rx = ref_y.numel(), ref_x.numel()
+    best = images.new_empty((stack.shape[0], n_ry, n_rx, group), dtype=torch.long)
+    for i0 in range(0, n_ry, _MATCH_TILE):
+        ty = ref_y[i0 : i0 + _MATCH_TILE]
+        ya, yb = max(int(ty[0]) - radius, 0), min(int(ty[-1]) + radius, height - 1)
+        cand_y = ty[:, None] + offsets  # (ny, n_disp)
+        valid_y = (cand_y >= 0) & (cand_y < height)
+        rel_y = cand_y.clamp(ya, yb) - ya
+        for j0 in range(0, n_rx, _MATCH_TILE):
+            tx = ref_x[j0 : j0 + _MATCH_TILE]
+            xa, xb = max(int(tx[0]) - radius, 0), min(int(tx[-1]) + radius, width - 1)
+            region_w = xb - xa + 1
+            crop = stack[:, :, ya : yb + patch, xa : xb + patch]
+            cands = F.unfold(crop, patch)  # (b, c*p*p, region_h * region_w)
+            refs_at = ((ty[:, None] - ya) * region_w + (tx[None, :] - xa)).reshape(-1)
+            refs = cands[:, :, refs_at]  # (b, c*p*p, ny * nx)
+            region_norms = norms[:, ya : yb + 1, xa : xb + 1].reshape(norms.shape[0], 1, -1)
+            dist = torch.baddbmm(region_norms, refs.transpose(1, 2), cands, alpha=-2.0)
+            cand_x = tx[:, None] + offsets  # (nx, n_disp)
+            valid = valid_y[:, None, :, None] & ((cand_x >= 0) & (cand_x < width))[None, :, None, :]
+            rel_x = cand_x.clamp(xa, xb) - xa
+            flat = rel_y[:, None, :, None] * region_w + rel_x[None, :, None, :]  # (ny, nx, n_disp, n_disp)
+            n_refs = ty.numel() * tx.numel()
+            flat = flat.reshape(1, n_refs, -1).expand(dist.shape[0], -1, -1)
+            window = dist.gather(2, flat)
+            if not bool(valid.all()):  # a search window cut by an edge of the image
+                window.masked_fill_(~valid.reshape(1, n_refs, -1), float("inf"))
+            window[:, :, centre] = -float("inf")  # the reference itself comes first
+            found = window.topk(group, dim=-1, largest=False, sorted=True).indices
+            best[:, i0 : i0 + ty.numel(), j0 : j0 + tx.numel()] = found.reshape(-1, ty.numel(), tx.numel(), group)
+    best = best.reshape(best.shape[0], -1, group)  # (b, n_ry * n_rx, group)
     dy, dx = best // n_disp - radius, best % n_disp - radius
     ref_yy = ref_y[:, None].expand(-1, n_rx).reshape(1, -1, 1)
-    ref_xx = ref_x[None, :].expand(ref_y.numel(), -1).reshape(1, -1, 1)
+    ref_xx = ref_x[None, :].expand(n_ry, -1).reshape(1, -1, 1)
     return (ref_yy + dy) * width + (ref_xx + dx)
 
 
@@ -242,7 +259,8 @@ def bm3d(
     if bool((sig < 0).any()) or not bool(torch.isfinite(sig).all()):
         raise ParameterError(f"sigma must be finite and >= 0; got {sigma}")
     patch = int(min(patch, rows, cols))
-    n_candidates = min(2 * radius + 1, rows - patch + 1) * min(2 * radius + 1, cols - patch + 1)
+    # Groups never outgrow the smallest search window, a reference's in a corner of the image.
+    n_candidates = min(radius + 1, rows - patch + 1) * min(radius + 1, cols - patch + 1)
     group_hard = _power_of_two_at_most(min(group_hard, n_candidates))
     group_wiener = _power_of_two_at_most(min(group_wiener, n_candidates))
     ref_y = _positions(rows, patch, step, x.device)
