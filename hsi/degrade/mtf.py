@@ -269,9 +269,24 @@ def _separable_filter(cube: torch.Tensor, kernels: np.ndarray, padding: str) -> 
     images = cube.permute(2, 0, 1).unsqueeze(0)  # (1, bands, rows, cols)
     images = images.index_select(2, pad_indices(n_rows, half, half, padding).to(cube.device))
     images = images.index_select(3, pad_indices(n_cols, half, half, padding).to(cube.device))
-    images = F.conv2d(images, weights.view(n_bands, 1, -1, 1), groups=n_bands)
-    images = F.conv2d(images, weights.view(n_bands, 1, 1, -1), groups=n_bands)
+    if cube.dtype == torch.float64:
+        # torch's grouped (depthwise) convolution has no fast float64 kernel on CPU: 41 taps over
+        # a 1,280 x 1,280 x 8 cube took ~10x the float32 time; the FFT gives the same sums (to 1e-14).
+        images = _valid_filter_fft(_valid_filter_fft(images[0], weights, dim=1), weights, dim=2)[None]
+    else:
+        images = F.conv2d(images, weights.view(n_bands, 1, -1, 1), groups=n_bands)
+        images = F.conv2d(images, weights.view(n_bands, 1, 1, -1), groups=n_bands)
     return images[0].permute(1, 2, 0).contiguous()
+
+
+def _valid_filter_fft(images: torch.Tensor, weights: torch.Tensor, dim: int) -> torch.Tensor:
+    """``F.conv2d``'s 'valid' correlation of (bands, rows, cols) ``images`` with each band's 1-D
+    ``weights`` (bands, size) along ``dim`` (1 or 2), computed with real FFTs."""
+    lines = images.movedim(dim, -1)
+    size = weights.shape[1]
+    length = 1 << (lines.shape[-1] + size - 2).bit_length()
+    spectrum = torch.fft.rfft(lines, length) * torch.fft.rfft(weights.flip(-1), length)[:, None, :]
+    return torch.fft.irfft(spectrum, length)[..., size - 1 : lines.shape[-1]].movedim(-1, dim)
 
 
 def _per_band(values: Any, n_bands: int, name: str) -> np.ndarray:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from hsi.bench.pansharpen import index_agreement, run_benchmark
+from hsi.bench.pansharpen import default_against_best, index_agreement, run_benchmark
 
 
 
@@ -21,6 +21,7 @@ def test_quick_benchmark_tables(shared_data):
     assert len(truth) == 2 and all(row["q2n"] > 0.999 and row["sam_deg"] < 1e-6 and 0.0 < row["hqnr"] <= 1.0 for row in truth)
     assert {row["dataset"] for row in tables["index_agreement"]} == {"WV2", "IKONOS"}
     assert all(-1.0 <= row["spearman_q2n_hqnr"] <= 1.0 and row["rows"] == 4 for row in tables["index_agreement"])
+    assert tables["default"] == []  # the default (bdsd_pc) is not among the quick methods
     fusion = {row["method"]: row for row in tables["hs_ms_fusion"]}
     assert fusion["cnmf"]["q2n"] > fusion["exp"]["q2n"] + 0.02
 
@@ -29,3 +30,16 @@ def test_index_agreement_is_the_rank_correlation_with_q2n():
     rows = [{"dataset": "A", "q2n": q, "qnr": n, "hqnr": h} for q, n, h in ((0.9, 0.1, 0.8), (0.8, 0.2, 0.7), (0.7, 0.3, 0.9))]
     (row,) = index_agreement(rows + [{"dataset": "B", "q2n": 1.0, "qnr": 1.0, "hqnr": 1.0}])  # B: too few rows
     assert row["dataset"] == "A" and row["spearman_q2n_qnr"] == -1.0 and abs(row["spearman_q2n_hqnr"] + 0.5) < 1e-12  # d = (1, 1, -2): 1 - 6 * 6 / 24
+
+
+def test_default_is_set_against_the_best_other_classical_method_per_index():
+    rows = [{"dataset": "A", "method": m, "q2n": q, "ergas": e} for m, q, e in
+            (("reference", 1.0, 0.0), ("exp", 0.6, 9.0), ("rho_pnn", 0.95, 1.0), ("bdsd_pc", 0.86, 2.3),
+             ("awlp", 0.87, 2.4), ("mtf_glp_hpm", 0.85, 2.2))]
+    rows += [{"dataset": "B", "method": "awlp", "q2n": 0.8, "ergas": 3.0}]  # B: no default row
+    (row,) = default_against_best(rows, "bdsd_pc")
+    assert (row["dataset"], row["best_q2n_method"], row["best_ergas_method"]) == ("A", "awlp", "mtf_glp_hpm")
+    assert (row["q2n"], row["best_other_q2n"], row["ergas"], row["best_other_ergas"]) == (0.86, 0.87, 2.3, 2.2)
+    assert not row["q2n_reached"] and not row["ergas_reached"]
+    (row,) = default_against_best(rows, "awlp")
+    assert row["q2n_reached"] and not row["ergas_reached"] and row["best_q2n_method"] == "bdsd_pc"

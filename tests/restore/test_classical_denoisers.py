@@ -100,7 +100,12 @@ def test_destripe_removes_column_offsets(scene):
 
 def test_destripe_leaves_unstriped_bands_alone(scene):
     noisy = gaussian_noise(scene, 5 / 255, np.random.default_rng(5))
-    assert np.abs(destripe(noisy) - noisy).mean() < 1e-3
+    change = destripe(noisy) - noisy
+    # Columns touched: the few taken for stripes beside the scene's hard vertical edge (measured
+    # 62 of 1536); the refinement corrects those by their full apparent offset (mean change
+    # measured 1.02e-3 with it, 0.70e-3 without, against noise of 2e-2).
+    assert (np.abs(change).max(axis=0) > 0).mean() < 0.05
+    assert np.abs(change).mean() < 1.2e-3
     with pytest.raises(ParameterError, match="window"):
         destripe(noisy, window=4)
 
@@ -150,3 +155,28 @@ def test_method_configs_build_and_run(name, small_cube):
     out = method(batch)
     scale = getattr(method, "scale", 1) or 1
     assert out.shape == (2, 24 * scale, 20 * scale, 16) and np.isfinite(out).all()
+
+
+def test_destripe_does_not_shrink_stripes_on_textured_rows():
+    """Against a running median that includes the column itself, a stripe on textured rows is
+    under-estimated (the median follows the stripe part of the way); the refinement passes
+    compare each striped column with its neighbours alone and remove that shrinkage."""
+    rng = np.random.default_rng(6)
+    rows, cols, n_bands = 64, 96, 24
+    texture = torch.nn.functional.avg_pool2d(torch.as_tensor(rng.random((3, 1, rows, cols))), 3, 1, 1)[:, 0].numpy()
+    spectra = rng.uniform(0.1, 0.9, (3, n_bands))
+    scene = np.einsum("mrc,mb->rcb", texture / texture.sum(0), spectra).astype(np.float32)
+    noisy = gaussian_noise(scene, 5 / 255, rng)
+    striped = stripes(noisy, None, rng, fraction=(0.05, 0.1), amplitude=0.25).cube
+    true_offsets = (striped - noisy)[0]
+    hit = np.abs(true_offsets) > 0
+
+    def offset_errors(**options):
+        error = (striped - destripe(striped, **options)).mean(axis=0) - true_offsets
+        return (error[hit] * np.sign(true_offsets[hit])).mean(), np.sqrt((error[hit] ** 2).mean())
+
+    shrinkage, rms = offset_errors(n_refine=0)
+    refined_shrinkage, refined_rms = offset_errors()
+    assert shrinkage < -0.003  # stripes under-corrected by a part of the rows' texture (measured -0.0044)
+    assert abs(refined_shrinkage) < 0.3 * abs(shrinkage)
+    assert refined_rms < 0.9 * rms  # measured 0.0068 vs 0.0085

@@ -18,14 +18,36 @@ _MEDIAN_EFFICIENCY = float(np.sqrt(np.pi / 2))
 def _neighbour_medians(lines: torch.Tensor, window: int) -> tuple[torch.Tensor, ...]:
     """Running medians along the last axis: centred over ``window``, and of the ``window // 2``
     neighbours on the left and on the right."""
+    windows = _windows(lines, window)
     half = window // 2
-    pad_mode = "reflect" if lines.shape[-1] > half else "replicate"
-    padded = F.pad(lines.reshape(-1, 1, lines.shape[-1]), (half, half), mode=pad_mode)
-    windows = padded.unfold(-1, window, 1)[:, 0]  # (n, length, window)
     centred = windows.median(dim=-1).values
     left = windows[..., :half].median(dim=-1).values
     right = windows[..., half + 1 :].median(dim=-1).values
     return tuple(m.reshape(lines.shape) for m in (centred, left, right))
+
+
+def _windows(lines: torch.Tensor, window: int) -> torch.Tensor:
+    """``(n, length, window)`` sliding windows along the last axis, ends reflected."""
+    half = window // 2
+    pad_mode = "reflect" if lines.shape[-1] > half else "replicate"
+    padded = F.pad(lines.reshape(-1, 1, lines.shape[-1]), (half, half), mode=pad_mode)
+    return padded.unfold(-1, window, 1)[:, 0]
+
+
+def _middle(values: torch.Tensor) -> torch.Tensor:
+    """Median along the last axis, the mean of the two middle values for an even count
+    (``torch.median`` returns the lower one, a bias of a fraction of the spread)."""
+    ordered = values.sort(dim=-1).values
+    n = ordered.shape[-1]
+    return 0.5 * (ordered[..., (n - 1) // 2] + ordered[..., n // 2])
+
+
+def _other_medians(lines: torch.Tensor, window: int) -> tuple[torch.Tensor, ...]:
+    """As :func:`_neighbour_medians`, but the centred median leaves the line itself out."""
+    windows = _windows(lines, window)
+    half = window // 2
+    others = torch.cat([windows[..., :half], windows[..., half + 1 :]], dim=-1)
+    return tuple(_middle(m).reshape(lines.shape) for m in (others, windows[..., :half], windows[..., half + 1 :]))
 
 
 def _median_and_spread(detail: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,18 +76,42 @@ def column_offsets(
     leaving clean columns untouched.
     """
     rows = cube.shape[0]
+    offsets = _offsets(cube, _neighbour_medians, window)
+    # A difference holds one pixel's noise minus a median of neighbours: about 1.2 sigma.
+    standard_error = noise_std * 1.2 * _MEDIAN_EFFICIENCY / np.sqrt(rows)
+    return torch.where(offsets.abs() > threshold * standard_error, offsets, torch.zeros_like(offsets))
+
+
+def refined_offsets(cube: torch.Tensor, detected: torch.Tensor, window: int = 9) -> torch.Tensor:
+    """Remaining offsets ``(cols, bands)`` of the columns found striped; ``detected`` (cols, bands)
+    is what has been subtracted from each column so far (zero: not striped).
+
+    The detection's running median includes the column itself, which pulls it towards the
+    stripe: the offset comes out shrunk towards zero, by more where the row is textured (a
+    fraction of the spread of the row's values in the window), and once the remainder is
+    within the threshold it is never corrected. Here the reference leaves the column out and
+    is the unbiased middle of the other values (or of one side's, as in
+    :func:`column_offsets`), and no threshold applies (the column is known to be striped);
+    a remainder that would turn a column's total correction to the other sign is cut at zero.
+    """
+    offsets = _offsets(cube, _other_medians, window)
+    offsets = torch.where(detected != 0, offsets, torch.zeros_like(offsets))
+    flipped = torch.sign(detected + offsets) == -torch.sign(detected)
+    return torch.where(flipped, -detected, offsets)
+
+
+def _offsets(cube: torch.Tensor, references, window: int) -> torch.Tensor:
+    """Median down each column of the difference with the best of the ``references`` (centred,
+    left, right running medians of ``(bands, rows, cols)`` lines): ``(cols, bands)``."""
     lines = cube.permute(2, 0, 1)  # (bands, rows, cols)
-    centred, left, right = _neighbour_medians(lines, window)
+    centred, left, right = references(lines, window)
     offsets, spread = _median_and_spread(lines - centred)
     for side in (left, right):
         side_offsets, side_spread = _median_and_spread(lines - side)
         better = side_spread < _SIDE_PREFERENCE * spread
         offsets = torch.where(better, side_offsets, offsets)
         spread = torch.where(better, side_spread, spread)
-    offsets = offsets.T  # (cols, bands)
-    # A difference holds one pixel's noise minus a median of neighbours: about 1.2 sigma.
-    standard_error = noise_std * 1.2 * _MEDIAN_EFFICIENCY / np.sqrt(rows)
-    return torch.where(offsets.abs() > threshold * standard_error, offsets, torch.zeros_like(offsets))
+    return offsets.T
 
 
 def destripe(
@@ -76,6 +122,7 @@ def destripe(
     window: int = 9,
     threshold: float = 3.0,
     n_passes: int = 3,
+    n_refine: int = 3,
     device: torch.device | str | None = None,
 ) -> torch.Tensor | np.ndarray:
     """Remove stripes (constant offsets of whole columns and/or rows) from every band.
@@ -85,7 +132,8 @@ def destripe(
     robustly as the median, down the column, of the difference between the image and the
     median of its neighbouring columns on one side (:func:`column_offsets`: a moment-matching
     estimate made robust to the scene's edges and to impulse noise), and subtracted; offsets
-    not significantly different from zero are left alone. Random noise is not removed: compose with a denoiser
+    not significantly different from zero are left alone. The columns found striped are then
+    re-estimated against their neighbours alone (:func:`refined_offsets`). Random noise is not removed: compose with a denoiser
     (``conf/method/destripe_fasthyde.yaml``).
 
     Parameters
@@ -96,7 +144,9 @@ def destripe(
     axis : "cols" (vertical stripes: one offset per column), "rows", or "both" (columns then rows).
     window : odd width, in pixels, of the neighbourhood across lines (>= 3; ``window // 2`` each side).
     threshold : offsets smaller than this many standard errors are treated as zero.
-    n_passes : estimate-and-subtract passes (>= 1), each on the output of the one before.
+    n_passes : detection passes (>= 1), each on the output of the one before.
+    n_refine : passes (>= 0) that re-estimate the offsets of the columns found striped without
+        the detection's shrinkage towards zero (:func:`refined_offsets`).
 
     Returns
     -------
@@ -115,6 +165,8 @@ def destripe(
         raise ParameterError(f"window must be an odd integer >= 3 (pixels); got {window}")
     if int(n_passes) < 1:
         raise ParameterError(f"n_passes must be >= 1; got {n_passes}")
+    if int(n_refine) < 0:
+        raise ParameterError(f"n_refine must be >= 0; got {n_refine}")
     if not threshold >= 0:
         raise ParameterError(f"threshold must be >= 0 (standard errors); got {threshold}")
     x = as_tensor(cube, name="cube", ndim=3, device=device)
@@ -125,12 +177,21 @@ def destripe(
     else:
         sigma = per_band(noise_std, x.shape[2], device=x.device, dtype=x.dtype)
         sigma = torch.nan_to_num(sigma)
+    along = [axis_ for axis_ in ("cols", "rows") if axis in (axis_, "both")]
+    # (rows, cols, bands) views in which the lines of each axis are the columns.
+    view = {"cols": lambda cube_: cube_, "rows": lambda cube_: cube_.transpose(0, 1)}
+    detected = {axis_: torch.zeros(view[axis_](x).shape[1:], dtype=x.dtype, device=x.device) for axis_ in along}
     out = x
     # Each pass compares columns with neighbours corrected by the passes before: a column
     # mis-corrected because most of its neighbours were stripes is put right next time.
     for _ in range(int(n_passes)):
-        if axis in ("cols", "both"):
-            out = out - column_offsets(out, sigma, int(window), float(threshold))[None]
-        if axis in ("rows", "both"):
-            out = out - column_offsets(out.transpose(0, 1), sigma, int(window), float(threshold))[:, None]
+        for axis_ in along:
+            offsets = column_offsets(view[axis_](out), sigma, int(window), float(threshold))
+            detected[axis_] += offsets
+            out = view[axis_](view[axis_](out) - offsets[None])
+    for _ in range(int(n_refine)):
+        for axis_ in along:
+            offsets = refined_offsets(view[axis_](out), detected[axis_], int(window))
+            detected[axis_] += offsets
+            out = view[axis_](view[axis_](out) - offsets[None])
     return like_input(out, cube)
