@@ -94,11 +94,13 @@ def _shipped(name: str) -> dict:
 def restore_tasks(config) -> tuple[str, ...]:
     """The restore tasks a method config can do.
 
-    Its ``task`` key when it has one (the diffusion restorers: denoise also covers destripe);
+    Its ``tasks`` list when it has one; its ``task`` key when it has one (the diffusion restorers: denoise also covers destripe);
     ``sr`` when it, or one of its steps, has a ``scale`` (it changes the grid); ``inpaint`` when
     its function is an inpainter (``*_inpaint``: fills NaN pixels); otherwise denoise and destripe.
     """
     config = OmegaConf.to_container(config, resolve=False) if OmegaConf.is_config(config) else dict(config)
+    if config.get("tasks"):  # a method that follows the job's task lists the ones it does (plug-and-play)
+        return tuple(str(task) for task in config["tasks"])
     if config.get("task") is not None:
         task = str(config["task"])
         return ("denoise", "destripe") if task in ("denoise", "destripe") else (task,)

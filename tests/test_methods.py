@@ -18,8 +18,8 @@ def test_every_method_config_belongs_to_exactly_one_job():
 
 
 def test_restore_tasks_partition_the_restore_methods():
-    assert set(methods.names("restore", "sr")) == {"bicubic", "fasthyde_bicubic", "diffusion_sr"}
-    assert set(methods.names("restore", "inpaint")) == {"lrtv_inpaint", "diffusion_inpaint"}
+    assert set(methods.names("restore", "sr")) == {"bicubic", "fasthyde_bicubic", "diffusion_sr", "pnp", "pnp_sr_bm3d"}
+    assert set(methods.names("restore", "inpaint")) == {"lrtv_inpaint", "diffusion_inpaint", "pnp", "pnp_inpaint_bm3d"}
     assert "fasthyde" in methods.names("restore", "denoise") and "fasthyde" not in methods.names("restore", "sr")
     covered = set().union(*(methods.names("restore", task) for task in methods.RESTORE_TASKS))
     assert covered == set(methods.names("restore"))
@@ -44,7 +44,7 @@ def test_a_task_the_method_cannot_do_is_refused():
 
 def test_task_sr_without_a_method_gets_the_default_sr_method():
     cfg = compose("restore", ["task=sr"])
-    assert cfg.method_name == "fasthyde_bicubic" == cfg.task_methods.sr
+    assert cfg.method_name == "pnp_sr_bm3d" == cfg.task_methods.sr
     assert compose("restore", ["task=sr", "method=bicubic"]).method_name == "bicubic"
     assert compose("restore", []).method_name == "auto"
 

@@ -41,12 +41,12 @@ log = logging.getLogger(__name__)
 CASES = ("iid10", "iid30", "iid50", "noniid", "complex", "stripes", "sr", "inpaint")
 QUICK_CASES = ("iid30", "complex", "sr", "inpaint")
 DEFAULT_METHODS = {
-    "iid": ("auto", "fasthyde", "hyres", "lrtv", "tv", "diffusion"),
-    "noniid": ("auto", "fasthyde", "hyres", "lrtv", "tv", "diffusion"),
+    "iid": ("auto", "fasthyde", "hyres", "lrtv", "tv", "diffusion", "diffusion_mean", "diffusion_sample"),
+    "noniid": ("auto", "fasthyde", "hyres", "lrtv", "tv", "diffusion", "diffusion_mean", "diffusion_sample"),
     "complex": ("auto", "robust_fasthyde", "lrtv", "fasthyde", "hyres", "tv", "destripe_fasthyde", "diffusion"),
     "stripes": ("auto", "destripe_fasthyde", "robust_fasthyde", "fasthyde", "lrtv", "diffusion"),
-    "sr": ("bicubic", "fasthyde_bicubic", "diffusion_sr"),
-    "inpaint": ("lrtv_inpaint", "diffusion_inpaint"),
+    "sr": ("bicubic", "fasthyde_bicubic", "diffusion_sr", "pnp_sr_bm3d"),
+    "inpaint": ("lrtv_inpaint", "diffusion_inpaint", "pnp_inpaint_bm3d"),
 }
 QUICK_METHODS = {"iid": ("fasthyde",), "complex": ("robust_fasthyde",), "sr": ("bicubic", "fasthyde_bicubic"),
                  "inpaint": ("lrtv_inpaint",)}

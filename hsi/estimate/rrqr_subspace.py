@@ -5,7 +5,7 @@ spanned by the rows of a basis ``W`` (``k x bands``), e.g. its leading right sin
 Rank-revealing (column-pivoted) QR of ``W`` picks ``k`` well-conditioned bands ``p``; then
 ``X ~= X[:, p] E`` with the coefficient matrix ``E = W[:, p]^{-1} W`` (``E[:, p] = I``).
 The reduced image ``A = X[:, p]`` is a set of real bands (bounded, natural-image-like
-statistics), which is what the diffusion prior models; ``E`` carries the spectra.
+statistics), which is what the self-supervised ``dds2m`` generator models; ``E`` carries the spectra.
 
 With noise of standard deviation ``s_b`` in band ``b`` (``Sigma = diag(s^2)``), the reduced
 image is estimated from all bands by weighted least squares,
@@ -104,11 +104,8 @@ def rrqr_subspace(pixels: np.ndarray | torch.Tensor, rank: int, noise_std: np.nd
     return Subspace(band_index=selected, coefficients=coefficients, noise_std=sigma)
 
 
-def select_rank(pixels: np.ndarray, noise_std: np.ndarray, multiple: int, max_rank: int) -> int:
-    """Signal-subspace dimension by HySime on noise-whitened pixels, rounded up to ``multiple``.
-
-    The prior denoises reduced images in groups of ``multiple`` channels, so the rank is a
-    multiple of it, at most ``max_rank``.
+def select_rank(pixels: np.ndarray, noise_std: np.ndarray, max_rank: int) -> int:
+    """Signal-subspace dimension by HySime on noise-whitened pixels, at least 1 and at most ``max_rank``.
 
     References
     ----------
@@ -120,15 +117,14 @@ def select_rank(pixels: np.ndarray, noise_std: np.ndarray, multiple: int, max_ra
     whitened = np.asarray(pixels, dtype=np.float64) / noise_std
     noise, noise_cov = estimate_noise_regression(whitened)
     k, _ = hysime(whitened, noise, noise_cov)
-    k = int(np.ceil(max(k, 1) / multiple) * multiple)
-    return int(min(max(k, multiple), max(max_rank // multiple, 1) * multiple, whitened.shape[1]))
+    return int(min(max(k, 1), max(int(max_rank), 1), whitened.shape[1]))
 
 
 @dataclass(frozen=True)
 class ChannelScaling:
     """Affine map of each reduced channel to about ``[-1, 1]``: ``z = 2 (a - low) / (high - low) - 1``.
 
-    Channels are normalised one by one so the prior sees the same range whatever the sensor,
+    Channels are normalised one by one so the generator sees the same range whatever the sensor,
     units or band choice (low/high are robust percentiles of the scene's reduced image).
     """
 

@@ -50,7 +50,7 @@ def _description(channels: int) -> list[str]:
             "0.5 % and 99.5 % quantiles (about [-1, 1]); `sigma` is in those units (`sigma_raw / scale`).",
         ]
     return ["Diffusion prior (noise-prediction U-Net, diffusers UNet2DModel + DDPMScheduler) over normalised",
-            "subspace images (RRQR-selected reduced bands, see hsi/estimate/rrqr_subspace.py)."]
+            f"{channels}-channel images. hsi's restore methods load single-channel priors only."]
 
 
 def model_card(cfg: DictConfig, summary: dict, inventory: list[dict]) -> str:

@@ -1,12 +1,10 @@
-"""The diffusion prior over subspace images, and its self-describing checkpoint files.
+"""The diffusion prior, and its self-describing checkpoint files.
 
-Why subspace images: a hyperspectral cube is close to a low-rank product ``A E`` of a reduced
-image ``A`` (``k`` selected bands, see :mod:`hsi.estimate.rrqr_subspace`) and a coefficient
-matrix ``E``. Modelling ``A`` instead of the cube makes one prior serve every sensor and band
-count, keeps the network small (three channels, like a colour image) and trains on any data
-with spatial texture. Three channels because the first three RRQR bands of real scenes carry
-almost all the spatial structure (more are handled in groups of three), and because the
-channels are normalised one by one to ``[-1, 1]`` the prior ignores units and sensor gains.
+Why one channel: a hyperspectral cube is close to a low-rank product of a few eigen-images and
+a basis, and after FastHyDe's noise whitening each eigen-image carries white noise of its own
+level. A prior over single images serves every sensor and band count, every subspace rank, and
+trains on any data with spatial texture; each image is normalised by its own range, so the
+prior ignores units and sensor gains.
 
 The single-channel prior (``channels == 1``, ``models/hsi-prior-1ch``) is a noise-level-conditioned
 denoiser for one image at a time (a FastHyDe eigen-image, any image): :meth:`DiffusionPrior.denoise`

@@ -1,8 +1,7 @@
 """The noise-prediction network of the diffusion prior: a small diffusers ``UNet2DModel``.
 
-The prior works on *subspace images* (a few reduced channels, see
-:mod:`hsi.estimate.rrqr_subspace`), so the network's channel count is fixed
-(``in_channels == out_channels``) whatever the sensor's band count.
+The prior works on single images (FastHyDe's eigen-images, photographs for training), so the
+network's channel count is fixed (``in_channels == out_channels``) whatever the sensor's band count.
 
 References
 ----------

@@ -1,1 +1,1 @@
-"""Training the diffusion prior with Lightning: data modules (patches of subspace images) and modules."""
+"""Training the diffusion prior with Lightning: data modules (crops of natural and remote-sensing images) and modules."""

@@ -9,7 +9,7 @@ Two ways to draw ``t``:
   0.01-1), plus a share ``uniform_fraction`` drawn uniformly over the whole schedule so sampling
   from pure noise still works (:mod:`hsi.nn.noise_levels` maps levels to timesteps);
 * otherwise ``t = floor(T u^p)``, ``u`` uniform: ``timestep_power`` ``p > 1`` spends more of the
-  training on small noise levels (the 3-channel subspace prior).
+  training on small noise levels.
 
 An exponential moving average (EMA) of the weights, with the usual warm-up
 ``decay_n = min(decay, (1 + n) / (10 + n))``, is kept with ``torch.optim.swa_utils.AveragedModel``

@@ -1,4 +1,4 @@
-"""Small cubes and a tiny untrained prior shared by the diffusion tests."""
+"""Small cubes, an exact Gaussian-prior denoiser and a tiny untrained prior shared by the diffusion tests."""
 
 from __future__ import annotations
 
@@ -11,6 +11,17 @@ def clean_cube(size: int = 32, seed: int = 3) -> np.ndarray:
     from hsi.sample_scene import make_sample_scene
 
     return make_sample_scene(n_rows=size, n_cols=size, seed=seed, noise_sigma=0.0, bad_band_sigma=0.0).cube
+
+
+class GaussianPriorDenoiser:
+    """The exact posterior mean for pixels drawn i.i.d. from ``N(0, tau^2)``: ``tau^2 / (tau^2 + s^2) z``."""
+
+    def __init__(self, tau: float = 0.5):
+        self.tau = tau
+
+    def denoise(self, images: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        s = torch.as_tensor(sigma, dtype=images.dtype).reshape(-1, *([1] * (images.ndim - 1)))
+        return images * self.tau ** 2 / (self.tau ** 2 + s ** 2)
 
 
 def tiny_prior(channels: int = 3):

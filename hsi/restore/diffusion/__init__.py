@@ -1,18 +1,19 @@
-"""Diffusion-model restoration over subspace images (HIR-Diff-type prior, DDS2M-like self-supervised mode).
+"""Diffusion-prior restoration in FastHyDe's whitened eigen-image domain, and a self-supervised mode.
 
-One responsibility per module: ``schedules`` (timesteps, exponential spacing), ``guidance``
-(observation models and their data-consistency steps), ``sampler`` (guided DDIM), ``restorer``
-(the tile functions the restore job and the benchmark call), ``selfsupervised`` (no trained
-prior). The reduced images come from :mod:`hsi.estimate.rrqr_subspace` (SVD + RRQR) and the
-U-Net prior with its checkpoint files from :mod:`hsi.nn.diffusion_prior`, both shared with
-training. Results are always final iterates: nothing looks at ground truth.
+One responsibility per module: ``denoisers`` (the seam: the single-channel prior or BM3D behind
+``denoise(images, sigma)``), ``eigen_domain`` (whitened eigen-images scaled to the prior's
+range, each with its own noise level), ``estimators`` (Tweedie, posterior samples and their
+mean), ``pnp`` (plug-and-play HQS for super-resolution and inpainting), ``guidance``
+(observation models and their proximal steps), ``restorer`` (the tile functions the restore
+job and the benchmark call), ``schedules`` and ``selfsupervised`` (DDS2M-like, no trained
+prior). Results are always final iterates: nothing looks at ground truth.
 """
 
-from hsi.estimate.rrqr_subspace import rrqr_subspace
-from hsi.nn.diffusion_prior import DiffusionPrior, load_prior
-from hsi.restore.diffusion.restorer import DEFAULT_MODEL, DiffusionRestorer
-from hsi.restore.diffusion.sampler import SamplerSettings, guided_ddim
+from hsi.restore.diffusion.denoisers import BM3DDenoiser, Denoiser, PriorDenoiser, make_denoiser
+from hsi.restore.diffusion.estimators import posterior_mean, posterior_sample, tweedie
+from hsi.restore.diffusion.pnp import hqs
+from hsi.restore.diffusion.restorer import DiffusionRestorer, PnPRestorer
 from hsi.restore.diffusion.selfsupervised import SelfSupervisedRestorer, dds2m_restore
 
-__all__ = ["DiffusionPrior", "load_prior", "DEFAULT_MODEL", "DiffusionRestorer", "SamplerSettings", "guided_ddim",
-           "SelfSupervisedRestorer", "dds2m_restore", "rrqr_subspace"]
+__all__ = ["BM3DDenoiser", "Denoiser", "PriorDenoiser", "make_denoiser", "posterior_mean", "posterior_sample",
+           "tweedie", "hqs", "DiffusionRestorer", "PnPRestorer", "SelfSupervisedRestorer", "dds2m_restore"]

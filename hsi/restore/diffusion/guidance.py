@@ -8,8 +8,8 @@ rotation), so each guidance step solves, per rotated channel ``c``,
     x0 = argmin_x ||y_c - H x||^2 / (2 v_c) + rho / 2 ||x - x0_hat||^2,
 
 the proximal (DDRM/DiffPIR-style projection) step between the prior's clean estimate
-``x0_hat`` and the data. ``rho`` follows the reverse process (see
-:mod:`hsi.restore.diffusion.sampler`). Closed forms for denoising and inpainting; conjugate
+``x0_hat`` and the data. ``rho`` follows the denoiser's level (plug-and-play HQS,
+:mod:`hsi.restore.diffusion.pnp`) or the reverse process (:mod:`hsi.restore.diffusion.selfsupervised`). Closed forms for denoising and inpainting; conjugate
 gradients with the exact operator and its autograd adjoint for blur + decimation.
 
 References
@@ -28,26 +28,6 @@ import torch
 import torch.nn.functional as F
 
 from hsi.errors import ParameterError
-
-
-def tv_gradient(images: torch.Tensor, eps: float = 1e-2) -> torch.Tensor:
-    """Gradient of the smoothed anisotropic total variation ``sum sqrt(d^2 + eps^2)`` of ``(n, c, rows, cols)``.
-
-    Neumann boundaries (no difference across the border). Used for the optional TV guidance.
-
-    References
-    ----------
-    L. I. Rudin, S. Osher, E. Fatemi, "Nonlinear total variation based noise removal
-    algorithms", Physica D 60, 1992; Pang et al., CVPR 2024 (TV-guided HIR-Diff).
-    """
-    gradient = torch.zeros_like(images)
-    for dim in (-2, -1):
-        difference = torch.diff(images, dim=dim)
-        flux = difference / torch.sqrt(difference * difference + eps * eps)
-        before = F.pad(flux, [0, 0, 1, 0] if dim == -2 else [1, 0])
-        after = F.pad(flux, [0, 0, 0, 1] if dim == -2 else [0, 1])
-        gradient = gradient + before - after
-    return gradient
 
 
 class ChannelNoise:

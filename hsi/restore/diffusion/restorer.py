@@ -1,17 +1,23 @@
-"""Diffusion restoration as a tile function for the restore job: ``fit(blocks)`` then ``obj(batch)``.
+"""The diffusion restorers as tile functions for the restore job: ``fit(blocks)`` then ``obj(batch)``.
 
-``fit`` estimates, once for the whole scene, the noise per band, the subspace (SVD + RRQR)
-and the normalisation of the reduced images; ``__call__`` restores a batch of tiles in that
-common subspace, so every tile is treated alike and the output has no seams from tile-wise
-statistics. Only the final iterate of the reverse process is returned (no ground truth is
-ever consulted to pick an iterate or a parameter).
+``fit`` estimates, once for the whole scene, the noise per band and the subspace; ``__call__``
+restores a batch of tiles in that common subspace, so every tile is treated alike and the
+output has no seams from tile-wise statistics. Only final iterates are returned (no ground
+truth is ever consulted to pick an iterate or a parameter).
+
+- :class:`DiffusionRestorer` (``method=diffusion``): denoising of FastHyDe's whitened
+  eigen-images (:mod:`hsi.restore.diffusion.eigen_domain`) by a posterior estimator
+  (:mod:`hsi.restore.diffusion.estimators`) with any denoiser (:mod:`hsi.restore.diffusion.denoisers`).
+- :class:`PnPRestorer` (``method=pnp``, ``diffusion_sr``, ``diffusion_inpaint``): plug-and-play
+  HQS super-resolution and inpainting of those eigen-images (:mod:`hsi.restore.diffusion.pnp`).
+- :class:`SubspaceFit` + :class:`SubspaceRestorer`: the SVD + RRQR reduced images and the
+  common tile frame, which the self-supervised ``dds2m`` also uses.
 
 References
 ----------
-L. Pang et al., "HIR-Diff: unsupervised hyperspectral image restoration via improved diffusion
-models", CVPR 2024. Y. Zhu et al., "Denoising diffusion models for plug-and-play image
-restoration", CVPR Workshops 2023. L. Zhuang, J. M. Bioucas-Dias, "Fast hyperspectral image
-denoising and inpainting based on low-rank and sparse representations", IEEE JSTARS 2018.
+L. Zhuang, J. M. Bioucas-Dias, "Fast hyperspectral image denoising and inpainting based on
+low-rank and sparse representations", IEEE JSTARS 2018. K. Zhang et al., "Plug-and-play image
+restoration with deep denoiser prior", IEEE TPAMI 2022. L. Pang et al., "HIR-Diff", CVPR 2024.
 """
 
 from __future__ import annotations
@@ -25,18 +31,14 @@ from hsi.arrays import as_bool_tensor, as_tensor, like_input
 from hsi.errors import InputError, ParameterError
 from hsi.estimate.noise import noise_std_from_blocks
 from hsi.estimate.rrqr_subspace import ChannelScaling, Subspace, rrqr_subspace, select_rank
+from hsi.restore.diffusion.denoisers import make_denoiser, resolve_device
+from hsi.restore.diffusion.eigen_domain import EigenImages
+from hsi.restore.diffusion.estimators import ESTIMATORS, posterior_mean, posterior_sample, tweedie
 from hsi.restore.diffusion.guidance import BlurDecimation, ChannelNoise, Denoising, Inpainting
-from hsi.settings import MODELS_DIR
+from hsi.restore.diffusion.pnp import hqs
 
-DEFAULT_MODEL = MODELS_DIR / "hsi-diffusion-prior-small"
 TASKS = ("denoise", "destripe", "inpaint", "sr")
 FIT_PIXELS = 100_000
-
-
-def resolve_device(device: str | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def scene_noise_std(blocks: np.ndarray, pixels: np.ndarray) -> np.ndarray:
@@ -52,13 +54,20 @@ def scene_noise_std(blocks: np.ndarray, pixels: np.ndarray) -> np.ndarray:
 class SubspaceFit:
     """Scene-wide statistics: noise per band, subspace, channel scaling; fitted on sampled blocks."""
 
-    def __init__(self, rank: int | None, multiple: int, max_rank: int, noise_std=None):
-        self.rank, self.multiple, self.max_rank, self.known_noise_std = rank, multiple, max_rank, noise_std
+    def __init__(self, rank: int | None, max_rank: int, noise_std=None, seed: int = 0):
+        self.rank, self.max_rank, self.known_noise_std = rank, max_rank, noise_std
+        self.seed = int(seed)
         self.noise_std: np.ndarray | None = None
         self.subspace: Subspace | None = None
         self.scaling: ChannelScaling | None = None
 
-    def fit(self, blocks: np.ndarray, rng: np.random.Generator) -> "SubspaceFit":
+    @property
+    def n_bands(self) -> int | None:
+        """Bands of the fitted scene (None before ``fit``)."""
+        return None if self.subspace is None else int(self.subspace.coefficients.shape[1])
+
+    def fit(self, blocks: np.ndarray) -> "SubspaceFit":
+        rng = np.random.default_rng(self.seed)
         blocks = np.asarray(blocks, dtype=np.float32)
         if blocks.ndim != 4:
             raise InputError(f"blocks must be (n, rows, cols, bands); got shape {blocks.shape}")
@@ -72,9 +81,7 @@ class SubspaceFit:
             self.noise_std = np.broadcast_to(np.asarray(self.known_noise_std, np.float64), (blocks.shape[-1],)).copy()
         else:
             self.noise_std = scene_noise_std(blocks, pixels)
-        rank = self.rank or select_rank(pixels, self.noise_std, self.multiple, self.max_rank)
-        if rank % self.multiple:
-            raise ParameterError(f"rank must be a multiple of the prior's {self.multiple} channels; got {rank}")
+        rank = self.rank or select_rank(pixels, self.noise_std, self.max_rank)
         self.subspace = rrqr_subspace(pixels, rank, self.noise_std)
         self.scaling = ChannelScaling.fit(self.subspace.reduce(torch.from_numpy(pixels.astype(np.float64))))
         return self
@@ -94,7 +101,8 @@ class SubspaceFit:
 class SubspaceRestorer:
     """Common frame of the subspace restorers: scene-wide ``fit``, tile batches through ``__call__``.
 
-    Subclasses set ``self.stats`` (:class:`SubspaceFit`), ``task``, ``scale``, ``blur_sigma``,
+    Subclasses set ``self.stats`` (:class:`SubspaceFit` or
+    :class:`~hsi.restore.diffusion.eigen_domain.EigenImages`), ``task``, ``scale``, ``blur_sigma``,
     ``nyquist_gain``, ``seed``, ``device`` and implement :meth:`restore_images` on normalised
     reduced images.
     """
@@ -120,7 +128,7 @@ class SubspaceRestorer:
 
     def fit(self, blocks: np.ndarray) -> "SubspaceRestorer":
         """Scene-wide noise per band, subspace and scaling from ``(n, rows, cols, bands)`` blocks."""
-        self.stats.fit(blocks, np.random.default_rng(self.seed))
+        self.stats.fit(blocks)
         return self
 
     def observation(self, mask: torch.Tensor | None):
@@ -140,10 +148,10 @@ class SubspaceRestorer:
         Pixels with a non-finite value (NaN nodata) are missing and filled (all tasks but ``sr``);
         ``mask`` ``(n, rows, cols)``, True where observed, marks more. The output is finite.
         """
-        if self.stats.subspace is None:
+        n_bands = self.stats.n_bands
+        if n_bands is None:
             raise ParameterError("call fit(blocks) before restoring tiles")
         cubes = as_tensor(batch, name="batch", dtype=torch.float64, device=self.device)
-        n_bands = self.stats.subspace.coefficients.shape[1]
         if cubes.ndim != 4 or cubes.shape[-1] != n_bands:
             raise InputError(f"batch must be (n, rows, cols, {n_bands}); got {tuple(cubes.shape)}")
         observed = torch.isfinite(cubes).all(dim=-1)
@@ -161,58 +169,103 @@ class SubspaceRestorer:
 
 
 class DiffusionRestorer(SubspaceRestorer):
-    """Guided diffusion restoration of tiles with a trained subspace-image prior.
+    """Denoising of FastHyDe's whitened eigen-images by a posterior estimator (``method=diffusion``).
+
+    Each eigen-image is scaled to the prior's range with its own noise level
+    (:class:`~hsi.restore.diffusion.eigen_domain.EigenImages`), then estimated on its own.
 
     Parameters
     ----------
-    model : the prior: a path (folder, or ``<name>.json``/``<name>.safetensors``), a loaded
-        :class:`~hsi.nn.diffusion_prior.DiffusionPrior`, or None = the shipped
-        ``models/hsi-diffusion-prior-small``.
-    task : ``denoise`` | ``destripe`` (treated as denoising) | ``inpaint`` (NaN pixels, or the
-        ``mask`` argument, are missing) | ``sr`` (noisy super-resolution by ``scale``).
-    scale : super-resolution factor (``sr`` only).
-    blur_sigma : Gaussian PSF of the blur before decimation, in high-resolution pixels (``sr``);
-        None uses the sensor MTF with ``nyquist_gain`` instead.
-    nyquist_gain : MTF gain at the low-resolution Nyquist when ``blur_sigma`` is None (0.3 = generic sensor).
-    rank : subspace dimension (a multiple of the prior's channels); None = HySime, rounded up.
-    max_rank : upper bound of the automatic rank.
-    noise_std : known noise standard deviation (scalar or per band, cube units); None = estimated.
-    n_steps, schedule, guidance_weight, stochasticity, start_relative, start_noise_min, tv_weight:
-        see :class:`hsi.restore.diffusion.sampler.SamplerSettings`.
-    sr_start_noise, inpaint_start_noise : start levels (normalised units) when the initial
-        guess is blurry (``sr``) or filled-in (``inpaint``).
-    seed : seeds the sampler (each call restarts from it, so tiles are restored reproducibly).
+    denoiser : ``prior`` (the single-channel diffusion prior, ``model``), ``bm3d``, or a
+        denoiser object (a nested ``_target_`` in the config).
+    model : the prior's folder or file; None = the shipped ``models/hsi-prior-1ch``.
+    estimator : ``tweedie`` (one denoiser call at the matched level), ``mean`` (average of
+        ``samples`` reverse-diffusion samples started at the matched level) or ``sample``
+        (one such sample).
+    samples : samples averaged by ``estimator=mean``.
+    n_steps, final_ratio, stochasticity, guidance_weight : the sampler's settings
+        (:func:`hsi.restore.diffusion.estimators.posterior_sample`).
+    k : subspace dimension; None = FastHyDe's (from the data).
+    signal_std : spread each eigen-image's signal is scaled to (the prior's range).
+    task : ``denoise`` | ``destripe`` (treated as denoising).
+    seed : seeds the samplers (each call restarts from it, so tiles are reproducible).
     device : ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
-
-    Raises
-    ------
-    InputError : the prior is missing or its weights fail the checksum.
     """
 
-    def __init__(self, model: str | Path | None = None, task: str = "denoise", scale: int = 4,
-                 blur_sigma: float | None = None, nyquist_gain: float = 0.3, rank: int | None = None,
-                 max_rank: int = 9, noise_std=None, n_steps: int = 20, schedule: str = "exponential",
-                 guidance_weight: float = 1.0, stochasticity: float = 0.5, start_relative: float = 2.0,
-                 start_noise_min: float = 0.1, tv_weight: float = 0.0, sr_start_noise: float = 0.15,
-                 inpaint_start_noise: float = 0.15, seed: int = 0, device: str | None = "auto"):
-        from hsi.nn.diffusion_prior import load_prior
-        from hsi.restore.diffusion.sampler import SamplerSettings
-
-        self._common(task, scale, blur_sigma, nyquist_gain, seed, device)
-        self.settings = SamplerSettings(n_steps=int(n_steps), schedule=schedule, guidance_weight=float(guidance_weight),
-                                        stochasticity=float(stochasticity), start_relative=float(start_relative),
-                                        start_noise_min=float(start_noise_min), tv_weight=float(tv_weight))
-        self.settings.check()
-        if isinstance(model, torch.nn.Module):
-            self.prior = model.to(self.device)
-        else:
-            self.prior = load_prior(DEFAULT_MODEL if model in (None, "") else Path(str(model)), device=self.device)
-        self.start_noise = {"sr": float(sr_start_noise), "inpaint": float(inpaint_start_noise)}.get(task)
-        self.stats = SubspaceFit(rank, self.prior.channels, int(max_rank), noise_std)
+    def __init__(self, denoiser="prior", model: str | Path | None = None, estimator: str = "tweedie",
+                 samples: int = 8, n_steps: int = 10, final_ratio: float = 0.05, stochasticity: float = 1.0,
+                 guidance_weight: float = 0.0, k: int | None = None, signal_std: float = 0.45,
+                 task: str = "denoise", seed: int = 0, device: str | None = "auto"):
+        if task not in ("denoise", "destripe"):
+            raise ParameterError(f"method diffusion denoises (task denoise or destripe); got task={task!r}: "
+                                 "use diffusion_sr, diffusion_inpaint or pnp")
+        if estimator not in ESTIMATORS:
+            raise ParameterError(f"estimator must be one of {', '.join(ESTIMATORS)}; got {estimator!r}")
+        self._common(task, 1, None, 0.3, seed, device)
+        self.denoiser = make_denoiser(denoiser, model, device)
+        self.estimator, self.samples = estimator, int(samples)
+        self.sampler = dict(n_steps=int(n_steps), final_ratio=float(final_ratio), stochasticity=float(stochasticity),
+                            guidance_weight=float(guidance_weight))
+        self.stats = EigenImages(k, signal_std)
 
     def restore_images(self, observation, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        from hsi.restore.diffusion.sampler import guided_ddim
+        if isinstance(observation, Inpainting):  # nodata pixels: filled from their neighbours first
+            images = observation.initial(images)
+        sigma = self.stats.sigma.to(images.device, images.dtype)
+        if self.estimator == "tweedie":
+            return tweedie(self.denoiser, images, sigma)
+        if self.estimator == "sample":
+            return posterior_sample(self.denoiser, images, sigma, generator=generator, **self.sampler)
+        return posterior_mean(self.denoiser, images, sigma, samples=self.samples, generator=generator, **self.sampler)
 
-        start = self.start_noise if isinstance(observation, (BlurDecimation, Inpainting)) else None
-        return guided_ddim(self.prior, observation, images, self.stats.normalised_noise(), self.settings,
-                           generator=generator, start_noise=start)
+
+class PnPRestorer(SubspaceRestorer):
+    """Plug-and-play HQS super-resolution or inpainting of whitened eigen-images with any denoiser.
+
+    The subspace comes from the observation itself: for ``sr`` the low-resolution cube's
+    (blur + decimation act on each band alike, so they commute with the spectral projection),
+    for ``inpaint`` the observed pixels'. Each eigen-image is restored on its own by
+    :func:`hsi.restore.diffusion.pnp.hqs`, the denoiser's level falling from ``start_sigma`` to
+    the eigen-image's own noise level.
+
+    Parameters
+    ----------
+    task : ``sr`` or ``inpaint`` (NaN pixels, or the ``mask`` argument, are missing).
+    tasks : the tasks this configuration may be built for (``task`` must be one of them).
+    denoiser, model, device : as :class:`DiffusionRestorer`.
+    scale : super-resolution factor (``sr``).
+    blur_sigma : Gaussian PSF in high-resolution pixels; None = the sensor MTF with
+        ``nyquist_gain`` (:func:`hsi.degrade.mtf.degrade_resolution`).
+    nyquist_gain : MTF gain at the low-resolution Nyquist frequency.
+    iterations, start_sigma, prior_weight : HQS settings (:func:`hsi.restore.diffusion.pnp.hqs`).
+    cg_iterations : conjugate-gradient iterations of each super-resolution data step.
+    k, signal_std : as :class:`DiffusionRestorer`.
+    max_rank : most eigen-images restored when ``k`` is None (the leading ones; each costs
+        ``iterations`` denoiser calls).
+    seed : unused by HQS itself (deterministic); kept for the common frame.
+    """
+
+    def __init__(self, task: str = "sr", tasks=("sr", "inpaint"), denoiser="prior", model: str | Path | None = None,
+                 scale: int = 4, blur_sigma: float | None = None, nyquist_gain: float = 0.3, iterations: int = 8,
+                 start_sigma: float = 0.4, prior_weight: float = 1.0, cg_iterations: int = 8, k: int | None = None,
+                 max_rank: int | None = None, signal_std: float = 0.45, seed: int = 0, device: str | None = "auto"):
+        allowed = tuple(tasks)
+        if task not in allowed or task not in ("sr", "inpaint"):
+            raise ParameterError(f"plug-and-play restoration does task sr or inpaint (this config: {', '.join(allowed)}); got task={task!r}")
+        self._common(task, scale, blur_sigma, nyquist_gain, seed, device)
+        self.denoiser = make_denoiser(denoiser, model, device)
+        self.options = dict(iterations=int(iterations), start_sigma=float(start_sigma), prior_weight=float(prior_weight))
+        self.cg_iterations = int(cg_iterations)
+        self.stats = EigenImages(k, signal_std, max_rank)
+
+    def observation(self, mask: torch.Tensor | None):
+        if self.task == "sr":
+            return BlurDecimation(self.scale, blur_sigma=self.blur_sigma, nyquist_gain=self.nyquist_gain,
+                                  cg_iterations=self.cg_iterations)
+        return super().observation(mask)
+
+    def restore_images(self, observation, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if isinstance(observation, Denoising):  # inpainting a tile with nothing missing: a mask of ones
+            observation = Inpainting(torch.ones_like(images[:, :1], dtype=torch.bool))
+        sigma = self.stats.sigma.to(images.device, images.dtype)
+        return hqs(self.denoiser, observation, images, sigma, **self.options)

@@ -11,9 +11,8 @@ negative log-likelihood of both what is known at that step,
 
 the data term (``W``: whitening of the reduced-image noise, ``v`` its variances, ``H`` the
 task's operator) and the diffusion state ``x_t ~ N(sqrt(a_t) x0, (1 - a_t) I)``. The fitted
-``x0_theta`` then plays the role a trained prior's estimate plays in guided DDIM
-(:mod:`hsi.restore.diffusion.sampler`): a proximal data step, then the DDIM move to the next
-timestep. The result is the **final iterate**; the number of iterations is fixed in advance
+``x0_theta`` then plays the role a trained prior's estimate plays in guided DDIM (Zhu et
+al.'s DiffPIR): a proximal data step, then the DDIM move to the next timestep. The result is the **final iterate**; the number of iterations is fixed in advance
 (never chosen by comparing with a clean reference).
 
 Differences from DDS2M: its spectral network is replaced by the fixed RRQR coefficient
@@ -63,7 +62,8 @@ def dds2m_restore(observation, observed: torch.Tensor, noise, output_shape: tupl
     iterations_per_step : Adam iterations refitting the generator at each timestep.
     learning_rate, width : Adam step and generator width.
     start_noise : start level ``sigma_t`` in normalised units.
-    guidance_weight, stochasticity : as in :class:`hsi.restore.diffusion.sampler.SamplerSettings`.
+    guidance_weight : the generator's estimate has precision ``guidance_weight / sigma_t^2`` in the data step.
+    stochasticity : share of fresh noise in each DDIM move (0 deterministic, 1 DDPM-like).
     code_noise : standard deviation of the noise added to the first guess to make the generator's input.
     generator : seeds the code, the initial weights and the per-step noise.
 
@@ -158,7 +158,7 @@ class SelfSupervisedRestorer(SubspaceRestorer):
             raise ParameterError(f"n_steps must be in 1..1000 and stochasticity in [0, 1]; got {n_steps}, {stochasticity}")
         self.start_relative, self.start_noise_min = float(start_relative), float(start_noise_min)
         self.task_start = {"sr": float(sr_start_noise), "inpaint": float(inpaint_start_noise)}
-        self.stats = SubspaceFit(rank, 1, int(max_rank), noise_std)
+        self.stats = SubspaceFit(rank, int(max_rank), noise_std, seed)
 
     def restore_images(self, observation, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         noise = self.stats.normalised_noise()
