@@ -187,12 +187,6 @@ class DiffusionPrior(torch.nn.Module):
         # x0 = noisy - sigma eps: at the matched step sqrt(1 - a_t) / sqrt(a_t) is sigma itself
         return noisy.float() - sigma.view(-1, 1, 1, 1) * eps
 
-    def predict_clean(self, noisy: torch.Tensor, timestep: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Tweedie estimate ``x0 = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t)`` and ``eps``."""
-        alpha_bar = self.alphas_cumprod[int(timestep)].to(noisy.dtype)
-        eps = self.predict_noise(noisy, timestep)
-        return (noisy - (1 - alpha_bar).sqrt() * eps) / alpha_bar.sqrt(), eps
-
     # --- checkpoint folder --------------------------------------------------------------
     def save(self, target: str | Path, card: str | None = None, extra: dict | None = None) -> Path:
         """Write config, weights (safetensors) and card; returns the config file.
