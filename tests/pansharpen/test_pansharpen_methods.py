@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hsi.degrade.mtf import decimate, degrade_resolution, mtf_blur
-from hsi.degrade.resample import bicubic_downsample, upsample
+from hsi.degrade.resample import bicubic_downsample, lagrange_phase_filters, upsample
 from hsi.errors import InputError, ParameterError
 from hsi.pansharpen import cs, hs, mra
 from hsi.pansharpen.baseline import expand
@@ -177,3 +177,18 @@ def test_zero_shot_network_beats_interpolation_on_real_q2n(real_reduced):
     baseline = q2n(pair.reference, expand(pair.ms, pair.pan))
     fused = rho_pnn(pair.ms, pair.pan, sensor=sensor, first_band_steps=60, band_steps=10)
     assert q2n(pair.reference, fused) > baseline + 0.02
+
+
+def test_half_sample_filter_is_the_toolbox_23_tap_filter():
+    """Ratio 2 with 12 nodes is Aiazzi et al.'s 23-tap half-band filter (toolbox interp23tap.m).
+
+    The toolbox's CDF23 odd taps, 2 * [0.305334091185, -0.072698593239, 0.021809577942,
+    -0.005192756653, 0.000807762146, -0.000060081482], are its published values.
+    """
+    filters, half = lagrange_phase_filters(2, 12)
+    toolbox_half = 2 * np.array([0.305334091185, -0.072698593239, 0.021809577942,
+                                 -0.005192756653, 0.000807762146, -0.000060081482])
+    between = filters[0]  # output halfway between inputs half-1 and half
+    np.testing.assert_allclose(between[half:half + 6], toolbox_half, atol=1e-12)
+    np.testing.assert_allclose(between[half - 6:half][::-1], toolbox_half, atol=1e-12)
+    np.testing.assert_array_equal(filters[1], np.eye(2 * half + 1)[half])  # on-grid samples copied
