@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hsi.degrade.mtf import decimate, degrade_resolution, mtf_blur
+from hsi.degrade.mtf import SENSOR_MTF, decimate, degrade_resolution, mtf_blur
 from hsi.degrade.resample import bicubic_downsample, lagrange_phase_filters, upsample
 from hsi.errors import InputError, ParameterError
 from hsi.pansharpen import cs, hs, mra
@@ -192,3 +192,17 @@ def test_half_sample_filter_is_the_toolbox_23_tap_filter():
     np.testing.assert_allclose(between[half:half + 6], toolbox_half, atol=1e-12)
     np.testing.assert_allclose(between[half - 6:half][::-1], toolbox_half, atol=1e-12)
     np.testing.assert_array_equal(filters[1], np.eye(2 * half + 1)[half])  # on-grid samples copied
+
+
+@pytest.mark.parametrize(
+    "sensor, ms_gains, pan_gain",
+    [
+        ("IKONOS", [0.26, 0.28, 0.29, 0.28], 0.17),
+        ("WV2", [0.35] * 7 + [0.27], 0.11),
+        ("QB", [0.34, 0.32, 0.30, 0.22], 0.15),
+    ],
+)
+def test_mtf_glp_uses_the_toolbox_nyquist_gains(sensor, ms_gains, pan_gain):
+    """MTF-GLP's per-band gains are those of the toolbox's MTF.m / MTF_PAN.m (Vivone et al. 2015)."""
+    np.testing.assert_array_equal(mra.ms_nyquist_gains(sensor, len(ms_gains)), ms_gains)
+    assert SENSOR_MTF[sensor].pan_gain == pan_gain
