@@ -90,6 +90,31 @@ def _positions(size: int, patch: int, step: int, device: torch.device) -> torch.
 _MATCH_TILE = 8
 
 
+def _window_lookup(
+    rel_y: tuple[int, ...], span_y: int, rel_x: tuple[int, ...], span_x: int, radius: int, device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Where a tile's references and their search windows lie in the tile's region of candidates.
+
+    ``rel_y``, ``rel_x``: the references' corners relative to the region's first candidate;
+    ``span_y``, ``span_x``: the region's last candidate row and column. Returns the
+    references' columns in the region (n_refs,), each window's candidates (1, n_refs,
+    (2 radius + 1)^2) in displacement order, and the mask of those outside the image (None
+    when there are none): a candidate lies in the image exactly when it lies in the region,
+    which spans every candidate of the tile that does.
+    """
+    offsets = torch.arange(-radius, radius + 1, device=device)
+    ty, tx = torch.tensor(rel_y, device=device), torch.tensor(rel_x, device=device)
+    cand_y, cand_x = ty[:, None] + offsets, tx[:, None] + offsets  # (ny, n_disp), (nx, n_disp)
+    inside = (((cand_y >= 0) & (cand_y <= span_y))[:, None, :, None]
+              & ((cand_x >= 0) & (cand_x <= span_x))[None, :, None, :])  # (ny, nx, n_disp, n_disp)
+    region_w = span_x + 1
+    refs_at = (ty[:, None] * region_w + tx[None, :]).reshape(-1)
+    flat = cand_y.clamp(0, span_y)[:, None, :, None] * region_w + cand_x.clamp(0, span_x)[None, :, None, :]
+    n_refs = len(rel_y) * len(rel_x)
+    outside = None if bool(inside.all()) else ~inside.reshape(1, n_refs, -1)
+    return refs_at, flat.reshape(1, n_refs, -1), outside
+
+
 def block_match(
     images: torch.Tensor, ref_y: torch.Tensor, ref_x: torch.Tensor, patch: int, radius: int, group: int,
     joint: bool = False,
@@ -118,38 +143,30 @@ def block_match(
     stack = centred[None] if joint else centred[:, None]  # (b, c, rows, cols)
     # |q|^2 of every patch, once per image, as a box sum of the squared image.
     norms = (F.avg_pool2d(stack.square(), patch, stride=1) * patch**2).sum(dim=1)  # (b, height, width)
-    offsets = torch.arange(-radius, radius + 1, device=images.device)
     centre = radius * n_disp + radius
     n_ry, n_rx = ref_y.numel(), ref_x.numel()
+    ys, xs = ref_y.tolist(), ref_x.tolist()
+    lookups: dict[tuple, tuple] = {}  # every interior tile has the same window layout
     best = images.new_empty((stack.shape[0], n_ry, n_rx, group), dtype=torch.long)
     for i0 in range(0, n_ry, _MATCH_TILE):
-        ty = ref_y[i0 : i0 + _MATCH_TILE]
-        ya, yb = max(int(ty[0]) - radius, 0), min(int(ty[-1]) + radius, height - 1)
-        cand_y = ty[:, None] + offsets  # (ny, n_disp)
-        valid_y = (cand_y >= 0) & (cand_y < height)
-        rel_y = cand_y.clamp(ya, yb) - ya
+        ty = ys[i0 : i0 + _MATCH_TILE]
+        ya, yb = max(ty[0] - radius, 0), min(ty[-1] + radius, height - 1)
         for j0 in range(0, n_rx, _MATCH_TILE):
-            tx = ref_x[j0 : j0 + _MATCH_TILE]
-            xa, xb = max(int(tx[0]) - radius, 0), min(int(tx[-1]) + radius, width - 1)
-            region_w = xb - xa + 1
-            crop = stack[:, :, ya : yb + patch, xa : xb + patch]
-            cands = F.unfold(crop, patch)  # (b, c*p*p, region_h * region_w)
-            refs_at = ((ty[:, None] - ya) * region_w + (tx[None, :] - xa)).reshape(-1)
-            refs = cands[:, :, refs_at]  # (b, c*p*p, ny * nx)
+            tx = xs[j0 : j0 + _MATCH_TILE]
+            xa, xb = max(tx[0] - radius, 0), min(tx[-1] + radius, width - 1)
+            key = (tuple(y - ya for y in ty), yb - ya, tuple(x - xa for x in tx), xb - xa)
+            if key not in lookups:
+                lookups[key] = _window_lookup(*key, radius, images.device)
+            refs_at, flat, outside = lookups[key]
+            cands = F.unfold(stack[:, :, ya : yb + patch, xa : xb + patch], patch)  # (b, c*p*p, region)
             region_norms = norms[:, ya : yb + 1, xa : xb + 1].reshape(norms.shape[0], 1, -1)
-            dist = torch.baddbmm(region_norms, refs.transpose(1, 2), cands, alpha=-2.0)
-            cand_x = tx[:, None] + offsets  # (nx, n_disp)
-            valid = valid_y[:, None, :, None] & ((cand_x >= 0) & (cand_x < width))[None, :, None, :]
-            rel_x = cand_x.clamp(xa, xb) - xa
-            flat = rel_y[:, None, :, None] * region_w + rel_x[None, :, None, :]  # (ny, nx, n_disp, n_disp)
-            n_refs = ty.numel() * tx.numel()
-            flat = flat.reshape(1, n_refs, -1).expand(dist.shape[0], -1, -1)
-            window = dist.gather(2, flat)
-            if not bool(valid.all()):  # a search window cut by an edge of the image
-                window.masked_fill_(~valid.reshape(1, n_refs, -1), float("inf"))
+            dist = torch.baddbmm(region_norms, cands[:, :, refs_at].transpose(1, 2), cands, alpha=-2.0)
+            window = dist.gather(2, flat.expand(dist.shape[0], -1, -1))
+            if outside is not None:  # a search window cut by an edge of the image
+                window.masked_fill_(outside, float("inf"))
             window[:, :, centre] = -float("inf")  # the reference itself comes first
             found = window.topk(group, dim=-1, largest=False, sorted=True).indices
-            best[:, i0 : i0 + ty.numel(), j0 : j0 + tx.numel()] = found.reshape(-1, ty.numel(), tx.numel(), group)
+            best[:, i0 : i0 + len(ty), j0 : j0 + len(tx)] = found.reshape(-1, len(ty), len(tx), group)
     best = best.reshape(best.shape[0], -1, group)  # (b, n_ry * n_rx, group)
     dy, dx = best // n_disp - radius, best % n_disp - radius
     ref_yy = ref_y[:, None].expand(-1, n_rx).reshape(1, -1, 1)
