@@ -226,6 +226,30 @@ def _filter_groups(
     (b, n_refs, group), or (1, n_refs, group) for groups shared by all images.
     ``spectra`` are the images' patch spectra if already computed (step 1's serve step 2).
 
+    One image at a time: the (n_patches, patch**2) arrays of the pilot's spectra and of the
+    summed estimates are the largest temporaries, and this keeps one image's of each.
+    """
+    return torch.cat([
+        _filter_image_groups(
+            images[i : i + 1], sigma[i : i + 1], matches[i : i + 1] if matches.shape[0] > 1 else matches, patch,
+            None if pilot is None else pilot[i : i + 1], threshold, window,
+            None if spectra is None else spectra[i : i + 1])
+        for i in range(images.shape[0])
+    ])
+
+
+def _filter_image_groups(
+    images: torch.Tensor,
+    sigma: torch.Tensor,
+    matches: torch.Tensor,
+    patch: int,
+    pilot: torch.Tensor | None,
+    threshold: float,
+    window: torch.Tensor,
+    spectra: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """:func:`_filter_groups` on a batch of images at once (arguments as there).
+
     Groups are gathered group-major, (group, refs x patch**2), so the Haar transform across
     each group is one matrix product for a whole chunk of references (not one tiny product
     per group). Aggregation is linear, so the weighted estimates of every group are summed
