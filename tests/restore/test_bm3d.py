@@ -136,3 +136,14 @@ def test_group_filter_equals_a_group_by_group_reference(rng, joint, step):
     expected = _reference_filter(images, sigma, matches, patch, pilot, 1.5, window)
     assert torch.max(torch.abs(got - expected)) < 1e-10
     assert torch.max(torch.abs(got - images)) > 0.1  # the filter did something
+
+
+@pytest.mark.parametrize("group", [1, 2, 4, 32])
+def test_butterfly_haar_is_the_haar_matrix_and_its_inverse(rng, group):
+    from hsi.restore.classical.bm3d import _SQRT_HALF, _haar_forward, _haar_inverse, _haar_matrix
+
+    columns = torch.from_numpy(rng.normal(size=(group, 7)))
+    half = _haar_matrix(max(group // 2, 1), torch.float64, "cpu") * _SQRT_HALF
+    coefs = _haar_forward(columns.clone(), half)
+    assert torch.allclose(coefs, _haar_matrix(group, torch.float64, "cpu") @ columns, atol=1e-12)
+    assert torch.allclose(_haar_inverse(coefs.clone(), half), columns, atol=1e-12)
