@@ -27,9 +27,9 @@ def small_scene(path: Path, rows: int = 20, cols: int = 18, bands: int = 8, seed
     return path
 
 
-def cli_env() -> dict:
+def cli_env(threads: int = 1) -> dict:
     return {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg",
-            "OMP_NUM_THREADS": "1"}
+            "OMP_NUM_THREADS": str(threads)}
 
 
 def start_cli(*args: str, **popen) -> subprocess.Popen:
@@ -38,8 +38,8 @@ def start_cli(*args: str, **popen) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 
-def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(PROJECT_ROOT / "cli.py"), *args], env=cli_env(), cwd=PROJECT_ROOT,
+def run_cli(*args: str, timeout: float = 300, threads: int = 1) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(PROJECT_ROOT / "cli.py"), *args], env=cli_env(threads), cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 
