@@ -316,11 +316,14 @@ def run_benchmark(data_dir: str | None = None, *, sizes=(256, 512, 1024, 2048), 
                 save_progress()
                 for variant in distributed_variants:
                     try:
-                        distributed.append({"size": _label(size, bands), **run_variant(
-                            noisy, single, root / "hsi.npy", variant, restore_overrides, run_timeout_s)})
+                        row = {"size": _label(size, bands), **run_variant(
+                            noisy, single, root / "hsi.npy", variant, restore_overrides, run_timeout_s)}
                     except (RuntimeError, OSError, HsiError) as error:
+                        row = {"size": _label(size, bands), "run": str(variant["name"]), "failed": str(error)[-300:]}
                         notes.append(f"{variant['name']} at {size} failed: {error}")
-                    _progress("variant", size, distributed[-1] if distributed else {})
+                    else:
+                        distributed.append(row)
+                    _progress("variant", size, row)
                     save_progress()
         finally:
             if not keep:

@@ -27,8 +27,8 @@ on an ``executor`` (a Dask client), with the same output bits (:mod:`hsi.tiling.
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
+import uuid
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -38,7 +38,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hsi.errors import ParameterError
+from hsi.errors import OutputLockedError, ParameterError
+from hsi.io import lock
 from hsi.scene import Scene, Window
 from hsi.tiling.output import StreamedOutput
 from hsi.tiling.tasks import FixedThreads, executor_slots, run_in_order
@@ -63,6 +64,28 @@ def eigen_images(k: int, rows: int, cols: int, memory_bytes: int, folder: Path, 
     if 4 * k * rows * cols <= memory_bytes:
         return np.empty((k, rows, cols), np.float32)
     return np.memmap(folder / f"{name}.f32", np.float32, "w+", shape=(k, rows, cols))
+
+
+def scratch_folder(output: Path) -> Path:
+    """A new folder beside ``output`` for its eigen-images' memmaps, locked (:mod:`hsi.io.lock`) while this run lives.
+
+    A run killed outright (SIGKILL, power loss) cannot remove its folder, and a memmap of a
+    large scene's eigen-images is hundreds of MB: the next run on the same output removes
+    every such folder whose lock no live process holds.
+    """
+    prefix = f".{output.name}.eigen-"
+    for name in sorted({path.name.removesuffix(lock.LOCK_SUFFIX) for path in output.parent.glob(prefix + "*")}):
+        stale = output.parent / name
+        try:
+            lock.acquire(stale)
+        except OutputLockedError:
+            continue  # a live run's
+        shutil.rmtree(stale, ignore_errors=True)
+        lock.release(stale)
+    folder = output.parent / f"{prefix}{uuid.uuid4().hex[:8]}"
+    lock.acquire(folder)  # before the folder exists, so no other run sees it unlocked
+    folder.mkdir()
+    return folder
 
 
 def _at(images: np.ndarray, window: Window) -> np.ndarray:
@@ -132,7 +155,7 @@ def run_subspace(plan, scene: Scene, output: Path | str, *, bands: np.ndarray | 
                          journal=journal, write_options=write_options)
     rows_done = out.rows_done()
     out.open(scene.n_bands)  # an output that may not be overwritten is refused before any work
-    scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}.eigen-", dir=output.parent))
+    scratch = scratch_folder(output)
     timings, started = {}, time.perf_counter()
     try:
         out.replay(rows_done)
@@ -155,6 +178,7 @@ def run_subspace(plan, scene: Scene, output: Path | str, *, bands: np.ndarray | 
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        lock.release(scratch)
     seconds = sum(timings.values())
     slots = executor_slots(executor) if executor is not None else int(tile_workers or torch.get_num_threads())
     return {"output": out.close(), "tiles": n_tiles, "tile_workers": slots, "seconds": seconds, "resumed_from_row": rows_done,

@@ -32,9 +32,9 @@ def cli_env(threads: int = 1) -> dict:
             "OMP_NUM_THREADS": str(threads)}
 
 
-def start_cli(*args: str, **popen) -> subprocess.Popen:
-    """``python cli.py ARGS`` as a subprocess (stdout and stderr captured as text)."""
-    return subprocess.Popen([sys.executable, str(PROJECT_ROOT / "cli.py"), *args], env=cli_env(), cwd=PROJECT_ROOT,
+def start_cli(*args: str, threads: int = 1, **popen) -> subprocess.Popen:
+    """``python cli.py ARGS`` as a subprocess on ``threads`` threads (stdout and stderr captured as text)."""
+    return subprocess.Popen([sys.executable, str(PROJECT_ROOT / "cli.py"), *args], env=cli_env(threads), cwd=PROJECT_ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 
