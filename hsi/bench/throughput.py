@@ -28,7 +28,9 @@ Pinned protocol
 - Distributed: the ``distributed_size`` scene through ``restore scheduler=tcp://...`` on a real
   ``dask scheduler`` and two one-thread ``dask worker`` processes on 127.0.0.1
   (:func:`hsi.bench.dask_cluster.local_dask_cluster`), against the one-process run on
-  ``threads`` threads: speed-up, and whether the outputs are bit-identical.
+  ``threads`` threads: speed-up, and whether the outputs are bit-identical. Then each of
+  ``distributed_variants`` (``name``, ``threads``, restore ``overrides``), one process each, against
+  the same run: one thread, or tiles on intra-op threads (how tiles ran before they ran side by side).
 - The tables so far are rewritten to ``workdir/throughput-progress.json`` after every run
   (removed when the suite ends), so a suite stopped early leaves its figures.
 - ``goals``: issue 14's targets, each with the measured value and met / not met.
@@ -239,10 +241,26 @@ def run_distributed(noisy: Path, single: dict, single_output: Path, threads: int
         helpers = tuple(process.pid for process in cluster["processes"].values())
         spread = run_hsi(noisy, folder / "dask.npy", threads, [*overrides, f"scheduler={cluster['address']}"],
                          helpers=helpers, timeout_s=timeout_s)
-    return {"one_process_s": single["seconds"], "dask_s": spread["seconds"],
-            "speed_up": single["seconds"] / spread["seconds"], **compare_outputs(single_output, folder / "dask.npy"),
+    return _against_one_process("dask scheduler + 2 workers x 1 thread", single, single_output, spread,
+                                folder / "dask.npy")
+
+
+def run_variant(noisy: Path, single: dict, single_output: Path, variant: dict, overrides=(),
+                timeout_s: float | None = None) -> dict:
+    """The same restore in one process on ``variant["threads"]`` threads with ``variant["overrides"]``, against ``single``."""
+    output = single_output.with_name("variant.npy")
+    run = run_hsi(noisy, output, int(variant["threads"]), [*overrides, *variant.get("overrides", ())], timeout_s=timeout_s)
+    try:
+        return _against_one_process(str(variant["name"]), single, single_output, run, output)
+    finally:
+        output.unlink(missing_ok=True)
+
+
+def _against_one_process(name: str, single: dict, single_output: Path, run: dict, output: Path) -> dict:
+    return {"run": name, "one_process_s": single["seconds"], "run_s": run["seconds"],
+            "speed_up": single["seconds"] / run["seconds"], **compare_outputs(single_output, output),
             "one_process_peak_anonymous_gb": single["peak_anonymous_gb"],
-            "dask_peak_anonymous_gb": spread["peak_anonymous_gb"], "path": spread["path"]}
+            "run_peak_anonymous_gb": run["peak_anonymous_gb"], "path": run["path"]}
 
 
 # --- the suite -------------------------------------------------------------------------------
@@ -250,7 +268,7 @@ def run_benchmark(data_dir: str | None = None, *, sizes=(256, 512, 1024, 2048), 
                   threads: int = 2, restore_overrides=(), hyde_python: str | None = "/tmp/hyde-venv/bin/python",
                   hyde_k: int = 10, memory_gb: float | None = None, distributed_size: int | None = 2048,
                   unmix_size: int | None = 512, workdir: str | None = None, keep: bool = False, seed: int = 0,
-                  run_timeout_s: float | None = 3600) -> dict[str, list[dict]]:
+                  run_timeout_s: float | None = 3600, distributed_variants=()) -> dict[str, list[dict]]:
     """Each size: its scene, the read-write floor, hsi and HyDe, scored; the unmix fit and the distributed run at theirs."""
     sizes = [int(s) for s in sizes]
     workdir_path = Path(workdir or tempfile.gettempdir()).expanduser()
@@ -293,8 +311,20 @@ def run_benchmark(data_dir: str | None = None, *, sizes=(256, 512, 1024, 2048), 
                         noisy, single, root / "hsi.npy", threads, restore_overrides, run_timeout_s)})
                 except (RuntimeError, OSError, HsiError) as error:
                     notes.append(f"distributed run at {size} failed: {error}")
+                (root / "dask.npy").unlink(missing_ok=True)
                 _progress("distributed", size, distributed[-1] if distributed else {})
                 save_progress()
+                for variant in distributed_variants:
+                    try:
+                        row = {"size": _label(size, bands), **run_variant(
+                            noisy, single, root / "hsi.npy", variant, restore_overrides, run_timeout_s)}
+                    except (RuntimeError, OSError, HsiError) as error:
+                        row = {"size": _label(size, bands), "run": str(variant["name"]), "failed": str(error)[-300:]}
+                        notes.append(f"{variant['name']} at {size} failed: {error}")
+                    else:
+                        distributed.append(row)
+                    _progress("variant", size, row)
+                    save_progress()
         finally:
             if not keep:
                 shutil.rmtree(root, ignore_errors=True)
@@ -442,7 +472,7 @@ def goals(rows: list[dict], distributed: list[dict], unmix: list[dict], sizes: l
     spread = max(costs) / min(costs) if len(costs) > 1 else None
     large = hsi.get("4000", {})
     fit = unmix[0].get("fit_s") if unmix else None
-    dist = distributed[0] if distributed else {}
+    dist = next((row for row in distributed if str(row.get("run", "")).startswith("dask")), {})
     return [
         goal("restore time / HyDe's, 1,024", ratio, f"<= {TIME_VS_HYDE}", ratio is not None and ratio <= TIME_VS_HYDE),
         goal("restore MPSNR - HyDe's (dB), 1,024", gain, ">= 0", gain is not None and gain >= 0),

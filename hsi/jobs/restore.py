@@ -112,7 +112,8 @@ def run(cfg: DictConfig) -> dict:
                 context=None if tiling.eigen_context is None else int(tiling.eigen_context),
                 memory_mb=float(tiling.memory_mb), template=lambda n_bands: output_template(scene, n_bands),
                 overwrite=cfg.overwrite, resume=bool(cfg.resume), fingerprint=job.fingerprint, write_options=write,
-                executor=client, progress=bool(cfg.progress),
+                executor=client, tile_workers=tiling.get("tile_workers"), tile_threads=int(tiling.get("tile_threads", 1)),
+                progress=bool(cfg.progress),
             )
         else:
             summary = run_tiled(

@@ -20,24 +20,29 @@ The ``plan`` is any object with ``k``, ``support``, ``margin``, ``alignment`` an
 functions: ``project((n, bands)) -> (n, k)``, ``back_project((n, k)) -> (n, bands)`` and
 ``denoise((k, rows, cols)) -> (k, rows, cols)`` (see
 :meth:`hsi.restore.tile_adapter.SubspaceDenoiserTiles.plan`). Denoising tiles are
-independent tasks, so an ``executor`` (a Dask client) can run them elsewhere.
+independent tasks on a fixed thread count: tiles run side by side on this process's threads or
+on an ``executor`` (a Dask client), with the same output bits (:mod:`hsi.tiling.tasks`).
 """
 
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
+import uuid
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
-from hsi.errors import ParameterError
+from hsi.errors import OutputLockedError, ParameterError
+from hsi.io import lock
 from hsi.scene import Scene, Window
 from hsi.tiling.output import StreamedOutput
+from hsi.tiling.tasks import FixedThreads, executor_slots, run_in_order
 
 #: Rows and columns of the blocks read and projected in pass 1 (GeoTIFF blocks are 256 or 512).
 READ_BLOCK = 256
@@ -61,6 +66,28 @@ def eigen_images(k: int, rows: int, cols: int, memory_bytes: int, folder: Path, 
     return np.memmap(folder / f"{name}.f32", np.float32, "w+", shape=(k, rows, cols))
 
 
+def scratch_folder(output: Path) -> Path:
+    """A new folder beside ``output`` for its eigen-images' memmaps, locked (:mod:`hsi.io.lock`) while this run lives.
+
+    A run killed outright (SIGKILL, power loss) cannot remove its folder, and a memmap of a
+    large scene's eigen-images is hundreds of MB: the next run on the same output removes
+    every such folder whose lock no live process holds.
+    """
+    prefix = f".{output.name}.eigen-"
+    for name in sorted({path.name.removesuffix(lock.LOCK_SUFFIX) for path in output.parent.glob(prefix + "*")}):
+        stale = output.parent / name
+        try:
+            lock.acquire(stale)
+        except OutputLockedError:
+            continue  # a live run's
+        shutil.rmtree(stale, ignore_errors=True)
+        lock.release(stale)
+    folder = output.parent / f"{prefix}{uuid.uuid4().hex[:8]}"
+    lock.acquire(folder)  # before the folder exists, so no other run sees it unlocked
+    folder.mkdir()
+    return folder
+
+
 def _at(images: np.ndarray, window: Window) -> np.ndarray:
     return images[:, window.row:window.row + window.height, window.col:window.col + window.width]
 
@@ -79,16 +106,11 @@ def eigen_tiles(rows: int, cols: int, tile: int, support: int, alignment: int) -
     return pairs
 
 
-def _submit(executor, fn, *args):
-    if type(executor).__module__.startswith("distributed"):
-        return executor.submit(fn, *args, pure=False)
-    return executor.submit(fn, *args)
-
-
 def run_subspace(plan, scene: Scene, output: Path | str, *, bands: np.ndarray | None = None, tile: int = 256,
                  context: int | None = None, strip_rows: int | None = None, memory_mb: float = 512,
                  template=None, overwrite: bool = False, resume: bool = False, fingerprint: dict | None = None,
-                 write_options: dict | None = None, executor=None, progress: bool = True) -> dict:
+                 write_options: dict | None = None, executor=None, tile_workers: int | None = None,
+                 tile_threads: int = 1, progress: bool = True) -> dict:
     """Denoise ``scene`` with ``plan`` and stream the result to ``output``; returns a summary.
 
     Parameters
@@ -105,6 +127,8 @@ def run_subspace(plan, scene: Scene, output: Path | str, *, bands: np.ndarray | 
     template : ``n_bands -> Scene``, the output's grid and metadata.
     resume, fingerprint : as :func:`hsi.tiling.runner.run_tiled`.
     executor : None runs the denoising tiles here; otherwise ``submit(fn, cut) -> future`` (Dask).
+    tile_workers, tile_threads : as ``workers`` and ``tile_threads`` of :func:`denoise_in_tiles`; the
+        output depends on ``tile_threads`` (recorded in the resume journal), not on where tiles run.
     """
     if strip_rows is None and not resume:
         strip_rows = READ_BLOCK  # written window by window: one GeoTIFF block row at a time
@@ -120,7 +144,7 @@ def run_subspace(plan, scene: Scene, output: Path | str, *, bands: np.ndarray | 
     output = Path(output)
     bands = np.arange(scene.n_bands) if bands is None else np.asarray(bands)
     settings = {"path": "subspace_stream", "tile": int(tile), "context": context, "alignment": int(plan.alignment),
-                "strip_rows": int(strip_rows), "k": int(plan.k)}
+                "strip_rows": int(strip_rows), "k": int(plan.k), "tile_threads": int(tile_threads)}
     journal = None
     if resume:
         from hsi.tiling.resume import StripJournal
@@ -131,7 +155,7 @@ def run_subspace(plan, scene: Scene, output: Path | str, *, bands: np.ndarray | 
                          journal=journal, write_options=write_options)
     rows_done = out.rows_done()
     out.open(scene.n_bands)  # an output that may not be overwritten is refused before any work
-    scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}.eigen-", dir=output.parent))
+    scratch = scratch_folder(output)
     timings, started = {}, time.perf_counter()
     try:
         out.replay(rows_done)
@@ -142,7 +166,8 @@ def run_subspace(plan, scene: Scene, output: Path | str, *, bands: np.ndarray | 
         timings["project_s"], started = time.perf_counter() - started, time.perf_counter()
         denoised = eigen_images(plan.k, scene.n_rows, scene.n_cols, budget, scratch, "denoised")
         n_tiles = denoise_in_tiles(plan.denoise, noisy, denoised, tile=tile, context=context, alignment=int(plan.alignment),
-                                   rows_done=rows_done, executor=executor, progress=progress)
+                                   rows_done=rows_done, executor=executor, workers=tile_workers,
+                                   tile_threads=tile_threads, progress=progress)
         del noisy
         timings["denoise_s"], started = time.perf_counter() - started, time.perf_counter()
         _back_project(plan, denoised, empty, bands, scene.n_bands, strip_rows, rows_done, out)
@@ -153,8 +178,10 @@ def run_subspace(plan, scene: Scene, output: Path | str, *, bands: np.ndarray | 
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        lock.release(scratch)
     seconds = sum(timings.values())
-    return {"output": out.close(), "tiles": n_tiles, "seconds": seconds, "resumed_from_row": rows_done,
+    slots = executor_slots(executor) if executor is not None else int(tile_workers or torch.get_num_threads())
+    return {"output": out.close(), "tiles": n_tiles, "tile_workers": slots, "seconds": seconds, "resumed_from_row": rows_done,
             "pixels_per_second": scene.n_rows * scene.n_cols / max(seconds, 1e-9), **timings, **settings}
 
 
@@ -176,32 +203,28 @@ def _project(plan, scene: Scene, bands: np.ndarray, noisy: np.ndarray, empty: np
 
 
 def denoise_in_tiles(denoise, source: np.ndarray, target: np.ndarray, *, tile: int, context: int, alignment: int = 1,
-                     rows_done: int = 0, executor=None, progress: bool = False) -> int:
+                     rows_done: int = 0, executor=None, workers: int | None = None, tile_threads: int = 1,
+                     progress: bool = False) -> int:
     """``target = denoise(source)`` for ``(k, rows, cols)`` images, tile by tile; returns the tile count.
 
     Each tile is cut with ``context`` pixels around it (see :func:`eigen_tiles`) and only its
     own pixels are kept, so with ``context`` at least the denoiser's support the result is
-    the untiled one. Tiles wholly above ``rows_done`` are skipped (resume); one tile row is
-    in flight at a time (all of it on the ``executor`` when there is one).
+    the untiled one. Tiles wholly above ``rows_done`` are skipped (resume). Every tile runs on
+    ``tile_threads`` torch threads (:class:`hsi.tiling.tasks.FixedThreads`), so the result
+    depends on that count only, not on where tiles run: on the ``executor`` (a Dask client)
+    when there is one, else on ``workers`` threads here (None: torch's thread count), tiles
+    side by side. Tiles are written in order, with at most twice the parallel slots in flight.
     """
     _, rows, cols = source.shape
     pairs = [pair for pair in eigen_tiles(rows, cols, tile, context, alignment) if pair[0].row + pair[0].height > rows_done]
-    by_row: dict[int, list] = {}
-    for pair in pairs:
-        by_row.setdefault(pair[0].row, []).append(pair)
-    bar = tqdm(total=len(pairs), desc="denoise", unit="tile", disable=not progress)
-    for row_pairs in by_row.values():
-        cuts = [np.ascontiguousarray(_at(source, cut)) for _, cut in row_pairs]
-        if executor is None:
-            results = (denoise(cut) for cut in cuts)
-        else:
-            results = [future.result() for future in [_submit(executor, denoise, cut) for cut in cuts]]
-        for (inner, cut), result in zip(row_pairs, results):
+    workers = torch.get_num_threads() if workers is None else int(workers)
+    cuts = (np.ascontiguousarray(_at(source, cut)) for _, cut in pairs)
+    results = run_in_order(FixedThreads(denoise, tile_threads), cuts, executor=executor, workers=workers)
+    with closing(results):  # a failed tile cancels the tiles still pending
+        for (inner, cut), result in tqdm(zip(pairs, results), total=len(pairs), desc="denoise", unit="tile",
+                                         disable=not progress):
             top, left = inner.row - cut.row, inner.col - cut.col
             _at(target, inner)[:] = result[:, top:top + inner.height, left:left + inner.width]
-            bar.update(1)
-        del cuts, results
-    bar.close()
     return len(pairs)
 
 

@@ -27,19 +27,19 @@ def small_scene(path: Path, rows: int = 20, cols: int = 18, bands: int = 8, seed
     return path
 
 
-def cli_env() -> dict:
+def cli_env(threads: int = 1) -> dict:
     return {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg",
-            "OMP_NUM_THREADS": "1"}
+            "OMP_NUM_THREADS": str(threads)}
 
 
-def start_cli(*args: str, **popen) -> subprocess.Popen:
-    """``python cli.py ARGS`` as a subprocess (stdout and stderr captured as text)."""
-    return subprocess.Popen([sys.executable, str(PROJECT_ROOT / "cli.py"), *args], env=cli_env(), cwd=PROJECT_ROOT,
+def start_cli(*args: str, threads: int = 1, **popen) -> subprocess.Popen:
+    """``python cli.py ARGS`` as a subprocess on ``threads`` threads (stdout and stderr captured as text)."""
+    return subprocess.Popen([sys.executable, str(PROJECT_ROOT / "cli.py"), *args], env=cli_env(threads), cwd=PROJECT_ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 
-def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(PROJECT_ROOT / "cli.py"), *args], env=cli_env(), cwd=PROJECT_ROOT,
+def run_cli(*args: str, timeout: float = 300, threads: int = 1) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(PROJECT_ROOT / "cli.py"), *args], env=cli_env(threads), cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -68,3 +68,22 @@ def test_a_live_writer_s_temporary_file_is_kept(tmp_path):
     finally:
         process.kill()
         process.wait()
+
+
+def test_a_dead_streamed_run_s_eigen_image_folder_is_removed_by_the_next_run_and_a_live_one_s_kept(tmp_path):
+    from hsi.tiling.subspace_stream import scratch_folder
+
+    from tests.faults._helpers import lock_held_elsewhere
+
+    output = tmp_path / "out.tif"
+    dead = tmp_path / ".out.tif.eigen-dead0000"  # a SIGKILLed run's: its lock file stayed, no process holds it
+    dead.mkdir()
+    (dead / "projected.f32").write_bytes(b"\0" * 64)
+    (tmp_path / ".out.tif.eigen-dead0000.lock").write_text("12345\n")
+    live = tmp_path / ".out.tif.eigen-live0000"
+    live.mkdir()
+    with lock_held_elsewhere(live):
+        mine = scratch_folder(output)
+        names = sorted(path.name for path in tmp_path.iterdir())
+    assert names == sorted([mine.name, mine.name + ".lock", live.name, live.name + ".lock"])
+    assert mine.is_dir() and mine.name.startswith(".out.tif.eigen-")

@@ -2,9 +2,10 @@
 
 The tiles run on the workers (each did some) and the output is bit-identical to the
 one-process run of the same command, for the default method (FastHyDe's streamed path: the
-eigen-image tiles go to the workers) and for a method run by the tile runner. Both runs use one
-thread: the scene statistics are fitted in the driver, and their sums round differently on
-another thread count.
+eigen-image tiles go to the workers) and for a method run by the tile runner. The streamed
+path's tiles each run on ``tiling.tile_threads`` (1) torch threads wherever they run, so its
+output is also the same on one thread, on two, and on the workers; the tile runner's is
+compared at one thread.
 """
 
 import numpy as np
@@ -47,6 +48,26 @@ def test_tiles_spread_over_two_workers_give_the_one_process_output_bit_for_bit(c
     a, b = open_scene(tmp_path / "here.npy").read(), open_scene(tmp_path / "spread.npy").read()
     assert a.shape == b.shape == (96, 80, 24)
     assert np.array_equal(a, b, equal_nan=True), f"max |difference| {np.nanmax(np.abs(a - b))}"
+
+
+def test_default_restore_gives_the_same_bits_on_one_thread_two_threads_and_two_dask_workers(cluster, tmp_path):
+    # 192 x 192 eigen-images: BM3D's whole-image reductions (over 32,768 values) are split over
+    # torch's threads, so a tile's bits depend on its thread count; every tile runs on one.
+    scene = small_scene(tmp_path / "noisy.tif", rows=192, cols=192, bands=16, seed=5)
+    common = [f"input={scene}", "quicklook=false", "progress=false"]
+    runs = {"one_thread": (1, []), "two_threads": (2, []), "dask": (2, [f"scheduler={cluster['address']}"]),
+            "tiles_on_two_threads": (2, ["tiling.tile_threads=2"])}
+    outputs = {}
+    for name, (threads, extra) in runs.items():
+        result = run_cli("restore", *common, f"output={tmp_path / name}.npy", *extra, threads=threads)
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs[name] = open_scene(tmp_path / f"{name}.npy").read()
+    reference = outputs["one_thread"]
+    assert np.isfinite(reference).all() and reference.shape == (192, 192, 16)
+    for name in ("two_threads", "dask"):
+        assert np.array_equal(outputs[name], reference), f"{name}: max |difference| {np.abs(outputs[name] - reference).max()}"
+    # the scene is one where the thread count of a tile shows in the output bits
+    assert not np.array_equal(outputs["tiles_on_two_threads"], reference)
 
 
 def test_workers_that_import_another_hsi_are_refused_in_one_line(tmp_path):
