@@ -6,14 +6,19 @@ blocks, picks one of three configured methods by the diagnosed model and fits it
 blocks, so every tile is restored by the same method with the same statistics:
 
 - ``gaussian`` (i.i.d. or band-dependent Gaussian): FastHyDe, which whitens each band by its
-  own noise level;
-- ``stripes`` (column offsets, no impulses or dead lines): destriping, then FastHyDe;
+  own noise level; each whitened eigen-image is denoised by BM3D or by the diffusion prior
+  (scaled scene-wide to its range), whichever has the lower SURE on the scene's sample
+  (:class:`hsi.restore.eigen_denoisers.SureChoiceEigenDenoiser`): the prior wins on photographic
+  textures, BM3D on piecewise-smooth fields with straight edges, at every noise level measured,
+  so the choice follows the content, which SURE sees without a clean image;
+- ``stripes`` (column offsets, no impulses or dead lines): destriping, then that FastHyDe;
 - ``mixed`` (impulses or dead lines, no stripes): robust low-rank outlier removal, then
   FastHyDe (``robust_fasthyde`` without its destriping step, which on a stripe-free synthetic
   scene with field edges along the columns costs several dB: ``tests/restore/test_auto.py``);
 - ``mixed_stripes`` (impulses or dead lines with stripes): ``robust_fasthyde`` with destriping.
 
-:meth:`AutoDenoiser.report` gives the diagnosis and the choice for the job's report.
+:meth:`AutoDenoiser.report` gives the diagnosis, the choice and the eigen-image denoisers
+chosen (with their SURE) for the job's report.
 """
 
 from __future__ import annotations
@@ -71,4 +76,16 @@ class AutoDenoiser:
             diagnosis["bands"] = bands.tolist()
             for key in ("striped_bands", "clipped_bands"):
                 diagnosis[key] = bands[diagnosis[key]].tolist()
-        return {"chosen": self.diagnosis.model, "diagnosis": diagnosis}
+        report = {"chosen": self.diagnosis.model, "diagnosis": diagnosis}
+        eigen = _denoiser_report(self.chosen)
+        if eigen is not None:
+            report["eigen_denoiser"] = eigen
+        return report
+
+
+def _denoiser_report(method) -> dict | None:
+    """The eigen-image denoiser of ``method`` or of its first step that has one (None for others)."""
+    for step in [method, *getattr(method, "steps", [])]:
+        if callable(getattr(step, "denoiser_report", None)):
+            return step.denoiser_report()
+    return None

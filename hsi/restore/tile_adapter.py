@@ -13,10 +13,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from hsi.errors import ParameterError
+from hsi.errors import InputError, ParameterError
 from hsi.estimate.noise import noise_std_from_blocks
-from hsi.restore.classical.fasthyde import (apply, back_project, denoise_eigen_images, denoiser_alignment,
-                                            denoiser_margin, denoiser_support, project, subspace_stats)
+from hsi.restore.classical.fasthyde import back_project, project, subspace_stats
+from hsi.restore.eigen_denoisers import BM3DEigenDenoiser, ScaledEigenDenoiser, SureChoiceEigenDenoiser
 
 
 def map_tiles(fn: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> np.ndarray:
@@ -56,8 +56,43 @@ class CubeMethodTiles:
         return map_tiles(lambda tile: self.method(tile, **options), batch)
 
 
+def eigen_denoiser(denoiser, model=None, device: str | None = "auto", signal_std: float = 0.45, **bm3d_options):
+    """The eigen-image denoiser a config names: ``bm3d`` (with ``bm3d_options``), ``prior``
+    (the diffusion prior ``model`` on ``device``, scaled scene-wide to ``signal_std``), ``sure``
+    (per eigen-image, BM3D or the prior, whichever has the lower SURE on the scene), an
+    eigen-image denoiser object (:mod:`hsi.restore.eigen_denoisers`) or any object with
+    ``denoise(images, sigma)`` (scaled like the prior)."""
+    if bm3d_options and denoiser != "bm3d":
+        raise ParameterError(f"{', '.join(sorted(bm3d_options))}: BM3D settings, but denoiser={denoiser!r}")
+    if denoiser == "bm3d":
+        return BM3DEigenDenoiser(**bm3d_options)
+    if denoiser in ("prior", "sure"):
+        from hsi.restore.diffusion.denoisers import PriorDenoiser
+
+        prior = ScaledEigenDenoiser(PriorDenoiser(model, device), signal_std=signal_std)
+        return prior if denoiser == "prior" else SureChoiceEigenDenoiser({"bm3d": BM3DEigenDenoiser(), "prior": prior})
+    if isinstance(denoiser, str):
+        raise ParameterError(f"denoiser must be bm3d, prior, sure or a config with a _target_; got {denoiser!r}")
+    if callable(getattr(denoiser, "fit", None)) and hasattr(denoiser, "margin"):
+        return denoiser
+    return ScaledEigenDenoiser(denoiser, signal_std=signal_std)
+
+
 class SubspaceDenoiserTiles:
-    """FastHyDe with one signal subspace and noise model for the whole scene.
+    """FastHyDe with one signal subspace, noise model and eigen-image denoiser for the whole scene.
+
+    Parameters
+    ----------
+    k : subspace dimension; None = from the data.
+    noise_model : ``gaussian`` | ``poisson_gaussian``.
+    denoiser : the 2-D denoiser of the whitened eigen-images: ``bm3d`` (FastHyDe's; the extra
+        keyword settings go to it), ``prior`` (the diffusion prior's one-step Tweedie estimate,
+        each eigen-image scaled scene-wide to the prior's range, :class:`~hsi.restore.eigen_denoisers.ScaledEigenDenoiser`)
+        ``sure`` (per eigen-image, whichever of the two has the lower SURE on the fit sample,
+        :class:`~hsi.restore.eigen_denoisers.SureChoiceEigenDenoiser`) or an object (a nested
+        ``_target_``), see :func:`eigen_denoiser`.
+    model, device, signal_std : the prior's folder (None = the shipped one), where it runs, and
+        the spread each eigen-image's signal is scaled to (``denoiser=prior``).
 
     References
     ----------
@@ -65,8 +100,10 @@ class SubspaceDenoiserTiles:
     based on low-rank and sparse representations", IEEE JSTARS 11(3), 2018.
     """
 
-    def __init__(self, k: int | None = None, noise_model: str = "gaussian", **denoiser_options):
-        self.k, self.noise_model, self.denoiser_options = k, noise_model, denoiser_options
+    def __init__(self, k: int | None = None, noise_model: str = "gaussian", denoiser="bm3d", model=None,
+                 device: str | None = "auto", signal_std: float = 0.45, **denoiser_options):
+        self.k, self.noise_model = k, noise_model
+        self.eigen = eigen_denoiser(denoiser, model, device, signal_std, **denoiser_options)
         self.stats = None
 
     @property
@@ -74,35 +111,49 @@ class SubspaceDenoiserTiles:
         return None if self.stats is None else self.stats.noise_std.cpu().numpy()
 
     def fit(self, blocks: np.ndarray) -> "SubspaceDenoiserTiles":
-        self.stats = subspace_stats(torch.from_numpy(_nan_free(blocks)), k=self.k, noise_model=self.noise_model)
+        sample = torch.from_numpy(_nan_free(blocks))
+        self.stats = subspace_stats(sample, k=self.k, noise_model=self.noise_model)
+        n, rows, cols, bands = sample.shape
+        coefficients = project(sample.reshape(-1, bands), self.stats.to("cpu", sample.dtype))
+        self.eigen.fit(coefficients.reshape(n, rows, cols, -1).permute(0, 3, 1, 2).contiguous())
         return self
 
+    def denoiser_report(self) -> dict:
+        """The eigen-image denoiser and, when scaled, each eigen-image's noise level (the job's report)."""
+        return {"k": None if self.stats is None else self.stats.k, **self.eigen.describe()}
+
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return map_tiles(lambda tile: apply(tile, self.stats, **self.denoiser_options), batch)
+        return map_tiles(self._restore, batch)
+
+    def _restore(self, tile: np.ndarray) -> np.ndarray:
+        """Project, denoise the eigen-images, back-project one ``(rows, cols, bands)`` tile."""
+        rows, cols, n_bands = tile.shape
+        if self.stats.basis.shape[0] != n_bands:
+            raise InputError(f"tile has {n_bands} bands but the statistics were fitted on {self.stats.basis.shape[0]}")
+        x = torch.from_numpy(np.ascontiguousarray(tile))
+        stats = self.stats.to(x.device, x.dtype)
+        images = project(x.reshape(-1, n_bands), stats).T.reshape(-1, rows, cols)
+        denoised = self.eigen.denoise(images.contiguous())
+        return back_project(denoised.reshape(-1, rows * cols).T, stats).reshape(rows, cols, n_bands).numpy()
 
     def plan(self) -> "SubspacePlan":
         """The fitted method as three streamed steps (:func:`hsi.tiling.subspace_stream.run_subspace`)."""
         if self.stats is None:
             raise ParameterError("fasthyde must be fitted on the scene (fit(blocks)) before it is planned")
-        return SubspacePlan(self.stats, self.denoiser_options)
+        return SubspacePlan(self.stats, self.eigen)
 
 
 class SubspacePlan:
     """FastHyDe's steps on numpy arrays, picklable: project, denoise eigen-images, back-project.
 
-    ``support`` and ``alignment`` say how denoising tiles must be cut for the untiled result
-    (:func:`hsi.restore.classical.fasthyde.denoiser_support`); ``margin`` is the cheaper
-    default margin (:func:`~hsi.restore.classical.fasthyde.denoiser_margin`). Eigen-images are denoised one
-    at a time (BM3D needs about 2 kB per pixel of one image at once); with
-    ``shared_groups`` they are matched jointly, so all at once.
+    ``tile``, ``margin``, ``support`` and ``alignment`` are the eigen-image denoiser's
+    (:mod:`hsi.restore.eigen_denoisers`): how the streamed path cuts its denoising tiles.
     """
 
-    def __init__(self, stats, denoiser_options: dict):
-        self.stats, self.denoiser_options = stats, dict(denoiser_options)
+    def __init__(self, stats, eigen):
+        self.stats, self.eigen = stats, eigen
         self.k = stats.k
-        self.support = denoiser_support(**self.denoiser_options)
-        self.margin = denoiser_margin(**self.denoiser_options)
-        self.alignment = denoiser_alignment(**self.denoiser_options)
+        self.tile, self.support, self.margin, self.alignment = eigen.tile, eigen.support, eigen.margin, eigen.alignment
 
     def project(self, pixels: np.ndarray) -> np.ndarray:
         return project(torch.from_numpy(pixels), self.stats).numpy()
@@ -111,13 +162,7 @@ class SubspacePlan:
         return back_project(torch.from_numpy(coefficients), self.stats).numpy()
 
     def denoise(self, images: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(images))
-        if self.denoiser_options.get("shared_groups"):
-            return denoise_eigen_images(x, **self.denoiser_options).numpy()
-        out = np.empty(x.shape, images.dtype)
-        for i in range(x.shape[0]):
-            out[i] = denoise_eigen_images(x[i:i + 1], **self.denoiser_options).numpy()
-        return out
+        return self.eigen.denoise(torch.from_numpy(np.ascontiguousarray(images))).numpy()
 
 
 class Upsample:

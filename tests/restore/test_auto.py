@@ -43,6 +43,13 @@ def test_default_method_reports_its_diagnosis_and_choice(tmp_path, scenes, case)
     assert len(diagnosis["noise_std_per_band"]) == 106 and diagnosis["reasons"]
     gain = results["reference"]["output"]["mpsnr_db"] - results["reference"]["input"]["mpsnr_db"]
     assert gain > 8.0, results["reference"]
+    if case == "gaussian":  # the eigen-image denoiser, chosen per eigen-image by SURE, is in the report
+        eigen = results["noise_diagnosis"]["eigen_denoiser"]
+        assert len(eigen["choice_per_eigen_image"]) == eigen["k"] >= 1
+        assert set(eigen["choice_per_eigen_image"]) <= {"bm3d", "prior"}
+        assert all(len(risks) == eigen["k"] for risks in eigen["sure_per_eigen_image"].values())
+    else:  # robust_fasthyde's own FastHyDe step
+        assert "eigen_denoiser" not in results["noise_diagnosis"]
 
 
 @pytest.mark.slow
