@@ -28,6 +28,9 @@ _CHUNK_PIXELS = 1 << 13  # small enough for the float64 working set to stay in c
 # larger chunks halve it (measured at k = 3-8 on 20,000 pixels).
 _WARM_CHUNK_PIXELS = 1 << 15
 _ENUMERATE_MAX_K = 6  # up to 63 faces: enumerating them beats the active-set loop
+# Inverting a passive set's KKT matrix once pays when it serves several rows; with about
+# one set per row (large k) each row's system is solved directly instead.
+_SHARED_SETS_PER_ROW = 4
 
 
 def _prepare(pixels: Array, endmembers: Array):
@@ -265,22 +268,8 @@ def _mask_codes(passive: torch.Tensor):
 
 
 def _kkt_inverses(gram: torch.Tensor, masks: torch.Tensor, *, sum_to_one: bool) -> torch.Tensor:
-    """Inverse KKT matrix of the least-squares problem restricted to each passive set.
-
-    Variables outside the passive set get an identity row (so they solve to 0); with
-    ``sum_to_one`` a bordered row/column of ones over the passive set adds the constraint.
-    """
-    masks_f = masks.to(gram.dtype)
-    restricted = gram * masks_f[:, :, None] * masks_f[:, None, :]
-    restricted = restricted + torch.diag_embed(1.0 - masks_f)
-    if sum_to_one:
-        n_masks, k = masks.shape
-        bordered = torch.zeros(n_masks, k + 1, k + 1, dtype=gram.dtype, device=gram.device)
-        bordered[:, :k, :k] = restricted
-        bordered[:, :k, k] = masks_f
-        bordered[:, k, :k] = masks_f
-        restricted = bordered
-    return _inverse(restricted)
+    """Inverse of the KKT matrix (:func:`_kkt_matrices`) of each passive set."""
+    return _inverse(_kkt_matrices(gram, masks, sum_to_one=sum_to_one))
 
 
 def _inverse(matrices: torch.Tensor) -> torch.Tensor:
@@ -313,9 +302,82 @@ def _apply_kkt(kkt_inverse: torch.Tensor, rhs: torch.Tensor, passive: torch.Tens
 
 
 def _solve_on_passive(gram, rhs, passive, sum_to_one):
+    """Least-squares solution of every row on its own passive set (zero outside it)."""
     masks, inverse = _mask_codes(passive)
-    kkt_inverse = _kkt_inverses(gram, masks, sum_to_one=sum_to_one)
-    return _apply_kkt(kkt_inverse[inverse], rhs, passive, sum_to_one)
+    if masks.shape[0] * _SHARED_SETS_PER_ROW < passive.shape[0]:
+        # Few distinct passive sets (small k): one inverse per set, applied to all its rows.
+        kkt_inverse = _kkt_inverses(gram, masks, sum_to_one=sum_to_one)
+        return _apply_kkt(kkt_inverse[inverse], rhs, passive, sum_to_one)
+    # Nearly one passive set per row (large k): each row's system is solved on its passive
+    # set only, by LU, with no (rows, k+1, k+1) matrix built, inverted or gathered.
+    return _solve_kkt_rows(gram, rhs, passive, sum_to_one)
+
+
+def _kkt_matrices(gram: torch.Tensor, masks: torch.Tensor, *, sum_to_one: bool) -> torch.Tensor:
+    """KKT matrix of the least-squares problem restricted to each passive set (one per row of ``masks``).
+
+    Variables outside the passive set get an identity row (so they solve to 0); with
+    ``sum_to_one`` a bordered row/column of ones over the passive set adds the constraint.
+    """
+    n_masks, k = masks.shape
+    if sum_to_one:
+        # G bordered by ones, masked as a whole: rows/columns of passive variables and the
+        # multiplier's (always kept) in one pass over (n, k+1, k+1).
+        full = torch.ones(k + 1, k + 1, dtype=gram.dtype, device=gram.device)
+        full[:k, :k] = gram
+        full[k, k] = 0.0
+        kept = torch.cat([masks, torch.ones_like(masks[:, :1])], dim=1).to(gram.dtype)
+    else:
+        full, kept = gram, masks.to(gram.dtype)
+    matrices = full * (kept[:, :, None] * kept[:, None, :])
+    matrices.diagonal(dim1=-2, dim2=-1)[:, :k] += 1.0 - kept[:, :k]
+    return matrices
+
+
+def _solve_kkt_rows(gram, rhs, passive, sum_to_one):
+    """Each row's KKT system on its own passive set, rows of equal passive-set size batched.
+
+    A row with ``s`` passive variables needs only the ``s x s`` block of ``G`` (bordered by
+    ones with sum-to-one), so the rows are grouped by ``s`` and each group's blocks are
+    gathered and solved by batched LU: ``O(s^3)`` per row instead of ``O(k^3)`` (abundances
+    are sparse, ``s`` is far below ``k`` when k is large).
+    """
+    sizes = passive.sum(dim=1)
+    # Passive indices first, in ascending order, for every row (a stable sort of the mask).
+    order = torch.argsort((~passive).to(torch.int8), dim=1, stable=True)
+    solution = torch.zeros_like(rhs)
+    for size in torch.unique(sizes).tolist():
+        if size == 0:
+            continue  # empty passive set: the zero vector (only without sum-to-one)
+        rows = torch.nonzero(sizes == size).squeeze(1)
+        columns = order[rows, :size]  # (m, s)
+        block = gram[columns[:, :, None], columns[:, None, :]]  # (m, s, s)
+        block_rhs = torch.gather(rhs[rows], 1, columns)
+        if sum_to_one:
+            block = torch.nn.functional.pad(block, (0, 1, 0, 1), value=1.0)
+            block[:, size, size] = 0.0
+            block_rhs = torch.cat([block_rhs, torch.ones_like(block_rhs[:, :1])], dim=1)
+        values = _solve_batched(block, block_rhs)[:, :size]
+        solution[rows[:, None], columns] = values
+    return solution
+
+
+def _solve_batched(matrices: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """``matrices^-1 rhs`` by batched LU; the minimum-norm pseudo-inverse solution where LU is unreliable.
+
+    LU with partial pivoting is backward stable: its residual ``||K z - r||`` stays of order
+    ``eps ||K|| ||z||``; far above that (an exactly or numerically singular ``K``, e.g. more
+    passive endmembers than affinely independent directions) the pseudo-inverse takes
+    over, as in :func:`_inverse`.
+    """
+    solution, info = torch.linalg.solve_ex(matrices, rhs)
+    residual = (torch.einsum("nij,nj->ni", matrices, solution) - rhs).abs().amax(dim=1)
+    size = matrices.shape[-1]
+    scale = matrices.abs().amax(dim=(-2, -1)) * solution.abs().amax(dim=1) + rhs.abs().amax(dim=1)
+    bad = (info != 0) | ~torch.isfinite(residual) | (residual > 1e3 * size * torch.finfo(matrices.dtype).eps * scale)
+    if bool(bad.any()):
+        solution[bad] = torch.einsum("nij,nj->ni", torch.linalg.pinv(matrices[bad]), rhs[bad])
+    return solution
 
 
 def _active_set(gram: torch.Tensor, rhs: torch.Tensor, *, sum_to_one: bool, max_iter: int, tol: float,

@@ -93,3 +93,20 @@ def test_fcls_rejects_bad_input():
         fcls(np.ones((10, 5)), np.ones((6, 2)))
     with pytest.raises(InputError, match="NaN"):
         fcls(np.full((10, 5), np.nan), np.ones((5, 2)))
+
+
+@pytest.mark.parametrize("bands", [40, 8])  # 8 bands < 12 endmembers: singular KKT systems, pseudo-inverse fallback
+def test_row_wise_kkt_solves_equal_shared_inverses(monkeypatch, bands):
+    # Large k gives about one passive set per row, solved row by row (LU); small batches
+    # share one inverse per set. Both are the exact optimum, so they agree to rounding.
+    rng = np.random.default_rng(bands)
+    endmembers = rng.uniform(0, 1, size=(bands, 12))
+    moved = endmembers + rng.normal(0, 0.02, size=endmembers.shape)
+    pixels = rng.dirichlet(np.full(12, 0.3), size=400) @ endmembers.T + rng.normal(0, 0.03, size=(400, bands))
+    monkeypatch.setattr(abundance, "_SHARED_SETS_PER_ROW", 10**9)  # every row solved on its own
+    row_wise = fcls(pixels, endmembers), fcls(pixels, moved, initial=fcls(pixels, endmembers)), nnls(pixels, endmembers)
+    monkeypatch.setattr(abundance, "_SHARED_SETS_PER_ROW", 0)  # one inverse per distinct passive set
+    shared = fcls(pixels, endmembers), fcls(pixels, moved, initial=fcls(pixels, endmembers)), nnls(pixels, endmembers)
+    for one, other in zip(row_wise, shared):
+        assert np.abs(one - other).max() < 1e-8
+    assert row_wise[0].min() >= 0.0 and np.allclose(row_wise[0].sum(axis=1), 1.0, atol=1e-12)

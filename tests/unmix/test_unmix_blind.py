@@ -63,3 +63,20 @@ def test_default_blind_method_on_jasper(jasper):
     scores = _score(jasper, "none", *edaa_pp(pixels, 4, rng=0))
     assert scores["abundance_rmse"] < 0.1397  # EDAA (HySUPP): 13.97 x100
     assert scores["mean_sad_deg"] < 4.84  # EDAA (HySUPP): 4.84 deg
+
+
+@pytest.mark.slow
+def test_random_ensemble_rescues_a_scene_where_the_pp_spa_seeds_settle_early(shared_data):
+    # edaa_pp_ensemble on usgs_emit_k5_seg (bench case, synthetic truth): the pp-SPA-seeded restarts converge to a
+    # poorer local optimum (0.55 deg); EDAA's random ensemble on the same pseudo-points finds a
+    # better one, and EDAA's rule on exact abundances keeps it without seeing the truth.
+    from hsi.bench.unmix_cases import build_case
+
+    case = build_case("usgs_emit_k5_seg", endmembers="usgs", sensor="emit", n_endmembers=5, abundances="segments",
+                      photo="astronaut", snr_db=25, band_noise=True, seed=2, data_dir=shared_data)
+    pixels = case.cube.reshape(-1, case.cube.shape[2])
+    seeds_only = sad_deg(edaa_pp(pixels, 5, rng=0)[0], case.endmembers)
+    pooled = sad_deg(edaa_pp(pixels, 5, rng=0, n_random_restarts=16)[0], case.endmembers)
+    random_only = sad_deg(edaa(pixels, 5, rng=0)[0], case.endmembers)
+    assert pooled < seeds_only - 0.1
+    assert pooled <= random_only

@@ -12,7 +12,9 @@ random step factors) and :func:`edaa_pp`, hsi's default blind method, which lear
 pp-SPA pseudo-points (pixels averaged with their neighbours in spectral shape) and seeds
 each restart with the pixel neighbourhoods chosen by pp-SPA at a different neighbourhood
 size, so the descent starts near the vertices of the data simplex instead of its centre
-(the uniform start tends to collapse two archetypes onto one material on hard scenes).
+(the uniform start tends to collapse two archetypes onto one material on hard scenes);
+optionally EDAA's random ensemble runs beside those seeds (the seeds alone can settle in a
+poorer local optimum), keeping one restart of either kind by EDAA's rule.
 """
 
 from __future__ import annotations
@@ -174,9 +176,15 @@ def _max_correlation(endmembers: torch.Tensor) -> torch.Tensor:
     return corr.flatten(1).max(dim=1).values
 
 
-def _select(learn: torch.Tensor, weights: torch.Tensor, abundances: torch.Tensor, fit_tolerance: float) -> int:
-    """Index of the restart kept: least correlated endmembers among the near-best l1 fits."""
+def _select(learn: torch.Tensor, weights: torch.Tensor, abundances: torch.Tensor | None, fit_tolerance: float) -> int:
+    """Index of the restart kept: least correlated endmembers among the near-best l1 fits.
+
+    ``abundances=None`` scores every restart with its exact (FCLS) abundances, so restarts
+    run with different abundance updates (exact or entropic steps) compete on equal terms.
+    """
     endmembers_all = learn.T @ weights  # (R, bands, k)
+    if abundances is None:
+        abundances = torch.stack([fcls(learn, endmembers).T for endmembers in endmembers_all])
     fit_l1 = (learn.T - endmembers_all @ abundances).abs().sum(dim=(1, 2))
     near_best = fit_l1 <= fit_l1.min() / (1.0 - fit_tolerance)
     correlation = torch.where(near_best, _max_correlation(endmembers_all), torch.full_like(fit_l1, torch.inf))
@@ -224,7 +232,7 @@ def _prepare(pixels, n_endmembers, rng, n_restarts, n_outer, fit_tolerance, max_
 def _finish(pixels, data_in, data, learn, weights, abundances, fit_tolerance, refine_abundances):
     best = _select(learn, weights, abundances, fit_tolerance)
     endmembers = learn.T @ weights[best]
-    if refine_abundances or learn is not data:
+    if refine_abundances or learn is not data or abundances is None:
         abundances_best = fcls(data, endmembers)
     else:
         abundances_best = abundances[best].T
@@ -307,6 +315,7 @@ def edaa_pp(
     pseudo_neighbors: int | None = None,
     seed_weight: float = 0.5,
     step_factor: float = 4.0,
+    n_random_restarts: int = 0,
     n_outer: int = 100,
     n_inner_abundances: int = 5,
     n_inner_weights: int = 5,
@@ -337,22 +346,34 @@ def edaa_pp(
        mirror-descent steps on ``B`` (EDAA's update, with the monotonicity safeguard) and
        the exact abundance block ``A`` (batched FCLS) after each, instead of EDAA's inner
        entropic steps on ``A``: the same objective, converged in far fewer iterations.
-    3. The restart kept is chosen by EDAA's rule (near-best l1 fit, then least-correlated
-       endmembers); its abundances are the exact FCLS solution for its endmembers.
+    3. Optionally (``n_random_restarts > 0``, method ``edaa_pp_ensemble``), EDAA's own
+       ensemble runs beside them on the same pseudo-points:
+       ``n_random_restarts`` restarts from near-uniform ``B`` with random step factors
+       ``2**{-3..3}`` and EDAA's entropic steps on ``A``. pp-SPA seeds converge fast to the
+       archetypes nearest the pp-SPA vertices, which is a poor local optimum on some
+       scenes (two seeds on one material's spread); the random ensemble explores others,
+       and the seeds keep the scenes where every random start collapses two archetypes
+       (e.g. a rare material). Neither start wins everywhere.
+    4. The restart kept is chosen by EDAA's rule (near-best l1 fit, then least-correlated
+       endmembers); with the random ensemble every restart is scored on its exact FCLS
+       abundances so both kinds compete on one objective; no ground truth is involved.
+       Its abundances are the exact FCLS solution for its endmembers.
 
     Parameters
     ----------
     pixels : (n_pixels, bands) array or tensor.
     n_endmembers : k.
-    rng : seed or generator (only used to draw the learning subset when the scene has
-        more than ``max_pixels`` pixels; the method is otherwise deterministic).
+    rng : seed or generator (the learning subset when the scene has more than
+        ``max_pixels`` pixels, the random restarts' initial weights and step factors).
     neighbourhood_sizes : one restart per pp-SPA neighbourhood size.
     pseudo_neighbors : pixels averaged per pseudo-point in step 0 (default
         ``ceil(log(n_learn))``, pp-SPA's logarithmic neighbourhood); 1 learns from the
         pixels as they are (EDAA's setting).
     seed_weight : share of each initial archetype spread uniformly, in (0, 1].
     step_factor : multiplier of the base step ``1 / sigma_max(Y B0)^2`` (halved by the
-        safeguard whenever a step would raise the objective).
+        safeguard whenever a step would raise the objective) for the pp-SPA-seeded restarts.
+    n_random_restarts : EDAA's randomly started restarts run beside the seeded ones
+        (0, the default: the seeded restarts only; 16 costs about 5x the fit time).
     n_outer, n_inner_abundances, n_inner_weights : EDAA's T, K1, K2.
     subspace_dim, fit_tolerance, refine_abundances, max_pixels : as in :func:`edaa`.
 
@@ -368,6 +389,8 @@ def edaa_pp(
     """
     if not 0.0 < seed_weight <= 1.0:
         raise ParameterError(f"seed_weight must be in (0, 1]; got {seed_weight}")
+    if int(n_random_restarts) < 0:
+        raise ParameterError(f"n_random_restarts must be >= 0; got {n_random_restarts}")
     if pseudo_neighbors is not None and int(pseudo_neighbors) < 1:
         raise ParameterError(f"pseudo_neighbors must be >= 1 (1: learn from the raw pixels) or None; got {pseudo_neighbors}")
     data_in, k, generator, data, learn, coords = _prepare(
@@ -394,4 +417,19 @@ def edaa_pp(
         init_weights=init,
         exact_abundances=True,
     )
-    return _finish(pixels, data_in, data, learn, weights, abundances, fit_tolerance, refine_abundances)
+    if int(n_random_restarts) == 0:
+        return _finish(pixels, data_in, data, learn, weights, abundances, fit_tolerance, refine_abundances)
+    if int(n_random_restarts) > 0:
+        exponents = torch.randint(-3, 4, (int(n_random_restarts),), generator=generator, device=data.device)
+        random_weights, _ = archetypal_restarts(
+            coords,
+            k,
+            generator,
+            n_restarts=int(n_random_restarts),
+            n_outer=n_outer,
+            n_inner_abundances=n_inner_abundances,
+            n_inner_weights=n_inner_weights,
+            step_factors=torch.pow(2.0, exponents.to(torch.float64)),
+        )
+        weights = torch.cat([weights, random_weights])
+    return _finish(pixels, data_in, data, learn, weights, None, fit_tolerance, refine_abundances)
