@@ -78,3 +78,15 @@ def test_pnp_inpainting_with_bm3d_keeps_the_observed_pixels_and_beats_the_neighb
     mask = torch.from_numpy(~missing)[None, None]
     filled = Inpainting(mask).initial(torch.from_numpy(np.nan_to_num(observed).transpose(2, 0, 1))[None])
     assert psnr(cube, restored) > psnr(cube, filled[0].numpy().transpose(1, 2, 0)) + 1
+
+
+def test_hqs_levels_fall_geometrically_to_the_floor_on_noise_free_data():
+    from hsi.restore.diffusion.pnp import hqs_levels
+
+    sigma = torch.tensor([1e-4, 0.5])
+    levels = hqs_levels(1.0, sigma, 5, min_sigma=0.02)
+    assert torch.allclose(levels[0], torch.tensor([1.0, 1.0])) and torch.allclose(levels[-1], torch.tensor([0.02, 0.5]))
+    assert bool((levels[1:] < levels[:-1]).all())
+    assert torch.allclose(hqs_levels(1.0, sigma, 5)[-1], sigma)  # no floor: down to the measured noise
+    with pytest.raises(ParameterError, match="min_sigma >= 0"):
+        hqs_levels(1.0, sigma, 5, min_sigma=-1)

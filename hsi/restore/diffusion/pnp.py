@@ -29,17 +29,24 @@ from hsi.errors import ParameterError
 from hsi.restore.diffusion.denoisers import Denoiser
 
 
-def hqs_levels(start_sigma: float, sigma: torch.Tensor, iterations: int) -> torch.Tensor:
-    """``(iterations, k)`` denoiser levels, geometric from ``max(start_sigma, sigma_k)`` down to ``sigma_k``."""
-    if int(iterations) < 1 or not float(start_sigma) > 0:
-        raise ParameterError(f"iterations must be >= 1 and start_sigma > 0; got {iterations}, {start_sigma}")
+def hqs_levels(start_sigma: float, sigma: torch.Tensor, iterations: int, min_sigma: float = 0.0) -> torch.Tensor:
+    """``(iterations, k)`` denoiser levels, geometric from ``max(start_sigma, sigma_k)`` down to ``max(sigma_k, min_sigma)``.
+
+    ``min_sigma`` keeps the last levels inside the range a denoiser was trained for when the
+    data are (nearly) noise-free: the diffusion prior's schedule starts at about 0.01 of the
+    image range, and a denoiser asked for less than it knows returns its input's artefacts.
+    """
+    if int(iterations) < 1 or not float(start_sigma) > 0 or not float(min_sigma) >= 0:
+        raise ParameterError(f"iterations must be >= 1, start_sigma > 0 and min_sigma >= 0; "
+                             f"got {iterations}, {start_sigma}, {min_sigma}")
+    sigma = sigma.clamp_min(float(min_sigma)) if float(min_sigma) > 0 else sigma
     start = sigma.clamp_min(float(start_sigma))
     fractions = torch.as_tensor(np.linspace(0.0, 1.0, int(iterations)), dtype=sigma.dtype, device=sigma.device)
     return torch.exp(torch.log(start)[None] + fractions[:, None] * (torch.log(sigma) - torch.log(start))[None])
 
 
 def hqs(denoiser: Denoiser, observation, observed: torch.Tensor, sigma: torch.Tensor, *, iterations: int = 8,
-        start_sigma: float = 0.4, prior_weight: float = 1.0) -> torch.Tensor:
+        start_sigma: float = 0.4, prior_weight: float = 1.0, min_sigma: float = 0.0) -> torch.Tensor:
     """Plug-and-play HQS restoration of ``(n, k, rows, cols)`` observed images.
 
     Parameters
@@ -52,6 +59,7 @@ def hqs(denoiser: Denoiser, observation, observed: torch.Tensor, sigma: torch.Te
     iterations : data + denoiser steps.
     start_sigma : first denoiser level (same units as the images).
     prior_weight : ``lambda``, the weight of the denoiser's estimate in the data step.
+    min_sigma : floor of the denoiser's levels (:func:`hqs_levels`); the data step keeps ``sigma``.
 
     Returns
     -------
@@ -62,7 +70,7 @@ def hqs(denoiser: Denoiser, observation, observed: torch.Tensor, sigma: torch.Te
     n, k = observed.shape[:2]
     sigma = sigma.to(observed.device, observed.dtype)
     variance = sigma.reshape(1, k, 1, 1) ** 2
-    levels = hqs_levels(start_sigma, sigma, iterations)
+    levels = hqs_levels(start_sigma, sigma, iterations, min_sigma)
     estimate = observation.initial(observed)
     rows, cols = estimate.shape[2:]
     for level in levels:

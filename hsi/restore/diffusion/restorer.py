@@ -237,7 +237,7 @@ class PnPRestorer(SubspaceRestorer):
     blur_sigma : Gaussian PSF in high-resolution pixels; None = the sensor MTF with
         ``nyquist_gain`` (:func:`hsi.degrade.mtf.degrade_resolution`).
     nyquist_gain : MTF gain at the low-resolution Nyquist frequency.
-    iterations, start_sigma, prior_weight : HQS settings (:func:`hsi.restore.diffusion.pnp.hqs`).
+    iterations, start_sigma, prior_weight, min_sigma : HQS settings (:func:`hsi.restore.diffusion.pnp.hqs`).
     cg_iterations : conjugate-gradient iterations of each super-resolution data step.
     k, signal_std : as :class:`DiffusionRestorer`.
     max_rank : most eigen-images restored when ``k`` is None (the leading ones; each costs
@@ -247,14 +247,16 @@ class PnPRestorer(SubspaceRestorer):
 
     def __init__(self, task: str = "sr", tasks=("sr", "inpaint"), denoiser="prior", model: str | Path | None = None,
                  scale: int = 4, blur_sigma: float | None = None, nyquist_gain: float = 0.3, iterations: int = 8,
-                 start_sigma: float = 0.4, prior_weight: float = 1.0, cg_iterations: int = 8, k: int | None = None,
+                 start_sigma: float = 0.4, prior_weight: float = 1.0, min_sigma: float = 0.0, cg_iterations: int = 8,
+                 k: int | None = None,
                  max_rank: int | None = None, signal_std: float = 0.45, seed: int = 0, device: str | None = "auto"):
         allowed = tuple(tasks)
         if task not in allowed or task not in ("sr", "inpaint"):
             raise ParameterError(f"plug-and-play restoration does task sr or inpaint (this config: {', '.join(allowed)}); got task={task!r}")
         self._common(task, scale, blur_sigma, nyquist_gain, seed, device)
         self.denoiser = make_denoiser(denoiser, model, device)
-        self.options = dict(iterations=int(iterations), start_sigma=float(start_sigma), prior_weight=float(prior_weight))
+        self.options = dict(iterations=int(iterations), start_sigma=float(start_sigma), prior_weight=float(prior_weight),
+                            min_sigma=float(min_sigma))
         self.cg_iterations = int(cg_iterations)
         self.stats = EigenImages(k, signal_std, max_rank)
 
