@@ -123,7 +123,10 @@ class ScaledEigenDenoiser:
     def denoise(self, images: torch.Tensor, index=None) -> torch.Tensor:
         """``(m, rows, cols)`` whitened eigen-images -> denoised, same shape and dtype.
 
-        ``index``: which eigen-image each one is (None: all ``k``, in order).
+        ``index``: which eigen-image each one is (None: all ``k``, in order). One image per
+        call of the denoiser: a network's activations grow with the batch (a U-Net of 32
+        channels holds tens of MB per image of a 300-px tile per layer), and two tiles run side by
+        side, so batching the ``k`` images would multiply the peak memory for little speed on CPU.
         """
         sigma = self.sigma
         index = torch.arange(sigma.numel()) if index is None else torch.as_tensor(index).reshape(-1)
@@ -131,7 +134,8 @@ class ScaledEigenDenoiser:
             raise ParameterError(f"expected {index.numel()} eigen-images; got {images.shape[0]}")
         offset, scale = self.offset[index].to(images.dtype)[:, None, None], self.scale[index].to(images.dtype)[:, None, None]
         scaled = ((images - offset) / scale).float()
-        restored = self.denoiser.denoise(scaled, sigma[index].float())
+        levels = sigma[index].float()
+        restored = torch.cat([self.denoiser.denoise(scaled[i:i + 1], levels[i:i + 1]) for i in range(scaled.shape[0])])
         return restored.to(images.dtype) * scale + offset
 
 

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,6 +42,19 @@ def start_cli(*args: str, threads: int = 1, **popen) -> subprocess.Popen:
 def run_cli(*args: str, timeout: float = 300, threads: int = 1) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(PROJECT_ROOT / "cli.py"), *args], env=cli_env(threads), cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def kill_when(process: subprocess.Popen, ready, timeout: float = 120) -> bool:
+    """SIGKILL ``process`` once ``ready()``; False when it finished first."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        if ready():
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            return True
+        time.sleep(0.002)
+    process.communicate()
+    return False
 
 
 def error_lines(stderr: str) -> list[str]:

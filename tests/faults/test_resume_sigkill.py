@@ -1,7 +1,6 @@
 """SIGKILL a resumable restore at strip boundaries and at random moments: the resumed output is exact."""
 
 import random
-import signal
 import time
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 from hsi.io import open_scene
 from hsi.io.record import read_record
 
-from tests.faults._helpers import run_cli, small_scene, start_cli
+from tests.faults._helpers import kill_when, run_cli, small_scene, start_cli
 
 pytestmark = pytest.mark.slow
 
@@ -34,19 +33,6 @@ def _strips(partial):
     return sorted(partial.glob("rows_*.npy")) if partial.is_dir() else []
 
 
-def _kill_when(process, ready, timeout=120) -> bool:
-    """SIGKILL ``process`` once ``ready()``; False when it finished first."""
-    deadline = time.monotonic() + timeout
-    while process.poll() is None and time.monotonic() < deadline:
-        if ready():
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            return True
-        time.sleep(0.002)
-    process.communicate()
-    return False
-
-
 def _finish_and_compare(source, output, expected):
     finished = run_cli(*_args(source, output))
     assert finished.returncode == 0, finished.stderr[-2000:]
@@ -61,7 +47,7 @@ def test_sigkill_at_strip_boundaries_then_resume_is_exact(scene, tmp_path):
     output, partial = tmp_path / "out.tif", tmp_path / "out.tif.partial"
     for _ in range(3):  # killed right after a new strip lands, three times
         before = len(_strips(partial))
-        killed = _kill_when(start_cli(*_args(source, output)), lambda: len(_strips(partial)) > before)
+        killed = kill_when(start_cli(*_args(source, output)), lambda: len(_strips(partial)) > before)
         assert killed and not output.exists()  # nothing at the final path while unfinished
     _finish_and_compare(source, output, expected)
 
@@ -83,7 +69,7 @@ def test_sigkill_at_random_moments_including_journal_writes_then_resume_is_exact
             started.setdefault("t", time.monotonic())
             return time.monotonic() - started["t"] > delay
 
-        if not _kill_when(process, ready):
+        if not kill_when(process, ready):
             break
         assert not output.exists()
     _finish_and_compare(source, output, expected)

@@ -6,7 +6,6 @@ strips are written and at random moments of the projection and denoising passes.
 """
 
 import random
-import signal
 import time
 
 import numpy as np
@@ -15,7 +14,7 @@ import pytest
 from hsi.io import open_scene
 from hsi.io.record import read_record
 
-from tests.faults._helpers import run_cli, small_scene, start_cli
+from tests.faults._helpers import kill_when, run_cli, small_scene, start_cli
 
 pytestmark = pytest.mark.slow
 
@@ -41,19 +40,6 @@ def _strips(partial):
     return sorted(partial.glob("rows_*.npy")) if partial.is_dir() else []
 
 
-def _kill_when(process, ready, timeout=120) -> bool:
-    """SIGKILL ``process`` once ``ready()``; False when it finished first."""
-    deadline = time.monotonic() + timeout
-    while process.poll() is None and time.monotonic() < deadline:
-        if ready():
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            return True
-        time.sleep(0.002)
-    process.communicate()
-    return False
-
-
 def _start(source, output):
     return start_cli(*_args(source, output), threads=2)
 
@@ -75,7 +61,7 @@ def test_sigkill_while_strips_are_written_then_resume_is_exact(scene, tmp_path):
     output, partial = tmp_path / "out.tif", tmp_path / "out.tif.partial"
     for _ in range(3):  # killed right after a new strip lands, three times
         before = len(_strips(partial))
-        killed = _kill_when(_start(source, output), lambda: len(_strips(partial)) > before)
+        killed = kill_when(_start(source, output), lambda: len(_strips(partial)) > before)
         assert killed and not output.exists()  # nothing at the final path while unfinished
     assert 3 <= len(_strips(partial)) < 12
     _finish_and_compare(source, output, expected)
@@ -93,7 +79,7 @@ def test_sigkill_at_random_moments_of_every_pass_then_resume_is_exact(scene, tmp
         def ready():
             return (partial / "journal.json").exists() and time.monotonic() - started > delay
 
-        if not _kill_when(process, ready):
+        if not kill_when(process, ready):
             break
         assert not output.exists()
     _finish_and_compare(source, output, expected)
