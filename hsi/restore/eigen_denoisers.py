@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from hsi.errors import ParameterError
+from hsi.estimate.sure import estimate_and_divergence
 from hsi.restore.classical.fasthyde import (denoise_eigen_images, denoiser_alignment, denoiser_margin,
                                             denoiser_support)
 
@@ -151,10 +152,9 @@ def sure_per_image(denoiser, images: torch.Tensor, epsilon: float = 0.01,
     flat = images.transpose(0, 1).reshape(k * n, rows, cols).contiguous()
     index = torch.arange(k).repeat_interleave(n)
     probe = torch.randn(flat.shape, generator=generator, dtype=flat.dtype)
-    estimate = denoiser.denoise(flat, index)
-    moved = denoiser.denoise(flat + epsilon * probe, index)
+    estimate, divergence = estimate_and_divergence(lambda x: denoiser.denoise(x, index), flat, probe, epsilon)
     residual = ((flat - estimate) ** 2).reshape(k, -1).double().mean(1)
-    divergence = (probe * (moved - estimate)).reshape(k, -1).double().mean(1) / epsilon
+    divergence = divergence.double().reshape(k, n).sum(1) / (n * rows * cols)
     return residual - 1 + 2 * divergence
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from hsi.errors import ParameterError
+from hsi.estimate.sure import estimate_and_divergence
 from hsi.restore.diffusion.denoisers import Denoiser, _stack, make_denoiser, sigma_per_image
 
 
@@ -52,20 +53,14 @@ class SureBlendDenoiser:
         self.epsilon, self.seed = float(epsilon), int(seed)
         self.weights: torch.Tensor | None = None  # (n,) weight of the first denoiser at the last call
 
-    def _estimate_and_divergence(self, denoiser: Denoiser, images, sigma, probe, step):
-        estimate = denoiser.denoise(images, sigma)
-        moved = denoiser.denoise(images + step[:, None, None] * probe, sigma)
-        divergence = (probe * (moved - estimate)).sum(dim=(-2, -1)) / step
-        return estimate, divergence
-
     def denoise(self, images: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
         stacked, shape = _stack(images)
         sigma = sigma_per_image(sigma, stacked.shape[0], stacked)
         generator = torch.Generator(device=stacked.device).manual_seed(self.seed)
         probe = torch.randint(0, 2, stacked.shape, generator=generator, device=stacked.device).to(stacked.dtype) * 2 - 1
         step = self.epsilon * sigma
-        first, div_first = self._estimate_and_divergence(self.denoisers[0], stacked, sigma, probe, step)
-        second, div_second = self._estimate_and_divergence(self.denoisers[1], stacked, sigma, probe, step)
+        first, div_first = estimate_and_divergence(lambda x: self.denoisers[0].denoise(x, sigma), stacked, probe, step)
+        second, div_second = estimate_and_divergence(lambda x: self.denoisers[1].denoise(x, sigma), stacked, probe, step)
         difference = first - second
         numerator = ((stacked - second) * difference).sum(dim=(-2, -1)) - sigma ** 2 * (div_first - div_second)
         energy = (difference ** 2).sum(dim=(-2, -1))
