@@ -1,4 +1,4 @@
-"""glibc's allocator for hsi's processes: one arena shared by all threads.
+"""glibc's allocator for hsi's processes: one arena shared by all threads, freed pages handed back.
 
 glibc gives threads that allocate at the same time arenas of their own (up to 8 per core),
 and an arena returns freed memory to the system only from its top. The streamed restore
@@ -19,6 +19,10 @@ import os
 M_ARENA_MAX = -8
 
 
+def _libc():
+    return ctypes.CDLL(ctypes.util.find_library("c") or None)
+
+
 def limit_arenas(count: int = 1) -> bool:
     """Cap glibc's malloc arenas at ``count`` for this process, unless ``MALLOC_ARENA_MAX`` is set.
 
@@ -29,7 +33,21 @@ def limit_arenas(count: int = 1) -> bool:
     if "MALLOC_ARENA_MAX" in os.environ:
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-        return bool(libc.mallopt(M_ARENA_MAX, int(count)))
+        return bool(_libc().mallopt(M_ARENA_MAX, int(count)))
+    except (OSError, AttributeError):
+        return False
+
+
+def release_free_memory() -> bool:
+    """Hand the pages of freed heap memory back to the system (glibc's ``malloc_trim(0)``).
+
+    An arena returns memory on its own only from its top; what a finished step freed below
+    a block still in use stays resident. Called between the steps of a job whose temporary
+    allocations are done (the fit's sample statistics, the denoising pass), so the next step
+    starts from what is live. Returns False where there is no ``malloc_trim``.
+    """
+    try:
+        _libc().malloc_trim(0)
+        return True
     except (OSError, AttributeError):
         return False

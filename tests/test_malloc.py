@@ -42,3 +42,25 @@ def test_threads_share_one_arena_unless_the_user_set_malloc_arena_max():
     assert free > 1, "threads allocating at once get arenas of their own without the cap"
     assert (capped, said) == (1, "True")
     assert user > 1 and user_said == "False"  # the user's MALLOC_ARENA_MAX wins
+
+
+TRIM = """
+import sys
+from hsi.malloc import release_free_memory
+def anonymous_mb():
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("RssAnon:")) / 1024
+blocks = [bytearray(8192) for _ in range(8000)]  # 64 MB in small heap blocks
+top = bytearray(8192)  # allocated last: the heap cannot shrink from its top
+del blocks
+before = anonymous_mb()
+released = release_free_memory()
+print(released, before - anonymous_mb())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
+def test_freed_heap_memory_below_a_live_block_goes_back_to_the_system():
+    run = subprocess.run([sys.executable, "-c", TRIM], capture_output=True, text=True, cwd=PROJECT_ROOT,
+                         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, check=True)
+    released, dropped_mb = run.stdout.split()
+    assert released == "True" and float(dropped_mb) > 48

@@ -14,6 +14,7 @@ from hsi.distributed import dask_client
 from hsi.io import open_scene
 from hsi.jobs.common import central_window, finish, input_scene, read_options, start
 from hsi.jobs.ortho import swath_path, wants_ortho, write_orthorectified
+from hsi.malloc import release_free_memory
 from hsi.nodata import empty_bands
 from hsi.scene import Scene, Window, check_same_grid, masked
 from hsi.tiling import run_tiled, sample_blocks
@@ -79,6 +80,7 @@ def _noise_diagnosis(method, kept: np.ndarray) -> dict | None:
 
 
 def run(cfg: DictConfig) -> dict:
+    entered = time.perf_counter()
     scene = input_scene(cfg)
     method = methods.build("restore", cfg.method, cfg.get("method_name") or "method", task=cfg.task)
     scale = int(getattr(method, "scale", 1) or 1)
@@ -88,6 +90,7 @@ def run(cfg: DictConfig) -> dict:
     extra = {"swath_output": swath_path(Path(str(cfg.output)).expanduser())} if ortho else None
     job = start("restore", cfg, cfg.output, inputs={"input": scene, "mask": cfg.get("mask"), "reference": cfg.get("reference")},
                 extra=extra)
+    job.timed("setup", entered)  # opening the input, building the method (loading a prior), checking the outputs
     reference = check_reference(open_scene(cfg.reference), scene, scale) if cfg.reference else None
     inpaint = cfg.task == "inpaint"
     if cfg.get("mask"):
@@ -102,6 +105,7 @@ def run(cfg: DictConfig) -> dict:
     blocks = sample_blocks(scene.select_bands(kept), int(cfg.sample_pixels), rng=np.random.default_rng(int(cfg.seed)))
     method.fit(blocks)
     del blocks  # the sample (160 MB at 200,000 pixels x 200 bands) is not needed past the fit
+    release_free_memory()  # nor what the fit freed (diagnosis, statistics): the passes start from what is live
     started = job.timed("fit", started)
     tiling = cfg.tiling
     target, write = job.outputs["swath_output" if ortho else "output"], read_options(cfg, "write")

@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from hsi.errors import OutputLockedError, ParameterError
 from hsi.io import lock
+from hsi.malloc import release_free_memory
 from hsi.scene import Scene, Window
 from hsi.tiling.output import StreamedOutput
 from hsi.tiling.tasks import FixedThreads, executor_slots, run_in_order
@@ -235,6 +236,7 @@ def _back_project(plan, denoised: np.ndarray, empty: np.ndarray, bands: np.ndarr
     Each window goes straight to the writer (it completes whole GeoTIFF blocks), except with a
     resume journal, which keeps whole strips: then the windows fill one reused strip buffer.
     """
+    release_free_memory()  # what the denoising tiles freed, before this pass's buffers
     _, rows, cols = denoised.shape
     whole_strips = out.journal is not None
     strip = np.empty((min(strip_rows, rows), cols, n_bands), np.float32) if whole_strips else None
