@@ -54,12 +54,14 @@ def reference_scores(reference: Scene, restored: Scene, noisy: Scene) -> dict:
 
 
 def save_quicklook(before: Scene, after: Scene, path: Path, scale: int) -> Path:
-    from hsi.viz import save_before_after
+    """Input and output side by side in true colour, central window; only the three colour bands are read."""
+    from hsi.viz import rgb_bands, save_before_after
 
     window = central_window(before.n_rows, before.n_cols)
     big = Window(window.row * scale, window.col * scale, window.height * scale, window.width * scale)
-    return save_before_after(before.read(window, physical=True), after.read(big, physical=True),
-                             before.wavelengths_nm, path, titles=("input", "restored"))
+    colour = list(rgb_bands(before.wavelengths_nm, n_bands=before.n_bands))
+    return save_before_after(before.read(window, colour, physical=True), after.read(big, colour, physical=True),
+                             None, path, titles=("input", "restored"), bands=(0, 1, 2))
 
 
 def subspace_plan(method):
