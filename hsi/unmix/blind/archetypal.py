@@ -315,6 +315,7 @@ def edaa_pp(
     pseudo_neighbors: int | None = None,
     seed_weight: float = 0.5,
     step_factor: float = 4.0,
+    n_uniform_restarts: int = 0,
     n_random_restarts: int = 0,
     n_outer: int = 100,
     n_inner_abundances: int = 5,
@@ -389,8 +390,9 @@ def edaa_pp(
     """
     if not 0.0 < seed_weight <= 1.0:
         raise ParameterError(f"seed_weight must be in (0, 1]; got {seed_weight}")
-    if int(n_random_restarts) < 0:
-        raise ParameterError(f"n_random_restarts must be >= 0; got {n_random_restarts}")
+    for name, value in (("n_uniform_restarts", n_uniform_restarts), ("n_random_restarts", n_random_restarts)):
+        if int(value) < 0:
+            raise ParameterError(f"{name} must be >= 0; got {value}")
     if pseudo_neighbors is not None and int(pseudo_neighbors) < 1:
         raise ParameterError(f"pseudo_neighbors must be >= 1 (1: learn from the raw pixels) or None; got {pseudo_neighbors}")
     data_in, k, generator, data, learn, coords = _prepare(
@@ -404,6 +406,10 @@ def edaa_pp(
         columns = torch.arange(k, device=data.device)[:, None].expand_as(neighbourhoods)
         weights.index_put_((neighbourhoods.reshape(-1), columns.reshape(-1)), torch.tensor((1.0 - seed_weight) / size, dtype=torch.float64), accumulate=True)
         seeds.append(weights)
+    if int(n_uniform_restarts) > 0:
+        # EDAA's near-uniform start, run with the seeds' exact abundance block and step.
+        noise = torch.rand(int(n_uniform_restarts), n, k, generator=generator, dtype=torch.float64, device=data.device)
+        seeds += list(torch.softmax(0.1 * noise, dim=1))
     init = torch.stack(seeds)
     weights, abundances = archetypal_restarts(
         coords,
