@@ -317,6 +317,7 @@ def edaa_pp(
     step_factor: float = 4.0,
     n_uniform_restarts: int = 0,
     n_random_restarts: int = 0,
+    selection: str = "edaa",
     n_outer: int = 100,
     n_inner_abundances: int = 5,
     n_inner_weights: int = 5,
@@ -395,6 +396,11 @@ def edaa_pp(
             raise ParameterError(f"{name} must be >= 0; got {value}")
     if pseudo_neighbors is not None and int(pseudo_neighbors) < 1:
         raise ParameterError(f"pseudo_neighbors must be >= 1 (1: learn from the raw pixels) or None; got {pseudo_neighbors}")
+    if selection not in ("edaa", "objective"):
+        raise ParameterError(f"selection must be 'edaa' or 'objective'; got {selection!r}")
+    if selection == "objective" and int(n_random_restarts) > 0:
+        raise ParameterError("selection='objective' compares restarts run to convergence with exact abundances; "
+                             "it cannot be combined with n_random_restarts > 0")
     data_in, k, generator, data, learn, coords = _prepare(
         pixels, n_endmembers, rng, len(neighbourhood_sizes), n_outer, fit_tolerance, max_pixels, subspace_dim,
         pseudo_neighbors)
@@ -423,6 +429,10 @@ def edaa_pp(
         init_weights=init,
         exact_abundances=True,
     )
+    if selection == "objective":
+        # Every restart minimised the same objective with the same exact abundance block: keep the lowest.
+        best = int(torch.argmin(_objective(coords, weights, abundances)))
+        weights, abundances = weights[best:best + 1], abundances[best:best + 1]
     if int(n_random_restarts) == 0:
         return _finish(pixels, data_in, data, learn, weights, abundances, fit_tolerance, refine_abundances)
     if int(n_random_restarts) > 0:
