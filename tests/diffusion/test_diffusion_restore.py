@@ -148,3 +148,17 @@ def test_warm_started_pnp_inpainting_improves_on_its_start_and_gives_observed_pi
     assert np.isfinite(restored).all()
     assert np.abs(restored[~missing] - cube[~missing]).max() < 1e-3  # noise-free data: the data step keeps them
     assert psnr(cube, restored) > psnr(cube, lrtv_inpaint(holed)) + 1.0
+
+
+def test_warm_start_passes_a_tile_with_nothing_observed():
+    """A nodata tile in the batch: finite output, and the other tile restored as if alone."""
+    from hsi.restore.classical.inpaint import lrtv_inpaint
+    from hsi.restore.diffusion.warm_start import HoldOutWarmStart
+
+    cube = clean_cube(24, seed=7)
+    holed, _ = _holed(cube, 0.5, 6)
+    restorer = PnPRestorer(task="inpaint", denoiser=GaussianPriorDenoiser(), device="cpu", start_sigma=1.0, min_sigma=0.02,
+                           level_ratio=0.5, final_data_step=True, warm_start=HoldOutWarmStart(lrtv_inpaint)).fit(holed[None])
+    restored = restorer(np.stack([holed, np.full_like(holed, np.nan)]))
+    assert restored.shape == (2, *cube.shape) and np.isfinite(restored).all()
+    assert np.allclose(restored[0], restorer(holed[None])[0], atol=1e-6)  # the empty tile beside it changes nothing

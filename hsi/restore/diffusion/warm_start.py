@@ -68,6 +68,9 @@ class HoldOutWarmStart:
         rng = np.random.default_rng(self.seed)
         starts, errors = [], []
         for cube, seen in zip(cubes.cpu().numpy(), observed.cpu().numpy()):
+            if not seen.any():  # nothing observed (nodata): nothing to fill from, nothing to measure
+                starts.append(torch.zeros(cube.shape, dtype=torch.float64))
+                continue
             holed = np.where(seen[..., None], cube, np.nan).astype(np.float32)
             starts.append(self._filled(holed))
             hidden = seen & (rng.random(seen.shape) < self.holdout_fraction)
