@@ -144,7 +144,7 @@ class SubspaceRestorer:
                        start: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         raise NotImplementedError
 
-    def warm_start(self, cubes: torch.Tensor, observed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def start_for(self, cubes: torch.Tensor, observed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         """``(images, levels)`` to start from for ``(n, rows, cols, bands)`` tiles (missing as 0), or None."""
         return None
 
@@ -169,7 +169,7 @@ class SubspaceRestorer:
         if pixel_mask is not None:
             images = images * pixel_mask
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        start = None if pixel_mask is None else self.warm_start(cubes, observed)
+        start = None if pixel_mask is None else self.start_for(cubes, observed)
         restored = self.restore_images(self.observation(pixel_mask), images, generator, start)
         result = self.stats.to_cubes(restored.double()).float()
         return like_input(result, batch)
@@ -283,7 +283,7 @@ class PnPRestorer(SubspaceRestorer):
                                   cg_iterations=self.cg_iterations)
         return super().observation(mask)
 
-    def warm_start(self, cubes: torch.Tensor, observed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def start_for(self, cubes: torch.Tensor, observed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         if self.starter is None or self.task != "inpaint":
             return None
         return self.starter(cubes, observed, self.stats.to_images)
