@@ -44,7 +44,7 @@ class HoldOutWarmStart:
     seed : seeds the choice of hidden pixels.
     """
 
-    def __init__(self, fill: Callable, holdout_fraction: float = 0.1, level_factor: float = 2.0, seed: int = 0):
+    def __init__(self, fill: Callable, holdout_fraction: float = 0.1, level_factor: float = 3.0, seed: int = 0):
         if not callable(fill):
             raise ParameterError(f"fill must be a function of a cube; got {type(fill).__name__}")
         if not 0 < float(holdout_fraction) < 1 or not float(level_factor) > 0:
