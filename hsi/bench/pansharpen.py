@@ -17,7 +17,8 @@
 * ``choice``: for each method that chooses per scene (``wald_select``), on each pair it was
   run on (``reduced``: the bench's reduced pair, so its choice is made on the pair degraded
   twice; ``full``: the pair itself, as a user's run; ``hyperspectral``), the rule used, the
-  candidate the selection picked, the weights applied and the time the choice took.
+  candidate the selection picked, the weights applied, the cross-validated errors and full-scale
+  HQNRs the rule compared, and the time the choice took.
 * ``index_agreement``: per pair, the Spearman rank correlation of the reduced-resolution QNR and
   HQNR with Q2n over the rows of ``reduced`` (methods and ground truth): whether the
   no-reference indexes order the results as the reference does.
@@ -107,9 +108,11 @@ def _timed(function: Callable, ms, pan, sensor: str, choices: list[dict] | None 
 def choice_row(choice: dict, **where) -> dict:
     """One row of the ``choice`` table from a :meth:`hsi.pansharpen.select.WaldSelect.fit` report."""
     held_out = choice.get("held_out_relative_mse") or {}
+    hqnr = choice.get("full_scale_hqnr") or {}
     weights = ", ".join(f"{name} {weight:.3g}" for name, weight in choice["weights"].items() if weight != 0.0)
     return {**where, "rule": choice["rule"], "selected": choice["selected"], "weights": weights,
-            "held_out_stack": held_out.get("stack"), "held_out_select": held_out.get("select"), "choice_s": choice["seconds"]}
+            "held_out_stack": held_out.get("stack"), "held_out_select": held_out.get("select"),
+            "hqnr_stack": hqnr.get("stack"), "hqnr_select": hqnr.get("select"), "choice_s": choice["seconds"]}
 
 
 def _crop(ms: np.ndarray, pan: np.ndarray, ratio: int, size: int | None):

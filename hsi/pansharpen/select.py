@@ -61,6 +61,9 @@ RULES = ("select", "stack")
 #: blocks are 32 pixels, mirrored at most once) and to split in two for the cross-validation:
 #: there the first candidate is used, and the choice says so.
 MIN_REDUCED_SIDE = 16
+#: The full-scale HQNR check fuses the central window of at most this many MS pixels a side
+#: with every candidate (the whole pair would cost every candidate's full run once more).
+FULL_SCALE_CHECK_SIDE = 128
 
 
 @dataclass
@@ -190,7 +193,12 @@ def choose(candidates: Mapping[str, Callable], ms: Array, pan: Array, *, ratio: 
 
 def full_scale_hqnr(candidates: Mapping[str, Callable], options: Mapping[str, Mapping[str, float]], ms: np.ndarray,
                     pan: np.ndarray, *, ratio: int, sensor: str | None) -> dict[str, float]:
-    """HQNR of each weighting in ``options`` applied at full scale to the pair itself (no reference)."""
+    """HQNR of each weighting in ``options`` applied at full scale to the pair itself (no reference),
+    on its central window of at most :data:`FULL_SCALE_CHECK_SIDE` MS pixels a side."""
+    rows, cols = (min(side, FULL_SCALE_CHECK_SIDE) for side in ms.shape[:2])
+    top, left = (ms.shape[0] - rows) // 2, (ms.shape[1] - cols) // 2
+    ms = ms[top : top + rows, left : left + cols]
+    pan = pan[top * ratio : (top + rows) * ratio, left * ratio : (left + cols) * ratio]
     outputs = {name: _as_numpy(method(ms, pan, ratio=ratio, sensor=sensor)) for name, method in candidates.items()}
     return {option: full_resolution_indexes(sum(w * outputs[name] for name, w in weights.items() if w != 0.0), ms, pan,
                                             ratio=ratio, sensor=sensor)["hqnr"]
