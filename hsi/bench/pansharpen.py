@@ -18,7 +18,8 @@
   run on (``reduced``: the bench's reduced pair, so its choice is made on the pair degraded
   twice; ``full``: the pair itself, as a user's run; ``hyperspectral``), the rule used, the
   candidate the selection picked, the weights applied, the cross-validated errors and full-scale
-  HQNRs the rule compared, and the time the choice took.
+  HQNRs the rule compared, and the time the choice took; ``choice_scores``: every candidate's
+  Q2n and ERGAS at the scale the choice was made (one level below the row's pair).
 * ``index_agreement``: per pair, the Spearman rank correlation of the reduced-resolution QNR and
   HQNR with Q2n over the rows of ``reduced`` (methods and ground truth): whether the
   no-reference indexes order the results as the reference does.
@@ -100,9 +101,19 @@ def _timed(function: Callable, ms, pan, sensor: str, choices: list[dict] | None 
     if callable(fit):
         choice = fit(ms, pan, sensor=sensor)
         if choices is not None:
-            choices.append(choice_row(choice, **where))
+            choices.append(choice)
+            choice.update(where=where)
     fused = function(ms, pan, sensor=sensor)
     return fused, time.perf_counter() - started
+
+
+def choice_tables(choices: Sequence[dict]) -> dict[str, list[dict]]:
+    """The ``choice`` table (one row per choice) and ``choice_scores`` (every candidate's score at
+    the scale the choice was made, one row per candidate) from the choices' reports."""
+    rows = [choice_row(choice, **choice.get("where", {})) for choice in choices]
+    scores = [{**choice.get("where", {}), "candidate": name, "q2n": score["q2n"], "ergas": score["ergas"]}
+              for choice in choices for name, score in (choice.get("reduced_scale_scores") or {}).items()]
+    return {"choice": rows, "choice_scores": scores}
 
 
 def choice_row(choice: dict, **where) -> dict:
@@ -189,6 +200,7 @@ def run_benchmark(
         fused, seconds = _timed(_seeded(method_from_config(name), seed, device), low, msi, "generic")
         tables["hs_ms_fusion"].append({"dataset": hyperspectral, "method": name,
                                        **reduced_resolution_indexes(fused, reference, 4), "time_s": seconds})
+    tables.update(choice_tables(tables.pop("choice")))
     tables["index_agreement"] = index_agreement(tables["reduced"])
     tables["default"] = default_against_best(tables["reduced"] + tables["hyperspectral"], default_method())
     return tables
