@@ -214,8 +214,11 @@ class RecordingDenoiser:
         return images.clone()
 
 
-def test_scaled_denoiser_fixes_each_eigen_images_scale_once_per_scene():
+def test_scaled_denoiser_fixes_each_eigen_images_scale_once_per_scene(monkeypatch):
+    from hsi.restore import eigen_denoisers
     from hsi.restore.eigen_denoisers import ScaledEigenDenoiser
+
+    monkeypatch.setattr(eigen_denoisers, "BATCH_PIXELS", 150)  # the tiles below (600 and 160 px) count as large here
 
     rng = np.random.default_rng(3)
     signal = np.array([8.0, 2.0, 0.5])  # whitened signal spreads; the noise is unit
@@ -231,6 +234,12 @@ def test_scaled_denoiser_fixes_each_eigen_images_scale_once_per_scene():
     first, second = torch.cat(recorder.sigmas[:3]), torch.cat(recorder.sigmas[3:])
     np.testing.assert_allclose(first.numpy(), 0.45 / signal, rtol=0.03)  # the unit noise in its units
     np.testing.assert_array_equal(second.numpy(), first[1:].numpy())  # the same scale per tile
+    recorder.sigmas.clear()
+    eigen.denoise(sample[1, :, :5, :10])  # small images (the SURE sample) go together, up to BATCH_PIXELS
+    assert [len(s) for s in recorder.sigmas] == [3]
+    recorder.sigmas.clear()
+    eigen.denoise(sample[1, :, :10, :10])  # 100 px each: one per call of at most 150 px
+    assert [len(s) for s in recorder.sigmas] == [1] * 3
 
 
 class Blur:
