@@ -191,7 +191,7 @@ class SureChoiceEigenDenoiser:
     its noise level alone. The whitened noise is unit and white, so Stein's unbiased risk estimate
     (:func:`sure_per_image`) ranks the candidates on the scene itself, with no clean image, once
     per scene, on at most ``max_pixels`` pixels of the fit sample (:func:`sure_sample`): it costs
-    two calls of each candidate there, so it is kept small (16,384 pixels: the risks' standard error
+    two calls of each candidate there (the sample's small blocks batched per call, in float32), so it is kept small (16,384 pixels: the risks' standard error
     is then about 0.01 of the unit noise variance, and both candidates see the same noise and
     probe, so their difference is sharper still). Every tile then uses the same choice. Tiles are
     cut for the strictest chosen candidate.
@@ -257,7 +257,7 @@ class SureChoiceEigenDenoiser:
 
     def parts(self) -> list[tuple[tuple[int, ...], object]]:
         """``(eigen-images, candidate)`` for each chosen candidate: the streamed path tiles each part with its
-        candidate's own tile and margin (the prior on BM3D's 256-px tiles would cost 1.8x per pixel)."""
+        candidate's own tile and margin (the prior's cost per pixel grows with its tile: self-attention over it)."""
         self._chosen()
         return [(tuple(i for i, chosen in enumerate(self.choice) if chosen == name), self.candidates[name])
                 for name in dict.fromkeys(self.choice)]
