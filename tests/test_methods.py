@@ -19,7 +19,7 @@ def test_every_method_config_belongs_to_exactly_one_job():
 
 def test_restore_tasks_partition_the_restore_methods():
     assert set(methods.names("restore", "sr")) == {"bicubic", "fasthyde_bicubic", "diffusion_sr", "pnp", "pnp_sr_bm3d"}
-    assert set(methods.names("restore", "inpaint")) == {"lrtv_inpaint", "diffusion_inpaint", "pnp", "pnp_inpaint_bm3d"}
+    assert set(methods.names("restore", "inpaint")) == {"lrtv_inpaint", "diffusion_inpaint", "diffusion_inpaint_cold", "pnp", "pnp_inpaint_bm3d"}
     assert "fasthyde" in methods.names("restore", "denoise") and "fasthyde" not in methods.names("restore", "sr")
     covered = set().union(*(methods.names("restore", task) for task in methods.RESTORE_TASKS))
     assert covered == set(methods.names("restore"))

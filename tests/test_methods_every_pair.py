@@ -18,7 +18,7 @@ from hsi.jobs.run import run_job
 BUDGETS = {"n_iter": 5, "n_outer": 2, "n_inner": 5, "n_steps": 2, "max_epochs": 1, "first_band_steps": 2,
            "band_steps": 1, "iterations_per_step": 1, "n_patches": 4, "n_restarts": 1, "refine_steps": 1,
            "refine_patch_blocks": 1, "iterations": 2, "samples": 2}
-SLOW = {"dds2m", "diffusion", "diffusion_inpaint", "diffusion_sr", "diffusion_mean", "diffusion_sample", "pnp",
+SLOW = {"dds2m", "diffusion", "diffusion_inpaint", "diffusion_inpaint_cold", "diffusion_sr", "diffusion_mean", "diffusion_sample", "pnp",
         "pnp_sr_bm3d", "pnp_inpaint_bm3d", "destripe_fasthyde", "fasthyde_bicubic",
         "robust_fasthyde", "fasthyde", "rho_pnn", "rho_pnn_qnr", "hpf", "cnnaeu", "rlsu", "ssnmf"}  # > 1 s each
 

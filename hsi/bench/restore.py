@@ -4,6 +4,11 @@ Pinned protocol
 ---------------
 - Scenes from :mod:`hsi.datasets.benchmarks` (Samson, Jasper Ridge), each scaled to [0, 1] by
   its global maximum, float32. Noise levels are quoted on 0-255 (sigma 30 = 30 / 255).
+  Generated scenes, to choose a method's settings on (never Samson or Jasper Ridge):
+  ``sample_scene`` (:mod:`hsi.sample_scene`, 96 x 96 x 106, noise-free: piecewise-smooth fields,
+  straight edges, a river and a road) and ``textures`` (100 x 100 x 150: the five materials of
+  :mod:`hsi.sample_scene` mixed by abundances drawn from five ``skimage.data`` photographs, as
+  the throughput bench's scenes), both scaled the same way.
 - Cases, each with its own seeded ``numpy.random.Generator`` (``seed`` + case index), the same
   degraded cube for every method:
   ``iid10``, ``iid30``, ``iid50`` (i.i.d. Gaussian); ``noniid`` (per-band sigma uniform in
@@ -82,11 +87,49 @@ def load_method(name: str, scale: int = SR_SCALE, task: str = "denoise"):
         return None, f"cannot build {name}: {error.__cause__ or error}"
 
 
+#: Photographs whose grey levels become the ``textures`` scene's abundances (one per material).
+TEXTURE_IMAGES = ("camera", "moon", "brick", "grass", "gravel")
+
+
+def textures_scene(size: int = 100, bands: int = 150) -> np.ndarray:
+    """``(size, size, bands)`` noise-free mixture of :mod:`hsi.sample_scene`'s materials with photographic abundances.
+
+    Each material's abundance is ``exp(1.5 z)`` of a standardised photograph's central crop,
+    normalised to sum to one per pixel (textured, not piecewise smooth: the other kind of scene).
+    """
+    import skimage.data
+
+    from hsi.sample_scene import material_endmembers
+
+    fields = []
+    for name in TEXTURE_IMAGES:
+        image = getattr(skimage.data, name)().astype(np.float64)
+        top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
+        crop = image[top:top + size, left:left + size]
+        fields.append((crop - crop.mean()) / max(crop.std(), 1e-12))
+    abundances = np.exp(1.5 * np.stack(fields, axis=-1))
+    abundances /= abundances.sum(axis=-1, keepdims=True)
+    return abundances @ material_endmembers(np.linspace(400.0, 2500.0, bands)).T
+
+
+def _generated(name: str) -> np.ndarray | None:
+    from hsi.sample_scene import make_sample_scene
+
+    if name == "sample_scene":
+        return make_sample_scene(96, 96, seed=0, noise_sigma=0.0, bad_band_sigma=0.0).cube
+    if name == "textures":
+        return textures_scene()
+    return None
+
+
+GENERATED_SCENES = ("sample_scene", "textures")
+
+
 def load_scene(name: str, data_dir, size: int | None = None) -> np.ndarray:
-    """A benchmark scene scaled to [0, 1] by its global maximum, float32 (rows, cols, bands)."""
-    if name not in LOADERS:
-        raise ParameterError(f"unknown scene {name!r}; choose from {sorted(LOADERS)}")
-    cube = LOADERS[name](data_dir).cube
+    """A benchmark or generated scene scaled to [0, 1] by its global maximum, float32 (rows, cols, bands)."""
+    if name not in LOADERS and name not in GENERATED_SCENES:
+        raise ParameterError(f"unknown scene {name!r}; choose from {sorted(LOADERS) + list(GENERATED_SCENES)}")
+    cube = LOADERS[name](data_dir).cube if name in LOADERS else _generated(name)
     cube = cube / cube.max()
     if size is not None:
         top, left = (cube.shape[0] - size) // 2, (cube.shape[1] - size) // 2
@@ -168,7 +211,8 @@ def run_benchmark(
         :data:`DEFAULT_METHODS` family by family.
     quick_methods : the same for quick mode (defaults :data:`QUICK_METHODS`); ``methods`` is
         not used in quick mode.
-    scenes : ``samson`` / ``jasper_ridge``; None = both (quick: samson).
+    scenes : ``samson`` / ``jasper_ridge`` / the generated ``sample_scene`` / ``textures``; None =
+        Samson and Jasper Ridge (quick: samson).
     seed : base seed of the degradations (case ``i`` uses ``seed + i``).
     inpaint_sigma : Gaussian noise (0-255 scale) added before masking in the inpainting case.
     threads : torch CPU threads for the run (None: leave as is).

@@ -9,7 +9,7 @@ from hsi.restore.diffusion.denoisers import BM3DDenoiser
 @pytest.mark.parametrize("method, task, scale, estimator", [
     ("diffusion", "denoise", 1, "tweedie"), ("diffusion_mean", "denoise", 1, "mean"),
     ("diffusion_sample", "denoise", 1, "sample"), ("diffusion_sr", "sr", 4, None),
-    ("diffusion_inpaint", "inpaint", 1, None), ("pnp", "sr", 4, None), ("pnp", "inpaint", 1, None),
+    ("diffusion_inpaint", "inpaint", 1, None), ("diffusion_inpaint_cold", "inpaint", 1, None), ("pnp", "sr", 4, None), ("pnp", "inpaint", 1, None),
     ("pnp_sr_bm3d", "sr", 4, None), ("pnp_inpaint_bm3d", "inpaint", 1, None)])
 def test_method_configs_build_tile_functions_with_any_denoiser(method, task, scale, estimator):
     restorer = methods.load("restore", method, ["denoiser=bm3d"], task=task)

@@ -90,3 +90,75 @@ def test_hqs_levels_fall_geometrically_to_the_floor_on_noise_free_data():
     assert torch.allclose(hqs_levels(1.0, sigma, 5)[-1], sigma)  # no floor: down to the measured noise
     with pytest.raises(ParameterError, match="min_sigma >= 0"):
         hqs_levels(1.0, sigma, 5, min_sigma=-1)
+
+
+def test_hqs_levels_by_ratio_give_each_image_its_own_number_of_steps():
+    from hsi.restore.diffusion.pnp import hqs_levels_by_ratio
+
+    start, end = torch.tensor([0.5, 0.1, 0.01]), torch.tensor([0.02, 0.05, 0.02])
+    levels = hqs_levels_by_ratio(start, end, 0.5)
+    steps = (levels > 0).sum(0)
+    assert steps.tolist() == [6, 2, 1]  # ceil(log2(25)) + 1, ceil(log2(2)) + 1, a start below its end: one step
+    for i, n in enumerate(steps.tolist()):
+        assert torch.isclose(levels[0, i], torch.maximum(start[i], end[i])) and torch.isclose(levels[n - 1, i], end[i])
+        assert bool((levels[1:n, i] / levels[: n - 1, i] >= 0.5 - 1e-6).all())  # never faster than the ratio
+    with pytest.raises(ParameterError, match="level_ratio"):
+        hqs_levels_by_ratio(start, end, 1.5)
+
+
+def _holed(cube, missing_fraction, seed):
+    rng = np.random.default_rng(seed)
+    missing = rng.random(cube.shape[:2]) < missing_fraction
+    holed = cube.copy()
+    holed[missing] = np.nan
+    return holed, missing
+
+
+def test_hold_out_level_tracks_the_fill_s_true_error_at_the_missing_pixels(cube):
+    """The level comes from observed pixels only, yet follows the error the fill makes where nothing was seen."""
+    from hsi.restore.classical.inpaint import lrtv_inpaint
+    from hsi.restore.diffusion.eigen_domain import EigenImages
+    from hsi.restore.diffusion.warm_start import HoldOutWarmStart
+
+    holed, missing = _holed(cube, 0.8, 4)
+    stats = EigenImages(max_rank=8).fit(holed[None])
+    starter = HoldOutWarmStart(lrtv_inpaint, holdout_fraction=0.15, level_factor=1.0)
+    observed = torch.from_numpy(~missing)[None]
+    start, levels = starter(torch.from_numpy(np.nan_to_num(holed).astype(np.float64))[None], observed, stats.to_images)
+    truth = stats.to_images(torch.from_numpy(cube.astype(np.float64))[None])
+    true_error = (start - truth)[0][:, torch.from_numpy(missing)].pow(2).mean(1).sqrt()
+    assert start.shape == truth.shape and levels.shape == (stats.n_images,)
+    ratio = levels / true_error
+    assert bool((ratio > 0.5).all()) and bool((ratio < 2.0).all()), ratio
+    assert torch.allclose(HoldOutWarmStart(lrtv_inpaint, holdout_fraction=0.15, level_factor=2.0)(
+        torch.from_numpy(np.nan_to_num(holed).astype(np.float64))[None], observed, stats.to_images)[1], 2 * levels)
+
+
+def test_warm_started_pnp_inpainting_improves_on_its_start_and_gives_observed_pixels_back():
+    """lrtv_inpaint's fill, then HQS from levels its hold-out error implies: better than the fill, observed pixels exact."""
+    from hsi.restore.classical.inpaint import lrtv_inpaint
+    from hsi.restore.diffusion.warm_start import HoldOutWarmStart
+
+    cube = clean_cube(32, seed=101)
+    holed, missing = _holed(cube, 0.8, 5)
+    restorer = PnPRestorer(task="inpaint", denoiser="bm3d", device="cpu", start_sigma=1.0, prior_weight=0.3,
+                           min_sigma=0.02, level_ratio=0.88, final_data_step=True,
+                           warm_start=HoldOutWarmStart(lrtv_inpaint)).fit(holed[None])
+    restored = restorer(holed[None])[0]
+    assert np.isfinite(restored).all()
+    assert np.abs(restored[~missing] - cube[~missing]).max() < 1e-3  # noise-free data: the data step keeps them
+    assert psnr(cube, restored) > psnr(cube, lrtv_inpaint(holed)) + 1.0
+
+
+def test_warm_start_passes_a_tile_with_nothing_observed():
+    """A nodata tile in the batch: finite output, and the other tile restored as if alone."""
+    from hsi.restore.classical.inpaint import lrtv_inpaint
+    from hsi.restore.diffusion.warm_start import HoldOutWarmStart
+
+    cube = clean_cube(24, seed=7)
+    holed, _ = _holed(cube, 0.5, 6)
+    restorer = PnPRestorer(task="inpaint", denoiser=GaussianPriorDenoiser(), device="cpu", start_sigma=1.0, min_sigma=0.02,
+                           level_ratio=0.5, final_data_step=True, warm_start=HoldOutWarmStart(lrtv_inpaint)).fit(holed[None])
+    restored = restorer(np.stack([holed, np.full_like(holed, np.nan)]))
+    assert restored.shape == (2, *cube.shape) and np.isfinite(restored).all()
+    assert np.allclose(restored[0], restorer(holed[None])[0], atol=1e-6)  # the empty tile beside it changes nothing

@@ -41,3 +41,19 @@ def test_degradations_are_seeded_and_shaped():
 def test_missing_method_is_skipped_not_fatal():
     method, why = load_method("no_such_method")
     assert method is None and "does not exist" in why
+
+
+def test_generated_scenes_need_no_shared_data_and_score_like_the_real_ones(tmp_path):
+    """The scenes settings are chosen on: built in memory, scaled to [0, 1], run through the same protocol."""
+    from hsi.bench.restore import load_scene
+
+    for scene, shape in (("sample_scene", (96, 96, 106)), ("textures", (100, 100, 150))):
+        cube = load_scene(scene, tmp_path / "absent")
+        assert cube.shape == shape and cube.dtype == np.float32 and cube.max() == 1.0 and cube.min() > 0
+    torch.set_num_threads(1)
+    tables = run_benchmark(str(tmp_path / "absent"), cases=["inpaint"], scenes=["sample_scene"],
+                           methods={"inpaint": ["lrtv_inpaint"]})
+    by = {row["method"]: row for row in tables["restore"]}
+    assert set(by) == {"input", "lrtv_inpaint"} and by["lrtv_inpaint"]["MPSNR (dB)"] > by["input"]["MPSNR (dB)"] + 5
+    with pytest.raises(ParameterError, match="textures"):
+        run_benchmark(str(tmp_path), cases=["inpaint"], scenes=["sample"])

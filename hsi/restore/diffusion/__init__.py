@@ -3,7 +3,8 @@
 One responsibility per module: ``denoisers`` (the seam: the single-channel prior or BM3D behind
 ``denoise(images, sigma)``), ``eigen_domain`` (whitened eigen-images scaled to the prior's
 range, each with its own noise level), ``estimators`` (Tweedie, posterior samples and their
-mean), ``pnp`` (plug-and-play HQS for super-resolution and inpainting), ``guidance``
+mean), ``pnp`` (plug-and-play HQS for super-resolution and inpainting), ``warm_start`` (a
+classical fill to start inpainting from, and the levels its hold-out error implies), ``guidance``
 (observation models and their proximal steps), ``restorer`` (the tile functions the restore
 job and the benchmark call), ``schedules`` and ``selfsupervised`` (DDS2M-like, no trained
 prior). Results are always final iterates: nothing looks at ground truth.

@@ -9,7 +9,8 @@ truth is ever consulted to pick an iterate or a parameter).
   eigen-images (:mod:`hsi.restore.diffusion.eigen_domain`) by a posterior estimator
   (:mod:`hsi.restore.diffusion.estimators`) with any denoiser (:mod:`hsi.restore.diffusion.denoisers`).
 - :class:`PnPRestorer` (``method=pnp``, ``diffusion_sr``, ``diffusion_inpaint``): plug-and-play
-  HQS super-resolution and inpainting of those eigen-images (:mod:`hsi.restore.diffusion.pnp`).
+  HQS super-resolution and inpainting of those eigen-images (:mod:`hsi.restore.diffusion.pnp`),
+  inpainting optionally warm-started (:mod:`hsi.restore.diffusion.warm_start`).
 - :class:`SubspaceFit` + :class:`SubspaceRestorer`: the SVD + RRQR reduced images and the
   common tile frame, which the self-supervised ``dds2m`` also uses.
 
@@ -139,8 +140,13 @@ class SubspaceRestorer:
             return Inpainting(mask)
         return Denoising()
 
-    def restore_images(self, observation, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def restore_images(self, observation, images: torch.Tensor, generator: torch.Generator,
+                       start: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         raise NotImplementedError
+
+    def start_for(self, cubes: torch.Tensor, observed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(images, levels)`` to start from for ``(n, rows, cols, bands)`` tiles (missing as 0), or None."""
+        return None
 
     def __call__(self, batch: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor | None = None):
         """Restore ``(n, rows, cols, bands)`` tiles -> ``(n, rows * scale, cols * scale, bands)`` (same kind).
@@ -163,7 +169,8 @@ class SubspaceRestorer:
         if pixel_mask is not None:
             images = images * pixel_mask
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        restored = self.restore_images(self.observation(pixel_mask), images, generator)
+        start = None if pixel_mask is None else self.start_for(cubes, observed)
+        restored = self.restore_images(self.observation(pixel_mask), images, generator, start)
         result = self.stats.to_cubes(restored.double()).float()
         return like_input(result, batch)
 
@@ -208,7 +215,7 @@ class DiffusionRestorer(SubspaceRestorer):
                             guidance_weight=float(guidance_weight))
         self.stats = EigenImages(k, signal_std)
 
-    def restore_images(self, observation, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def restore_images(self, observation, images: torch.Tensor, generator: torch.Generator, start=None) -> torch.Tensor:
         if isinstance(observation, Inpainting):  # nodata pixels: filled from their neighbours first
             images = observation.initial(images)
         sigma = self.stats.sigma.to(images.device, images.dtype)
@@ -237,7 +244,12 @@ class PnPRestorer(SubspaceRestorer):
     blur_sigma : Gaussian PSF in high-resolution pixels; None = the sensor MTF with
         ``nyquist_gain`` (:func:`hsi.degrade.mtf.degrade_resolution`).
     nyquist_gain : MTF gain at the low-resolution Nyquist frequency.
-    iterations, start_sigma, prior_weight, min_sigma : HQS settings (:func:`hsi.restore.diffusion.pnp.hqs`).
+    iterations, start_sigma, prior_weight, min_sigma, level_ratio, final_data_step : HQS settings
+        (:func:`hsi.restore.diffusion.pnp.hqs`).
+    warm_start : inpainting: None (start from a neighbour fill at ``start_sigma``), or an object
+        that gives each tile a complete start and per-eigen-image first levels
+        (:class:`~hsi.restore.diffusion.warm_start.HoldOutWarmStart`; a nested ``_target_``);
+        those levels are capped at ``start_sigma``.
     cg_iterations : conjugate-gradient iterations of each super-resolution data step.
     k, signal_std : as :class:`DiffusionRestorer`.
     max_rank : most eigen-images restored when ``k`` is None (the leading ones; each costs
@@ -248,6 +260,7 @@ class PnPRestorer(SubspaceRestorer):
     def __init__(self, task: str = "sr", tasks=("sr", "inpaint"), denoiser="prior", model: str | Path | None = None,
                  scale: int = 4, blur_sigma: float | None = None, nyquist_gain: float = 0.3, iterations: int = 8,
                  start_sigma: float = 0.4, prior_weight: float = 1.0, min_sigma: float = 0.0, cg_iterations: int = 8,
+                 level_ratio: float | None = None, final_data_step: bool = False, warm_start=None,
                  k: int | None = None,
                  max_rank: int | None = None, signal_std: float = 0.45, seed: int = 0, device: str | None = "auto"):
         allowed = tuple(tasks)
@@ -255,8 +268,12 @@ class PnPRestorer(SubspaceRestorer):
             raise ParameterError(f"plug-and-play restoration does task sr or inpaint (this config: {', '.join(allowed)}); got task={task!r}")
         self._common(task, scale, blur_sigma, nyquist_gain, seed, device)
         self.denoiser = make_denoiser(denoiser, model, device)
+        if warm_start is not None and not callable(warm_start):
+            raise ParameterError(f"warm_start must be None or callable (cubes, observed, to_images); got {type(warm_start).__name__}")
         self.options = dict(iterations=int(iterations), start_sigma=float(start_sigma), prior_weight=float(prior_weight),
-                            min_sigma=float(min_sigma))
+                            min_sigma=float(min_sigma), level_ratio=None if level_ratio is None else float(level_ratio),
+                            final_data_step=bool(final_data_step))
+        self.starter = warm_start
         self.cg_iterations = int(cg_iterations)
         self.stats = EigenImages(k, signal_std, max_rank)
 
@@ -266,8 +283,18 @@ class PnPRestorer(SubspaceRestorer):
                                   cg_iterations=self.cg_iterations)
         return super().observation(mask)
 
-    def restore_images(self, observation, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def start_for(self, cubes: torch.Tensor, observed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if self.starter is None or self.task != "inpaint":
+            return None
+        return self.starter(cubes, observed, self.stats.to_images)
+
+    def restore_images(self, observation, images: torch.Tensor, generator: torch.Generator, start=None) -> torch.Tensor:
         if isinstance(observation, Denoising):  # inpainting a tile with nothing missing: a mask of ones
             observation = Inpainting(torch.ones_like(images[:, :1], dtype=torch.bool))
         sigma = self.stats.sigma.to(images.device, images.dtype)
-        return hqs(self.denoiser, observation, images, sigma, **self.options)
+        options = dict(self.options)
+        if start is not None:
+            initial, levels = start
+            options.update(initial=initial.to(images.dtype),
+                           start_sigma=levels.to(images.dtype).clamp(max=options["start_sigma"]).clamp_min(1e-6))
+        return hqs(self.denoiser, observation, images, sigma, **options)

@@ -160,7 +160,7 @@ class SelfSupervisedRestorer(SubspaceRestorer):
         self.task_start = {"sr": float(sr_start_noise), "inpaint": float(inpaint_start_noise)}
         self.stats = SubspaceFit(rank, int(max_rank), noise_std, seed)
 
-    def restore_images(self, observation, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def restore_images(self, observation, images: torch.Tensor, generator: torch.Generator, start=None) -> torch.Tensor:
         noise = self.stats.normalised_noise()
         if isinstance(observation, BlurDecimation):
             start, shape = self.task_start["sr"], (images.shape[2] * self.scale, images.shape[3] * self.scale)
