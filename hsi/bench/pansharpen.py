@@ -14,6 +14,12 @@
 * ``default``: per case (each pair at reduced resolution, the hyperspectral case), the
   default method's (``conf/pansharpen.yaml``) Q2n and ERGAS beside the best of the other
   classical methods by each index, and whether the default reaches them, so a drop shows.
+* ``choice``: for each method that chooses per scene (``wald_select``), on each pair it was
+  run on (``reduced``: the bench's reduced pair, so its choice is made on the pair degraded
+  twice; ``full``: the pair itself, as a user's run; ``hyperspectral``), the rule used, the
+  candidate the selection picked, the weights applied, the cross-validated errors and full-scale
+  HQNRs the rule compared, and the time the choice took; ``choice_scores``: every candidate's
+  Q2n and ERGAS at the scale the choice was made (one level below the row's pair).
 * ``index_agreement``: per pair, the Spearman rank correlation of the reduced-resolution QNR and
   HQNR with Q2n over the rows of ``reduced`` (methods and ground truth): whether the
   no-reference indexes order the results as the reference does.
@@ -28,6 +34,7 @@ IEEE GRSM 9(1), 2021. L. Loncan et al., "Hyperspectral pansharpening: a review",
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -86,10 +93,37 @@ def flat_response_ms(cube: np.ndarray, wavelengths_nm: np.ndarray, ranges_nm=MS_
     return np.stack(bands, axis=2)
 
 
-def _timed(method: Callable, ms, pan, sensor: str):
+def _timed(function: Callable, ms, pan, sensor: str, choices: list[dict] | None = None, **where):
+    """``function(ms, pan)`` and its seconds; a method that chooses per scene (``fit``) chooses on
+    this pair first, inside the timing, as the job does, and its choice is appended to ``choices``."""
     started = time.perf_counter()
-    fused = method(ms, pan, sensor=sensor)
+    fit = getattr(function, "fit", None)
+    if callable(fit):
+        choice = fit(ms, pan, sensor=sensor)
+        if choices is not None:
+            choices.append(choice)
+            choice.update(where=where)
+    fused = function(ms, pan, sensor=sensor)
     return fused, time.perf_counter() - started
+
+
+def choice_tables(choices: Sequence[dict]) -> dict[str, list[dict]]:
+    """The ``choice`` table (one row per choice) and ``choice_scores`` (every candidate's score at
+    the scale the choice was made, one row per candidate) from the choices' reports."""
+    rows = [choice_row(choice, **choice.get("where", {})) for choice in choices]
+    scores = [{**choice.get("where", {}), "candidate": name, "q2n": score["q2n"], "ergas": score["ergas"]}
+              for choice in choices for name, score in (choice.get("reduced_scale_scores") or {}).items()]
+    return {"choice": rows, "choice_scores": scores}
+
+
+def choice_row(choice: dict, **where) -> dict:
+    """One row of the ``choice`` table from a :meth:`hsi.pansharpen.select.WaldSelect.fit` report."""
+    held_out = choice.get("held_out_relative_mse") or {}
+    hqnr = choice.get("full_scale_hqnr") or {}
+    weights = ", ".join(f"{name} {weight:.3g}" for name, weight in choice["weights"].items() if weight != 0.0)
+    return {**where, "rule": choice["rule"], "selected": choice["selected"], "weights": weights,
+            "held_out_stack": held_out.get("stack"), "held_out_select": held_out.get("select"),
+            "hqnr_stack": hqnr.get("stack"), "hqnr_select": hqnr.get("select"), "choice_s": choice["seconds"]}
 
 
 def _crop(ms: np.ndarray, pan: np.ndarray, ratio: int, size: int | None):
@@ -131,7 +165,8 @@ def run_benchmark(
     root = Path(data_dir) if data_dir else shared_data_dir()
     names = list(methods) if methods else list(QUICK_METHODS if quick else DEFAULT_METHODS)
     crop = 64 if quick and crop is None else crop
-    tables: dict[str, list[dict]] = {"reduced": [], "full": [], "hyperspectral": [], "hs_ms_fusion": [], "index_agreement": []}
+    tables: dict[str, list[dict]] = {"reduced": [], "full": [], "hyperspectral": [], "hs_ms_fusion": [], "index_agreement": [],
+                                     "choice": []}
     pairs = {sensor: _crop(*load_pair(root / "pansharpening" / filename), crop) for sensor, filename in PAIRS.items()}
     case = hyperspectral_case(root, hyperspectral, 48 if quick else None) if hyperspectral != "none" else None
     reduced = {sensor: reduced_resolution_pair(ms, pan, sensor=sensor, ratio=ratio) for sensor, (ms, pan, ratio) in pairs.items()}
@@ -148,14 +183,15 @@ def run_benchmark(
         method = _seeded(method_from_config(name), seed, device)
         for sensor, (ms, pan, ratio) in pairs.items():
             pair = reduced[sensor]
-            fused, seconds = _timed(method, pair.ms, pair.pan, sensor)
+            fused, seconds = _timed(method, pair.ms, pair.pan, sensor, tables["choice"], dataset=sensor, scale="reduced", method=name)
             tables["reduced"].append(reduced_row(sensor, name, fused, seconds))
-            fused, seconds = _timed(method, ms, pan, sensor)
+            fused, seconds = _timed(method, ms, pan, sensor, tables["choice"], dataset=sensor, scale="full", method=name)
             tables["full"].append({"dataset": sensor, "method": name, **full_resolution_indexes(fused, ms, pan, ratio=ratio, sensor=sensor), "time_s": seconds})
         if case is not None:
             reference, low, pan, msi = case
             extra = dict((hyperspectral_overrides or {}).get(name) or {})
-            fused, seconds = _timed(lambda *a, **k: method(*a, **extra, **k), low, pan, "generic")
+            call = functools.partial(method, **extra) if extra else method
+            fused, seconds = _timed(call, low, pan, "generic", tables["choice"], dataset=hyperspectral, scale="hyperspectral", method=name)
             full = full_resolution_indexes(fused, low, pan, ratio=4, sensor="generic")
             tables["hyperspectral"].append({"dataset": hyperspectral, "method": name, **reduced_resolution_indexes(fused, reference, 4),
                                             "qnr": full["qnr"], "hqnr": full["hqnr"], "time_s": seconds})
@@ -164,6 +200,7 @@ def run_benchmark(
         fused, seconds = _timed(_seeded(method_from_config(name), seed, device), low, msi, "generic")
         tables["hs_ms_fusion"].append({"dataset": hyperspectral, "method": name,
                                        **reduced_resolution_indexes(fused, reference, 4), "time_s": seconds})
+    tables.update(choice_tables(tables.pop("choice")))
     tables["index_agreement"] = index_agreement(tables["reduced"])
     tables["default"] = default_against_best(tables["reduced"] + tables["hyperspectral"], default_method())
     return tables

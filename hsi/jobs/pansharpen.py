@@ -145,6 +145,9 @@ def run(cfg: DictConfig) -> dict:
     results = {"ratio": ratio, "sensor": sensor, "protocol": cfg.protocol,
                "coregistration": coregistration_check(ms, _intensity(pan), ratio)}
     started = time.perf_counter()
+    if callable(getattr(method, "fit", None)):  # a method that chooses per scene (wald_select) decides once, here
+        results["choice"] = method.fit(ms, pan, ratio=ratio, sensor=sensor)
+        started = job.timed("choose", started)
     summary = pansharpen_scene(method, ms_scene, pan_scene, job.outputs["output"], ratio=ratio, sensor=sensor,
                                pan_bands=bands, tile=int(cfg.tiling.tile), overlap=int(cfg.tiling.overlap),
                                context=int(cfg.tiling.context), overwrite=bool(cfg.overwrite))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from hsi.bench.pansharpen import default_against_best, index_agreement, run_benchmark
+from hsi.bench.pansharpen import choice_row, choice_tables, default_against_best, index_agreement, run_benchmark
 
 
 
@@ -43,3 +43,20 @@ def test_default_is_set_against_the_best_other_classical_method_per_index():
     assert not row["q2n_reached"] and not row["ergas_reached"]
     (row,) = default_against_best(rows, "awlp")
     assert row["q2n_reached"] and not row["ergas_reached"] and row["best_q2n_method"] == "bdsd_pc"
+
+
+def test_choice_rows_name_the_rule_the_pick_and_the_weights_applied():
+    report = {"rule": "stack", "selected": "awlp", "weights": {"awlp": 1.25, "gsa": 0.0, "bdsd_pc": -0.25},
+              "held_out_relative_mse": {"stack": 0.1, "select": 0.2}, "full_scale_hqnr": {"stack": 0.9, "select": 0.8},
+              "seconds": 1.5}
+    row = choice_row(report, dataset="IKONOS", scale="full", method="wald_select")
+    assert row == {"dataset": "IKONOS", "scale": "full", "method": "wald_select", "rule": "stack", "selected": "awlp",
+                   "weights": "awlp 1.25, bdsd_pc -0.25", "held_out_stack": 0.1, "held_out_select": 0.2,
+                   "hqnr_stack": 0.9, "hqnr_select": 0.8, "choice_s": 1.5}
+    too_small = choice_row({"rule": "too_small", "selected": "bdsd_pc", "weights": {"bdsd_pc": 1.0}, "seconds": 0.0})
+    assert (too_small["weights"], too_small["held_out_stack"], too_small["hqnr_stack"]) == ("bdsd_pc 1", None, None)
+    tables = choice_tables([{**report, "reduced_scale_scores": {"awlp": {"q2n": 0.9, "ergas": 2.0, "sam_deg": 3.0}},
+                             "where": {"dataset": "IKONOS", "scale": "full", "method": "wald_select"}}])
+    assert tables["choice"][0]["selected"] == "awlp" and tables["choice"][0]["dataset"] == "IKONOS"
+    assert tables["choice_scores"] == [{"dataset": "IKONOS", "scale": "full", "method": "wald_select", "candidate": "awlp",
+                                        "q2n": 0.9, "ergas": 2.0}]

@@ -151,3 +151,21 @@ def test_ms_and_pan_from_one_matlab_file_with_their_own_reader_options(tmp_path)
     cube = fused.read(physical=True)  # every band is a multiple of the PAN: the fusion follows its detail
     for band in range(3):
         assert np.corrcoef(cube[..., band].ravel(), pan.ravel())[0, 1] > 0.9
+
+
+def test_default_chooses_once_per_scene_and_reports_the_choice(tmp_path):
+    """The default (wald_select) decides on the pair before fusing; every tile applies that decision."""
+    from hsi import methods
+    from hsi.pansharpen.select import combine
+
+    ms_path, pan_path, _ = _pair(tmp_path, None, None)
+    out = tmp_path / "fused.tif"
+    report = run_job("pansharpen", [f"ms={ms_path}", f"pan={pan_path}", f"output={out}", "quicklook=false"])
+    choice = report["results"]["choice"]
+    assert report["method"]["name"] == "wald_select" and choice["rule"] in ("select", "stack")
+    assert set(choice["reduced_scale_scores"]) == set(choice["weights"]) and choice["weights"][choice["selected"]] != 0.0
+    assert report["timings"]["choose_s"] > 0.0
+    candidates = methods.load("pansharpen", "wald_select").candidates
+    ms, pan = open_scene(ms_path).read().astype(np.float64), open_scene(pan_path).read()[:, :, 0].astype(np.float64)
+    expected = combine(candidates, choice["weights"], ms, pan, ratio=4, sensor="generic")
+    np.testing.assert_allclose(open_scene(out).read(), expected, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,135 @@
+"""wald_select: the per-scene choice by Wald's protocol on the pair, its combination rule and its guards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hsi import methods
+from hsi.bench.pansharpen import PAIRS, load_pair
+from hsi.degrade.mtf import decimate, mtf_blur
+from hsi.errors import ParameterError
+from hsi.metrics import ergas
+from hsi.pansharpen import mra
+from hsi.pansharpen.baseline import expand
+from hsi.pansharpen.protocol import reduced_resolution_indexes, reduced_resolution_pair
+from hsi.pansharpen.select import WaldSelect, choose, combine, stacking_weights
+
+
+def _texture(rows: int, cols: int, seed: int = 0) -> np.ndarray:
+    """A positive image with detail at every scale (smoothed noise of two widths on a gradient)."""
+    rng = np.random.default_rng(seed)
+    fine = mtf_blur(rng.standard_normal((rows, cols, 1)), 0.6, 2.0)[:, :, 0]
+    coarse = mtf_blur(rng.standard_normal((rows, cols, 1)), 0.2, 8.0)[:, :, 0]
+    yy = np.mgrid[0:rows, 0:cols][0] / rows
+    return 2.0 + 0.3 * yy + 0.3 * fine + 0.6 * coarse
+
+
+@pytest.fixture(scope="module")
+def rank_one_pair():
+    """A cube ``X_k = s_k P`` (the PAN's detail is every band's), its MTF-degraded MS, and ``P``."""
+    pan = _texture(128, 128)
+    cube = pan[:, :, None] * np.array([0.5, 0.8, 1.1, 1.4])
+    return cube, decimate(mtf_blur(cube, 0.3, 4), 4), pan
+
+
+def half_detail(ms, pan, *, ratio=None, sensor=None):
+    """MTF-GLP with half of its injected detail: a candidate whose best weight is 2, not 1."""
+    interpolated = expand(ms, pan, ratio=ratio)
+    return interpolated + 0.5 * (mra.mtf_glp(ms, pan, ratio=ratio, sensor=sensor) - interpolated)
+
+
+def test_stacking_weights_recover_a_known_combination():
+    rng = np.random.default_rng(1)
+    first, second = 1.0 + rng.random((20, 20, 3)), 1.0 + rng.random((20, 20, 3))
+    weights = stacking_weights({"first": first, "second": second}, 0.7 * first + 0.3 * second)
+    np.testing.assert_allclose(weights, [0.7, 0.3], atol=1e-10)
+
+
+def test_selection_picks_the_candidate_that_is_better_at_full_scale(rank_one_pair):
+    cube, ms, pan = rank_one_pair
+    candidates = {"exp": expand, "mtf_glp": mra.mtf_glp}
+    choice = choose(candidates, ms, pan, rule="select")
+    assert (choice.rule, choice.selected, choice.weights) == ("select", "mtf_glp", {"exp": 0.0, "mtf_glp": 1.0})
+    assert choice.scores["mtf_glp"]["q2n"] > choice.scores["exp"]["q2n"]
+    assert ergas(cube, mra.mtf_glp(ms, pan), ratio=4) < 0.5 * ergas(cube, expand(ms, pan), ratio=4)
+
+
+def test_stacking_learns_the_missing_detail_and_is_kept_only_when_it_predicts_better(rank_one_pair):
+    cube, ms, pan = rank_one_pair
+    candidates = {"exp": expand, "half_detail": half_detail}
+    method = WaldSelect(candidates, rule="stack", full_scale_check=False)
+    report = method.fit(ms, pan)
+    # twice half the detail minus the interpolation is the whole detail, which the rank-one cube needs
+    assert report["rule"] == "stack" and report["selected"] == "half_detail"
+    assert report["held_out_relative_mse"]["stack"] < report["held_out_relative_mse"]["select"]
+    assert report["weights"]["half_detail"] > 1.5 and abs(sum(report["weights"].values()) - 1.0) < 0.05
+    stacked = method(ms, pan)
+    assert ergas(cube, stacked, ratio=4) < 0.6 * ergas(cube, half_detail(ms, pan), ratio=4)
+    # a single candidate leaves nothing to combine
+    assert choose({"exp": expand}, ms, pan).rule == "select"
+
+
+def test_a_stacking_that_amplifies_full_scale_artefacts_is_vetoed_by_hqnr(rank_one_pair):
+    """A candidate whose full-scale output carries a pattern its reduced-scale one lacks (what a
+    real pair has and the MTF model does not): the stacking's weight above one amplifies it."""
+    _, ms, pan = rank_one_pair
+    checker = 0.15 * (np.indices(pan.shape).sum(axis=0) % 2 - 0.5)[:, :, None]
+
+    def half_detail_with_artefact(low, high, *, ratio=None, sensor=None):
+        fused = half_detail(low, high, ratio=ratio, sensor=sensor)
+        return fused + checker if fused.shape[:2] == pan.shape else fused
+
+    candidates = {"exp": expand, "half_detail": half_detail_with_artefact}
+    unchecked = WaldSelect(candidates, full_scale_check=False).fit(ms, pan)
+    checked = WaldSelect(candidates).fit(ms, pan)
+    assert unchecked["rule"] == "stack" and unchecked["weights"]["half_detail"] > 1.5
+    assert checked["rule"] == "select" and checked["weights"] == {"exp": 0.0, "half_detail": 1.0}
+    assert checked["full_scale_hqnr"]["stack"] < checked["full_scale_hqnr"]["select"]
+
+
+def test_a_pair_too_small_for_the_protocol_uses_the_first_candidate_and_says_so(rank_one_pair):
+    _, ms, pan = rank_one_pair
+    small_ms, small_pan = ms[:12, :12], pan[:48, :48]
+    method = WaldSelect({"mtf_glp": mra.mtf_glp, "exp": expand})
+    report = method.fit(small_ms, small_pan)
+    assert (report["rule"], report["weights"]) == ("too_small", {"mtf_glp": 1.0})
+    np.testing.assert_array_equal(method(small_ms, small_pan), mra.mtf_glp(small_ms, small_pan))
+
+
+def test_without_fit_each_call_chooses_on_its_own_pair(rank_one_pair):
+    _, ms, pan = rank_one_pair
+    method = WaldSelect({"exp": expand, "mtf_glp": mra.mtf_glp}, rule="select")
+    np.testing.assert_array_equal(method(ms, pan), mra.mtf_glp(ms, pan))
+    assert method.choice is None
+
+
+def test_an_unknown_rule_or_no_candidate_is_refused():
+    with pytest.raises(ParameterError, match="rule must be one of"):
+        WaldSelect({"exp": expand}, rule="vote")
+    with pytest.raises(ParameterError, match="at least one"):
+        WaldSelect({})
+
+
+def test_the_shipped_config_builds_with_the_classical_candidates():
+    method = methods.load("pansharpen", "wald_select")
+    assert isinstance(method, WaldSelect) and method.rule == "stack" and method.full_scale_check
+    assert {"bdsd_pc", "awlp", "mtf_glp_hpm", "mtf_glp", "mtf_glp_fs", "gsa"} <= set(method.candidates)
+
+
+@pytest.mark.parametrize("sensor", [pytest.param("WV2", marks=pytest.mark.slow), "IKONOS"])
+def test_on_the_reduced_real_pairs_it_reaches_the_best_candidate(shared_data, sensor):
+    """Issue 17's goal at reduced resolution: Q2n >= every candidate's and ERGAS <= every candidate's."""
+    ms, pan, ratio = load_pair(shared_data / "pansharpening" / PAIRS[sensor])
+    pair = reduced_resolution_pair(ms, pan, sensor=sensor, ratio=ratio)
+    method = methods.load("pansharpen", "wald_select")
+    mine = reduced_resolution_indexes(method(pair.ms, pair.pan, sensor=sensor), pair.reference, ratio)
+    for name, candidate in method.candidates.items():
+        theirs = reduced_resolution_indexes(candidate(pair.ms, pair.pan, sensor=sensor), pair.reference, ratio)
+        assert mine["q2n"] >= theirs["q2n"] and mine["ergas"] <= theirs["ergas"], name
+
+
+def test_combine_applies_the_weights_to_the_candidates(rank_one_pair):
+    _, ms, pan = rank_one_pair
+    combined = combine({"exp": expand, "mtf_glp": mra.mtf_glp}, {"exp": -1.0, "mtf_glp": 2.0}, ms, pan)
+    np.testing.assert_allclose(combined, 2.0 * mra.mtf_glp(ms, pan) - expand(ms, pan), rtol=1e-12)
