@@ -115,7 +115,7 @@ def run(cfg: DictConfig) -> dict:
     with dask_client(cfg.get("scheduler"), int(cfg.workers)) as client:
         if plan is not None:
             summary = run_subspace(
-                plan, scene, target, bands=kept, tile=int(plan.tile if tiling.eigen_tile is None else tiling.eigen_tile),
+                plan, scene, target, bands=kept, tile=None if tiling.eigen_tile is None else int(tiling.eigen_tile),
                 context=None if tiling.eigen_context is None else int(tiling.eigen_context),
                 memory_mb=float(tiling.memory_mb), template=lambda n_bands: output_template(scene, n_bands),
                 overwrite=cfg.overwrite, resume=bool(cfg.resume), fingerprint=job.fingerprint, write_options=write,
