@@ -40,6 +40,8 @@ from tqdm import tqdm
 
 from hsi.errors import OutputLockedError, ParameterError
 from hsi.io import lock
+from hsi.io.base import release_pages
+from hsi.malloc import release_free_memory
 from hsi.scene import Scene, Window
 from hsi.tiling.output import StreamedOutput
 from hsi.tiling.tasks import FixedThreads, executor_slots, run_in_order
@@ -90,6 +92,13 @@ def scratch_folder(output: Path) -> Path:
 
 def _at(images: np.ndarray, window: Window) -> np.ndarray:
     return images[:, window.row:window.row + window.height, window.col:window.col + window.width]
+
+
+def _release(images: np.ndarray, window: Window) -> None:
+    """Unmap a memmapped window once written (pass 1) or read (pass 3): it stays in the page cache
+    and on disk, not in this process's resident set (:func:`hsi.io.base.release_pages`)."""
+    if isinstance(images, np.memmap):
+        release_pages(_at(images, window))
 
 
 def eigen_tiles(rows: int, cols: int, tile: int, support: int, alignment: int) -> list[tuple[Window, Window]]:
@@ -199,6 +208,7 @@ def _project(plan, scene: Scene, bands: np.ndarray, noisy: np.ndarray, empty: np
             empty[window.row:window.row + window.height, window.col:window.col + window.width] = missing
             coefficients = plan.project(pixels.reshape(-1, pixels.shape[2]))
             _at(noisy, window)[:] = coefficients.T.reshape(-1, window.height, window.width)
+            _release(noisy, window)
             del pixels, coefficients
 
 
@@ -235,6 +245,7 @@ def _back_project(plan, denoised: np.ndarray, empty: np.ndarray, bands: np.ndarr
     Each window goes straight to the writer (it completes whole GeoTIFF blocks), except with a
     resume journal, which keeps whole strips: then the windows fill one reused strip buffer.
     """
+    release_free_memory()  # what the denoising tiles freed, before this pass's buffers
     _, rows, cols = denoised.shape
     whole_strips = out.journal is not None
     strip = np.empty((min(strip_rows, rows), cols, n_bands), np.float32) if whole_strips else None
@@ -245,6 +256,7 @@ def _back_project(plan, denoised: np.ndarray, empty: np.ndarray, bands: np.ndarr
             width = min(READ_BLOCK, cols - col)
             window = Window(row, col, height, width)
             coefficients = np.ascontiguousarray(_at(denoised, window).reshape(plan.k, -1).T)
+            _release(denoised, window)
             pixels = plan.back_project(coefficients).reshape(height, width, -1)
             if subset:  # bands kept out of the method are NaN, written as nodata
                 values = np.full((height, width, n_bands), np.nan, np.float32)
