@@ -111,6 +111,15 @@ def _scaled(window: Window, ratio: int) -> Window:
     return Window(window.row * ratio, window.col * ratio, window.height * ratio, window.width * ratio)
 
 
+def _choice_line(choice: dict | None) -> str:
+    """What a per-scene choice (wald_select) decided, for the console line; details in the report."""
+    if not choice:
+        return ""
+    if choice["rule"] == "stack":
+        return f"; chose a weighted combination of {len([w for w in choice['weights'].values() if w])} methods (results.choice)"
+    return f"; chose {choice['selected']} ({choice['rule']}, results.choice)"
+
+
 def run(cfg: DictConfig) -> dict:
     if cfg.protocol not in PROTOCOLS:
         raise ParameterError(f"protocol must be one of {PROTOCOLS}; got {cfg.protocol!r}")
@@ -159,7 +168,11 @@ def run(cfg: DictConfig) -> dict:
     results["full_resolution"] = full_resolution_indexes(fused, ms, _intensity(pan), ratio=ratio, sensor=sensor)
     if cfg.protocol == "reduced":
         pair = reduced_resolution_pair(ms, pan, sensor=sensor, ratio=ratio)
-        results["reduced_resolution"] = reduced_resolution_indexes(method(pair.ms, pair.pan, ratio=ratio, sensor=sensor),
+        scored = method
+        if "choice" in results:  # its choice was fitted against this very MS: score one chosen one level down, as the bench does
+            scored = methods.build("pansharpen", cfg.method, cfg.get("method_name") or "method")
+            results["reduced_resolution_choice"] = scored.fit(pair.ms, pair.pan, ratio=ratio, sensor=sensor)
+        results["reduced_resolution"] = reduced_resolution_indexes(scored(pair.ms, pair.pan, ratio=ratio, sensor=sensor),
                                                                    pair.reference, ratio)
     results["shape_rows_cols_bands"] = list(fused_scene.shape)
     if job.quicklook:
@@ -170,5 +183,5 @@ def run(cfg: DictConfig) -> dict:
     job.timed("assess", started)
     report = finish(job, results, method=method)
     print(f"wrote {fused_scene.path} ({fused_scene.n_rows}x{fused_scene.n_cols}x{fused_scene.n_bands}), "
-          f"QNR {results['full_resolution']['qnr']:.4f}")
+          f"QNR {results['full_resolution']['qnr']:.4f}{_choice_line(results.get('choice'))}")
     return report

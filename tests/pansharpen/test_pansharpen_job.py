@@ -153,7 +153,7 @@ def test_ms_and_pan_from_one_matlab_file_with_their_own_reader_options(tmp_path)
         assert np.corrcoef(cube[..., band].ravel(), pan.ravel())[0, 1] > 0.9
 
 
-def test_default_chooses_once_per_scene_and_reports_the_choice(tmp_path):
+def test_default_chooses_once_per_scene_and_reports_the_choice(tmp_path, capsys):
     """The default (wald_select) decides on the pair before fusing; every tile applies that decision."""
     from hsi import methods
     from hsi.pansharpen.select import combine
@@ -165,7 +165,38 @@ def test_default_chooses_once_per_scene_and_reports_the_choice(tmp_path):
     assert report["method"]["name"] == "wald_select" and choice["rule"] in ("select", "stack")
     assert set(choice["reduced_scale_scores"]) == set(choice["weights"]) and choice["weights"][choice["selected"]] != 0.0
     assert report["timings"]["choose_s"] > 0.0
+    said = capsys.readouterr().out  # the console line names the decision, not only the report
+    assert (f"chose {choice['selected']} (select" in said) if choice["rule"] == "select" else ("weighted combination" in said)
     candidates = methods.load("pansharpen", "wald_select").candidates
     ms, pan = open_scene(ms_path).read().astype(np.float64), open_scene(pan_path).read()[:, :, 0].astype(np.float64)
     expected = combine(candidates, choice["weights"], ms, pan, ratio=4, sensor="generic")
     np.testing.assert_allclose(open_scene(out).read(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_reduced_protocol_scores_a_choice_not_fitted_to_its_reference(tmp_path):
+    """protocol=reduced with wald_select: the choice scored is made one level down, on the degraded pair,
+    as in the bench; the choice fitted on the pair itself used the very MS the score compares with."""
+    from scipy.ndimage import gaussian_filter
+
+    from hsi import methods
+    from hsi.pansharpen.protocol import reduced_resolution_indexes, reduced_resolution_pair
+
+    rng = np.random.default_rng(3)
+    texture = gaussian_filter(rng.standard_normal((256, 256)), 2.0) + 0.5 * gaussian_filter(rng.standard_normal((256, 256)), 6.0)
+    truth = np.stack([1.0 + 0.3 * k * texture + 0.1 * gaussian_filter(rng.standard_normal((256, 256)), 4.0)
+                      for k in (0.6, 1.0, 1.3, 0.8)], axis=2)
+    pan = truth.mean(axis=2)
+    ms = degrade_resolution(truth, 4, "generic")
+    save_scene(Scene.from_array(ms.astype(np.float32), wavelengths_nm=np.array([480.0, 560.0, 660.0, 830.0])), tmp_path / "ms.tif")
+    save_scene(Scene.from_array(pan.astype(np.float32)), tmp_path / "pan.tif")
+    report = run_job("pansharpen", [f"ms={tmp_path / 'ms.tif'}", f"pan={tmp_path / 'pan.tif'}", f"output={tmp_path / 'f.tif'}",
+                                    "quicklook=false", "protocol=reduced"])
+    ms_read = open_scene(tmp_path / "ms.tif").read().astype(np.float64)
+    pan_read = open_scene(tmp_path / "pan.tif").read()[:, :, 0].astype(np.float64)
+    pair = reduced_resolution_pair(ms_read, pan_read, sensor="generic", ratio=4)
+    fresh = methods.load("pansharpen", "wald_select")
+    choice = fresh.fit(pair.ms, pair.pan, ratio=4, sensor="generic")  # the choice one level down, as in the bench
+    expected = reduced_resolution_indexes(fresh(pair.ms, pair.pan, ratio=4, sensor="generic"), pair.reference, 4)
+    assert report["results"]["reduced_resolution"]["q2n"] == pytest.approx(expected["q2n"], rel=1e-6)
+    assert report["results"]["reduced_resolution"]["ergas"] == pytest.approx(expected["ergas"], rel=1e-6)
+    assert report["results"]["reduced_resolution_choice"]["weights"] == pytest.approx(choice["weights"])

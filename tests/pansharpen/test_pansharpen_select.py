@@ -133,3 +133,14 @@ def test_combine_applies_the_weights_to_the_candidates(rank_one_pair):
     _, ms, pan = rank_one_pair
     combined = combine({"exp": expand, "mtf_glp": mra.mtf_glp}, {"exp": -1.0, "mtf_glp": 2.0}, ms, pan)
     np.testing.assert_allclose(combined, 2.0 * mra.mtf_glp(ms, pan) - expand(ms, pan), rtol=1e-12)
+
+
+def test_the_candidates_are_the_methods_own_configs():
+    """wald_select composes conf/method/<name>.yaml for each candidate: a change to a method reaches the selection."""
+    from omegaconf import OmegaConf
+
+    from hsi.config import compose
+
+    selection = compose("pansharpen", ["method=wald_select"]).method.candidates
+    for name, config in selection.items():
+        assert OmegaConf.to_container(config) == OmegaConf.to_container(compose("pansharpen", [f"method={name}"]).method), name
