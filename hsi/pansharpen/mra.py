@@ -133,14 +133,32 @@ def _additive(ms_up, pan, pan_low, injection):
     return ms_up + gains * detail
 
 
+def _modulation_floor(ms_up: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+    """The least equalised low-pass HPM divides by, per band: ``rho_k * mean(MS~_k)``.
+
+    ``rho_k = min(P_k,L) / mean(P_k,L)`` is how dark the PAN's own low-pass gets relative to its
+    mean. Moment matching (or regression) fits ``a_k P + b_k`` globally; where the PAN-to-band
+    relation is not affine (vegetation bright in the PAN, dark in red) a negative ``b_k`` drives
+    the equalised low-pass through zero and the ratio blows up (+-1e6 on the 11-bit WV2 pair at
+    full scale). The floor keeps the band's low-pass no darker, relative to its mean, than the
+    PAN's is, so the relative contrast injected at the darkest pixels is amplified at most as
+    much as the equalisation amplifies it on average (``a_k mean(P) / mean(MS~_k)``).
+    """
+    dark_fraction = low.amin(dim=(0, 1)) / band_means(low)
+    floor = dark_fraction * band_means(ms_up)
+    tiny = torch.finfo(ms_up.dtype).eps * ms_up.abs().amax().clamp_min(1.0)
+    return floor.clamp_min(tiny)
+
+
 def _modulation(ms_up, pan, pan_low, scale, offset):
-    """HPM: ``MS~_k * (a_k P + b_k) / (a_k P_L + b_k)``, the ratio guarded away from zero."""
-    low = pan_low if pan_low.ndim == 3 else pan_low[:, :, None]
-    numerator = scale * pan[:, :, None] + offset
-    denominator = scale * low + offset
-    tiny = torch.finfo(ms_up.dtype).eps * denominator.abs().amax().clamp_min(1.0)
-    denominator = torch.where(denominator.abs() > tiny, denominator, torch.full_like(denominator, tiny))
-    return ms_up * numerator / denominator
+    """HPM: ``MS~_k * (a_k P + b_k) / (a_k P_L + b_k)``, written as the additive injection it is,
+    ``MS~_k + MS~_k a_k (P - P_L) / (a_k P_L + b_k)`` (Vivone et al. 2015, HPM gains), so that the
+    denominator can be held above :func:`_modulation_floor` without injecting anything where
+    the PAN has no detail (``P = P_L`` gives ``MS~_k`` whatever the floor)."""
+    low = pan_low if pan_low.ndim == 3 else pan_low[:, :, None].expand_as(ms_up)
+    detail = scale * (pan[:, :, None] - low)
+    equalised_low = scale * low + offset
+    return ms_up + ms_up * detail / torch.maximum(equalised_low, _modulation_floor(ms_up, low))
 
 
 def hpf(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None, injection: str = "unit") -> Array:
