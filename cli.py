@@ -3,7 +3,10 @@
 
 import sys
 
-from hsi.cli import main
-
 if __name__ == "__main__":
+    from hsi.malloc import limit_arenas
+
+    limit_arenas()  # before any thread allocates (hsi/malloc.py says why)
+    from hsi.cli import main
+
     sys.exit(main())

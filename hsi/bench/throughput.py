@@ -10,7 +10,10 @@ Pinned protocol
   written under ``workdir`` and removed after their size unless ``keep``; the free space they
   need is checked before the suite starts.
 - Every run is its own subprocess (:func:`hsi.bench.measure.measured_run`): wall seconds from
-  start to exit, peak resident set and peak anonymous memory. ``hsi``: ``python cli.py
+  start to exit (``seconds``; every goal uses it), peak resident set and peak anonymous memory.
+  Beside it, hsi's ``job_in_process_s`` (the job's own clock, from its report: opening the input
+  and building the method to the report) and ``startup_s``, the rest of the wall time
+  (interpreter start, imports, composing the configuration, exit). ``hsi``: ``python cli.py
   restore`` with no method (the README's command: ``auto`` diagnoses the noise and picks the
   method; the table says which from the run's report), ``.npy`` in and out, ``threads``
   threads. ``HyDe``: HyDe's ``FastHyDe`` (``noise_type="additive", iid=True,
@@ -188,10 +191,12 @@ def _what_ran(report: dict) -> dict:
         chosen = (method.get("config") or {}).get(diagnosis["chosen"]) or {}
         target = str(chosen.get("_target_", "?")).rsplit(".", 1)[-1]
         name = f"{name}: {diagnosis['chosen']} -> {target}"
-    tiling = results.get("tiling") or {}
-    steps = {"fit_s": report["timings"].get("fit_s"), "restore_s": report["timings"].get("restore_s")}
+    tiling, timings = results.get("tiling") or {}, report["timings"]
+    in_process = timings["total_s"] + timings.get("setup_s", 0.0) if "total_s" in timings else None
+    steps = {"fit_s": timings.get("fit_s"), "restore_s": timings.get("restore_s")}
     steps.update({key: tiling[key] for key in ("project_s", "denoise_s", "back_project_write_s") if key in tiling})
-    return {"method": name, "path": tiling.get("path", "tile_runner"), "k": tiling.get("k"), "steps": steps,
+    return {"method": name, "path": tiling.get("path", "tile_runner"), "k": tiling.get("k"), "in_process_s": in_process,
+            "steps": steps,
             "tiling": {key: tiling.get(key) for key in ("tile", "context", "overlap") if key in tiling}}
 
 
@@ -373,7 +378,9 @@ def _size_rows(size, bands, noisy, clean, root, threads, overrides, rate, rows, 
         return run
     arith, k = arithmetic_floor_s(run, noisy, size, bands, rate)
     row = {"size": _label(size, bands), "program": "hsi restore (default)", "method": run["method"],
-           "path": run["path"], "k": k, "seconds": run["seconds"], "peak_rss_gb": run["peak_rss_gb"],
+           "path": run["path"], "k": k, "seconds": run["seconds"], "job_in_process_s": run["in_process_s"],
+           "startup_s": None if run["in_process_s"] is None else run["seconds"] - run["in_process_s"],
+           "peak_rss_gb": run["peak_rss_gb"],
            "peak_anonymous_gb": run["peak_anonymous_gb"], "mpsnr_db": streamed_mpsnr(clean, root / "hsi.npy"),
            "us_per_pixel": run["seconds"] / pixels * 1e6, "io_floor_s": io, "arith_floor_s": arith,
            **{f"job_{key}": value for key, value in run["steps"].items()}}

@@ -35,7 +35,7 @@ from hsi.datasets.benchmarks import LOADERS, load_benchmark_library
 from hsi.errors import ParameterError
 
 # conf/method names run by `python cli.py bench unmix`; extend with new unmixing methods.
-DEFAULT_METHODS: tuple[str, ...] = ("vca_fcls", "nfindr_fcls", "atgp_fcls", "spa_fcls", "pp_spa_fcls", "edaa", "edaa_pp",
+DEFAULT_METHODS: tuple[str, ...] = ("vca_fcls", "nfindr_fcls", "atgp_fcls", "spa_fcls", "pp_spa_fcls", "edaa", "edaa_pp", "edaa_pp_uniform",
                                    "nmf_l12", "nmf_correntropy", "ssnmf", "rlsu", "cnnaeu")
 QUICK_METHODS = ("vca_fcls", "nfindr_fcls")
 LIBRARY_METHODS: tuple[str, ...] = ("library_fcls", "sunsal", "clsunsal")

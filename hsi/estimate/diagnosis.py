@@ -125,6 +125,61 @@ class NoiseDiagnosis:
         }
 
 
+#: Batcher's odd-even merge sorting network for 8 values (19 compare-exchanges).
+_SORT_8 = ((0, 1), (2, 3), (4, 5), (6, 7), (0, 2), (1, 3), (4, 6), (5, 7), (1, 2), (5, 6),
+           (0, 4), (1, 5), (2, 6), (3, 7), (2, 4), (3, 5), (1, 2), (3, 4), (5, 6))
+#: Values per band in the subset whose smallest gap bounds the quantisation step from above.
+STEP_SUBSET = 4096
+
+
+def _selection_steps(network, wanted: int) -> list[tuple[int, int, bool, bool]]:
+    """The compare-exchanges of a sorting ``network`` that output ``wanted`` depends on, each with
+    whether its min and its max are used: ``(i, j, min_used, max_used)``, in network order."""
+    needed, steps = {wanted}, []
+    for i, j in reversed(network):
+        if i in needed or j in needed:
+            steps.append((i, j, i in needed, j in needed))
+            needed |= {i, j}
+    return steps[::-1]
+
+
+_MEDIAN_OF_8 = _selection_steps(_SORT_8, 3)
+
+
+def _lower_median_of_8(values: list[torch.Tensor]) -> torch.Tensor:
+    """Elementwise 4th smallest of 8 same-shape tensors: ``torch.stack(values, -1).median(-1)``
+    (the lower median of an even count), by the part of a sorting network of elementwise
+    min/max that leads to it: a few passes over the data instead of a sort per element."""
+    values = list(values)
+    for i, j, min_used, max_used in _MEDIAN_OF_8:
+        low = torch.minimum(values[i], values[j]) if min_used else None
+        high = torch.maximum(values[i], values[j]) if max_used else None
+        values[i], values[j] = low, high
+    return values[3]
+
+
+def _smallest_gap(values: torch.Tensor) -> torch.Tensor:
+    """Per row, the smallest positive difference between two of its values (inf when all are equal)."""
+    gaps = values.sort(dim=1).values.diff(dim=1)
+    return torch.where(gaps > 0, gaps, torch.full_like(gaps, float("inf"))).amin(dim=1)
+
+
+def _quantisation_step(values: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+    """Per band (rows of ``values``), the smallest positive difference between its values (0 when
+    constant), exactly where the impulse test needs it: where ``low <= 2 * step`` may hold.
+
+    The smallest gap within an evenly spaced subset of a band bounds the band's from above, so
+    a band whose ``low`` exceeds twice the subset's gap cannot be coarse and needs no full sort
+    (float data with noise); the others (quantised or constant bands) are sorted whole.
+    """
+    stride = max(1, values.shape[1] // STEP_SUBSET)
+    step = _smallest_gap(values[:, ::stride])
+    unsure = low <= 2 * step
+    if bool(unsure.any()):
+        step[unsure] = _smallest_gap(values[unsure])
+    return torch.where(torch.isfinite(step), step, torch.zeros_like(step))
+
+
 def _impulses(block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Band-specific spatial outliers of one (rows, cols, bands) block, and the block with them
     replaced by the median of their 8 neighbours (for the stripe test, whose column means
@@ -133,7 +188,7 @@ def _impulses(block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     padded = F.pad(planes[:, None], (1, 1, 1, 1), mode="replicate")[:, 0]
     rows, cols = planes.shape[1:]
     ring = [padded[:, 1 + dr : 1 + dr + rows, 1 + dc : 1 + dc + cols] for dr in (-1, 0, 1) for dc in (-1, 0, 1) if dr or dc]
-    median = torch.stack(ring, dim=-1).median(dim=-1).values
+    median = _lower_median_of_8(ring)
     residual = planes - median
     residual = residual - residual.median(dim=1, keepdim=True).values  # column offsets are stripes, not impulses
     # The noise scale from a low quantile of |residual|: the median breaks down on bands where
@@ -145,9 +200,7 @@ def _impulses(block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     # Quantised data (integer DN) whose noise spans few steps: the low quantile falls on the
     # first steps and cannot resolve the noise, so those bands take the median (MAD) scale,
     # and never less than one quantisation step.
-    steps = planes.flatten(1).sort(dim=1).values.diff(dim=1)
-    step = torch.where(steps > 0, steps, torch.full_like(steps, float("inf"))).amin(dim=1)
-    step = torch.where(torch.isfinite(step), step, torch.zeros_like(step))
+    step = _quantisation_step(planes.flatten(1), low)
     coarse = low <= 2 * step
     mad = magnitudes.median(dim=1).values / MAD_TO_STD
     scale = torch.where(coarse, torch.maximum(mad, step), scale)

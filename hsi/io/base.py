@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import mmap
 from pathlib import Path
 from typing import Callable
 
@@ -108,21 +111,50 @@ class SceneWriter:
             self.abort()
 
 
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_MADV_DONTNEED = getattr(mmap, "MADV_DONTNEED", 4)
+
+
+def release_pages(view: np.ndarray) -> None:
+    """Unmap from this process the pages under ``view``, a view of a shared file mapping.
+
+    Pages of a memory-mapped file stay in the process's resident set until they are
+    unmapped: a streamed output written through a map of the whole file would hold the whole
+    output (0.9 GB at 1,024 x 1,024 x 200) by the end. ``madvise(MADV_DONTNEED)`` on a shared
+    file mapping only drops the mapping of those pages: what was written stays in the page
+    cache (dirty pages are still written back, the fsync at close still covers them), and a
+    later access maps them again. Only whole pages are released, starting at the page that
+    holds ``view``'s first byte (maps are page-aligned, so that page is the map's own).
+    """
+    start, end = np.lib.array_utils.byte_bounds(view)
+    first = start - start % mmap.PAGESIZE
+    if _LIBC.madvise(ctypes.c_void_p(first), ctypes.c_size_t(end - first), _MADV_DONTNEED) != 0:
+        raise OSError(ctypes.get_errno(), "madvise(MADV_DONTNEED) failed on an output map")
+
+
 class MemmapWriter(SceneWriter):
     """A writer through a ``(rows, cols, bands)`` memory map of a preallocated temporary file.
 
     Subclasses create the file and call :meth:`_map`; the space is reserved first, so a
-    full disk is an error at the start, not a SIGBUS halfway through.
+    full disk is an error at the start, not a SIGBUS halfway through. Each written window's
+    pages are released from the process (:func:`release_pages`), so a streamed output does not
+    hold the whole file resident.
     """
 
     _memmap = None
+    _shared = False
 
     def _map(self, file: Path, open_view: Callable[[], np.ndarray]) -> None:
         reserve_space(file)
         self._memmap = open_view()
+        # only a shared map keeps what was written when its pages are released (a private one would lose it)
+        self._shared = isinstance(self._memmap, np.memmap) and self._memmap.mode in ("r+", "w+")
 
     def _write(self, window: Window, block: np.ndarray) -> None:
-        self._memmap[window.rows, window.cols, :] = block
+        view = self._memmap[window.rows, window.cols, :]
+        view[...] = block
+        if self._shared:
+            release_pages(view)
 
     def _finish(self) -> None:
         if self._memmap is not None:

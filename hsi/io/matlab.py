@@ -14,7 +14,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import scipy.io
 
 from hsi.errors import FormatError, InputError
 from hsi.io.base import SceneWriter, require_file
@@ -35,6 +34,8 @@ def _load_variables(path: Path) -> dict[str, np.ndarray]:
                 if isinstance(obj, h5py.Dataset) and not name.startswith("#"):
                     out[name] = np.asarray(obj).T  # MATLAB is column-major: h5py sees the axes reversed
         return out
+    import scipy.io  # here, not at the top: a second of start-up that only .mat files need
+
     try:
         return {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
     except (ValueError, NotImplementedError, TypeError, EOFError, scipy.io.matlab.MatReadError) as error:
@@ -144,5 +145,7 @@ class MatlabWriter(SceneWriter):
         if self.like.nodata is not None:
             variables["nodata"] = float(self.like.nodata)
         self._cube = None
+        import scipy.io
+
         with open(self._temporary, "wb") as handle:
             scipy.io.savemat(handle, variables, do_compression=True)

@@ -14,6 +14,7 @@ from hsi.distributed import dask_client
 from hsi.io import open_scene
 from hsi.jobs.common import central_window, finish, input_scene, read_options, start
 from hsi.jobs.ortho import swath_path, wants_ortho, write_orthorectified
+from hsi.malloc import release_free_memory
 from hsi.nodata import empty_bands
 from hsi.scene import Scene, Window, check_same_grid, masked
 from hsi.tiling import run_tiled, sample_blocks
@@ -53,12 +54,14 @@ def reference_scores(reference: Scene, restored: Scene, noisy: Scene) -> dict:
 
 
 def save_quicklook(before: Scene, after: Scene, path: Path, scale: int) -> Path:
-    from hsi.viz import save_before_after
+    """Input and output side by side in true colour, central window; only the three colour bands are read."""
+    from hsi.viz import rgb_bands, save_before_after
 
     window = central_window(before.n_rows, before.n_cols)
     big = Window(window.row * scale, window.col * scale, window.height * scale, window.width * scale)
-    return save_before_after(before.read(window, physical=True), after.read(big, physical=True),
-                             before.wavelengths_nm, path, titles=("input", "restored"))
+    colour = list(rgb_bands(before.wavelengths_nm, n_bands=before.n_bands))
+    return save_before_after(before.read(window, colour, physical=True), after.read(big, colour, physical=True),
+                             None, path, titles=("input", "restored"), bands=(0, 1, 2))
 
 
 def subspace_plan(method):
@@ -79,6 +82,7 @@ def _noise_diagnosis(method, kept: np.ndarray) -> dict | None:
 
 
 def run(cfg: DictConfig) -> dict:
+    entered = time.perf_counter()
     scene = input_scene(cfg)
     method = methods.build("restore", cfg.method, cfg.get("method_name") or "method", task=cfg.task)
     scale = int(getattr(method, "scale", 1) or 1)
@@ -88,6 +92,7 @@ def run(cfg: DictConfig) -> dict:
     extra = {"swath_output": swath_path(Path(str(cfg.output)).expanduser())} if ortho else None
     job = start("restore", cfg, cfg.output, inputs={"input": scene, "mask": cfg.get("mask"), "reference": cfg.get("reference")},
                 extra=extra)
+    job.timed("setup", entered)  # opening the input, building the method (loading a prior), checking the outputs
     reference = check_reference(open_scene(cfg.reference), scene, scale) if cfg.reference else None
     inpaint = cfg.task == "inpaint"
     if cfg.get("mask"):
@@ -101,6 +106,8 @@ def run(cfg: DictConfig) -> dict:
         method = BandSubsetTiles(method, kept, scene.n_bands)
     blocks = sample_blocks(scene.select_bands(kept), int(cfg.sample_pixels), rng=np.random.default_rng(int(cfg.seed)))
     method.fit(blocks)
+    del blocks  # the sample (160 MB at 200,000 pixels x 200 bands) is not needed past the fit
+    release_free_memory()  # nor what the fit freed (diagnosis, statistics): the passes start from what is live
     started = job.timed("fit", started)
     tiling = cfg.tiling
     target, write = job.outputs["swath_output" if ortho else "output"], read_options(cfg, "write")
@@ -108,7 +115,7 @@ def run(cfg: DictConfig) -> dict:
     with dask_client(cfg.get("scheduler"), int(cfg.workers)) as client:
         if plan is not None:
             summary = run_subspace(
-                plan, scene, target, bands=kept, tile=int(plan.tile if tiling.eigen_tile is None else tiling.eigen_tile),
+                plan, scene, target, bands=kept, tile=None if tiling.eigen_tile is None else int(tiling.eigen_tile),
                 context=None if tiling.eigen_context is None else int(tiling.eigen_context),
                 memory_mb=float(tiling.memory_mb), template=lambda n_bands: output_template(scene, n_bands),
                 overwrite=cfg.overwrite, resume=bool(cfg.resume), fingerprint=job.fingerprint, write_options=write,

@@ -34,18 +34,28 @@ import torch
 
 from hsi.errors import ParameterError
 from hsi.estimate.sure import estimate_and_divergence
+from hsi.nn.diffusion_prior import full_precision
 from hsi.restore.classical.fasthyde import (denoise_eigen_images, denoiser_alignment, denoiser_margin,
                                             denoiser_support)
 
 #: Eigen-images whose signal standard deviation (whitened units) falls below this are scaled as if this strong.
 MIN_SIGNAL_STD = 0.05
+#: Small images (the SURE choice's fit sample) go to a denoiser together up to this many pixels per call; a
+#: larger image (a streamed tile) goes alone. Bounds memory (BM3D ~2 kB per pixel) and saves per-call overhead.
+BATCH_PIXELS = 1 << 16
+
+
+def _batches(n: int, pixels_per_image: int) -> list[slice]:
+    """Consecutive slices of ``n`` images, each at most :data:`BATCH_PIXELS` pixels (at least one image)."""
+    size = max(1, BATCH_PIXELS // max(1, pixels_per_image))
+    return [slice(start, start + size) for start in range(0, n, size)]
 
 
 class BM3DEigenDenoiser:
     """BM3D at unit noise on whitened eigen-images (``options`` go to :func:`hsi.restore.classical.bm3d.bm3d`).
 
-    One image at a time (BM3D holds about 2 kB per pixel of an image), all at once with
-    ``shared_groups`` (matched jointly). Tiles of 256 px; margin ``patch + radius``
+    One image at a time (BM3D holds about 2 kB per pixel of an image) unless the images are small
+    (:data:`BATCH_PIXELS`), all at once with ``shared_groups`` (matched jointly). Tiles of 256 px; margin ``patch + radius``
     (:func:`~hsi.restore.classical.fasthyde.denoiser_margin`), exact with ``support``.
     """
 
@@ -68,7 +78,8 @@ class BM3DEigenDenoiser:
         """``(k, rows, cols)`` whitened eigen-images -> denoised, same shape (``index``: unused, all at unit noise)."""
         if self.options.get("shared_groups"):
             return denoise_eigen_images(images, **self.options)
-        return torch.cat([denoise_eigen_images(images[i:i + 1], **self.options) for i in range(images.shape[0])])
+        return torch.cat([denoise_eigen_images(images[part], **self.options)
+                          for part in _batches(images.shape[0], images.shape[1] * images.shape[2])])
 
 
 class ScaledEigenDenoiser:
@@ -125,9 +136,10 @@ class ScaledEigenDenoiser:
         """``(m, rows, cols)`` whitened eigen-images -> denoised, same shape and dtype.
 
         ``index``: which eigen-image each one is (None: all ``k``, in order). One image per
-        call of the denoiser: a network's activations grow with the batch (a U-Net of 32
-        channels holds tens of MB per image of a 300-px tile per layer), and two tiles run side by
-        side, so batching the ``k`` images would multiply the peak memory for little speed on CPU.
+        call of the denoiser unless they are small (:data:`BATCH_PIXELS`): a network's activations
+        grow with the batch (a U-Net of 32 channels holds tens of MB per image of a 300-px tile per
+        layer), and two tiles run side by side, so batching the ``k`` images of a tile would multiply
+        the peak memory for little speed on CPU.
         """
         sigma = self.sigma
         index = torch.arange(sigma.numel()) if index is None else torch.as_tensor(index).reshape(-1)
@@ -136,7 +148,8 @@ class ScaledEigenDenoiser:
         offset, scale = self.offset[index].to(images.dtype)[:, None, None], self.scale[index].to(images.dtype)[:, None, None]
         scaled = ((images - offset) / scale).float()
         levels = sigma[index].float()
-        restored = torch.cat([self.denoiser.denoise(scaled[i:i + 1], levels[i:i + 1]) for i in range(scaled.shape[0])])
+        restored = torch.cat([self.denoiser.denoise(scaled[part], levels[part])
+                              for part in _batches(scaled.shape[0], scaled.shape[1] * scaled.shape[2])])
         return restored.to(images.dtype) * scale + offset
 
 
@@ -178,7 +191,7 @@ class SureChoiceEigenDenoiser:
     its noise level alone. The whitened noise is unit and white, so Stein's unbiased risk estimate
     (:func:`sure_per_image`) ranks the candidates on the scene itself, with no clean image, once
     per scene, on at most ``max_pixels`` pixels of the fit sample (:func:`sure_sample`): it costs
-    two calls of each candidate there, so it is kept small (16,384 pixels: the risks' standard error
+    two calls of each candidate there (the sample's small blocks batched per call, in float32), so it is kept small (16,384 pixels: the risks' standard error
     is then about 0.01 of the unit noise variance, and both candidates see the same noise and
     probe, so their difference is sharper still). Every tile then uses the same choice. Tiles are
     cut for the strictest chosen candidate.
@@ -213,7 +226,8 @@ class SureChoiceEigenDenoiser:
         risks = []
         for name in self.names:
             generator = torch.Generator().manual_seed(self.seed)  # the same probe for every candidate
-            risk = sure_per_image(self.candidates[name], sample, self.epsilon, generator)
+            with full_precision():  # the divergence divides by epsilon: no bfloat16 rounding in it
+                risk = sure_per_image(self.candidates[name], sample, self.epsilon, generator)
             self.sure[name] = [round(float(r), 5) for r in risk]
             risks.append(risk)
         best = torch.stack(risks).argmin(0)
@@ -240,6 +254,13 @@ class SureChoiceEigenDenoiser:
     @property
     def alignment(self) -> int:
         return int(np.lcm.reduce([candidate.alignment for candidate in self._chosen()]))
+
+    def parts(self) -> list[tuple[tuple[int, ...], object]]:
+        """``(eigen-images, candidate)`` for each chosen candidate: the streamed path tiles each part with its
+        candidate's own tile and margin (the prior's cost per pixel grows with its tile: self-attention over it)."""
+        self._chosen()
+        return [(tuple(i for i, chosen in enumerate(self.choice) if chosen == name), self.candidates[name])
+                for name in dict.fromkeys(self.choice)]
 
     def describe(self) -> dict:
         return {"denoiser": "sure_choice", "choice_per_eigen_image": self.choice, "sure_per_eigen_image": self.sure,

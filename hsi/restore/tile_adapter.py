@@ -56,9 +56,10 @@ class CubeMethodTiles:
         return map_tiles(lambda tile: self.method(tile, **options), batch)
 
 
-def eigen_denoiser(denoiser, model=None, device: str | None = "auto", signal_std: float = 0.45, **bm3d_options):
+def eigen_denoiser(denoiser, model=None, device: str | None = "auto", signal_std: float = 0.45,
+                   precision: str = "float32", **bm3d_options):
     """The eigen-image denoiser a config names: ``bm3d`` (with ``bm3d_options``), ``prior``
-    (the diffusion prior ``model`` on ``device``, scaled scene-wide to ``signal_std``), ``sure``
+    (the diffusion prior ``model`` on ``device`` in ``precision``, scaled scene-wide to ``signal_std``), ``sure``
     (per eigen-image, BM3D or the prior, whichever has the lower SURE on the scene), an
     eigen-image denoiser object (:mod:`hsi.restore.eigen_denoisers`) or any object with
     ``denoise(images, sigma)`` (scaled like the prior)."""
@@ -69,7 +70,9 @@ def eigen_denoiser(denoiser, model=None, device: str | None = "auto", signal_std
     if denoiser in ("prior", "sure"):
         from hsi.restore.diffusion.denoisers import PriorDenoiser
 
-        prior = ScaledEigenDenoiser(PriorDenoiser(model, device), signal_std=signal_std)
+        network = PriorDenoiser(model, device)
+        network.prior.set_precision(precision)
+        prior = ScaledEigenDenoiser(network, signal_std=signal_std)
         return prior if denoiser == "prior" else SureChoiceEigenDenoiser({"bm3d": BM3DEigenDenoiser(), "prior": prior})
     if isinstance(denoiser, str):
         raise ParameterError(f"denoiser must be bm3d, prior, sure or a config with a _target_; got {denoiser!r}")
@@ -93,6 +96,8 @@ class SubspaceDenoiserTiles:
         ``_target_``), see :func:`eigen_denoiser`.
     model, device, signal_std : the prior's folder (None = the shipped one), where it runs, and
         the spread each eigen-image's signal is scaled to (``denoiser=prior``).
+    precision : the prior network's arithmetic, ``float32``, ``bfloat16`` or ``auto``
+        (:meth:`hsi.nn.diffusion_prior.DiffusionPrior.set_precision`; the SURE choice always runs float32).
 
     References
     ----------
@@ -101,9 +106,9 @@ class SubspaceDenoiserTiles:
     """
 
     def __init__(self, k: int | None = None, noise_model: str = "gaussian", denoiser="bm3d", model=None,
-                 device: str | None = "auto", signal_std: float = 0.45, **denoiser_options):
+                 device: str | None = "auto", signal_std: float = 0.45, precision: str = "float32", **denoiser_options):
         self.k, self.noise_model = k, noise_model
-        self.eigen = eigen_denoiser(denoiser, model, device, signal_std, **denoiser_options)
+        self.eigen = eigen_denoiser(denoiser, model, device, signal_std, precision, **denoiser_options)
         self.stats = None
 
     @property
@@ -147,7 +152,8 @@ class SubspacePlan:
     """FastHyDe's steps on numpy arrays, picklable: project, denoise eigen-images, back-project.
 
     ``tile``, ``margin``, ``support`` and ``alignment`` are the eigen-image denoiser's
-    (:mod:`hsi.restore.eigen_denoisers`): how the streamed path cuts its denoising tiles.
+    (:mod:`hsi.restore.eigen_denoisers`): how the streamed path cuts its denoising tiles;
+    :meth:`groups` says which eigen-images go to which of its denoisers, each cut its own way.
     """
 
     def __init__(self, stats, eigen):
@@ -161,8 +167,14 @@ class SubspacePlan:
     def back_project(self, coefficients: np.ndarray) -> np.ndarray:
         return back_project(torch.from_numpy(coefficients), self.stats).numpy()
 
-    def denoise(self, images: np.ndarray) -> np.ndarray:
-        return self.eigen.denoise(torch.from_numpy(np.ascontiguousarray(images))).numpy()
+    def groups(self) -> list:
+        """``(index, denoiser)`` pairs: the eigen-images each denoiser restores (None: all ``k``)."""
+        parts = getattr(self.eigen, "parts", None)
+        return parts() if callable(parts) else [(None, self.eigen)]
+
+    def denoise(self, images: np.ndarray, index=None) -> np.ndarray:
+        """``(m, rows, cols)`` eigen-images (``index``: which of the ``k``; None = all) -> denoised."""
+        return self.eigen.denoise(torch.from_numpy(np.ascontiguousarray(images)), index).numpy()
 
 
 class Upsample:

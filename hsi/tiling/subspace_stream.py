@@ -19,7 +19,11 @@ its halo and project them again; here the scene is read once and written once:
 The ``plan`` is any object with ``k``, ``support``, ``margin``, ``alignment`` and three picklable
 functions: ``project((n, bands)) -> (n, k)``, ``back_project((n, k)) -> (n, bands)`` and
 ``denoise((k, rows, cols)) -> (k, rows, cols)`` (see
-:meth:`hsi.restore.tile_adapter.SubspaceDenoiserTiles.plan`). Denoising tiles are
+:meth:`hsi.restore.tile_adapter.SubspaceDenoiserTiles.plan`). A plan whose eigen-images go to
+different denoisers (``auto``'s per-image SURE choice) also offers ``groups()``: each group's
+images are tiled with that denoiser's own tile, margin and alignment and denoised by
+``denoise(images, index)``, so the prior is not run on BM3D's larger tiles (its cost per pixel
+grows with the tile: self-attention over the tile). Denoising tiles are
 independent tasks on a fixed thread count: tiles run side by side on this process's threads or
 on an ``executor`` (a Dask client), with the same output bits (:mod:`hsi.tiling.tasks`).
 """
@@ -32,6 +36,8 @@ import uuid
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +46,8 @@ from tqdm import tqdm
 
 from hsi.errors import OutputLockedError, ParameterError
 from hsi.io import lock
+from hsi.io.base import release_pages
+from hsi.malloc import release_free_memory
 from hsi.scene import Scene, Window
 from hsi.tiling.output import StreamedOutput
 from hsi.tiling.tasks import FixedThreads, executor_slots, run_in_order
@@ -92,6 +100,13 @@ def _at(images: np.ndarray, window: Window) -> np.ndarray:
     return images[:, window.row:window.row + window.height, window.col:window.col + window.width]
 
 
+def _release(images: np.ndarray, window: Window) -> None:
+    """Unmap a memmapped window once written (pass 1) or read (pass 3): it stays in the page cache
+    and on disk, not in this process's resident set (:func:`hsi.io.base.release_pages`)."""
+    if isinstance(images, np.memmap):
+        release_pages(_at(images, window))
+
+
 def eigen_tiles(rows: int, cols: int, tile: int, support: int, alignment: int) -> list[tuple[Window, Window]]:
     """``(tile, cut)`` windows: tiles cover the image without overlap; each cut is its tile grown by
     ``support`` (clipped to the image) with its origin moved back to a multiple of ``alignment``."""
@@ -106,7 +121,7 @@ def eigen_tiles(rows: int, cols: int, tile: int, support: int, alignment: int) -
     return pairs
 
 
-def run_subspace(plan, scene: Scene, output: Path | str, *, bands: np.ndarray | None = None, tile: int = 256,
+def run_subspace(plan, scene: Scene, output: Path | str, *, bands: np.ndarray | None = None, tile: int | None = None,
                  context: int | None = None, strip_rows: int | None = None, memory_mb: float = 512,
                  template=None, overwrite: bool = False, resume: bool = False, fingerprint: dict | None = None,
                  write_options: dict | None = None, executor=None, tile_workers: int | None = None,
@@ -117,8 +132,8 @@ def run_subspace(plan, scene: Scene, output: Path | str, *, bands: np.ndarray | 
     ----------
     plan : the subspace method (see the module's docstring).
     bands : the scene's bands the plan works on (default all); the others are written as nodata.
-    tile : side of the denoising tiles on the eigen-images.
-    context : margin of each denoising tile; None = ``plan.margin``; ``plan.support`` or more gives the
+    tile : side of the denoising tiles on the eigen-images; None = each group's own (:func:`tile_groups`).
+    context : margin of each denoising tile; None = each group's ``margin``; its ``support`` or more gives the
         untiled result exactly.
     strip_rows : output rows per strip; None = 256, or with ``resume`` (whose journal keeps whole
         strips in memory) the largest power of two (16 to 256) whose strip fits a quarter of ``memory_mb``.
@@ -136,15 +151,16 @@ def run_subspace(plan, scene: Scene, output: Path | str, *, bands: np.ndarray | 
         row_bytes = 4 * scene.n_cols * scene.n_bands
         fit = max(16, int(memory_mb * 2**20 / 4 // row_bytes))
         strip_rows = min(READ_BLOCK, 1 << (fit.bit_length() - 1))  # divides 256- and 512-row GeoTIFF blocks
-    if tile < 1 or strip_rows < 1:
+    if (tile is not None and tile < 1) or strip_rows < 1:
         raise ParameterError(f"tile and strip_rows must be positive; got {tile}, {strip_rows}")
-    context = int(plan.margin if context is None else context)
-    if context < 0:
+    if context is not None and context < 0:
         raise ParameterError(f"context must be >= 0; got {context}")
+    groups = tile_groups(plan, tile, context)
     output = Path(output)
     bands = np.arange(scene.n_bands) if bands is None else np.asarray(bands)
-    settings = {"path": "subspace_stream", "tile": int(tile), "context": context, "alignment": int(plan.alignment),
-                "strip_rows": int(strip_rows), "k": int(plan.k), "tile_threads": int(tile_threads)}
+    settings = {"path": "subspace_stream", "strip_rows": int(strip_rows), "k": int(plan.k), "tile_threads": int(tile_threads),
+                "tile": groups[0].tile, "context": groups[0].context, "alignment": groups[0].alignment,
+                "groups": [group.settings() for group in groups]}
     journal = None
     if resume:
         from hsi.tiling.resume import StripJournal
@@ -165,9 +181,13 @@ def run_subspace(plan, scene: Scene, output: Path | str, *, bands: np.ndarray | 
         _project(plan, scene, bands, noisy, empty, progress)
         timings["project_s"], started = time.perf_counter() - started, time.perf_counter()
         denoised = eigen_images(plan.k, scene.n_rows, scene.n_cols, budget, scratch, "denoised")
-        n_tiles = denoise_in_tiles(plan.denoise, noisy, denoised, tile=tile, context=context, alignment=int(plan.alignment),
-                                   rows_done=rows_done, executor=executor, workers=tile_workers,
-                                   tile_threads=tile_threads, progress=progress)
+        n_tiles = 0
+        for group in groups:
+            denoise = plan.denoise if group.index is None else partial(plan.denoise, index=group.index)
+            n_tiles += denoise_in_tiles(denoise, noisy, denoised, images=group.index, tile=group.tile,
+                                        context=group.context, alignment=group.alignment, rows_done=rows_done,
+                                        executor=executor, workers=tile_workers, tile_threads=tile_threads,
+                                        progress=progress)
         del noisy
         timings["denoise_s"], started = time.perf_counter() - started, time.perf_counter()
         _back_project(plan, denoised, empty, bands, scene.n_bands, strip_rows, rows_done, out)
@@ -185,6 +205,34 @@ def run_subspace(plan, scene: Scene, output: Path | str, *, bands: np.ndarray | 
             "pixels_per_second": scene.n_rows * scene.n_cols / max(seconds, 1e-9), **timings, **settings}
 
 
+@dataclass(frozen=True)
+class TileGroup:
+    """Eigen-images denoised together, and how their tiles are cut.
+
+    ``index``: which eigen-images (None: all ``k``, in one call per tile); ``tile``, ``context``
+    (the margin) and ``alignment`` as :func:`eigen_tiles`.
+    """
+
+    index: tuple[int, ...] | None
+    tile: int
+    context: int
+    alignment: int
+
+    def settings(self) -> dict:
+        return {"images": None if self.index is None else list(self.index), "tile": self.tile,
+                "context": self.context, "alignment": self.alignment}
+
+
+def tile_groups(plan, tile: int | None = None, context: int | None = None) -> list[TileGroup]:
+    """The plan's groups of eigen-images (``plan.groups()`` when it has them, else one of all ``k``),
+    each with ``tile`` and ``context`` when given, else its own ``tile`` and ``margin``."""
+    groups = plan.groups() if callable(getattr(plan, "groups", None)) else [(None, plan)]
+    return [TileGroup(None if index is None else tuple(int(i) for i in index),
+                      int(getattr(part, "tile", 256) if tile is None else tile),
+                      int(part.margin if context is None else context), int(part.alignment))
+            for index, part in groups]
+
+
 def _project(plan, scene: Scene, bands: np.ndarray, noisy: np.ndarray, empty: np.ndarray, progress: bool) -> None:
     """Pass 1: every block read once (the next one read while this one is projected)."""
     windows = list(scene.windows(READ_BLOCK, READ_BLOCK))
@@ -199,13 +247,16 @@ def _project(plan, scene: Scene, bands: np.ndarray, noisy: np.ndarray, empty: np
             empty[window.row:window.row + window.height, window.col:window.col + window.width] = missing
             coefficients = plan.project(pixels.reshape(-1, pixels.shape[2]))
             _at(noisy, window)[:] = coefficients.T.reshape(-1, window.height, window.width)
+            _release(noisy, window)
             del pixels, coefficients
 
 
 def denoise_in_tiles(denoise, source: np.ndarray, target: np.ndarray, *, tile: int, context: int, alignment: int = 1,
-                     rows_done: int = 0, executor=None, workers: int | None = None, tile_threads: int = 1,
+                     images=None, rows_done: int = 0, executor=None, workers: int | None = None, tile_threads: int = 1,
                      progress: bool = False) -> int:
     """``target = denoise(source)`` for ``(k, rows, cols)`` images, tile by tile; returns the tile count.
+
+    ``images``: only these of the ``k`` (a sequence of indices; None: all), cut and written alone.
 
     Each tile is cut with ``context`` pixels around it (see :func:`eigen_tiles`) and only its
     own pixels are kept, so with ``context`` at least the denoiser's support the result is
@@ -218,13 +269,15 @@ def denoise_in_tiles(denoise, source: np.ndarray, target: np.ndarray, *, tile: i
     _, rows, cols = source.shape
     pairs = [pair for pair in eigen_tiles(rows, cols, tile, context, alignment) if pair[0].row + pair[0].height > rows_done]
     workers = torch.get_num_threads() if workers is None else int(workers)
-    cuts = (np.ascontiguousarray(_at(source, cut)) for _, cut in pairs)
+    chosen = slice(None) if images is None else list(images)
+    cuts = (np.ascontiguousarray(_at(source, cut)[chosen]) for _, cut in pairs)
     results = run_in_order(FixedThreads(denoise, tile_threads), cuts, executor=executor, workers=workers)
     with closing(results):  # a failed tile cancels the tiles still pending
         for (inner, cut), result in tqdm(zip(pairs, results), total=len(pairs), desc="denoise", unit="tile",
                                          disable=not progress):
             top, left = inner.row - cut.row, inner.col - cut.col
-            _at(target, inner)[:] = result[:, top:top + inner.height, left:left + inner.width]
+            target[chosen, inner.row:inner.row + inner.height, inner.col:inner.col + inner.width] = \
+                result[:, top:top + inner.height, left:left + inner.width]
     return len(pairs)
 
 
@@ -235,6 +288,7 @@ def _back_project(plan, denoised: np.ndarray, empty: np.ndarray, bands: np.ndarr
     Each window goes straight to the writer (it completes whole GeoTIFF blocks), except with a
     resume journal, which keeps whole strips: then the windows fill one reused strip buffer.
     """
+    release_free_memory()  # what the denoising tiles freed, before this pass's buffers
     _, rows, cols = denoised.shape
     whole_strips = out.journal is not None
     strip = np.empty((min(strip_rows, rows), cols, n_bands), np.float32) if whole_strips else None
@@ -245,6 +299,7 @@ def _back_project(plan, denoised: np.ndarray, empty: np.ndarray, bands: np.ndarr
             width = min(READ_BLOCK, cols - col)
             window = Window(row, col, height, width)
             coefficients = np.ascontiguousarray(_at(denoised, window).reshape(plan.k, -1).T)
+            _release(denoised, window)
             pixels = plan.back_project(coefficients).reshape(height, width, -1)
             if subset:  # bands kept out of the method are NaN, written as nodata
                 values = np.full((height, width, n_bands), np.nan, np.float32)

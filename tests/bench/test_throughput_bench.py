@@ -104,9 +104,9 @@ def test_the_report_says_what_auto_chose():
     report = {"method": {"name": "auto", "config": {"gaussian": {"_target_": "hsi.restore.tile_adapter.SubspaceDenoiserTiles"}}},
               "results": {"noise_diagnosis": {"chosen": "gaussian"},
                           "tiling": {"path": "subspace_stream", "k": 6, "tile": 256, "context": 20, "denoise_s": 3.0}},
-              "timings": {"fit_s": 1.0, "restore_s": 4.0, "total_s": 5.5}}
+              "timings": {"setup_s": 2.0, "fit_s": 1.0, "restore_s": 4.0, "total_s": 5.5}}
     assert _what_ran(report) == {"method": "auto: gaussian -> SubspaceDenoiserTiles", "path": "subspace_stream",
-                                 "k": 6, "tiling": {"tile": 256, "context": 20},
+                                 "k": 6, "tiling": {"tile": 256, "context": 20}, "in_process_s": 7.5,
                                  "steps": {"fit_s": 1.0, "restore_s": 4.0, "denoise_s": 3.0}}
 
 
@@ -138,6 +138,7 @@ def test_a_tiny_suite_fills_every_table_and_leaves_no_scene(tmp_path):
     (row,) = tables["throughput"]
     assert row["program"] == "hsi restore (default)" and row["method"].startswith("auto: gaussian")
     assert row["mpsnr_db"] > 30 and row["io_floor_s"] > 0 and row["arith_floor_s"] > 0 and row["k"] >= 1
+    assert 0 < row["job_in_process_s"] < row["seconds"] and row["startup_s"] == row["seconds"] - row["job_in_process_s"]
     dist, one_thread, intra_op = tables["distributed"]
     assert dist["run"].startswith("dask") and dist["bit_identical"] is True and dist["speed_up"] > 0
     assert one_thread["run"] == "one thread" and one_thread["bit_identical"] is True

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from hsi.degrade.noise import complex_noise, dead_lines, gaussian_noise, impulse_noise, noniid_gaussian_noise, stripes
 from hsi.estimate.diagnosis import diagnose_noise
@@ -73,3 +74,32 @@ def test_integer_data_with_noise_of_a_few_steps_is_not_taken_for_impulses(clean)
     assert diagnose_noise(_blocks(counts)).model == "gaussian"
     corrupted = impulse_noise(counts, 0.1, np.arange(0, clean.shape[2], 3), rng).cube
     assert diagnose_noise(_blocks(np.asarray(corrupted, dtype=np.float32))).model.startswith("mixed")
+
+
+def test_the_median_network_gives_torchs_lower_median_of_8_with_ties():
+    from hsi.estimate.diagnosis import _lower_median_of_8
+
+    generator = torch.Generator().manual_seed(0)
+    for high in (3, 10_000):  # many ties, few ties
+        values = [torch.randint(0, high, (40, 30, 20), generator=generator).to(torch.float32) for _ in range(8)]
+        assert torch.equal(_lower_median_of_8(values), torch.stack(values, dim=-1).median(dim=-1).values)
+
+
+def test_the_quantisation_step_is_the_smallest_gap_of_every_band_that_needs_it():
+    from hsi.estimate.diagnosis import _quantisation_step
+
+    rng = np.random.default_rng(0)
+    bands = torch.as_tensor(np.stack([
+        rng.normal(size=20_000),                    # float noise: large low, no full sort needed
+        np.round(rng.normal(scale=3, size=20_000)),  # integer DN with noise over few steps
+        np.full(20_000, 7.0),                        # constant: step 0
+        np.r_[np.zeros(19_999), 0.25],               # one value off: only the whole band shows the gap
+    ]).astype(np.float32))
+    low = torch.tensor([0.1, 0.5, 0.0, 0.0])
+    gaps = bands.sort(dim=1).values.diff(dim=1)
+    exact = torch.where(gaps > 0, gaps, torch.full_like(gaps, float("inf"))).amin(dim=1)
+    exact = torch.where(torch.isfinite(exact), exact, torch.zeros_like(exact))
+    step = _quantisation_step(bands, low)
+    assert torch.equal(step[1:], exact[1:])
+    assert (low[0] <= 2 * step[0]) == (low[0] <= 2 * exact[0])  # the first band's decision is the same
+    assert step[0] >= exact[0]

@@ -214,8 +214,11 @@ class RecordingDenoiser:
         return images.clone()
 
 
-def test_scaled_denoiser_fixes_each_eigen_images_scale_once_per_scene():
+def test_scaled_denoiser_fixes_each_eigen_images_scale_once_per_scene(monkeypatch):
+    from hsi.restore import eigen_denoisers
     from hsi.restore.eigen_denoisers import ScaledEigenDenoiser
+
+    monkeypatch.setattr(eigen_denoisers, "BATCH_PIXELS", 150)  # the tiles below (600 and 160 px) count as large here
 
     rng = np.random.default_rng(3)
     signal = np.array([8.0, 2.0, 0.5])  # whitened signal spreads; the noise is unit
@@ -231,6 +234,12 @@ def test_scaled_denoiser_fixes_each_eigen_images_scale_once_per_scene():
     first, second = torch.cat(recorder.sigmas[:3]), torch.cat(recorder.sigmas[3:])
     np.testing.assert_allclose(first.numpy(), 0.45 / signal, rtol=0.03)  # the unit noise in its units
     np.testing.assert_array_equal(second.numpy(), first[1:].numpy())  # the same scale per tile
+    recorder.sigmas.clear()
+    eigen.denoise(sample[1, :, :5, :10])  # small images (the SURE sample) go together, up to BATCH_PIXELS
+    assert [len(s) for s in recorder.sigmas] == [3]
+    recorder.sigmas.clear()
+    eigen.denoise(sample[1, :, :10, :10])  # 100 px each: one per call of at most 150 px
+    assert [len(s) for s in recorder.sigmas] == [1] * 3
 
 
 class Blur:
@@ -324,3 +333,40 @@ def test_prior_eigen_denoiser_streamed_and_tile_runner_match_untiled_and_denoise
         error = np.abs(result - untiled)
         assert error.mean() < 0.04 * sigma and error.max() < 0.5 * sigma
         assert abs(_psnr(result, clean) - _psnr(untiled, clean)) < 0.3
+
+
+class _Offset:
+    """An eigen-image denoiser that adds ``value`` and records the shapes of its calls."""
+
+    def __init__(self, value, tile, margin, alignment):
+        self.value, self.tile, self.margin, self.support, self.alignment = value, tile, margin, margin, alignment
+        self.shapes = []
+
+    def denoise(self, images, index=None):
+        self.shapes.append(tuple(images.shape))
+        return images + self.value
+
+
+def test_each_chosen_denoiser_tiles_its_own_eigen_images_its_own_way():
+    from functools import partial
+
+    from hsi.restore.eigen_denoisers import SureChoiceEigenDenoiser
+    from hsi.restore.tile_adapter import SubspacePlan
+    from hsi.tiling.subspace_stream import tile_groups
+
+    small, large = _Offset(1.0, tile=16, margin=2, alignment=1), _Offset(10.0, tile=24, margin=0, alignment=4)
+    choice = SureChoiceEigenDenoiser({"small": small, "large": large})
+    choice.choice = ["small", "large", "small"]  # as fitted by SURE
+    assert choice.parts() == [((0, 2), small), ((1,), large)]
+    plan = SubspacePlan(type("Stats", (), {"k": 3})(), choice)
+    groups = tile_groups(plan)
+    assert [(g.index, g.tile, g.context, g.alignment) for g in groups] == [((0, 2), 16, 2, 1), ((1,), 24, 0, 4)]
+    assert [g.tile for g in tile_groups(plan, tile=32, context=5)] == [32, 32]  # tiling.eigen_tile= overrides every group
+    source = np.random.default_rng(4).normal(size=(3, 50, 70)).astype(np.float32)
+    target = np.full_like(source, np.nan)
+    n_tiles = sum(denoise_in_tiles(partial(plan.denoise, index=g.index), source, target, images=g.index, tile=g.tile,
+                                   context=g.context, alignment=g.alignment) for g in groups)
+    assert n_tiles == 4 * 5 + 3 * 3
+    np.testing.assert_array_equal(target, source + np.array([1.0, 10.0, 1.0], np.float32)[:, None, None])
+    assert {shape[0] for shape in small.shapes} == {2} and max(max(shape[1:]) for shape in small.shapes) <= 16 + 2 * 2
+    assert {shape[0] for shape in large.shapes} == {1} and max(max(shape[1:]) for shape in large.shapes) == 24
