@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import numpy as np
+import scipy.optimize
 import torch
 
 from hsi.arrays import Array, infer_ratio
@@ -112,9 +113,15 @@ def _design(fused: Mapping[str, np.ndarray], reference: np.ndarray, columns: sli
     return matrix, (reference[:, columns] * scale).ravel()
 
 
-def stacking_weights(fused: Mapping[str, np.ndarray], reference: np.ndarray, columns: slice = slice(None)) -> np.ndarray:
-    """Weights ``w`` minimising ``sum_k ||(sum_j w_j F_jk - R_k) / mean(R_k)||^2`` (one per candidate)."""
+def stacking_weights(fused: Mapping[str, np.ndarray], reference: np.ndarray, columns: slice = slice(None),
+                     nonnegative: bool = False) -> np.ndarray:
+    """Weights ``w`` minimising ``sum_k ||(sum_j w_j F_jk - R_k) / mean(R_k)||^2`` (one per candidate).
+
+    ``nonnegative``: ``w >= 0`` (non-negative least squares), the constraint Breiman (1996) found
+    stacking needs: free weights of collinear candidates can grow large with opposite signs."""
     matrix, target = _design(fused, reference, columns)
+    if nonnegative:
+        return scipy.optimize.nnls(matrix, target)[0]
     return np.linalg.lstsq(matrix, target, rcond=None)[0]
 
 
@@ -127,7 +134,8 @@ def _pick(scores: Mapping[str, dict[str, float]]) -> str:
     return max(scores, key=lambda name: (scores[name]["q2n"], -scores[name]["ergas"]))
 
 
-def held_out_errors(fused: Mapping[str, np.ndarray], reference: np.ndarray, selected: str) -> dict[str, float]:
+def held_out_errors(fused: Mapping[str, np.ndarray], reference: np.ndarray, selected: str,
+                    nonnegative: bool = False) -> dict[str, float]:
     """Two-fold (left/right halves) cross-validated relative MSE of the stacking, and the same error of ``selected``.
 
     The stacking is fitted on one half and scored on the other; the selection's pick is the one
@@ -138,13 +146,14 @@ def held_out_errors(fused: Mapping[str, np.ndarray], reference: np.ndarray, sele
     one_hot = np.array([float(name == selected) for name in fused])
     errors = {"stack": 0.0, "select": 0.0}
     for fit, test in folds:
-        errors["stack"] += _relative_mse(fused, reference, stacking_weights(fused, reference, fit), test) / 2
+        errors["stack"] += _relative_mse(fused, reference, stacking_weights(fused, reference, fit, nonnegative), test) / 2
         errors["select"] += _relative_mse(fused, reference, one_hot, test) / 2
     return errors
 
 
 def choose(candidates: Mapping[str, Callable], ms: Array, pan: Array, *, ratio: int | None = None,
-           sensor: str | None = None, rule: str = "stack", full_scale_check: bool = True) -> WaldChoice:
+           sensor: str | None = None, rule: str = "stack", full_scale_check: bool = True,
+           nonnegative: bool = False) -> WaldChoice:
     """Choose (``rule="select"``) or combine (``rule="stack"``) the candidates on the pair itself.
 
     Parameters
@@ -157,6 +166,7 @@ def choose(candidates: Mapping[str, Callable], ms: Array, pan: Array, *, ratio: 
         no-reference index and errs on the side of less detail: on a synthetic pair whose truth
         needs more detail than either candidate injects it preferred the selection to a
         stacking with a third of its ERGAS, so the check is conservative.
+    nonnegative : fit the stacking's weights under ``w >= 0`` (:func:`stacking_weights`).
 
     Returns
     -------
@@ -181,9 +191,9 @@ def choose(candidates: Mapping[str, Callable], ms: Array, pan: Array, *, ratio: 
     weights = {name: float(name == selected) for name in fused}
     chosen_rule, errors, hqnr = "select", {}, {}
     if rule == "stack" and len(fused) > 1:
-        errors = held_out_errors(fused, reference, selected)
+        errors = held_out_errors(fused, reference, selected, nonnegative)
         if errors["stack"] < errors["select"]:
-            stacked = dict(zip(fused, (float(w) for w in stacking_weights(fused, reference))))
+            stacked = dict(zip(fused, (float(w) for w in stacking_weights(fused, reference, nonnegative=nonnegative))))
             if full_scale_check:
                 hqnr = full_scale_hqnr(candidates, {"stack": stacked, "select": weights}, ms_np, pan_np, ratio=r, sensor=sensor)
             if not hqnr or hqnr["stack"] >= hqnr["select"]:
@@ -225,7 +235,8 @@ class WaldSelect:
     chooses on the pair it is given (Wald's protocol one level down), as a bench does.
     """
 
-    def __init__(self, candidates: Mapping[str, Callable], rule: str = "stack", full_scale_check: bool = True):
+    def __init__(self, candidates: Mapping[str, Callable], rule: str = "stack", full_scale_check: bool = True,
+                 nonnegative: bool = False):
         if rule not in RULES:
             raise ParameterError(f"rule must be one of {RULES}; got {rule!r}")
         if not candidates:
@@ -233,6 +244,7 @@ class WaldSelect:
         self.candidates = dict(candidates)
         self.rule = rule
         self.full_scale_check = bool(full_scale_check)
+        self.nonnegative = bool(nonnegative)
         self.choice: WaldChoice | None = None
 
     def fit(self, ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None) -> dict:
@@ -245,4 +257,4 @@ class WaldSelect:
 
     def _choose(self, ms: Array, pan: Array, ratio: int | None, sensor: str | None) -> WaldChoice:
         return choose(self.candidates, ms, pan, ratio=ratio, sensor=sensor, rule=self.rule,
-                      full_scale_check=self.full_scale_check)
+                      full_scale_check=self.full_scale_check, nonnegative=self.nonnegative)

@@ -46,6 +46,21 @@ def test_stacking_weights_recover_a_known_combination():
     np.testing.assert_allclose(weights, [0.7, 0.3], atol=1e-10)
 
 
+def test_nonnegative_stacking_never_weighs_a_candidate_below_zero():
+    """1.6 F1 - 0.6 F2 is reachable only with a negative weight: free least squares finds it,
+    the non-negative fit keeps w >= 0 and still reproduces a non-negative combination exactly."""
+    rng = np.random.default_rng(2)
+    first, second = 1.0 + rng.random((20, 20, 3)), 1.0 + rng.random((20, 20, 3))
+    fused = {"first": first, "second": second}
+    free = stacking_weights(fused, 1.6 * first - 0.6 * second)
+    bounded = stacking_weights(fused, 1.6 * first - 0.6 * second, nonnegative=True)
+    np.testing.assert_allclose(free, [1.6, -0.6], atol=1e-10)
+    assert bounded.min() >= 0.0 and bounded[1] == 0.0
+    np.testing.assert_allclose(stacking_weights(fused, 0.7 * first + 0.3 * second, nonnegative=True), [0.7, 0.3], atol=1e-8)
+    assert methods.load("pansharpen", "wald_select_nonnegative").nonnegative
+    assert not methods.load("pansharpen", "wald_select").nonnegative
+
+
 def test_selection_picks_the_candidate_that_is_better_at_full_scale(rank_one_pair):
     cube, ms, pan = rank_one_pair
     candidates = {"exp": expand, "mtf_glp": mra.mtf_glp}
