@@ -127,11 +127,12 @@ def test_hold_out_level_tracks_the_fill_s_true_error_at_the_missing_pixels(cube)
     start, levels = starter(torch.from_numpy(np.nan_to_num(holed).astype(np.float64))[None], observed, stats.to_images)
     truth = stats.to_images(torch.from_numpy(cube.astype(np.float64))[None])
     true_error = (start - truth)[0][:, torch.from_numpy(missing)].pow(2).mean(1).sqrt()
-    assert start.shape == truth.shape and levels.shape == (stats.n_images,)
+    assert start.shape == truth.shape and levels.shape == (1, stats.n_images)
+    levels = levels[0]
     ratio = levels / true_error
     assert bool((ratio > 0.5).all()) and bool((ratio < 2.0).all()), ratio
     assert torch.allclose(HoldOutWarmStart(lrtv_inpaint, holdout_fraction=0.15, level_factor=2.0)(
-        torch.from_numpy(np.nan_to_num(holed).astype(np.float64))[None], observed, stats.to_images)[1], 2 * levels)
+        torch.from_numpy(np.nan_to_num(holed).astype(np.float64))[None], observed, stats.to_images)[1][0], 2 * levels)
 
 
 def test_warm_started_pnp_inpainting_improves_on_its_start_and_gives_observed_pixels_back():
@@ -162,3 +163,17 @@ def test_warm_start_passes_a_tile_with_nothing_observed():
     restored = restorer(np.stack([holed, np.full_like(holed, np.nan)]))
     assert restored.shape == (2, *cube.shape) and np.isfinite(restored).all()
     assert np.allclose(restored[0], restorer(holed[None])[0], atol=1e-6)  # the empty tile beside it changes nothing
+
+
+def test_a_warm_started_tile_is_restored_as_if_alone_whatever_its_batch_mates():
+    """Each tile gets its own hold-out levels and hidden pixels: batching two tiles changes neither."""
+    from hsi.restore.classical.inpaint import lrtv_inpaint
+    from hsi.restore.diffusion.warm_start import HoldOutWarmStart
+
+    first, second = (_holed(clean_cube(24, seed=seed), 0.7, seed)[0] for seed in (11, 12))
+    restorer = PnPRestorer(task="inpaint", denoiser=GaussianPriorDenoiser(), device="cpu", start_sigma=1.0, min_sigma=0.02,
+                           level_ratio=0.5, final_data_step=True,
+                           warm_start=HoldOutWarmStart(lrtv_inpaint)).fit(np.stack([first, second]))
+    together = restorer(np.stack([first, second]))
+    assert np.allclose(together[0], restorer(first[None])[0], atol=1e-6)
+    assert np.allclose(together[1], restorer(second[None])[0], atol=1e-6)

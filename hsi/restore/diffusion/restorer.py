@@ -293,8 +293,12 @@ class PnPRestorer(SubspaceRestorer):
             observation = Inpainting(torch.ones_like(images[:, :1], dtype=torch.bool))
         sigma = self.stats.sigma.to(images.device, images.dtype)
         options = dict(self.options)
-        if start is not None:
-            initial, levels = start
-            options.update(initial=initial.to(images.dtype),
-                           start_sigma=levels.to(images.dtype).clamp(max=options["start_sigma"]).clamp_min(1e-6))
-        return hqs(self.denoiser, observation, images, sigma, **options)
+        if start is None:
+            return hqs(self.denoiser, observation, images, sigma, **options)
+        initial, levels = start  # (n, k, rows, cols), (n, k): each tile runs on its own levels
+        ceiling = options.pop("start_sigma")
+        return torch.cat([
+            hqs(self.denoiser, Inpainting(observation.mask[i : i + 1]), images[i : i + 1], sigma,
+                initial=initial[i : i + 1].to(images.dtype),
+                start_sigma=levels[i].to(images.dtype).clamp(max=ceiling).clamp_min(1e-6), **options)
+            for i in range(images.shape[0])])

@@ -62,26 +62,30 @@ class HoldOutWarmStart:
 
         ``observed`` ``(n, rows, cols)`` is True where a pixel is observed; ``to_images`` maps
         ``(n, rows, cols, bands)`` float64 cubes to ``(n, k, rows, cols)`` normalised eigen-images.
-        Returns ``(start, levels)``: ``(n, k, rows, cols)`` and ``(k,)`` (the largest error over
-        the tiles, so that every tile starts at a level its fill's error allows).
+        Returns ``(start, levels)``: ``(n, k, rows, cols)`` and ``(n, k)``, each tile's own levels
+        (hidden pixels drawn afresh from ``seed`` for every tile), so a tile's start never depends
+        on the tiles batched with it; ``inf`` where nothing could be held out (no evidence the fill
+        is any good).
         """
-        rng = np.random.default_rng(self.seed)
         starts, errors = [], []
+        k = None
         for cube, seen in zip(cubes.cpu().numpy(), observed.cpu().numpy()):
             if not seen.any():  # nothing observed (nodata): nothing to fill from, nothing to measure
                 starts.append(torch.zeros(cube.shape, dtype=torch.float64))
+                errors.append(None)
                 continue
             holed = np.where(seen[..., None], cube, np.nan).astype(np.float32)
             starts.append(self._filled(holed))
-            hidden = seen & (rng.random(seen.shape) < self.holdout_fraction)
+            hidden = seen & (np.random.default_rng(self.seed).random(seen.shape) < self.holdout_fraction)
             if not hidden.any() or hidden.sum() == seen.sum():
+                errors.append(None)
                 continue
             refilled = self._filled(np.where(hidden[..., None], np.nan, holed).astype(np.float32))
             truth = torch.as_tensor(np.where(hidden[..., None], cube, 0.0).astype(np.float64))
             difference = to_images(torch.stack([refilled, truth]).to(cubes.device))
             error = (difference[0] - difference[1])[:, torch.as_tensor(hidden, device=cubes.device)]
-            errors.append(error.pow(2).mean(1).sqrt())
+            errors.append(self.level_factor * error.pow(2).mean(1).sqrt())
         start = to_images(torch.stack(starts).to(cubes.device))
-        if not errors:  # nothing could be held out: no evidence the fill is any good
-            return start, torch.full(start.shape[1:2], float("inf"), dtype=start.dtype, device=start.device)
-        return start, self.level_factor * torch.stack(errors).amax(0).to(start.dtype)
+        unknown = torch.full(start.shape[1:2], float("inf"), dtype=start.dtype, device=start.device)
+        levels = torch.stack([unknown if error is None else error.to(start.dtype) for error in errors])
+        return start, levels
