@@ -18,13 +18,13 @@ from hsi.io import open_scene
 
 @pytest.fixture
 def small_disk(tmp_path):
-    disk = SmallDisk(tmp_path / "disk", size="3m")
+    disk = SmallDisk(tmp_path / "disk", size="6m")  # the sample as an uncompressed float32 GeoTIFF is 3.96 MB
     yield disk
     disk.unmount()
 
 
 def test_convert_onto_a_full_disk_fails_in_one_line_and_leaves_nothing(small_disk, capsys):
-    small_disk.fill(800_000)  # less than the 1.66 MB float32 GeoTIFF: fails while tiles are written
+    small_disk.fill(800_000)  # less than the 3.96 MB float32 GeoTIFF: fails while tiles are written
     output = small_disk.folder / "out.tif"
     status, out, err = run_cli(capsys, "convert", f"input={sample()}", f"output={output}", "dtype=float32")
     assert_one_line_error(status, err, str(output), "could not write the output", "No space left on device")
