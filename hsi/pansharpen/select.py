@@ -79,9 +79,15 @@ class WaldChoice:
     full_scale_hqnr: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
 
+    @property
+    def applied(self) -> str:
+        """What fuses the scene: the pick's name, or ``stack of <names>`` (``selected`` stays the pick)."""
+        used = [name for name, weight in self.weights.items() if weight != 0.0]
+        return used[0] if len(used) == 1 else "stack of " + ", ".join(used)
+
     def report(self) -> dict:
         """Plain data for the job report."""
-        return {"rule": self.rule, "selected": self.selected, "weights": self.weights,
+        return {"rule": self.rule, "applied": self.applied, "selected": self.selected, "weights": self.weights,
                 "reduced_scale_scores": self.scores, "held_out_relative_mse": self.held_out_error,
                 "full_scale_hqnr": self.full_scale_hqnr, "seconds": self.seconds}
 

@@ -66,6 +66,7 @@ def test_selection_picks_the_candidate_that_is_better_at_full_scale(rank_one_pai
     candidates = {"exp": expand, "mtf_glp": mra.mtf_glp}
     choice = choose(candidates, ms, pan, rule="select")
     assert (choice.rule, choice.selected, choice.weights) == ("select", "mtf_glp", {"exp": 0.0, "mtf_glp": 1.0})
+    assert choice.applied == "mtf_glp"
     assert choice.scores["mtf_glp"]["q2n"] > choice.scores["exp"]["q2n"]
     assert ergas(cube, mra.mtf_glp(ms, pan), ratio=4) < 0.5 * ergas(cube, expand(ms, pan), ratio=4)
 
@@ -77,6 +78,7 @@ def test_stacking_learns_the_missing_detail_and_is_kept_only_when_it_predicts_be
     report = method.fit(ms, pan)
     # twice half the detail minus the interpolation is the whole detail, which the rank-one cube needs
     assert report["rule"] == "stack" and report["selected"] == "half_detail"
+    assert report["applied"] == "stack of exp, half_detail"  # the report says a combination fuses the scene
     assert report["held_out_relative_mse"]["stack"] < report["held_out_relative_mse"]["select"]
     assert report["weights"]["half_detail"] > 1.5 and abs(sum(report["weights"].values()) - 1.0) < 0.05
     stacked = method(ms, pan)
