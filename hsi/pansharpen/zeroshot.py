@@ -86,8 +86,11 @@ class BandDetailNet(nn.Module):
     """Residual CNN: (n, 2, rows, cols) = [band, PAN] -> (n, 1, rows, cols) sharpened band.
 
     Three 3x3 convolutions (reflect padding); the last starts at zero so that the untrained
-    network returns the interpolated band (EXP).
+    network returns the interpolated band (EXP). Weights and inputs are kept channels-last: the
+    CPU convolutions (oneDNN) run about 20 % faster on that layout.
     """
+
+    halo = 3  # pixels on each side that reach an output pixel: one per 3x3 convolution
 
     def __init__(self, width: int = 32):
         super().__init__()
@@ -100,14 +103,42 @@ class BandDetailNet(nn.Module):
         )
         nn.init.zeros_(self.layers[-1].weight)
         nn.init.zeros_(self.layers[-1].bias)
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
         return inputs[:, :1] + self.layers(inputs)
 
 
+def tiled_forward(net: BandDetailNet, inputs: torch.Tensor, tile: int = 256) -> torch.Tensor:
+    """``net(inputs)`` on a (1, 2, rows, cols) image, computed ``tile`` x ``tile`` pixels at a time.
+
+    Each tile is read with ``net.halo`` pixels of its neighbours on every side that has them and
+    cropped back, so the result equals the whole-image pass (to float rounding): the reflect
+    padding of each layer then only touches the halo, except at the image's own borders, where
+    it is the whole image's padding. Small tiles keep the hidden activations in cache (the
+    whole-image pass on a 1,280^2 PAN is ~3x slower on CPU) and bound the memory.
+    """
+    rows, cols = inputs.shape[-2:]
+    halo = net.halo
+    fused = torch.empty((1, 1, rows, cols), dtype=inputs.dtype, device=inputs.device)
+    with torch.inference_mode():
+        for top in range(0, rows, tile):
+            for left in range(0, cols, tile):
+                bottom, right = min(top + tile, rows), min(left + tile, cols)
+                first_row, first_col = max(0, top - halo), max(0, left - halo)
+                piece = net(inputs[..., first_row : min(rows, bottom + halo), first_col : min(cols, right + halo)])
+                fused[..., top:bottom, left:right] = piece[..., top - first_row : bottom - first_row,
+                                                           left - first_col : right - first_col]
+    return fused
+
+
 def local_correlation(first: torch.Tensor, second: torch.Tensor, window: int) -> torch.Tensor:
-    """Pearson correlation of two (n, 1, rows, cols) images in every ``window`` x ``window`` window."""
-    pool = lambda x: F.avg_pool2d(x, window, stride=1)  # noqa: E731
+    """Pearson correlation of two (n, 1, rows, cols) images in every ``window`` x ``window`` window.
+
+    The window means are separable (columns, then rows): 2 * window sums per pixel instead of window^2.
+    """
+    pool = lambda x: F.avg_pool2d(F.avg_pool2d(x, (window, 1), stride=1), (1, window), stride=1)  # noqa: E731
     mean_a, mean_b = pool(first), pool(second)
     cov = pool(first * second) - mean_a * mean_b
     var_a = (pool(first * first) - mean_a**2).clamp_min(1e-8)
@@ -252,9 +283,7 @@ class RhoPNNModule(lightning.LightningModule):
     def on_train_batch_end(self, outputs, corners, batch_idx: int) -> None:
         band = self.band_at(self.global_step - 1)
         if self.global_step == self.band_end[band]:
-            with torch.no_grad():
-                inputs = torch.stack([self.start[band], self.pan[band]])[None]
-                self.fused[band] = self.net(inputs)[0, 0]
+            self.fused[band] = tiled_forward(self.net, torch.stack([self.start[band], self.pan[band]])[None])[0, 0]
 
 
 class _BlockPatches(torch.utils.data.IterableDataset):
@@ -336,10 +365,8 @@ class QNRRefineModule(lightning.LightningModule):
         return spectral + self.qnr_weight * (1 - (1 - d_lambda) * (1 - d_s))
 
     def on_train_end(self) -> None:
-        with torch.no_grad():
-            for band in range(self.base.shape[0]):  # one band at a time bounds the activations
-                inputs = torch.stack([self.base[band], self.pan_eq[band]])[None]
-                self.fused[band] = self.net(inputs)[0, 0]
+        for band in range(self.base.shape[0]):
+            self.fused[band] = tiled_forward(self.net, torch.stack([self.base[band], self.pan_eq[band]])[None])[0, 0]
 
 
 def _fit(build: Callable[[], lightning.LightningModule], steps: int, device: torch.device,

@@ -87,3 +87,20 @@ def test_start_is_the_candidate_with_the_best_qnr():
     assert np.array_equal(best_qnr_start(ms, pan, ratio=4, candidates=[noisy, plain]), upsample(ms, 4))
     with pytest.raises(ParameterError, match="candidate"):
         best_qnr_start(ms, pan, ratio=4, candidates=[])
+
+
+def test_tiled_forward_equals_the_whole_image_pass():
+    from hsi.pansharpen.zeroshot import BandDetailNet, tiled_forward
+
+    torch.manual_seed(0)
+    net = BandDetailNet(8)
+    for parameter in net.parameters():  # a non-identity network: every layer matters
+        torch.nn.init.normal_(parameter, std=0.3)
+    image = torch.rand(1, 2, 37, 53, generator=torch.Generator().manual_seed(1))  # odd sides, tiles cut short
+    with torch.no_grad():
+        whole = net(image)
+    for tile in (5, 16, 64):  # tiles smaller than the halo's reach, ragged, larger than the image
+        tiled = tiled_forward(net, image, tile)
+        assert tiled.shape == whole.shape
+        assert torch.allclose(tiled, whole, atol=1e-5)
+    assert (whole - image[:, :1]).abs().max() > 0.1  # the network does change the band
