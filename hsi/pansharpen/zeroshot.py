@@ -48,7 +48,7 @@ Training runs through :class:`lightning.Trainer` (CPU or GPU), one ``fit`` per s
 in one ``fit``: one Trainer, no logger, checkpoint, progress bar or loader workers). Where a CPU
 run's time goes, for a 1,280^2 PAN: the convolutions forward and backward on the training patches,
 then the reflect padding, the correlation windows and the final whole-image pass, which
-:func:`tiled_forward` computes tile by tile (about 3x faster than one pass over the image).
+:func:`tiled_forward` computes tile by tile.
 
 References
 ----------
@@ -91,7 +91,7 @@ class BandDetailNet(nn.Module):
 
     Three 3x3 convolutions (reflect padding); the last starts at zero so that the untrained
     network returns the interpolated band (EXP). Weights and inputs are kept channels-last: the
-    CPU convolutions (oneDNN) run about 20 % faster on that layout.
+    CPU convolutions (oneDNN) run faster on that layout.
     """
 
     halo = 3  # pixels on each side that reach an output pixel: one per 3x3 convolution
@@ -121,7 +121,7 @@ def tiled_forward(net: BandDetailNet, inputs: torch.Tensor, tile: int = 256) -> 
     cropped back, so the result equals the whole-image pass (to float rounding): the reflect
     padding of each layer then only touches the halo, except at the image's own borders, where
     it is the whole image's padding. Small tiles keep the hidden activations in cache (the
-    whole-image pass on a 1,280^2 PAN is ~3x slower on CPU) and bound the memory.
+    whole-image pass on a 1,280^2 PAN does not fit in the CPU caches) and bound the memory.
     """
     rows, cols = inputs.shape[-2:]
     halo = net.halo
