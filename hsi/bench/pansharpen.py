@@ -16,7 +16,8 @@
   classical methods by each index, and whether the default reaches them, so a drop shows.
 * ``choice``: for each method that chooses per scene (``wald_select``), on each pair it was
   run on (``reduced``: the bench's reduced pair, so its choice is made on the pair degraded
-  twice; ``full``: the pair itself, as a user's run; ``hyperspectral``), the rule used, the
+  twice; ``full``: the pair itself, as a user's run, on its central ``assess_size`` window as the
+  job chooses; ``hyperspectral``), the rule used, the
   candidate the selection picked, the weights applied, the cross-validated errors and full-scale
   HQNRs the rule compared, and the time the choice took; ``choice_scores``: every candidate's
   Q2n and ERGAS at the scale the choice was made (one level below the row's pair).
@@ -94,12 +95,16 @@ def flat_response_ms(cube: np.ndarray, wavelengths_nm: np.ndarray, ranges_nm=MS_
 
 
 def _timed(function: Callable, ms, pan, sensor: str, choices: list[dict] | None = None, **where):
-    """``function(ms, pan)`` and its seconds; a method that chooses per scene (``fit``) chooses on
-    this pair first, inside the timing, as the job does, and its choice is appended to ``choices``."""
+    """``function(ms, pan)`` and its seconds; a method that chooses per scene (``fit``) chooses
+    first, inside the timing, as the job does: on the pair's central window of the job's
+    ``assess_size`` MS pixels (the whole of a smaller pair), and its choice is appended to ``choices``."""
+    from hsi.pansharpen.select import central_pair
+
     started = time.perf_counter()
     fit = getattr(function, "fit", None)
     if callable(fit):
-        choice = fit(ms, pan, sensor=sensor)
+        ratio = pan.shape[0] // ms.shape[0]
+        choice = fit(*central_pair(np.asarray(ms), np.asarray(pan), ratio, job_assess_size()), ratio=ratio, sensor=sensor)
         if choices is not None:
             choices.append(choice)
             choice.update(where=where)
@@ -204,6 +209,14 @@ def run_benchmark(
     tables["index_agreement"] = index_agreement(tables["reduced"])
     tables["default"] = default_against_best(tables["reduced"] + tables["hyperspectral"], default_method())
     return tables
+
+
+@functools.lru_cache(maxsize=1)
+def job_assess_size() -> int:
+    """The pansharpen job's ``assess_size``: the central window (MS pixels) a per-scene choice is made on."""
+    from hsi.config import compose
+
+    return int(compose("pansharpen").assess_size)
 
 
 def default_method() -> str:
