@@ -21,6 +21,15 @@
   candidate the selection picked, the weights applied, the cross-validated errors and full-scale
   HQNRs the rule compared, and the time the choice took; ``choice_scores``: every candidate's
   Q2n and ERGAS at the scale the choice was made (one level below the row's pair).
+* ``toolbox``: per pair at reduced resolution, each of ``gsa``, ``awlp``, ``mtf_glp_hpm``,
+  ``mtf_glp_fs``, ``bdsd_pc``, ``mtf_glp`` run beside the reference toolbox's definition of it
+  (:mod:`hsi.bench.pansharpen_toolbox`) on the same inputs: both Q2n and ERGAS and their
+  RMS and largest difference (DN, 16 pixels from the edges, where the toolbox's circular
+  interpolation wraps the image around).
+* ``stacking_constraints``: with ``wald_select`` in the run, per pair and per level at which a
+  choice is made (the pair's ``assess_size`` window; the bench's reduced pair), the two-fold
+  cross-validated error of the stacking under each weight constraint relative to the pick's
+  (:func:`hsi.pansharpen.select.constraint_evidence`): the evidence of its affine constraint.
 * ``index_agreement``: per pair, the Spearman rank correlation of the reduced-resolution QNR and
   HQNR with Q2n over the rows of ``reduced`` (methods and ground truth): whether the
   no-reference indexes order the results as the reference does.
@@ -44,6 +53,7 @@ import numpy as np
 import scipy.io
 import torch
 
+from hsi.bench.pansharpen_toolbox import TOOLBOX_METHODS, toolbox_fusion
 from hsi.errors import InputError, ParameterError
 from hsi.settings import shared_data_dir
 
@@ -146,6 +156,7 @@ def run_benchmark(
     crop: int | None = None,
     device: str = "cpu",
     hyperspectral_overrides: dict[str, dict] | None = None,
+    toolbox_reference: bool = True,
 ) -> dict[str, list[dict]]:
     """Run every method on the real pairs (reduced and full resolution) and the hyperspectral case.
 
@@ -160,6 +171,7 @@ def run_benchmark(
     device : torch device for the methods.
     hyperspectral_overrides : method name -> keyword arguments for the hyperspectral case only
         (e.g. fewer steps per band for the zero-shot network on a 156-band cube on CPU).
+    toolbox_reference : also fuse the reduced pairs with the toolbox's definitions (table ``toolbox``).
 
     Returns
     -------
@@ -171,7 +183,7 @@ def run_benchmark(
     names = list(methods) if methods else list(QUICK_METHODS if quick else DEFAULT_METHODS)
     crop = 64 if quick and crop is None else crop
     tables: dict[str, list[dict]] = {"reduced": [], "full": [], "hyperspectral": [], "hs_ms_fusion": [], "index_agreement": [],
-                                     "choice": []}
+                                     "choice": [], "toolbox": []}
     pairs = {sensor: _crop(*load_pair(root / "pansharpening" / filename), crop) for sensor, filename in PAIRS.items()}
     case = hyperspectral_case(root, hyperspectral, 48 if quick else None) if hyperspectral != "none" else None
     reduced = {sensor: reduced_resolution_pair(ms, pan, sensor=sensor, ratio=ratio) for sensor, (ms, pan, ratio) in pairs.items()}
@@ -190,6 +202,8 @@ def run_benchmark(
             pair = reduced[sensor]
             fused, seconds = _timed(method, pair.ms, pair.pan, sensor, tables["choice"], dataset=sensor, scale="reduced", method=name)
             tables["reduced"].append(reduced_row(sensor, name, fused, seconds))
+            if toolbox_reference and name in TOOLBOX_METHODS:
+                tables["toolbox"].append(toolbox_row(sensor, name, fused, tables["reduced"][-1], pair))
             fused, seconds = _timed(method, ms, pan, sensor, tables["choice"], dataset=sensor, scale="full", method=name)
             tables["full"].append({"dataset": sensor, "method": name, **full_resolution_indexes(fused, ms, pan, ratio=ratio, sensor=sensor), "time_s": seconds})
         if case is not None:
@@ -206,9 +220,46 @@ def run_benchmark(
         tables["hs_ms_fusion"].append({"dataset": hyperspectral, "method": name,
                                        **reduced_resolution_indexes(fused, reference, 4), "time_s": seconds})
     tables.update(choice_tables(tables.pop("choice")))
+    if "wald_select" in names:
+        tables["stacking_constraints"] = stacking_constraints(
+            {sensor: (ms, pan, ratio) for sensor, (ms, pan, ratio) in pairs.items()}, reduced)
     tables["index_agreement"] = index_agreement(tables["reduced"])
     tables["default"] = default_against_best(tables["reduced"] + tables["hyperspectral"], default_method())
     return tables
+
+
+def toolbox_row(sensor: str, name: str, fused, row: dict, pair) -> dict:
+    """One row of the ``toolbox`` table: hsi's ``name`` (its ``reduced`` row) beside the toolbox's definition."""
+    from hsi.pansharpen.protocol import reduced_resolution_indexes
+
+    reference = toolbox_fusion(name, np.asarray(pair.ms), np.asarray(pair.pan), pair.ratio, sensor)
+    scores = reduced_resolution_indexes(reference, pair.reference, pair.ratio)
+    margin = min(16, reference.shape[0] // 4, reference.shape[1] // 4)  # the edges: the toolbox interpolates circularly
+    difference = np.abs(np.asarray(fused) - reference)[margin : reference.shape[0] - margin, margin : reference.shape[1] - margin]
+    return {"dataset": sensor, "method": name, "q2n_hsi": row["q2n"], "q2n_toolbox": scores["q2n"],
+            "ergas_hsi": row["ergas"], "ergas_toolbox": scores["ergas"],
+            "rms_difference": float(np.sqrt(np.mean(difference**2))), "max_difference": float(difference.max())}
+
+
+def stacking_constraints(pairs: dict, reduced: dict) -> list[dict]:
+    """The ``stacking_constraints`` table: per pair, at the two levels a choice is made on (the pair's
+    central ``assess_size`` window, as the job; the bench's reduced pair), the cross-validated error
+    of each stacking constraint relative to the pick's, on each two-fold split."""
+    from hsi.pansharpen.protocol import reduced_resolution_indexes
+    from hsi.pansharpen.select import central_pair, constraint_evidence, pick_best, reduced_scale_outputs
+
+    candidates = method_from_config("wald_select").candidates
+    rows = []
+    for sensor, (ms, pan, ratio) in pairs.items():
+        levels = {"pair": central_pair(ms, pan, ratio, job_assess_size()),
+                  "reduced pair": (np.asarray(reduced[sensor].ms), np.asarray(reduced[sensor].pan))}
+        for level, (low, high) in levels.items():
+            fused, reference = reduced_scale_outputs(candidates, low, high, ratio=ratio, sensor=sensor)
+            selected = pick_best({name: reduced_resolution_indexes(image, reference, ratio) for name, image in fused.items()})
+            for split, relative in constraint_evidence(fused, reference, selected).items():
+                rows.append({"dataset": sensor, "level": level, "split": split, "pick": selected,
+                             **{f"{constraint}_vs_pick": value for constraint, value in relative.items()}})
+    return rows
 
 
 @functools.lru_cache(maxsize=1)

@@ -171,7 +171,8 @@ def _relative_mse(fused: Mapping[str, np.ndarray], reference: np.ndarray, weight
     return float(np.mean((matrix @ weights - target) ** 2))
 
 
-def _pick(scores: Mapping[str, dict[str, float]]) -> str:
+def pick_best(scores: Mapping[str, dict[str, float]]) -> str:
+    """The candidate with the highest Q2n (ties: the lower ERGAS)."""
     return max(scores, key=lambda name: (scores[name]["q2n"], -scores[name]["ergas"]))
 
 
@@ -190,6 +191,38 @@ def held_out_errors(fused: Mapping[str, np.ndarray], reference: np.ndarray, sele
         errors["stack"] += _relative_mse(fused, reference, stacking_weights(fused, reference, fit, nonnegative), test) / 2
         errors["select"] += _relative_mse(fused, reference, one_hot, test) / 2
     return errors
+
+
+#: The weightings :func:`constraint_evidence` compares: ``free`` (unconstrained least squares),
+#: ``affine`` (the stacking's: weights sum to one), ``nonnegative`` (NNLS, wald_select_nonnegative).
+CONSTRAINTS = ("free", "affine", "nonnegative")
+
+
+def _constrained_weights(matrix: np.ndarray, target: np.ndarray, constraint: str) -> np.ndarray:
+    if constraint == "free":
+        return np.linalg.lstsq(matrix, target, rcond=None)[0]
+    if constraint == "affine":
+        return affine_least_squares(matrix, target)
+    return scipy.optimize.nnls(matrix, target)[0]
+
+
+def constraint_evidence(fused: Mapping[str, np.ndarray], reference: np.ndarray, selected: str) -> dict[str, dict[str, float]]:
+    """Two-fold cross-validated relative MSE of the stacking under each of :data:`CONSTRAINTS`, divided
+    by the pick's (``selected``), for the left/right and the top/bottom halves of the reduced-scale
+    image: the evidence the stacking's constraint was chosen on (uses only the degraded pair)."""
+    evidence = {}
+    for split, axes in (("left/right", (0, 1, 2)), ("top/bottom", (1, 0, 2))):
+        images = {name: image.transpose(axes) for name, image in fused.items()}
+        target = reference.transpose(axes)
+        half = target.shape[1] // 2
+        folds = ((slice(0, half), slice(half, None)), (slice(half, None), slice(0, half)))
+        one_hot = np.array([float(name == selected) for name in images])
+        pick = sum(_relative_mse(images, target, one_hot, test) for _, test in folds)
+        evidence[split] = {
+            constraint: sum(_relative_mse(images, target, _constrained_weights(*_design(images, target, fit), constraint), test)
+                            for fit, test in folds) / pick
+            for constraint in CONSTRAINTS}
+    return evidence
 
 
 def choose(candidates: Mapping[str, Callable], ms: Array, pan: Array, *, ratio: int | None = None,
@@ -231,7 +264,7 @@ def choose(candidates: Mapping[str, Callable], ms: Array, pan: Array, *, ratio: 
                           note=f"{too_small}; used {first}, the first candidate")
     fused, reference = reduced_scale_outputs(candidates, ms_np, pan_np, ratio=r, sensor=sensor)
     scores = {name: reduced_resolution_indexes(image, reference, r) for name, image in fused.items()}
-    selected = _pick(scores)
+    selected = pick_best(scores)
     weights = {name: float(name == selected) for name in fused}
     chosen_rule, errors, hqnr = "select", {}, {}
     if rule == "stack" and len(fused) > 1:
