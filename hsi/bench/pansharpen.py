@@ -4,7 +4,9 @@
   original MS as reference): Q2n, ERGAS, SAM, SCC, and the no-reference QNR and HQNR of the
   same fused cube against the degraded inputs. A ``reference`` row scores the ground truth
   itself with those no-reference indexes: how well QNR and HQNR rank the true answer.
-* ``full``: each real pair at its own resolution, no reference: D_lambda, D_s, QNR.
+* ``full``: each real pair at its own resolution, no reference: D_lambda, D_s, QNR, HQNR, and the
+  fused values' range (DN), over the whole image and away from the PAN's dead or saturated pixels
+  (:func:`output_range`).
 * ``hyperspectral``: Samson (or Jasper Ridge) as the high-resolution reference; the PAN is
   synthesised from it with a flat 400-700 nm spectral response, the low-resolution cube by the
   generic MTF blur and decimation by 4: Q2n, ERGAS, SAM, SCC, and QNR against the inputs.
@@ -205,7 +207,8 @@ def run_benchmark(
             if toolbox_reference and name in TOOLBOX_METHODS:
                 tables["toolbox"].append(toolbox_row(sensor, name, fused, tables["reduced"][-1], pair))
             fused, seconds = _timed(method, ms, pan, sensor, tables["choice"], dataset=sensor, scale="full", method=name)
-            tables["full"].append({"dataset": sensor, "method": name, **full_resolution_indexes(fused, ms, pan, ratio=ratio, sensor=sensor), "time_s": seconds})
+            tables["full"].append({"dataset": sensor, "method": name, **full_resolution_indexes(fused, ms, pan, ratio=ratio, sensor=sensor),
+                                   **output_range(fused, pan), "time_s": seconds})
         if case is not None:
             reference, low, pan, msi = case
             extra = dict((hyperspectral_overrides or {}).get(name) or {})
@@ -226,6 +229,20 @@ def run_benchmark(
     tables["index_agreement"] = index_agreement(tables["reduced"])
     tables["default"] = default_against_best(tables["reduced"] + tables["hyperspectral"], default_method())
     return tables
+
+
+def output_range(fused, pan: np.ndarray, margin: int = 4) -> dict[str, float]:
+    """Least and greatest fused value, everywhere and more than ``margin`` PAN pixels away from a
+    PAN pixel at the PAN's own minimum or maximum (dead or saturated: there the injected detail
+    is not a measurement, and any method may carry it beyond the MS's range)."""
+    from scipy.ndimage import binary_dilation
+
+    values = np.asarray(fused)
+    unreliable = binary_dilation((pan <= pan.min()) | (pan >= pan.max()), iterations=margin)
+    clean = values[~unreliable]
+    return {"min": float(values.min()), "max": float(values.max()),
+            "min_clean": float(clean.min()) if clean.size else float("nan"),
+            "max_clean": float(clean.max()) if clean.size else float("nan")}
 
 
 def toolbox_row(sensor: str, name: str, fused, row: dict, pair) -> dict:

@@ -140,12 +140,12 @@ def stacking_weights(fused: Mapping[str, np.ndarray], reference: np.ndarray, col
     under ``sum_j w_j = 1`` (an affine combination).
 
     Why affine: where the candidates agree (flat ground, every method returns the interpolated
-    MS) the combination returns that value, so the stacking cannot rescale the radiometry;
-    unconstrained weights summed to 0.9994-1.0055 on the real pairs, i.e. rescaled flat areas
-    by up to 0.55 %. Signs stay free: on the Wald-degraded real pairs (WV2, IKONOS, one and two
-    levels down, both two-fold splits) the affine weights predicted held-out pixels with 0.924
-    of the pick's error (geometric mean; worst 0.958), unconstrained ones 0.925 (worst 0.959),
-    non-negative ones 0.971 (worst 0.985), convex ones 0.972 (worst 0.988).
+    MS) the combination returns that value, so the stacking cannot rescale the radiometry, as
+    unconstrained weights whose sum is not one do. Signs stay free: on the Wald-degraded real
+    pairs (WV2, IKONOS; the pair's window and the bench's reduced pair; both two-fold splits)
+    the affine weights predicted held-out pixels with 0.930 of the pick's error (geometric
+    mean; worst 0.958), unconstrained ones 0.932 (worst 0.959), non-negative ones 0.977 (worst
+    1.009) (``bench_results/pansharpen_s6``, table ``stacking_constraints``).
 
     ``nonnegative``: ``w >= 0`` instead (non-negative least squares, without the sum), the
     constraint Breiman (1996) proposed: free weights of collinear candidates can grow large
