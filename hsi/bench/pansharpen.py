@@ -4,7 +4,9 @@
   original MS as reference): Q2n, ERGAS, SAM, SCC, and the no-reference QNR and HQNR of the
   same fused cube against the degraded inputs. A ``reference`` row scores the ground truth
   itself with those no-reference indexes: how well QNR and HQNR rank the true answer.
-* ``full``: each real pair at its own resolution, no reference: D_lambda, D_s, QNR.
+* ``full``: each real pair at its own resolution, no reference: D_lambda, D_s, QNR, HQNR, and the
+  fused values' range (DN), over the whole image and away from the PAN's dead or saturated pixels
+  (:func:`output_range`).
 * ``hyperspectral``: Samson (or Jasper Ridge) as the high-resolution reference; the PAN is
   synthesised from it with a flat 400-700 nm spectral response, the low-resolution cube by the
   generic MTF blur and decimation by 4: Q2n, ERGAS, SAM, SCC, and QNR against the inputs.
@@ -16,10 +18,20 @@
   classical methods by each index, and whether the default reaches them, so a drop shows.
 * ``choice``: for each method that chooses per scene (``wald_select``), on each pair it was
   run on (``reduced``: the bench's reduced pair, so its choice is made on the pair degraded
-  twice; ``full``: the pair itself, as a user's run; ``hyperspectral``), the rule used, the
+  twice; ``full``: the pair itself, as a user's run, on its central ``assess_size`` window as the
+  job chooses; ``hyperspectral``), the rule used, the
   candidate the selection picked, the weights applied, the cross-validated errors and full-scale
   HQNRs the rule compared, and the time the choice took; ``choice_scores``: every candidate's
   Q2n and ERGAS at the scale the choice was made (one level below the row's pair).
+* ``toolbox``: per pair at reduced resolution, each of ``gsa``, ``awlp``, ``mtf_glp_hpm``,
+  ``mtf_glp_fs``, ``bdsd_pc``, ``mtf_glp`` run beside the reference toolbox's definition of it
+  (:mod:`hsi.bench.pansharpen_toolbox`) on the same inputs: both Q2n and ERGAS and their
+  RMS and largest difference (DN, 16 pixels from the edges, where the toolbox's circular
+  interpolation wraps the image around).
+* ``stacking_constraints``: with ``wald_select`` in the run, per pair and per level at which a
+  choice is made (the pair's ``assess_size`` window; the bench's reduced pair), the two-fold
+  cross-validated error of the stacking under each weight constraint relative to the pick's
+  (:func:`hsi.pansharpen.select.constraint_evidence`): the evidence of its affine constraint.
 * ``index_agreement``: per pair, the Spearman rank correlation of the reduced-resolution QNR and
   HQNR with Q2n over the rows of ``reduced`` (methods and ground truth): whether the
   no-reference indexes order the results as the reference does.
@@ -43,6 +55,7 @@ import numpy as np
 import scipy.io
 import torch
 
+from hsi.bench.pansharpen_toolbox import TOOLBOX_METHODS, toolbox_fusion
 from hsi.errors import InputError, ParameterError
 from hsi.settings import shared_data_dir
 
@@ -94,12 +107,16 @@ def flat_response_ms(cube: np.ndarray, wavelengths_nm: np.ndarray, ranges_nm=MS_
 
 
 def _timed(function: Callable, ms, pan, sensor: str, choices: list[dict] | None = None, **where):
-    """``function(ms, pan)`` and its seconds; a method that chooses per scene (``fit``) chooses on
-    this pair first, inside the timing, as the job does, and its choice is appended to ``choices``."""
+    """``function(ms, pan)`` and its seconds; a method that chooses per scene (``fit``) chooses
+    first, inside the timing, as the job does: on the pair's central window of the job's
+    ``assess_size`` MS pixels (the whole of a smaller pair), and its choice is appended to ``choices``."""
+    from hsi.pansharpen.select import central_pair
+
     started = time.perf_counter()
     fit = getattr(function, "fit", None)
     if callable(fit):
-        choice = fit(ms, pan, sensor=sensor)
+        ratio = pan.shape[0] // ms.shape[0]
+        choice = fit(*central_pair(np.asarray(ms), np.asarray(pan), ratio, job_assess_size()), ratio=ratio, sensor=sensor)
         if choices is not None:
             choices.append(choice)
             choice.update(where=where)
@@ -141,6 +158,7 @@ def run_benchmark(
     crop: int | None = None,
     device: str = "cpu",
     hyperspectral_overrides: dict[str, dict] | None = None,
+    toolbox_reference: bool = True,
 ) -> dict[str, list[dict]]:
     """Run every method on the real pairs (reduced and full resolution) and the hyperspectral case.
 
@@ -155,6 +173,7 @@ def run_benchmark(
     device : torch device for the methods.
     hyperspectral_overrides : method name -> keyword arguments for the hyperspectral case only
         (e.g. fewer steps per band for the zero-shot network on a 156-band cube on CPU).
+    toolbox_reference : also fuse the reduced pairs with the toolbox's definitions (table ``toolbox``).
 
     Returns
     -------
@@ -166,7 +185,7 @@ def run_benchmark(
     names = list(methods) if methods else list(QUICK_METHODS if quick else DEFAULT_METHODS)
     crop = 64 if quick and crop is None else crop
     tables: dict[str, list[dict]] = {"reduced": [], "full": [], "hyperspectral": [], "hs_ms_fusion": [], "index_agreement": [],
-                                     "choice": []}
+                                     "choice": [], "toolbox": []}
     pairs = {sensor: _crop(*load_pair(root / "pansharpening" / filename), crop) for sensor, filename in PAIRS.items()}
     case = hyperspectral_case(root, hyperspectral, 48 if quick else None) if hyperspectral != "none" else None
     reduced = {sensor: reduced_resolution_pair(ms, pan, sensor=sensor, ratio=ratio) for sensor, (ms, pan, ratio) in pairs.items()}
@@ -185,8 +204,11 @@ def run_benchmark(
             pair = reduced[sensor]
             fused, seconds = _timed(method, pair.ms, pair.pan, sensor, tables["choice"], dataset=sensor, scale="reduced", method=name)
             tables["reduced"].append(reduced_row(sensor, name, fused, seconds))
+            if toolbox_reference and name in TOOLBOX_METHODS:
+                tables["toolbox"].append(toolbox_row(sensor, name, fused, tables["reduced"][-1], pair))
             fused, seconds = _timed(method, ms, pan, sensor, tables["choice"], dataset=sensor, scale="full", method=name)
-            tables["full"].append({"dataset": sensor, "method": name, **full_resolution_indexes(fused, ms, pan, ratio=ratio, sensor=sensor), "time_s": seconds})
+            tables["full"].append({"dataset": sensor, "method": name, **full_resolution_indexes(fused, ms, pan, ratio=ratio, sensor=sensor),
+                                   **output_range(fused, pan), "time_s": seconds})
         if case is not None:
             reference, low, pan, msi = case
             extra = dict((hyperspectral_overrides or {}).get(name) or {})
@@ -201,9 +223,68 @@ def run_benchmark(
         tables["hs_ms_fusion"].append({"dataset": hyperspectral, "method": name,
                                        **reduced_resolution_indexes(fused, reference, 4), "time_s": seconds})
     tables.update(choice_tables(tables.pop("choice")))
+    if "wald_select" in names:
+        tables["stacking_constraints"] = stacking_constraints(
+            {sensor: (ms, pan, ratio) for sensor, (ms, pan, ratio) in pairs.items()}, reduced)
     tables["index_agreement"] = index_agreement(tables["reduced"])
     tables["default"] = default_against_best(tables["reduced"] + tables["hyperspectral"], default_method())
     return tables
+
+
+def output_range(fused, pan: np.ndarray, margin: int = 4) -> dict[str, float]:
+    """Least and greatest fused value, everywhere and more than ``margin`` PAN pixels away from a
+    PAN pixel at the PAN's own minimum or maximum (dead or saturated: there the injected detail
+    is not a measurement, and any method may carry it beyond the MS's range)."""
+    from scipy.ndimage import binary_dilation
+
+    values = np.asarray(fused)
+    unreliable = binary_dilation((pan <= pan.min()) | (pan >= pan.max()), iterations=margin)
+    clean = values[~unreliable]
+    return {"min": float(values.min()), "max": float(values.max()),
+            "min_clean": float(clean.min()) if clean.size else float("nan"),
+            "max_clean": float(clean.max()) if clean.size else float("nan")}
+
+
+def toolbox_row(sensor: str, name: str, fused, row: dict, pair) -> dict:
+    """One row of the ``toolbox`` table: hsi's ``name`` (its ``reduced`` row) beside the toolbox's definition."""
+    from hsi.pansharpen.protocol import reduced_resolution_indexes
+
+    reference = toolbox_fusion(name, np.asarray(pair.ms), np.asarray(pair.pan), pair.ratio, sensor)
+    scores = reduced_resolution_indexes(reference, pair.reference, pair.ratio)
+    margin = min(16, reference.shape[0] // 4, reference.shape[1] // 4)  # the edges: the toolbox interpolates circularly
+    difference = np.abs(np.asarray(fused) - reference)[margin : reference.shape[0] - margin, margin : reference.shape[1] - margin]
+    return {"dataset": sensor, "method": name, "q2n_hsi": row["q2n"], "q2n_toolbox": scores["q2n"],
+            "ergas_hsi": row["ergas"], "ergas_toolbox": scores["ergas"],
+            "rms_difference": float(np.sqrt(np.mean(difference**2))), "max_difference": float(difference.max())}
+
+
+def stacking_constraints(pairs: dict, reduced: dict) -> list[dict]:
+    """The ``stacking_constraints`` table: per pair, at the two levels a choice is made on (the pair's
+    central ``assess_size`` window, as the job; the bench's reduced pair), the cross-validated error
+    of each stacking constraint relative to the pick's, on each two-fold split."""
+    from hsi.pansharpen.protocol import reduced_resolution_indexes
+    from hsi.pansharpen.select import central_pair, constraint_evidence, pick_best, reduced_scale_outputs
+
+    candidates = method_from_config("wald_select").candidates
+    rows = []
+    for sensor, (ms, pan, ratio) in pairs.items():
+        levels = {"pair": central_pair(ms, pan, ratio, job_assess_size()),
+                  "reduced pair": (np.asarray(reduced[sensor].ms), np.asarray(reduced[sensor].pan))}
+        for level, (low, high) in levels.items():
+            fused, reference = reduced_scale_outputs(candidates, low, high, ratio=ratio, sensor=sensor)
+            selected = pick_best({name: reduced_resolution_indexes(image, reference, ratio) for name, image in fused.items()})
+            for split, relative in constraint_evidence(fused, reference, selected).items():
+                rows.append({"dataset": sensor, "level": level, "split": split, "pick": selected,
+                             **{f"{constraint}_vs_pick": value for constraint, value in relative.items()}})
+    return rows
+
+
+@functools.lru_cache(maxsize=1)
+def job_assess_size() -> int:
+    """The pansharpen job's ``assess_size``: the central window (MS pixels) a per-scene choice is made on."""
+    from hsi.config import compose
+
+    return int(compose("pansharpen").assess_size)
 
 
 def default_method() -> str:

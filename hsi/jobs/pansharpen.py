@@ -115,6 +115,8 @@ def _choice_line(choice: dict | None) -> str:
     """What a per-scene choice (wald_select) decided, for the console line; details in the report."""
     if not choice:
         return ""
+    if choice.get("note"):
+        return f"; {choice['note']}"
     if choice["rule"] == "stack":
         return f"; chose a weighted combination of {len([w for w in choice['weights'].values() if w])} methods (results.choice)"
     return f"; chose {choice['selected']} ({choice['rule']}, results.choice)"

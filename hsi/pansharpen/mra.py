@@ -276,11 +276,25 @@ def awlp(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None 
     levels = max(1, math.ceil(math.log2(pair.ratio)))
     pan_low = undecimated_wavelet_lowpass(pair.pan, levels)
     scale, _ = _equalisation(ms_up, pair.pan, pan_low)
-    intensity = ms_up.mean(dim=2, keepdim=True)
-    tiny = torch.finfo(ms_up.dtype).eps * intensity.abs().max().clamp_min(1.0)
-    proportion = ms_up / torch.where(intensity.abs() > tiny, intensity, tiny)
     detail = (pair.pan - pan_low)[:, :, None] * scale
-    return like_input(ms_up + proportion * detail, pair.ms_input)
+    return like_input(ms_up + luminance_shares(ms_up) * detail, pair.ms_input)
+
+
+def luminance_shares(ms_up: torch.Tensor) -> torch.Tensor:
+    """Each band's share of the luminance, ``MS~_k / mean_j MS~_j``, of radiances that cannot be negative.
+
+    AWLP's ratio (toolbox ``AWLP.m``: ``MS~_k ./ (mean + eps)``) assumes non-negative bands, so
+    that each share lies in ``[0, bands]``. The 23-tap interpolation rings below zero next to
+    saturated or sharp edges (on the WV2 pair, whose MS is >= 1 DN, ``MS~`` reaches -299 DN and
+    its band mean -58 DN), where the ratio of a near-zero mean explodes: -11,081 / +15,985 DN at
+    full resolution. The shares are taken of the radiance the interpolation cannot make
+    negative, ``max(MS~_k, 0)``, which bounds them by the number of bands; a pixel with no
+    positive band has no luminance to share and gets equal shares (plain additive injection).
+    """
+    radiance = ms_up.clamp_min(0.0)
+    luminance = radiance.mean(dim=2, keepdim=True)
+    dark = luminance <= torch.finfo(ms_up.dtype).tiny
+    return torch.where(dark, torch.ones_like(radiance), radiance / torch.where(dark, torch.ones_like(luminance), luminance))
 
 
 def mtf_glp_fs(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None) -> Array:

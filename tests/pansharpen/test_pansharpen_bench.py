@@ -22,6 +22,9 @@ def test_quick_benchmark_tables(shared_data):
     assert {row["dataset"] for row in tables["index_agreement"]} == {"WV2", "IKONOS"}
     assert all(-1.0 <= row["spearman_q2n_hqnr"] <= 1.0 and row["rows"] == 4 for row in tables["index_agreement"])
     assert tables["default"] == []  # the default (bdsd_pc) is not among the quick methods
+    toolbox = {row["dataset"]: row for row in tables["toolbox"]}  # gsa is the one quick method the toolbox defines
+    assert set(toolbox) == {"WV2", "IKONOS"} and all(row["method"] == "gsa" for row in toolbox.values())
+    assert all(abs(row["q2n_hsi"] - row["q2n_toolbox"]) < 0.01 and row["rms_difference"] > 0.0 for row in toolbox.values())
     fusion = {row["method"]: row for row in tables["hs_ms_fusion"]}
     assert fusion["cnmf"]["q2n"] > fusion["exp"]["q2n"] + 0.02
 

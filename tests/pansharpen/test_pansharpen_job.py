@@ -21,10 +21,10 @@ from hsi.scene import Scene
 CRS_UTM = CRS.from_epsg(32611)
 
 
-def _pair(tmp_path, ms_transform, pan_transform, crs=CRS_UTM):
+def _pair(tmp_path, ms_transform, pan_transform, crs=CRS_UTM, side=64):
     tmp_path.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
-    pan = 1.0 + 0.2 * rng.random((64, 64))
+    pan = 1.0 + 0.2 * rng.random((side, side))
     ms = np.stack([pan[2::4, 2::4] * k for k in (0.5, 0.8, 1.1)], axis=2)
     wavelengths = np.array([480.0, 560.0, 660.0])
     save_scene(Scene.from_array(ms.astype(np.float32), wavelengths_nm=wavelengths, crs=crs if ms_transform else None,
@@ -158,7 +158,7 @@ def test_default_chooses_once_per_scene_and_reports_the_choice(tmp_path, capsys)
     from hsi import methods
     from hsi.pansharpen.select import combine
 
-    ms_path, pan_path, _ = _pair(tmp_path, None, None)
+    ms_path, pan_path, _ = _pair(tmp_path, None, None, side=128)  # a 32 x 32 MS: the smallest Wald's protocol takes at ratio 4
     out = tmp_path / "fused.tif"
     report = run_job("pansharpen", [f"ms={ms_path}", f"pan={pan_path}", f"output={out}", "quicklook=false"])
     choice = report["results"]["choice"]
@@ -182,8 +182,9 @@ def test_reduced_protocol_scores_a_choice_not_fitted_to_its_reference(tmp_path):
     from hsi.pansharpen.protocol import reduced_resolution_indexes, reduced_resolution_pair
 
     rng = np.random.default_rng(3)
-    texture = gaussian_filter(rng.standard_normal((256, 256)), 2.0) + 0.5 * gaussian_filter(rng.standard_normal((256, 256)), 6.0)
-    truth = np.stack([1.0 + 0.3 * k * texture + 0.1 * gaussian_filter(rng.standard_normal((256, 256)), 4.0)
+    # a 128 x 128 MS: the choice one level down fuses 8 x 8 (MIN_REDUCED_MS_SIDE), not the fallback
+    texture = gaussian_filter(rng.standard_normal((512, 512)), 2.0) + 0.5 * gaussian_filter(rng.standard_normal((512, 512)), 6.0)
+    truth = np.stack([1.0 + 0.3 * k * texture + 0.1 * gaussian_filter(rng.standard_normal((512, 512)), 4.0)
                       for k in (0.6, 1.0, 1.3, 0.8)], axis=2)
     pan = truth.mean(axis=2)
     ms = degrade_resolution(truth, 4, "generic")
@@ -196,6 +197,7 @@ def test_reduced_protocol_scores_a_choice_not_fitted_to_its_reference(tmp_path):
     pair = reduced_resolution_pair(ms_read, pan_read, sensor="generic", ratio=4)
     fresh = methods.load("pansharpen", "wald_select")
     choice = fresh.fit(pair.ms, pair.pan, ratio=4, sensor="generic")  # the choice one level down, as in the bench
+    assert choice["rule"] in ("select", "stack")
     expected = reduced_resolution_indexes(fresh(pair.ms, pair.pan, ratio=4, sensor="generic"), pair.reference, 4)
     assert report["results"]["reduced_resolution"]["q2n"] == pytest.approx(expected["q2n"], rel=1e-6)
     assert report["results"]["reduced_resolution"]["ergas"] == pytest.approx(expected["ergas"], rel=1e-6)

@@ -8,12 +8,12 @@ import pytest
 from hsi import methods
 from hsi.bench.pansharpen import PAIRS, load_pair
 from hsi.degrade.mtf import decimate, mtf_blur
-from hsi.errors import ParameterError
+from hsi.errors import InputError, ParameterError
 from hsi.metrics import ergas
 from hsi.pansharpen import mra
 from hsi.pansharpen.baseline import expand
 from hsi.pansharpen.protocol import reduced_resolution_indexes, reduced_resolution_pair
-from hsi.pansharpen.select import WaldSelect, choose, combine, stacking_weights
+from hsi.pansharpen.select import WaldSelect, choose, combine, reduced_scale_outputs, stacking_weights
 
 
 def _texture(rows: int, cols: int, seed: int = 0) -> np.ndarray:
@@ -46,8 +46,19 @@ def test_stacking_weights_recover_a_known_combination():
     np.testing.assert_allclose(weights, [0.7, 0.3], atol=1e-10)
 
 
+def test_stacking_weights_sum_to_one_so_where_the_candidates_agree_the_stack_does_too():
+    """A reference 10 % brighter than every candidate: free least squares would rescale by 1.1 and
+    brighten flat ground where all candidates agree; the affine fit keeps their common value there."""
+    rng = np.random.default_rng(3)
+    first, second = 1.0 + rng.random((20, 20, 3)), 1.0 + rng.random((20, 20, 3))
+    second[:10] = first[:10]  # the candidates agree on the top half
+    weights = stacking_weights({"first": first, "second": second}, 1.1 * first)
+    assert abs(weights.sum() - 1.0) < 1e-12
+    np.testing.assert_allclose((weights[0] * first + weights[1] * second)[:10], first[:10], rtol=1e-12)
+
+
 def test_nonnegative_stacking_never_weighs_a_candidate_below_zero():
-    """1.6 F1 - 0.6 F2 is reachable only with a negative weight: free least squares finds it,
+    """1.6 F1 - 0.6 F2 is reachable only with a negative weight: the affine fit finds it,
     the non-negative fit keeps w >= 0 and still reproduces a non-negative combination exactly."""
     rng = np.random.default_rng(2)
     first, second = 1.0 + rng.random((20, 20, 3)), 1.0 + rng.random((20, 20, 3))
@@ -106,12 +117,18 @@ def test_a_stacking_that_amplifies_full_scale_artefacts_is_vetoed_by_hqnr(rank_o
 
 
 def test_a_pair_too_small_for_the_protocol_uses_the_first_candidate_and_says_so(rank_one_pair):
+    """The guard checks the pair the rule fuses: a 24 x 24 MS (which passed the old check on the MS
+    side) is fused at 6 x 6 one level down, under the 8 x 8 the filters need; 32 x 32 (8 x 8) is enough."""
     _, ms, pan = rank_one_pair
-    small_ms, small_pan = ms[:12, :12], pan[:48, :48]
+    small_ms, small_pan = ms[:24, :24], pan[:96, :96]
     method = WaldSelect({"mtf_glp": mra.mtf_glp, "exp": expand})
     report = method.fit(small_ms, small_pan)
     assert (report["rule"], report["weights"]) == ("too_small", {"mtf_glp": 1.0})
+    assert "24x24" in report["note"] and "(6x6 pixels)" in report["note"] and "used mtf_glp" in report["note"]
     np.testing.assert_array_equal(method(small_ms, small_pan), mra.mtf_glp(small_ms, small_pan))
+    assert WaldSelect({"mtf_glp": mra.mtf_glp, "exp": expand}).fit(ms[:32, :32], pan[:128, :128])["rule"] != "too_small"
+    with pytest.raises(InputError, match=r"24x24 pixels.*\(6x6 pixels\)"):
+        reduced_scale_outputs({"exp": expand}, small_ms, small_pan, ratio=4, sensor=None)
 
 
 def test_without_fit_each_call_chooses_on_its_own_pair(rank_one_pair):
