@@ -204,8 +204,12 @@ def count_endmembers(cfg: DictConfig, sample: np.ndarray, n_bands: int) -> tuple
     return k, "given"
 
 
-def learn_endmembers(cfg: DictConfig, method, scene: Scene, bands: np.ndarray, sample: np.ndarray, record: dict):
-    """``(endmembers (bands used, k), names, count source)``: from the library, or learnt on the sample."""
+def learn_endmembers(cfg: DictConfig, method, scene: Scene, bands: np.ndarray, sample: np.ndarray, record: dict,
+                     fit_record: dict | None = None):
+    """``(endmembers (bands used, k), names, count source)``: from the library, or learnt on the sample.
+
+    ``fit_record`` receives what the method says of its fit (e.g. the restart kept).
+    """
     wavelengths = None if scene.wavelengths_nm is None else scene.wavelengths_nm[bands]
     if cfg.get("library"):
         fwhm = None if scene.fwhm_nm is None else scene.fwhm_nm[bands]
@@ -221,9 +225,22 @@ def learn_endmembers(cfg: DictConfig, method, scene: Scene, bands: np.ndarray, s
     whole_grid = sample.shape[0] == scene.n_rows * scene.n_cols
     record["spatial_grid"] = bool(whole_grid and method.spatial)
     image_shape = (scene.n_rows, scene.n_cols) if whole_grid else None
-    endmembers = np.asarray(method.endmembers(sample, n_endmembers, rng=int(cfg.seed), image_shape=image_shape),
-                            dtype=np.float64)
+    print(f"learning {n_endmembers} endmembers ({count_source}) with {method.name} from "
+          f"{sample.shape[0]:,} sample pixels ...", flush=True)
+    endmembers = np.asarray(method.endmembers(sample, n_endmembers, rng=int(cfg.seed), image_shape=image_shape,
+                                              fit_record=fit_record), dtype=np.float64)
     return endmembers, [f"endmember_{i + 1}" for i in range(n_endmembers)], count_source
+
+
+def _kept_restart(fit_record: dict) -> str:
+    """The console's account of a multi-restart fit ('' when the method keeps no such record)."""
+    kept = fit_record.get("kept")
+    if not kept:
+        return ""
+    objectives = [r["objective"] for r in fit_record.get("restarts", []) if r.get("objective") is not None]
+    spread = f"; {len(objectives)} restarts, objectives {min(objectives):.4g}-{max(objectives):.4g}" if objectives else ""
+    value = "" if kept.get("objective") is None else f", objective {kept['objective']:.4g}"
+    return f": kept the {kept['start']}{value}{spread}"
 
 
 def _window_part(window: Window, strip: Window, values: np.ndarray) -> tuple[Window, np.ndarray] | None:
@@ -266,9 +283,12 @@ def run(cfg: DictConfig) -> dict:
     record["kept_bands"] = bands.tolist()
     record["removed_bad_bands"] = int(scene.n_bands - bands.size)
     record["removed_empty_bands"] = np.flatnonzero(empty).tolist()
-    endmembers, names, count_source = learn_endmembers(cfg, method, scene, bands, sample, record)
+    fit_record: dict = {}
+    endmembers, names, count_source = learn_endmembers(cfg, method, scene, bands, sample, record, fit_record)
     n_endmembers = endmembers.shape[1]
+    fit_seconds = time.perf_counter() - started
     started = job.timed("fit", started)
+    print(f"fit in {fit_seconds:.1f} s{_kept_restart(fit_record)}; abundances for every pixel ...", flush=True)
 
     abundance_scores = None if ref_abundances is None else AbundanceScores(ref_abundances, n_endmembers)
     window = central_window(scene.n_rows, scene.n_cols)
@@ -280,7 +300,8 @@ def run(cfg: DictConfig) -> dict:
     tiling = cfg.tiling
     runner = TiledRunner(AbundanceTiles(method, endmembers, bands, str(cfg.normalize)), tile=int(tiling.tile),
                          overlap=int(tiling.overlap), context=int(tiling.context), blend=tiling.blend,
-                         batch_size=int(tiling.batch_size), fill_missing=False, keep_nodata=True, progress=False)
+                         batch_size=int(tiling.batch_size), fill_missing=False, keep_nodata=True,
+                         progress=bool(cfg.get("progress", True)))
     with create_writer(job.outputs["abundances_swath" if ortho else "output"], template, overwrite=bool(cfg.overwrite),
                        inputs=(scene.path,) if scene.path else ()) as writer:
 
@@ -306,6 +327,7 @@ def run(cfg: DictConfig) -> dict:
         "n_endmembers_source": count_source,
         "preprocessing": record,
         "sample_pixels": int(sample.shape[0]),
+        "fit": fit_record or None,
         "reconstruction_rmse": {"mean": float(errors.mean()), "median": float(np.median(errors)),
                                 "p95": float(np.percentile(errors, 95)), "max": float(errors.max()),
                                 "units": "same as the pre-processed pixels"},

@@ -61,16 +61,23 @@ class Unmixer:
         """True when the extraction step can use the pixels' grid (``image_shape=``)."""
         return self.extract is not None and "image_shape" in _parameters(self.extract)
 
-    def _extract(self, pixels: Array, n_endmembers: int, rng, image_shape=None):
+    def _extract(self, pixels: Array, n_endmembers: int, rng, image_shape=None, fit_record: dict | None = None):
         if self.extract is None:
             raise ParameterError(f"method {self.name!r} unmixes onto a spectral library: pass library=FILE")
+        options = {}
         if image_shape is not None and self.spatial:
-            return self.extract(pixels, n_endmembers, rng=rng, image_shape=tuple(image_shape))
-        return self.extract(pixels, n_endmembers, rng=rng)
+            options["image_shape"] = tuple(image_shape)
+        if fit_record is not None and "fit_record" in _parameters(self.extract):
+            options["fit_record"] = fit_record
+        return self.extract(pixels, n_endmembers, rng=rng, **options)
 
-    def endmembers(self, pixels: Array, n_endmembers: int, rng=None, image_shape=None):
-        """Endmembers (bands, k) learnt from ``pixels`` (n_pixels, bands), row-major on ``image_shape`` if given."""
-        result = self._extract(pixels, n_endmembers, rng, image_shape)
+    def endmembers(self, pixels: Array, n_endmembers: int, rng=None, image_shape=None, fit_record: dict | None = None):
+        """Endmembers (bands, k) learnt from ``pixels`` (n_pixels, bands), row-major on ``image_shape`` if given.
+
+        ``fit_record``: a dict that extractors taking ``fit_record=`` fill with how the fit went
+        (for the job's report: e.g. which restart was kept and the objectives of all of them).
+        """
+        result = self._extract(pixels, n_endmembers, rng, image_shape, fit_record)
         return result[0] if isinstance(result, tuple) else result
 
     def __call__(self, pixels: Array, n_endmembers: int, rng=None, image_shape=None):

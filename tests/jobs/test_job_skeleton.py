@@ -129,6 +129,19 @@ def test_unmix_streams_through_the_tiling_runner_with_exact_reference_scores(tin
     assert got["abundance_rmse"] == pytest.approx(expected["abundance_rmse"], rel=1e-5)
 
 
+def test_unmix_report_and_console_name_the_restart_kept(tiny, tmp_path, capsys):
+    report = run_job("unmix", [f"input={tiny['scene']}", "n_endmembers=3", "quicklook=false", "progress=false",
+                               "method.extract.n_outer=10", f"output={tmp_path / 'u'}"])
+    fit = report["results"]["fit"]
+    objectives = [r["objective"] for r in fit["restarts"]]
+    assert fit["kept"]["objective"] == min(objectives) and fit["kept"]["start"] == fit["restarts"][fit["kept"]["index"]]["start"]
+    assert f"kept the {fit['kept']['start']}" in capsys.readouterr().out
+    # a method with no restarts keeps no record
+    report = run_job("unmix", [f"input={tiny['scene']}", "method=vca_fcls", "n_endmembers=3", "quicklook=false",
+                               f"output={tmp_path / 'v'}"])
+    assert report["results"]["fit"] is None
+
+
 @pytest.mark.parametrize("job", ["restore", "unmix", "pansharpen", "info", "convert"])
 def test_every_job_with_an_input_takes_reader_options_without_plus(job):
     from hsi.config import compose

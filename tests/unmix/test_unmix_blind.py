@@ -62,6 +62,26 @@ def test_edaa_pp_uniform_starts_keep_the_lowest_objective():
     assert squared_error(estimate) <= squared_error(seeds_only) * (1 + 1e-6)
 
 
+def test_edaa_pp_fit_record_names_the_restart_kept_without_changing_it():
+    pixels, _, _ = synthetic_mixture(n_pixels=600, noise=0.002, seed=3)
+    record = {}
+    recorded, _ = edaa_pp(pixels, 4, rng=0, n_outer=20, n_uniform_restarts=2, selection="objective", fit_record=record)
+    plain, _ = edaa_pp(pixels, 4, rng=0, n_outer=20, n_uniform_restarts=2, selection="objective")
+    assert np.array_equal(recorded, plain)  # recording is not a different fit
+    objectives = [r["objective"] for r in record["restarts"]]
+    assert [r["start"] for r in record["restarts"]] == [
+        "pp-SPA seed, neighbourhood 5", "pp-SPA seed, neighbourhood 10", "pp-SPA seed, neighbourhood 20",
+        "pp-SPA seed, neighbourhood 40", "near-uniform start 1", "near-uniform start 2"]
+    assert record["kept"]["index"] == int(np.argmin(objectives))
+    assert record["kept"]["objective"] == min(objectives)
+    assert record["objective_spread"] == pytest.approx(max(objectives) / min(objectives))
+    # EDAA's rule keeps a restart by fit and correlation: the record says so and names that restart.
+    edaa_rule = {}
+    kept_by_rule, _ = edaa_pp(pixels, 4, rng=0, n_outer=20, selection="edaa", fit_record=edaa_rule)
+    assert "EDAA's rule" in edaa_rule["selection"] and 0 <= edaa_rule["kept"]["index"] < 4
+    assert np.array_equal(kept_by_rule, edaa_pp(pixels, 4, rng=0, n_outer=20, selection="edaa")[0])
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"n_uniform_restarts": -1}, "n_uniform_restarts"),
     ({"selection": "best"}, "selection"),

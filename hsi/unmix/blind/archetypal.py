@@ -229,8 +229,9 @@ def _prepare(pixels, n_endmembers, rng, n_restarts, n_outer, fit_tolerance, max_
     return data_in, k, generator, data, learn, coords
 
 
-def _finish(pixels, data_in, data, learn, weights, abundances, fit_tolerance, refine_abundances):
-    best = _select(learn, weights, abundances, fit_tolerance)
+def _finish(pixels, data_in, data, learn, weights, abundances, fit_tolerance, refine_abundances, best=None):
+    if best is None:
+        best = _select(learn, weights, abundances, fit_tolerance)
     endmembers = learn.T @ weights[best]
     if refine_abundances or learn is not data or abundances is None:
         abundances_best = fcls(data, endmembers)
@@ -325,6 +326,7 @@ def edaa_pp(
     fit_tolerance: float = 0.05,
     refine_abundances: bool = True,
     max_pixels: int | None = 20000,
+    fit_record: dict | None = None,
 ):
     """hsi's default blind unmixing: entropic-descent archetypal analysis seeded by pp-SPA.
 
@@ -389,6 +391,8 @@ def edaa_pp(
         with ``n_random_restarts``, whose restarts stop unconverged by design).
     n_outer, n_inner_abundances, n_inner_weights : EDAA's T, K1, K2.
     subspace_dim, fit_tolerance, refine_abundances, max_pixels : as in :func:`edaa`.
+    fit_record : optional dict filled with how the fit went (the job's report): each
+        restart's start and final archetypal objective, the restart kept and the rule.
 
     Returns
     -------
@@ -428,6 +432,8 @@ def edaa_pp(
         noise = torch.rand(int(n_uniform_restarts), n, k, generator=generator, dtype=torch.float64, device=data.device)
         seeds += list(torch.softmax(0.1 * noise, dim=1))
     init = torch.stack(seeds)
+    starts = [f"pp-SPA seed, neighbourhood {size}" for size in sizes]
+    starts += [f"near-uniform start {i + 1}" for i in range(int(n_uniform_restarts))]
     weights, abundances = archetypal_restarts(
         coords,
         k,
@@ -440,12 +446,7 @@ def edaa_pp(
         init_weights=init,
         exact_abundances=True,
     )
-    if selection == "objective":
-        # Every restart minimised the same objective with the same exact abundance block: keep the lowest.
-        best = int(torch.argmin(_objective(coords, weights, abundances)))
-        weights, abundances = weights[best:best + 1], abundances[best:best + 1]
-    if int(n_random_restarts) == 0:
-        return _finish(pixels, data_in, data, learn, weights, abundances, fit_tolerance, refine_abundances)
+    objectives = _objective(coords, weights, abundances)
     if int(n_random_restarts) > 0:
         exponents = torch.randint(-3, 4, (int(n_random_restarts),), generator=generator, device=data.device)
         random_weights, _ = archetypal_restarts(
@@ -459,4 +460,26 @@ def edaa_pp(
             step_factors=torch.pow(2.0, exponents.to(torch.float64)),
         )
         weights = torch.cat([weights, random_weights])
-    return _finish(pixels, data_in, data, learn, weights, None, fit_tolerance, refine_abundances)
+        starts += [f"EDAA random start {i + 1}" for i in range(int(n_random_restarts))]
+        abundances = None  # every restart scored on its exact FCLS abundances (see _select)
+    if selection == "objective":
+        # Every restart minimised the same objective with the same exact abundance block: keep the lowest.
+        best = int(torch.argmin(objectives))
+    else:
+        best = _select(learn, weights, abundances, fit_tolerance)
+    if fit_record is not None:
+        _record_restarts(fit_record, starts, objectives, best, selection, n_outer)
+    return _finish(pixels, data_in, data, learn, weights, abundances, fit_tolerance, refine_abundances, best=best)
+
+
+def _record_restarts(record: dict, starts: list[str], objectives: torch.Tensor, best: int, selection: str,
+                     n_outer: int) -> None:
+    """What the report says of the restarts: each one's start and objective, the one kept, and why."""
+    values = [float(v) for v in objectives]
+    record["restarts"] = [{"start": start, "objective": values[i] if i < len(values) else None}
+                          for i, start in enumerate(starts)]
+    record["kept"] = {"index": best, "start": starts[best], "objective": values[best] if best < len(values) else None}
+    record["selection"] = ("lowest archetypal objective 0.5 ||Y - Y B A||^2" if selection == "objective"
+                           else "EDAA's rule: least-correlated endmembers among the near-best l1 fits")
+    record["objective_spread"] = max(values) / max(min(values), 1e-300)
+    record["outer_iterations"] = int(n_outer)
