@@ -67,7 +67,6 @@ enhanced spectral and spatial fidelity" (lambda-PNN), IEEE TGRS 61, 2023.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Callable
 
 import lightning
@@ -81,6 +80,7 @@ from hsi.degrade.mtf import decimate, mtf_blur, mtf_kernel_1d
 from hsi.degrade.padding import pad_indices
 from hsi.degrade.resample import upsample
 from hsi.errors import ParameterError
+from hsi.nn.quiet import quiet_lightning
 from hsi.pansharpen.mra import glp_lowpass, ms_nyquist_gains
 from hsi.pansharpen.noref import qnr_distortions, qnr_reference
 from hsi.pansharpen.pair import prepare
@@ -386,11 +386,10 @@ def _fit(build: Callable[[], lightning.LightningModule], steps: int, device: tor
     with torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(seed)
         module = build()
-        trainer = lightning.Trainer(max_steps=steps, accelerator=accelerator, devices=1, logger=False,
-                                    enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                                    num_sanity_val_steps=0)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*(num_workers|does not have many workers|GPU available|LeafSpec).*")
+        with quiet_lightning():  # the job's console lines say what runs, not the Trainer's summary
+            trainer = lightning.Trainer(max_steps=steps, accelerator=accelerator, devices=1, logger=False,
+                                        enable_checkpointing=False, enable_progress_bar=False,
+                                        enable_model_summary=False, num_sanity_val_steps=0)
             trainer.fit(module)
     return module
 

@@ -104,3 +104,30 @@ def test_tiled_forward_equals_the_whole_image_pass():
         assert tiled.shape == whole.shape
         assert torch.allclose(tiled, whole, atol=1e-5)
     assert (whole - image[:, :1]).abs().max() > 0.1  # the network does change the band
+
+
+def test_training_inside_the_job_prints_none_of_lightnings_lines():
+    """The pansharpen job's console says what hsi does; Lightning's accelerator summary, its tip and
+    its 'max_steps reached' line (INFO, once per Trainer) are not emitted during the method's fit."""
+    import logging
+
+    class Records(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.DEBUG)
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    records = Records()
+    lightning_logger = logging.getLogger("lightning.pytorch")
+    level = lightning_logger.level
+    lightning_logger.addHandler(records)
+    try:
+        ms = 1.0 + np.random.default_rng(0).random((16, 16, 2))
+        rho_pnn(ms, upsample(ms, 4).mean(axis=2), sensor="generic", first_band_steps=1, band_steps=1,
+                patch_size=64, batch_size=1)
+    finally:
+        lightning_logger.removeHandler(records)
+    assert not [m for m in records.messages if "GPU available" in m or "litlogger" in m or "max_steps" in m], records.messages
+    assert lightning_logger.level == level  # Lightning's own level is given back (the train job keeps its lines)
