@@ -261,9 +261,10 @@ def toolbox_row(sensor: str, name: str, fused, row: dict, pair) -> dict:
 def stacking_constraints(pairs: dict, reduced: dict) -> list[dict]:
     """The ``stacking_constraints`` table: per pair, at the two levels a choice is made on (the pair's
     central ``assess_size`` window, as the job; the bench's reduced pair), the cross-validated error
-    of each stacking constraint relative to the pick's, on each two-fold split."""
+    of each stacking constraint relative to the pick's, on each two-fold split. A level too small for
+    Wald's protocol (a cropped or quick run: there ``wald_select`` falls back without stacking) has no rows."""
     from hsi.pansharpen.protocol import reduced_resolution_indexes
-    from hsi.pansharpen.select import central_pair, constraint_evidence, pick_best, reduced_scale_outputs
+    from hsi.pansharpen.select import central_pair, constraint_evidence, pick_best, protocol_too_small, reduced_scale_outputs
 
     candidates = method_from_config("wald_select").candidates
     rows = []
@@ -271,6 +272,8 @@ def stacking_constraints(pairs: dict, reduced: dict) -> list[dict]:
         levels = {"pair": central_pair(ms, pan, ratio, job_assess_size()),
                   "reduced pair": (np.asarray(reduced[sensor].ms), np.asarray(reduced[sensor].pan))}
         for level, (low, high) in levels.items():
+            if protocol_too_small(low.shape, ratio):
+                continue
             fused, reference = reduced_scale_outputs(candidates, low, high, ratio=ratio, sensor=sensor)
             selected = pick_best({name: reduced_resolution_indexes(image, reference, ratio) for name, image in fused.items()})
             for split, relative in constraint_evidence(fused, reference, selected).items():

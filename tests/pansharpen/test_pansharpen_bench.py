@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 
 from hsi.bench.pansharpen import choice_row, choice_tables, default_against_best, index_agreement, run_benchmark
 
@@ -63,3 +64,21 @@ def test_choice_rows_name_the_rule_the_pick_and_the_weights_applied():
     assert tables["choice"][0]["selected"] == "awlp" and tables["choice"][0]["dataset"] == "IKONOS"
     assert tables["choice_scores"] == [{"dataset": "IKONOS", "scale": "full", "method": "wald_select", "candidate": "awlp",
                                         "q2n": 0.9, "ergas": 2.0}]
+
+
+def test_stacking_constraints_skip_a_level_too_small_for_the_protocol():
+    """A quick or cropped run (MS of 64 pixels: its reduced pair is 16 x 16, which the choice would
+    fuse at 4 x 4) gets rows for the level the protocol can score, instead of an error after the run."""
+    from scipy.ndimage import gaussian_filter
+
+    from hsi.bench.pansharpen import stacking_constraints
+    from hsi.degrade.mtf import decimate, mtf_blur
+    from hsi.pansharpen.protocol import reduced_resolution_pair
+
+    rng = np.random.default_rng(0)
+    pan = 1.0 + 0.3 * gaussian_filter(rng.standard_normal((256, 256)), 1.5)
+    cube = pan[:, :, None] * np.array([0.6, 1.0, 1.3]) + 0.05 * gaussian_filter(rng.standard_normal((256, 256, 3)), 3.0)
+    ms = decimate(mtf_blur(cube, 0.3, 4), 4)
+    rows = stacking_constraints({"generic": (ms, pan, 4)}, {"generic": reduced_resolution_pair(ms, pan, sensor="generic", ratio=4)})
+    assert [(row["level"], row["split"]) for row in rows] == [("pair", "left/right"), ("pair", "top/bottom")]
+    assert all(0.0 < row["affine_vs_pick"] < 2.0 for row in rows)
