@@ -285,9 +285,9 @@ def luminance_shares(ms_up: torch.Tensor) -> torch.Tensor:
 
     AWLP's ratio (toolbox ``AWLP.m``: ``MS~_k ./ (mean + eps)``) assumes non-negative bands, so
     that each share lies in ``[0, bands]``. The 23-tap interpolation rings below zero next to
-    saturated or sharp edges (on the WV2 pair, whose MS is >= 1 DN, ``MS~`` reaches -299 DN and
-    its band mean -58 DN), where the ratio of a near-zero mean explodes: -11,081 / +15,985 DN at
-    full resolution. The shares are taken of the radiance the interpolation cannot make
+    saturated or sharp edges (on the WV2 pair, whose MS is positive, ``MS~`` and its band mean go
+    negative there), where the ratio to a near-zero mean explodes (the fused range at full
+    resolution: ``bench_results/pansharpen_s6``, table ``full``, columns ``min`` / ``max``). The shares are taken of the radiance the interpolation cannot make
     negative, ``max(MS~_k, 0)``, which bounds them by the number of bands; a pixel with no
     positive band has no luminance to share and gets equal shares (plain additive injection).
     """

@@ -184,8 +184,9 @@ def test_real_pairs_at_full_resolution_stay_in_range(shared_data):
     PAN's contrast scaled to the band (the equalisation scales by up to 2.2 on WV2), so it may leave
     the MS's range by up to twice the MS's span, not more; only within 4 PAN pixels of the PAN's
     dead (1 DN) or saturated (2047 DN) pixels, where the detail itself is not a measurement, is the
-    injected detail left unbounded. AWLP reached -11,081 / +14,765 DN away from those pixels (its
-    ratio to a band mean that the interpolation's ringing drove through zero); now -972 / +5,301."""
+    injected detail left unbounded. AWLP's ratio to a band mean that the interpolation's ringing
+    drove through zero broke this bound before :func:`hsi.pansharpen.mra.luminance_shares`
+    (its range now: ``bench_results/pansharpen_s6``, table ``full``, ``min_clean`` / ``max_clean``)."""
     from hsi.bench.pansharpen import load_pair, method_from_config
 
     ms, pan, ratio = load_pair(shared_data / "pansharpening" / "imgWV2.mat")
