@@ -237,8 +237,11 @@ def _kept_restart(fit_record: dict) -> str:
     kept = fit_record.get("kept")
     if not kept:
         return ""
-    objectives = [r["objective"] for r in fit_record.get("restarts", []) if r.get("objective") is not None]
-    spread = f"; {len(objectives)} restarts, objectives {min(objectives):.4g}-{max(objectives):.4g}" if objectives else ""
+    restarts = fit_record.get("restarts", [])
+    objectives = [r["objective"] for r in restarts if r.get("objective") is not None]
+    # EDAA's random restarts stop unconverged and have no objective: count them, name whose objectives these are
+    scored = "" if len(objectives) == len(restarts) else f" ({len(objectives)} scored by objective)"
+    spread = f"; {len(restarts)} restarts{scored}, objectives {min(objectives):.4g}-{max(objectives):.4g}" if objectives else ""
     value = "" if kept.get("objective") is None else f", objective {kept['objective']:.4g}"
     return f": kept the {kept['start']}{value}{spread}"
 

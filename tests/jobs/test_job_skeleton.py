@@ -147,3 +147,17 @@ def test_every_job_with_an_input_takes_reader_options_without_plus(job):
     from hsi.config import compose
 
     assert compose(job, ["read.key=cube", "read.layout='bands,pixels'"]).read.key == "cube"
+
+
+def test_unmix_console_counts_every_restart_not_only_those_with_an_objective():
+    """edaa_pp_ensemble: 4 seeded restarts have an archetypal objective, 16 random ones (unconverged by
+    design) none; the console line must not say that 4 restarts ran."""
+    from hsi.jobs.unmix import _kept_restart
+
+    record = {"restarts": [{"start": f"seed {i}", "objective": 0.5 + i} for i in range(4)]
+                          + [{"start": f"EDAA random start {i + 1}", "objective": None} for i in range(16)],
+              "kept": {"index": 6, "start": "EDAA random start 3", "objective": None}}
+    line = _kept_restart(record)
+    assert line == ": kept the EDAA random start 3; 20 restarts (4 scored by objective), objectives 0.5-3.5"
+    record["restarts"], record["kept"] = record["restarts"][:4], {"index": 0, "start": "seed 0", "objective": 0.5}
+    assert _kept_restart(record) == ": kept the seed 0, objective 0.5; 4 restarts, objectives 0.5-3.5"
