@@ -261,7 +261,7 @@ def choose(candidates: Mapping[str, Callable], ms: Array, pan: Array, *, ratio: 
     if too_small:
         first = next(iter(candidates))
         return WaldChoice("too_small", {first: 1.0}, first, seconds=time.perf_counter() - started,
-                          note=f"{too_small}; used {first}, the first candidate")
+                          note=f"no per-scene choice, {too_small}; used {first}, the first candidate")
     fused, reference = reduced_scale_outputs(candidates, ms_np, pan_np, ratio=r, sensor=sensor)
     scores = {name: reduced_resolution_indexes(image, reference, r) for name, image in fused.items()}
     selected = pick_best(scores)

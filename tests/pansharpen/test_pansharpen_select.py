@@ -125,6 +125,7 @@ def test_a_pair_too_small_for_the_protocol_uses_the_first_candidate_and_says_so(
     report = method.fit(small_ms, small_pan)
     assert (report["rule"], report["weights"]) == ("too_small", {"mtf_glp": 1.0})
     assert "24x24" in report["note"] and "(6x6 pixels)" in report["note"] and "used mtf_glp" in report["note"]
+    assert report["note"].startswith("no per-scene choice, ")  # the console line says plainly what did not happen
     np.testing.assert_array_equal(method(small_ms, small_pan), mra.mtf_glp(small_ms, small_pan))
     assert WaldSelect({"mtf_glp": mra.mtf_glp, "exp": expand}).fit(ms[:32, :32], pan[:128, :128])["rule"] != "too_small"
     with pytest.raises(InputError, match=r"24x24 pixels.*\(6x6 pixels\)"):
