@@ -151,8 +151,10 @@ def run(cfg: DictConfig) -> dict:
     window = assessment_window(ms_scene, int(cfg.assess_size))
     ms = ms_scene.read(window, physical=True).astype(np.float64)
     pan = _read_pan(pan_scene, bands, _scaled(window, ratio))
-    if not (np.isfinite(ms).all() and np.isfinite(pan).all()):
-        raise InputError("ms or pan has nodata/non-finite pixels; fill or crop them before pansharpening")
+    for role, scene, values in (("ms", ms_scene, ms), ("pan", pan_scene, pan)):
+        if not np.isfinite(values).all():
+            raise InputError(f"{role}={scene.path}: {int((~np.isfinite(values)).sum()):,} nodata/non-finite values in the "
+                             f"central {window.height}x{window.width} MS-pixel window; fill or crop them before pansharpening")
     results = {"ratio": ratio, "sensor": sensor, "protocol": cfg.protocol,
                "coregistration": coregistration_check(ms, _intensity(pan), ratio)}
     started = time.perf_counter()

@@ -202,3 +202,13 @@ def test_reduced_protocol_scores_a_choice_not_fitted_to_its_reference(tmp_path):
     assert report["results"]["reduced_resolution"]["q2n"] == pytest.approx(expected["q2n"], rel=1e-6)
     assert report["results"]["reduced_resolution"]["ergas"] == pytest.approx(expected["ergas"], rel=1e-6)
     assert report["results"]["reduced_resolution_choice"]["weights"] == pytest.approx(choice["weights"])
+
+
+def test_nodata_in_the_ms_is_refused_naming_the_file(tmp_path):
+    ms_path, pan_path, wavelengths = _pair(tmp_path, None, None)
+    ms = open_scene(ms_path).read().astype(np.float32)
+    ms[3, 4, 1] = np.nan
+    save_scene(Scene.from_array(ms, wavelengths_nm=wavelengths), tmp_path / "ms_nan.tif")
+    with pytest.raises(InputError, match=r"^ms=.*ms_nan\.tif: 1 nodata/non-finite values"):
+        run_job("pansharpen", [f"ms={tmp_path / 'ms_nan.tif'}", f"pan={pan_path}", f"output={tmp_path / 'out.tif'}",
+                               "method=gsa", "quicklook=false"])
