@@ -14,6 +14,7 @@ from hsi.errors import GridMismatchError, InputError, ParameterError
 from hsi.io import open_scene
 from hsi.io.products import open_pair
 from hsi.jobs.common import finish, read_options, start
+from hsi.metrics.pansharp import BLOCK_MS_PIXELS
 from hsi.scene import Scene, Window
 
 PROTOCOLS = ("full", "reduced")
@@ -151,6 +152,9 @@ def run(cfg: DictConfig) -> dict:
     window = assessment_window(ms_scene, int(cfg.assess_size))
     ms = ms_scene.read(window, physical=True).astype(np.float64)
     pan = _read_pan(pan_scene, bands, _scaled(window, ratio))
+    if min(window.height, window.width) < BLOCK_MS_PIXELS:  # checked before any work: the fused file would be left unassessed
+        raise InputError(f"ms={ms_scene.path}: {ms_scene.n_rows}x{ms_scene.n_cols} pixels; the full-resolution assessment "
+                         f"(QNR on blocks of {BLOCK_MS_PIXELS}x{BLOCK_MS_PIXELS} MS pixels) needs at least that")
     for role, scene, values in (("ms", ms_scene, ms), ("pan", pan_scene, pan)):
         if not np.isfinite(values).all():
             raise InputError(f"{role}={scene.path}: {int((~np.isfinite(values)).sum()):,} nodata/non-finite values in the "

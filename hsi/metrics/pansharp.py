@@ -62,6 +62,8 @@ from hsi.metrics.quality import _q_from_moments, q2n
 __all__ = ["d_lambda", "d_s", "qnr", "d_lambda_khan", "hqnr"]
 
 DOMAINS = ("expanded", "original")
+#: The default block side in MS pixels (``8 * ratio`` PAN pixels: 32 at ratio 4, the toolbox's).
+BLOCK_MS_PIXELS = 8
 
 
 # --- inputs -----------------------------------------------------------------------------
@@ -95,7 +97,7 @@ def _check_grid(fused: torch.Tensor, ms: torch.Tensor, pan: torch.Tensor, ratio:
 
 def _block_sizes(block_size: int | None, ratio: int, rows: int, cols: int) -> tuple[int, int]:
     """Block side on the PAN grid and on the MS grid."""
-    block_size = 8 * ratio if block_size is None else positive_int(block_size, "block_size", minimum=2)
+    block_size = BLOCK_MS_PIXELS * ratio if block_size is None else positive_int(block_size, "block_size", minimum=2)
     if block_size % ratio or block_size // ratio < 2:
         raise ParameterError(
             f"block_size must be a multiple of ratio={ratio} of at least {2 * ratio} "

@@ -212,3 +212,13 @@ def test_nodata_in_the_ms_is_refused_naming_the_file(tmp_path):
     with pytest.raises(InputError, match=r"^ms=.*ms_nan\.tif: 1 nodata/non-finite values"):
         run_job("pansharpen", [f"ms={tmp_path / 'ms_nan.tif'}", f"pan={pan_path}", f"output={tmp_path / 'out.tif'}",
                                "method=gsa", "quicklook=false"])
+
+
+def test_a_pair_too_small_for_the_assessment_is_refused_before_any_output(tmp_path):
+    """A 4 x 4 MS: QNR's blocks (8 MS pixels a side) do not fit; the job used to fuse, write the
+    output, then fail on 'block_size=32' (a setting the user never gave), leaving a file without report."""
+    ms_path, pan_path, _ = _pair(tmp_path, None, None, side=16)
+    out = tmp_path / "fused.tif"
+    with pytest.raises(InputError, match=r"^ms=.*ms\.tif: 4x4 pixels; the full-resolution assessment"):
+        run_job("pansharpen", [f"ms={ms_path}", f"pan={pan_path}", f"output={out}", "method=gsa", "quicklook=false"])
+    assert not out.exists()
