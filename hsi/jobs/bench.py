@@ -7,6 +7,7 @@ checked before the suite runs (``overwrite=true`` replaces them). The JSON is th
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -29,6 +30,21 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def machine_state() -> dict:
+    """Threads and load when the suite starts: times in a table are read against these (shared machines)."""
+    import torch
+
+    return {"torch_threads": torch.get_num_threads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+            "cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2)}
+
+
+def machine_line(before: dict, after: dict) -> str:
+    """The tables' header line saying how many threads ran and how loaded the machine was."""
+    return (f"Threads: torch {before['torch_threads']} (OMP_NUM_THREADS={before['OMP_NUM_THREADS'] or 'unset'}), "
+            f"{before['cpus']} CPUs, load average {before['load_average_1min']:.1f} at start, "
+            f"{after['load_average_1min']:.1f} at end  ")
+
+
 def run(cfg: DictConfig) -> dict:
     suite_name = str(cfg.suite._target_).split(".")[-2]  # hsi.bench.<suite>.run_benchmark
     data_dir = cfg.data_dir or str(shared_data_dir())
@@ -36,17 +52,21 @@ def run(cfg: DictConfig) -> dict:
     job = start("bench", cfg, stem.with_suffix(".md"), inputs={"data_dir": data_dir}, scene_output=False,
                 report=stem.with_suffix(".json"))
     benchmark = hydra.utils.instantiate(cfg.suite, _partial_=True)
+    machine = machine_state()
     started = time.perf_counter()
     tables = benchmark(data_dir=data_dir)
+    machine_after = machine_state()
     elapsed = job.timed("suite", started) - started
     overrides = [f"suite.{k}={v}" for k, v in OmegaConf.to_container(cfg.suite).items() if k != "_target_"]
     command = f"python cli.py bench {suite_name} " + " ".join(overrides)
-    text = [f"# Benchmark: {suite_name}", "", f"Command: `{command}`  ", f"Total time: {elapsed:.1f} s", ""]
+    text = [f"# Benchmark: {suite_name}", "", f"Command: `{command}`  ", f"Total time: {elapsed:.1f} s  ",
+            machine_line(machine, machine_after), ""]
     for name, rows in tables.items():
         text += [f"## {name}", "", markdown_table(rows)]
     markdown = "\n".join(text)
     atomic_write(job.outputs["output"], lambda tmp: Path(tmp).write_text(markdown))
-    finish(job, {"suite": suite_name, "command": command, "seconds": elapsed, "tables": tables})
+    finish(job, {"suite": suite_name, "command": command, "seconds": elapsed,
+                 "machine": {"start": machine, "end": machine_after}, "tables": tables})
     print(markdown)
     print(f"tables written to {stem}.md and {stem}.json")
     return tables

@@ -70,6 +70,11 @@ def test_every_job_writes_a_report_with_exactly_the_report_keys(job, tiny, tmp_p
         assert tuple(scene_report) == REPORT_KEYS and scene_report["job"] == "convert"
     if job == "bench":
         assert report["results"]["tables"] and (tmp_path / "bench" / "scale.md").read_text().startswith("# Benchmark")
+        # the threads the times were measured with are in the table, as the suite started
+        import torch
+
+        assert f"Threads: torch {torch.get_num_threads()} (OMP_NUM_THREADS=" in (tmp_path / "bench" / "scale.md").read_text()
+        assert report["results"]["machine"]["start"]["torch_threads"] == torch.get_num_threads()
 
 
 @pytest.mark.parametrize("job", JOBS)
