@@ -374,10 +374,11 @@ class QNRRefineModule(lightning.LightningModule):
 
 
 def _fit(build: Callable[[], lightning.LightningModule], steps: int, device: torch.device,
-         seed: int) -> lightning.LightningModule:
+         seed: int, progress: bool = False) -> lightning.LightningModule:
     """Build a module (its weights seeded by ``seed``) and train it for ``steps`` with Lightning.
 
-    The caller's global random state is left as it was.
+    The caller's global random state is left as it was. ``progress``: Lightning's progress bar
+    over the steps (console).
     """
     accelerator = "gpu" if device.type == "cuda" else "cpu"
     cuda_devices = [device.index or 0] if accelerator == "gpu" else []
@@ -388,7 +389,7 @@ def _fit(build: Callable[[], lightning.LightningModule], steps: int, device: tor
         module = build()
         with quiet_lightning():  # the job's console lines say what runs, not the Trainer's summary
             trainer = lightning.Trainer(max_steps=steps, accelerator=accelerator, devices=1, logger=False,
-                                        enable_checkpointing=False, enable_progress_bar=False,
+                                        enable_checkpointing=False, enable_progress_bar=bool(progress),
                                         enable_model_summary=False, num_sanity_val_steps=0)
             trainer.fit(module)
     return module
@@ -420,6 +421,7 @@ def rho_pnn(
     refine_bands: int = 8,
     qnr_weight: float = 1.0,
     device: torch.device | str | None = None,
+    progress: bool = False,
 ) -> Array:
     """Zero-shot band-wise CNN pansharpening (see the module docstring).
 
@@ -455,6 +457,8 @@ def rho_pnn(
         pairs is an unbiased estimate of the mean over all pairs.
     qnr_weight : weight of ``1 - QNR`` against the spectral consistency in that stage.
     device : torch device (default: the input's).
+    progress : show Lightning's progress bar over the training steps (console); a CPU run of a
+        hyperspectral cube trains for minutes.
 
     Returns
     -------
@@ -501,7 +505,7 @@ def rho_pnn(
         batch_size=int(batch_size), learning_rate=learning_rate, spectral_target=spectral_target,
         hysteresis=hysteresis, spatial_weight=spatial_weight, two_sided=two_sided, window=window, width=width,
         seed=seed),
-        sum(steps), pair.ms.device, seed)
+        sum(steps), pair.ms.device, seed, progress)
     fused = module.fused
     if refine_steps:
         reference = qnr_reference(ms64, pan64, r)
@@ -509,7 +513,7 @@ def rho_pnn(
             fused, pan_eq, norm(ms64), pan64.float(), mean, std, reference, ratio=r, gains=gains,
             patch_blocks=blocks, batch_size=int(refine_batch_size), max_bands=int(refine_bands),
             learning_rate=learning_rate, qnr_weight=qnr_weight, width=width, seed=seed),
-            int(refine_steps), pair.ms.device, seed)
+            int(refine_steps), pair.ms.device, seed, progress)
         fused = module.fused
     fused = fused.to(pair.ms.device).double().permute(1, 2, 0) * std + mean
     return like_input(fused.to(pair.ms.dtype), pair.ms_input)

@@ -131,3 +131,14 @@ def test_training_inside_the_job_prints_none_of_lightnings_lines():
         lightning_logger.removeHandler(records)
     assert not [m for m in records.messages if "GPU available" in m or "litlogger" in m or "max_steps" in m], records.messages
     assert lightning_logger.level == level  # Lightning's own level is given back (the train job keeps its lines)
+
+
+def test_progress_shows_a_bar_over_the_training_steps_only_when_asked(capfd):
+    ms = 1.0 + np.random.default_rng(0).random((16, 16, 2))
+    pan = upsample(ms, 4).mean(axis=2)
+    options = dict(sensor="generic", first_band_steps=2, band_steps=1, patch_size=64, batch_size=1)
+    quiet = rho_pnn(ms, pan, **options)
+    assert "3/3" not in "".join(capfd.readouterr())  # no bar: it would count 3/3 steps
+    shown = rho_pnn(ms, pan, progress=True, **options)
+    assert "3/3" in "".join(capfd.readouterr())  # first band 2 steps + 1 later band
+    assert np.array_equal(quiet, shown)  # the bar does not change the fit
