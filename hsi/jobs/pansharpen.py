@@ -15,6 +15,7 @@ from hsi.io import open_scene
 from hsi.io.products import open_pair
 from hsi.jobs.common import finish, read_options, start
 from hsi.metrics.pansharp import BLOCK_MS_PIXELS
+from hsi.pansharpen.select import central_window
 from hsi.scene import Scene, Window
 
 PROTOCOLS = ("full", "reduced")
@@ -104,8 +105,7 @@ def _intensity(pan: np.ndarray) -> np.ndarray:
 
 def assessment_window(ms: Scene, size: int) -> Window:
     """The central window of at most ``size`` x ``size`` MS pixels where the indexes are computed."""
-    height, width = min(int(size), ms.n_rows), min(int(size), ms.n_cols)
-    return Window((ms.n_rows - height) // 2, (ms.n_cols - width) // 2, height, width)
+    return Window(*central_window(ms.n_rows, ms.n_cols, size))
 
 
 def _scaled(window: Window, ratio: int) -> Window:

@@ -289,13 +289,21 @@ def full_scale_hqnr(candidates: Mapping[str, Callable], options: Mapping[str, Ma
             for option, weights in options.items()}
 
 
+def central_window(n_rows: int, n_cols: int, size: int) -> tuple[int, int, int, int]:
+    """``(top, left, rows, cols)`` of the central window of at most ``size`` x ``size`` MS pixels.
+
+    One definition for the pansharpen job's assessment window and :func:`central_pair`, so the
+    window a bench chooses on is the job's."""
+    rows, cols = min(int(size), int(n_rows)), min(int(size), int(n_cols))
+    return (int(n_rows) - rows) // 2, (int(n_cols) - cols) // 2, rows, cols
+
+
 def central_pair(ms: np.ndarray, pan: np.ndarray, ratio: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     """The central window of at most ``size`` x ``size`` MS pixels of a pair, and its PAN.
 
     The pansharpen job chooses on this window of the scene (its ``assess_size``); a bench that
     fuses a whole pair chooses on the same window so that its rows show what the job does."""
-    rows, cols = min(int(size), ms.shape[0]), min(int(size), ms.shape[1])
-    top, left = (ms.shape[0] - rows) // 2, (ms.shape[1] - cols) // 2
+    top, left, rows, cols = central_window(ms.shape[0], ms.shape[1], size)
     return (ms[top : top + rows, left : left + cols],
             pan[top * ratio : (top + rows) * ratio, left * ratio : (left + cols) * ratio])
 
