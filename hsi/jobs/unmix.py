@@ -225,7 +225,8 @@ def learn_endmembers(cfg: DictConfig, method, scene: Scene, bands: np.ndarray, s
     whole_grid = sample.shape[0] == scene.n_rows * scene.n_cols
     record["spatial_grid"] = bool(whole_grid and method.spatial)
     image_shape = (scene.n_rows, scene.n_cols) if whole_grid else None
-    print(f"learning {n_endmembers} endmembers ({count_source}) with {method.name} from "
+    count = "given" if count_source == "given" else count_source.replace("auto (", "estimated by ").rstrip(")")
+    print(f"learning {n_endmembers} endmembers ({count}) with {method.name} from "
           f"{sample.shape[0]:,} sample pixels ...", flush=True)
     endmembers = np.asarray(method.endmembers(sample, n_endmembers, rng=int(cfg.seed), image_shape=image_shape,
                                               fit_record=fit_record), dtype=np.float64)
@@ -304,7 +305,7 @@ def run(cfg: DictConfig) -> dict:
     runner = TiledRunner(AbundanceTiles(method, endmembers, bands, str(cfg.normalize)), tile=int(tiling.tile),
                          overlap=int(tiling.overlap), context=int(tiling.context), blend=tiling.blend,
                          batch_size=int(tiling.batch_size), fill_missing=False, keep_nodata=True,
-                         progress=bool(cfg.get("progress", True)))
+                         progress=bool(cfg.progress))
     with create_writer(job.outputs["abundances_swath" if ortho else "output"], template, overwrite=bool(cfg.overwrite),
                        inputs=(scene.path,) if scene.path else ()) as writer:
 
