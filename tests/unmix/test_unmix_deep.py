@@ -115,3 +115,25 @@ def test_cnnaeu_on_samson(samson):
 def test_cnnaeu_on_jasper(jasper):
     scores = _real(jasper, "none", 4)
     assert scores["mean_sad_deg"] < 6.0 and scores["abundance_rmse"] < 0.14
+
+
+def test_cnnaeu_fit_prints_none_of_lightnings_lines(spatial_scene):
+    """Inside the unmix job the Trainer's accelerator summary and 'max_steps reached' line are not emitted."""
+    import logging
+
+    class Records(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.DEBUG)
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    records = Records()
+    lightning_logger = logging.getLogger("lightning.pytorch")
+    lightning_logger.addHandler(records)
+    try:
+        cnnaeu(spatial_scene[0][:144], 3, rng=0, image_shape=(12, 12), trainer=_trainer(2), patch_size=8)
+    finally:
+        lightning_logger.removeHandler(records)
+    assert not [m for m in records.messages if "GPU available" in m or "max_steps" in m], records.messages

@@ -9,8 +9,6 @@ reconstruction, so the fit ignores per-pixel illumination scale.
 
 from __future__ import annotations
 
-import warnings
-
 import lightning
 import torch
 from torch import nn
@@ -18,6 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from hsi.arrays import Array, as_tensor, like_input, positive_int, torch_generator
 from hsi.errors import ParameterError
+from hsi.nn.quiet import quiet_lightning
 from hsi.unmix.checks import check_n_endmembers, check_pixels
 from hsi.unmix.extract import vca
 
@@ -218,13 +217,13 @@ def cnnaeu(
             network.decoder.weight.copy_(init[:, :, None, None])
         module = CNNAEUModule(network, image, origins, patch_shape, learning_rate=learning_rate,
                               batch_size=int(batch_size))
-        if trainer is None:
-            fit = lightning.Trainer(max_epochs=30, accelerator=accelerator, devices=1, logger=False,
-                                    enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
-        else:
-            fit = trainer(accelerator=accelerator, devices=1)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*(num_workers|does not have many workers|GPU available|TPU available|LeafSpec).*")
+        with quiet_lightning():  # the unmix job's console says what runs, not the Trainer's summary
+            if trainer is None:
+                fit = lightning.Trainer(max_epochs=30, accelerator=accelerator, devices=1, logger=False,
+                                        enable_checkpointing=False, enable_progress_bar=False,
+                                        enable_model_summary=False)
+            else:
+                fit = trainer(accelerator=accelerator, devices=1)
             fit.fit(module)
     network = module.network.to(data.device).eval()
     with torch.no_grad():
