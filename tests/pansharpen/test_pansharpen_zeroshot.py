@@ -12,6 +12,7 @@ from hsi.errors import ParameterError
 from hsi.metrics import d_lambda, d_s
 from hsi.pansharpen.noref import best_qnr_start, image_qnr, qnr_distortions, qnr_reference
 from hsi.pansharpen.zeroshot import correlation_gap, hysteresis_switch, rho_pnn
+from tests._lightning_lines import lightning_messages, unwanted
 
 
 def test_hysteresis_keeps_its_state_inside_the_band():
@@ -111,25 +112,13 @@ def test_training_inside_the_job_prints_none_of_lightnings_lines():
     its 'max_steps reached' line (INFO, once per Trainer) are not emitted during the method's fit."""
     import logging
 
-    class Records(logging.Handler):
-        def __init__(self):
-            super().__init__(logging.DEBUG)
-            self.messages = []
-
-        def emit(self, record):
-            self.messages.append(record.getMessage())
-
-    records = Records()
     lightning_logger = logging.getLogger("lightning.pytorch")
     level = lightning_logger.level
-    lightning_logger.addHandler(records)
-    try:
+    with lightning_messages() as messages:
         ms = 1.0 + np.random.default_rng(0).random((16, 16, 2))
         rho_pnn(ms, upsample(ms, 4).mean(axis=2), sensor="generic", first_band_steps=1, band_steps=1,
                 patch_size=64, batch_size=1)
-    finally:
-        lightning_logger.removeHandler(records)
-    assert not [m for m in records.messages if "GPU available" in m or "litlogger" in m or "max_steps" in m], records.messages
+    assert not unwanted(messages), messages
     assert lightning_logger.level == level  # Lightning's own level is given back (the train job keeps its lines)
 
 

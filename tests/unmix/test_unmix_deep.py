@@ -11,6 +11,7 @@ from hsi.metrics.unmix import unmixing_scores
 from hsi.unmix.abundance import fcls
 from hsi.unmix.deep import cnnaeu, spectral_angle_loss
 
+from tests._lightning_lines import lightning_messages, unwanted
 from tests.unmix._spatial import spatial_mixture
 
 
@@ -119,21 +120,6 @@ def test_cnnaeu_on_jasper(jasper):
 
 def test_cnnaeu_fit_prints_none_of_lightnings_lines(spatial_scene):
     """Inside the unmix job the Trainer's accelerator summary and 'max_steps reached' line are not emitted."""
-    import logging
-
-    class Records(logging.Handler):
-        def __init__(self):
-            super().__init__(logging.DEBUG)
-            self.messages = []
-
-        def emit(self, record):
-            self.messages.append(record.getMessage())
-
-    records = Records()
-    lightning_logger = logging.getLogger("lightning.pytorch")
-    lightning_logger.addHandler(records)
-    try:
+    with lightning_messages() as messages:
         cnnaeu(spatial_scene[0][:144], 3, rng=0, image_shape=(12, 12), trainer=_trainer(2), patch_size=8)
-    finally:
-        lightning_logger.removeHandler(records)
-    assert not [m for m in records.messages if "GPU available" in m or "max_steps" in m], records.messages
+    assert not unwanted(messages), messages
