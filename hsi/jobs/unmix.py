@@ -192,7 +192,7 @@ def count_endmembers(cfg: DictConfig, sample: np.ndarray, n_bands: int) -> tuple
 
         method = str(cfg.n_endmembers_method)
         k = estimate_n_endmembers(sample, method=method, false_alarm=float(cfg.false_alarm))
-        return k, f"auto ({method})"
+        return k, f"estimated by {method}"
     try:
         k = int(cfg.n_endmembers)
     except (TypeError, ValueError):
@@ -225,8 +225,7 @@ def learn_endmembers(cfg: DictConfig, method, scene: Scene, bands: np.ndarray, s
     whole_grid = sample.shape[0] == scene.n_rows * scene.n_cols
     record["spatial_grid"] = bool(whole_grid and method.spatial)
     image_shape = (scene.n_rows, scene.n_cols) if whole_grid else None
-    count = "given" if count_source == "given" else count_source.replace("auto (", "estimated by ").rstrip(")")
-    print(f"learning {n_endmembers} endmembers ({count}) with {method.name} from "
+    print(f"learning {n_endmembers} endmembers ({count_source}) with {method.name} from "
           f"{sample.shape[0]:,} sample pixels ...", flush=True)
     endmembers = np.asarray(method.endmembers(sample, n_endmembers, rng=int(cfg.seed), image_shape=image_shape,
                                               fit_record=fit_record), dtype=np.float64)
@@ -290,9 +289,8 @@ def run(cfg: DictConfig) -> dict:
     fit_record: dict = {}
     endmembers, names, count_source = learn_endmembers(cfg, method, scene, bands, sample, record, fit_record)
     n_endmembers = endmembers.shape[1]
-    fit_seconds = time.perf_counter() - started
     started = job.timed("fit", started)
-    print(f"fit in {fit_seconds:.1f} s{_kept_restart(fit_record)}; abundances for every pixel ...", flush=True)
+    print(f"fit in {job.timings['fit_s']:.1f} s{_kept_restart(fit_record)}; abundances for every pixel ...", flush=True)
 
     abundance_scores = None if ref_abundances is None else AbundanceScores(ref_abundances, n_endmembers)
     window = central_window(scene.n_rows, scene.n_cols)

@@ -150,10 +150,7 @@ def stacking_weights(fused: Mapping[str, np.ndarray], reference: np.ndarray, col
     ``nonnegative``: ``w >= 0`` instead (non-negative least squares, without the sum), the
     constraint Breiman (1996) proposed: free weights of collinear candidates can grow large
     with opposite signs (``wald_select_nonnegative``)."""
-    matrix, target = _design(fused, reference, columns)
-    if nonnegative:
-        return scipy.optimize.nnls(matrix, target)[0]
-    return affine_least_squares(matrix, target)
+    return _constrained_weights(*_design(fused, reference, columns), "nonnegative" if nonnegative else "affine")
 
 
 def affine_least_squares(matrix: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -217,7 +214,7 @@ def constraint_evidence(fused: Mapping[str, np.ndarray], reference: np.ndarray, 
         half = target.shape[1] // 2
         folds = ((slice(0, half), slice(half, None)), (slice(half, None), slice(0, half)))
         one_hot = np.array([float(name == selected) for name in images])
-        pick = sum(_relative_mse(images, target, one_hot, test) for _, test in folds)
+        pick = max(sum(_relative_mse(images, target, one_hot, test) for _, test in folds), np.finfo(float).tiny)
         evidence[split] = {
             constraint: sum(_relative_mse(images, target, _constrained_weights(*_design(images, target, fit), constraint), test)
                             for fit, test in folds) / pick
