@@ -27,8 +27,8 @@ Two rules, both using nothing but the pair:
   own estimates (BDSD's and GSA's regressions, MTF-GLP-FS's gains) change from region to region
   and at full scale, and signed weights of size 1-3 amplify their disagreement: on the IKONOS
   pair the stack reached -2,172 / +8,223 DN on an MS of at most 2,040 and a whole-image HQNR of
-  0.807, the bounded stack -14 / +7,282 (the largest value of one candidate) and 0.919
-  (``bench_results/pansharpen_s7``).
+  0.807 (``bench_results/pansharpen_s6``, ``full``), the bounded stack -14 / +7,282 (the largest
+  value of one candidate, ``mtf_glp_hpm``) and 0.906 (``bench_results/pansharpen_s7``).
 
 Why the full-scale check: the reduced-scale pairs are degraded with exactly the MTF model the
 methods assume, a real pair is not; weights that extrapolate between candidates (more detail
@@ -76,9 +76,9 @@ RULES = ("select", "stack")
 MIN_REDUCED_MS_SIDE = 8
 #: The full-scale HQNR check fuses the central window of at most this many MS pixels a side
 #: with every candidate: the pansharpen job's default tile and assessment window, so the check
-#: sees the candidates estimate their parameters over the extent the job fuses at once. (On a
-#: 128-pixel window, IKONOS's stack scored HQNR 0.925 where the same weights fused over 256
-#: pixels scored 0.800 on the same central 128 pixels, ``bench_results/pansharpen_s7`` notes.)
+#: sees the candidates estimate their parameters over the extent the job fuses at once: on a
+#: 128-pixel window IKONOS's stack passed with HQNR 0.925 (``bench_results/pansharpen_s6``,
+#: ``choice``); fused over 256 pixels the same kind of weights score 0.777 (``pansharpen_s7``).
 FULL_SCALE_CHECK_SIDE = 256
 
 
