@@ -18,11 +18,13 @@ filled so as to add as little to them as can be:
   covariance and biases the slopes towards zero;
 * a PAN pixel missing under an MS pixel with data takes the PAN that the interpolated MS
   predicts there (least squares of the PAN, block-averaged, on the MS bands, over the
-  tile's valid blocks; clipped to the range of the valid PAN): a point on the fitted
-  relation leaves that fit unchanged, and the fill meets the real PAN at its border with
-  the right level, so the MTF filters inject no step into the neighbours.
+  tile's valid blocks; clipped to the range of the valid PAN): points close to the relation
+  the valid pixels follow change the regressions little, and the fill meets the real PAN at
+  its border at the right level, so the MTF filters inject no step into the neighbours.
 
-A tile without a single fused pixel with data is not fused at all.
+Filters still reach across a gap's border: fused pixels within their support of a gap differ
+somewhat from a fusion of complete data (tests/pansharpen/test_pansharpen_nodata.py bounds
+it). A tile without a single fused pixel with data is not fused at all.
 """
 
 from __future__ import annotations
