@@ -185,3 +185,16 @@ def test_with_several_high_resolution_bands_a_pixel_missing_in_any_is_nodata():
     np.testing.assert_array_equal(masks.nodata, expected)
     _, filled = fill_pair(ms.astype(np.float64), high, masks, 4)
     assert filled[5, 7, 0] == high[5, 7, 0] and 0.5 * pan.min() <= filled[5, 7, 1] <= 0.5 * pan.max()
+
+
+def test_nodata_count_streams_and_counts_a_pixel_missing_in_both_once():
+    from hsi.pansharpen.pair_nodata import count_nodata
+    from hsi.pansharpen.tile_adapter import pair_scene
+
+    ms, pan = _pair(side=64)
+    ms[0:2, 0:3, 1] = np.nan  # 6 MS pixels: 96 fused pixels
+    pan[0:4, 0:20] = np.nan  # 80 PAN pixels, 48 of them under the missing MS
+    pair = pair_scene(Scene.from_array(ms), Scene.from_array(pan), 4)
+    expected = {"total": 96 + 32, "ms_nodata": 96, "pan_nodata": 80}
+    assert count_nodata(pair, 4, 4) == expected
+    assert count_nodata(pair, 4, 4, max_bytes=1) == expected  # one MS row at a time
