@@ -67,7 +67,8 @@ def test_ms_fill_in_one_band_makes_its_pan_grid_block_nodata(tmp_path):
     far = np.zeros(nodata.shape, bool)
     far[FAR:, :] = far[:, FAR:] = True
     np.testing.assert_array_equal(fused[far], clean[far])
-    # near the block the tiles' statistics and filters differ, within 4 % of the range (5.5 % before)
+    # near the block the tiles' statistics and filters differ, within 4 % of the range (the former
+    # per-band fill, which fused the block, also missed this bound)
     assert np.abs(fused[~nodata] - clean[~nodata]).max() < 0.04 * (clean.max() - clean.min())
     assert report["results"]["nodata"]["total"] == report["results"]["nodata"]["ms_nodata"] == 24 * 24
     assert report["results"]["nodata"]["pan_nodata"] == 0
@@ -88,7 +89,7 @@ def test_pan_fill_makes_exactly_its_pixels_nodata(tmp_path, capsys):
     far = np.zeros(pan.shape, bool)
     far[FAR:, :] = far[:, :FAR] = True  # the block spans MS rows 0..5, cols 25..30: tiles starting at col 18 see it
     np.testing.assert_array_equal(fused[far], clean[far])
-    assert np.abs(fused[~expected] - clean[~expected]).max() < 0.06 * (clean.max() - clean.min())  # 7.2 % before
+    assert np.abs(fused[~expected] - clean[~expected]).max() < 0.06 * (clean.max() - clean.min())  # missed before too
     assert report["results"]["nodata"] == {"total": 19 * 22, "ms_nodata": 0, "pan_nodata": 19 * 22,
                                            "rule": report["results"]["nodata"]["rule"]}
     assert "418 fused pixels nodata (0 without MS data, 418 without PAN data" in capsys.readouterr().out
@@ -103,9 +104,9 @@ def _batch(ms: np.ndarray, pan: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("missing", ["ms", "pan"])
 def test_a_tile_mostly_fill_fuses_its_valid_pixels_as_without_fill(name, missing):
     """88 % of a tile's MS (or PAN) is fill, the other image holds data there: its valid pixels fuse within
-    3.5 % of the scene's range (RMS) of the fusion of the whole tile (0.6-3.2 %). Filling each band with
-    its own mean (the tiling runner's default, used here before) put real detail in one image against a
-    flat patch in the other into the regressions and injection gains: 4.3-19 % for these methods."""
+    3.5 % of the scene's range (RMS) of the fusion of the whole tile. Filling each band with its own mean
+    (the tiling runner's default, used here before) put real detail in one image against a flat patch in
+    the other into the regressions and injection gains, and missed this bound for each of these methods."""
     ms, pan = _pair(side=64)
     tiles = PansharpenTiles(methods.load("pansharpen", name), 4, 4, "generic")
     clean = tiles(_batch(ms, pan))[0]
