@@ -15,6 +15,7 @@ from hsi.io import open_scene
 from hsi.io.products import open_pair
 from hsi.jobs.common import finish, read_options, start
 from hsi.metrics.pansharp import BLOCK_MS_PIXELS
+from hsi.pansharpen.pair_nodata import RULE as NODATA_RULE
 from hsi.pansharpen.select import central_window
 from hsi.scene import Scene, Window
 
@@ -123,6 +124,14 @@ def _choice_line(choice: dict | None) -> str:
     return f"; chose {choice['selected']} ({choice['rule']}, results.choice)"
 
 
+def _nodata_line(nodata: dict) -> str:
+    """How many fused pixels are nodata and why, for the console line (nothing when none is)."""
+    if not nodata["total"]:
+        return ""
+    return (f"; {nodata['total']:,} fused pixels nodata ({nodata['ms_nodata']:,} without MS data, "
+            f"{nodata['pan_nodata']:,} without PAN data; results.nodata)")
+
+
 def run(cfg: DictConfig) -> dict:
     if cfg.protocol not in PROTOCOLS:
         raise ParameterError(f"protocol must be one of {PROTOCOLS}; got {cfg.protocol!r}")
@@ -169,6 +178,7 @@ def run(cfg: DictConfig) -> dict:
                                pan_bands=bands, tile=int(cfg.tiling.tile), overlap=int(cfg.tiling.overlap),
                                context=int(cfg.tiling.context), overwrite=bool(cfg.overwrite))
     started = job.timed("pansharpen", started)
+    results["nodata"] = {**summary.pop("nodata"), "rule": NODATA_RULE}
     results["tiling"] = summary
     fused_scene = open_scene(summary["output"])
     fused = fused_scene.read(_scaled(window, ratio), physical=True).astype(np.float64)
@@ -191,5 +201,5 @@ def run(cfg: DictConfig) -> dict:
     job.timed("assess", started)
     report = finish(job, results, method=method)
     print(f"wrote {fused_scene.path} ({fused_scene.n_rows}x{fused_scene.n_cols}x{fused_scene.n_bands}), "
-          f"QNR {results['full_resolution']['qnr']:.4f}{_choice_line(results.get('choice'))}")
+          f"QNR {results['full_resolution']['qnr']:.4f}{_choice_line(results.get('choice'))}{_nodata_line(results['nodata'])}")
     return report
