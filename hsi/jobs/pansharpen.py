@@ -120,7 +120,8 @@ def _choice_line(choice: dict | None) -> str:
     if choice.get("note"):
         return f"; {choice['note']}"
     if choice["rule"] == "stack":
-        return f"; chose a weighted combination of {len([w for w in choice['weights'].values() if w])} methods (results.choice)"
+        bounded = " bounded by their per-pixel range" if choice.get("bounded") else ""
+        return f"; chose a weighted combination of {len([w for w in choice['weights'].values() if w])} methods{bounded} (results.choice)"
     return f"; chose {choice['selected']} ({choice['rule']}, results.choice)"
 
 

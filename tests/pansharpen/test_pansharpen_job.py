@@ -200,9 +200,10 @@ def test_default_chooses_once_per_scene_and_reports_the_choice(tmp_path, capsys)
     assert report["timings"]["choose_s"] > 0.0
     said = capsys.readouterr().out  # the console line names the decision, not only the report
     assert (f"chose {choice['selected']} (select" in said) if choice["rule"] == "select" else ("weighted combination" in said)
+    assert ("bounded by their per-pixel range" in said) == choice["bounded"]
     candidates = methods.load("pansharpen", "wald_select").candidates
     ms, pan = open_scene(ms_path).read().astype(np.float64), open_scene(pan_path).read()[:, :, 0].astype(np.float64)
-    expected = combine(candidates, choice["weights"], ms, pan, ratio=4, sensor="generic")
+    expected = combine(candidates, choice["weights"], ms, pan, ratio=4, sensor="generic", bounded=choice["bounded"])
     np.testing.assert_allclose(open_scene(out).read(), expected, rtol=1e-5, atol=1e-5)
 
 
