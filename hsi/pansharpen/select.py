@@ -296,30 +296,70 @@ def choose(candidates: Mapping[str, Callable], ms: Array, pan: Array, *, ratio: 
     return WaldChoice(chosen_rule, weights, selected, scores, errors, hqnr, time.perf_counter() - started, bounded=bounded)
 
 
+class RunningSum:
+    """``sum_j w_j F_j`` over images added one at a time and, with ``track_range``, the range they
+    span value by value: at most three arrays of an image's size however many images are added,
+    so a combination never holds every candidate's output at once."""
+
+    def __init__(self, track_range: bool = False):
+        self.track_range = bool(track_range)
+        self.total = self.low = self.high = None
+
+    def add(self, weight: float, image: np.ndarray) -> None:
+        if self.total is None:
+            self.total = weight * image
+            if self.track_range:
+                self.low, self.high = image.copy(), image.copy()
+            return
+        self.total = self.total + weight * image
+        if self.track_range:
+            np.minimum(self.low, image, out=self.low)
+            np.maximum(self.high, image, out=self.high)
+
+    def result(self, bounded: bool = False) -> np.ndarray:
+        """The sum; ``bounded``: clipped, value by value, to the range of the images added."""
+        if not bounded:
+            return self.total
+        if not self.track_range:
+            raise ParameterError("a bounded sum needs RunningSum(track_range=True)")
+        return np.clip(self.total, self.low, self.high)
+
+
 def weighted_sum(images: Iterable[tuple[float, np.ndarray]], bounded: bool = False) -> np.ndarray:
     """``sum_j w_j F_j`` over ``(w_j, F_j)`` pairs, one image held at a time; ``bounded``: clipped,
     value by value, to the range the images span (the bounded stack of the module docstring)."""
-    total = low = high = None
+    running = RunningSum(track_range=bounded)
     for weight, image in images:
-        if total is None:
-            total, low, high = weight * image, image.copy(), image.copy()
-        else:
-            total = total + weight * image
-            np.minimum(low, image, out=low)
-            np.maximum(high, image, out=high)
-    return np.clip(total, low, high) if bounded else total
+        running.add(weight, image)
+    return running.result(bounded)
 
 
 def full_scale_hqnr(candidates: Mapping[str, Callable], options: Mapping[str, tuple[Mapping[str, float], bool]],
                     ms: np.ndarray, pan: np.ndarray, *, ratio: int, sensor: str | None) -> dict[str, float]:
     """HQNR of each ``(weights, bounded)`` option applied at full scale to the pair itself (no reference),
-    on its central window of at most :data:`FULL_SCALE_CHECK_SIDE` MS pixels a side."""
+    on its central window of at most :data:`FULL_SCALE_CHECK_SIDE` MS pixels a side.
+
+    Each candidate fuses the window once and is added to the running sum of every distinct set of
+    weights that uses it (the stack and the bounded stack share theirs), then dropped: memory
+    holds a few full-scale images however many candidates there are, not one per candidate
+    (each is the window's size on the PAN grid, in every MS band). A candidate no option weighs
+    is not run."""
     ms, pan = central_pair(ms, pan, ratio, FULL_SCALE_CHECK_SIDE)
-    outputs = {name: _as_numpy(method(ms, pan, ratio=ratio, sensor=sensor)) for name, method in candidates.items()}
-    return {option: full_resolution_indexes(
-                weighted_sum(((w, outputs[name]) for name, w in weights.items() if w != 0.0), bounded), ms, pan,
-                ratio=ratio, sensor=sensor)["hqnr"]
-            for option, (weights, bounded) in options.items()}
+    keys = {option: tuple(sorted((name, float(w)) for name, w in weights.items() if w != 0.0))
+            for option, (weights, _) in options.items()}
+    sums = {key: RunningSum(track_range=any(bounded for option, (_, bounded) in options.items() if keys[option] == key))
+            for key in keys.values()}
+    for name, method in candidates.items():
+        users = [(key, dict(key)[name]) for key in sums if name in dict(key)]
+        if not users:
+            continue
+        output = _as_numpy(method(ms, pan, ratio=ratio, sensor=sensor))
+        for key, weight in users:
+            sums[key].add(weight, output)
+        del output
+    return {option: full_resolution_indexes(sums[keys[option]].result(bounded), ms, pan, ratio=ratio,
+                                            sensor=sensor)["hqnr"]
+            for option, (_, bounded) in options.items()}
 
 
 def central_window(n_rows: int, n_cols: int, size: int) -> tuple[int, int, int, int]:
