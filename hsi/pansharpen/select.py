@@ -108,6 +108,7 @@ class WaldChoice:
     seconds: float = 0.0
     note: str = ""
     bounded: bool = False
+    bands_left_out: list[int] = field(default_factory=list)
 
     @property
     def applied(self) -> str:
@@ -122,7 +123,7 @@ class WaldChoice:
         return {"rule": self.rule, "applied": self.applied, "selected": self.selected, "weights": self.weights,
                 "bounded": self.bounded, "reduced_scale_scores": self.scores,
                 "held_out_relative_mse": self.held_out_error, "full_scale_hqnr": self.full_scale_hqnr,
-                "seconds": self.seconds, "note": self.note}
+                "seconds": self.seconds, "note": self.note, "bands_left_out": self.bands_left_out}
 
 
 def _as_numpy(image: Array) -> np.ndarray:
@@ -240,6 +241,20 @@ def constraint_evidence(fused: Mapping[str, np.ndarray], reference: np.ndarray, 
     return evidence
 
 
+#: A band whose mean magnitude in the MS is at most this fraction of the largest band's carries no
+#: signal to choose on (a dead band, or one a product zeroes, e.g. in water-vapour absorption).
+NO_SIGNAL_FRACTION = 1e-6
+
+
+def bands_with_signal(reference: np.ndarray) -> np.ndarray:
+    """(bands,) True where the MS ``reference`` (rows, cols, bands) has signal to score a fusion on.
+
+    ERGAS divides each band's error by the band's mean and the stacking's design divides by it
+    too: a band of zeros makes the first undefined and lets the second weigh noise by 1e12."""
+    means = np.abs(reference.reshape(-1, reference.shape[2]).mean(axis=0))
+    return means > NO_SIGNAL_FRACTION * means.max()
+
+
 def choose(candidates: Mapping[str, Callable], ms: Array, pan: Array, *, ratio: int | None = None,
            sensor: str | None = None, rule: str = "stack", full_scale_check: bool = True,
            nonnegative: bool = False) -> WaldChoice:
@@ -262,7 +277,9 @@ def choose(candidates: Mapping[str, Callable], ms: Array, pan: Array, *, ratio: 
     -------
     :class:`WaldChoice` with the weights to apply at full scale and the reduced-scale evidence
     (rule ``"too_small"``, the first candidate and a ``note`` saying why, for an MS whose reduced
-    pair is under :data:`MIN_REDUCED_MS_SIDE` pixels a side).
+    pair is under :data:`MIN_REDUCED_MS_SIDE` pixels a side). Bands without signal
+    (:func:`bands_with_signal`) are left out of the scores and the stacking's fit and listed in
+    ``bands_left_out``; the weights apply to every band.
     """
     if rule not in RULES:
         raise ParameterError(f"rule must be one of {RULES}; got {rule!r}")
@@ -279,6 +296,14 @@ def choose(candidates: Mapping[str, Callable], ms: Array, pan: Array, *, ratio: 
         return WaldChoice("too_small", {first: 1.0}, first, seconds=time.perf_counter() - started,
                           note=f"no per-scene choice, {too_small}; used {first}, the first candidate")
     fused, reference = reduced_scale_outputs(candidates, ms_np, pan_np, ratio=r, sensor=sensor)
+    scored = bands_with_signal(reference)
+    if not scored.any():
+        raise InputError(f"the MS ({ms_np.shape[0]}x{ms_np.shape[1]} pixels chosen on) has no band with signal: "
+                         f"every band's mean is 0")
+    left_out = [int(band) for band in np.flatnonzero(~scored)]
+    if left_out:  # scored and fitted on the bands with signal; the weights then apply to every band
+        fused = {name: image[:, :, scored] for name, image in fused.items()}
+        reference = reference[:, :, scored]
     scores = {name: reduced_resolution_indexes(image, reference, r) for name, image in fused.items()}
     selected = pick_best(scores)
     weights = {name: float(name == selected) for name in fused}
@@ -296,7 +321,8 @@ def choose(candidates: Mapping[str, Callable], ms: Array, pan: Array, *, ratio: 
                 best = "bounded_stack" if hqnr["bounded_stack"] > hqnr["stack"] else "stack"
                 if hqnr[best] >= hqnr["select"]:
                     chosen_rule, weights, bounded = "stack", stacked, best == "bounded_stack"
-    return WaldChoice(chosen_rule, weights, selected, scores, errors, hqnr, time.perf_counter() - started, bounded=bounded)
+    return WaldChoice(chosen_rule, weights, selected, scores, errors, hqnr, time.perf_counter() - started, bounded=bounded,
+                      bands_left_out=left_out)
 
 
 class RunningSum:

@@ -167,6 +167,28 @@ def test_the_full_scale_check_holds_one_candidate_output_at_a_time(rank_one_pair
     assert hqnr["bounded_stack"] != hqnr["stack"]
 
 
+def test_a_band_of_zeros_is_left_out_of_the_choice(rank_one_pair):
+    """A dead band (zeros, as products write in absorption bands) has no mean to divide ERGAS or the
+    stacking's design by: the choice is made on the other bands, as on the pair without it (it raised
+    "ERGAS is undefined" before), and every band is fused."""
+    cube, ms, pan = rank_one_pair
+    candidates = {"exp": expand, "half_detail": half_detail}
+    dead = np.concatenate([ms[:, :, :2], np.zeros(ms.shape[:2] + (1,)), ms[:, :, 2:]], axis=2)
+    method = WaldSelect(candidates)
+    with_dead, without = method.fit(dead, pan), WaldSelect(candidates).fit(ms, pan)
+    assert with_dead["bands_left_out"] == [2] and without["bands_left_out"] == []
+    assert with_dead["rule"] == without["rule"] == "stack" and with_dead["selected"] == without["selected"]
+    for name, weight in without["weights"].items():
+        assert with_dead["weights"][name] == pytest.approx(weight, rel=1e-9)
+    for name, scores in without["reduced_scale_scores"].items():
+        for index in ("q2n", "ergas"):
+            assert with_dead["reduced_scale_scores"][name][index] == pytest.approx(scores[index], rel=1e-9)
+    fused = method(dead, pan)
+    assert fused.shape == cube.shape[:2] + (5,) and np.isfinite(fused).all() and np.abs(fused[:, :, 2]).max() < 1e-9
+    with pytest.raises(InputError, match="no band with signal"):
+        WaldSelect(candidates).fit(np.zeros_like(ms), pan)
+
+
 def test_a_pair_too_small_for_the_protocol_uses_the_first_candidate_and_says_so(rank_one_pair):
     """The guard checks the pair the rule fuses: a 24 x 24 MS (which passed the old check on the MS
     side) is fused at 6 x 6 one level down, under the 8 x 8 the filters need; 32 x 32 (8 x 8) is enough."""
