@@ -173,7 +173,10 @@ def run(cfg: DictConfig) -> dict:
                "coregistration": coregistration_check(ms, _intensity(pan), ratio)}
     started = time.perf_counter()
     if callable(getattr(method, "fit", None)):  # a method that chooses per scene (wald_select) decides once, here
-        results["choice"] = method.fit(ms, pan, ratio=ratio, sensor=sensor)
+        try:
+            results["choice"] = method.fit(ms, pan, ratio=ratio, sensor=sensor)
+        except InputError as error:  # the choice sees arrays only: name the files it was made on
+            raise InputError(f"ms={ms_scene.path}, pan={pan_scene.path}: {error}") from error
         started = job.timed("choose", started)
     summary = pansharpen_scene(method, ms_scene, pan_scene, job.outputs["output"], ratio=ratio, sensor=sensor,
                                pan_bands=bands, tile=int(cfg.tiling.tile), overlap=int(cfg.tiling.overlap),

@@ -207,6 +207,18 @@ def test_default_chooses_once_per_scene_and_reports_the_choice(tmp_path, capsys)
     np.testing.assert_allclose(open_scene(out).read(), expected, rtol=1e-5, atol=1e-5)
 
 
+def test_a_pair_the_default_cannot_choose_on_is_refused_naming_the_files(tmp_path):
+    """An MS without signal (every band 0) leaves wald_select nothing to score: one line naming the inputs, no output."""
+    import re
+
+    ms_path, pan_path, wavelengths = _pair(tmp_path, None, None, side=128)
+    save_scene(Scene.from_array(np.zeros((32, 32, 3), np.float32), wavelengths_nm=wavelengths), ms_path, overwrite=True)
+    out = tmp_path / "fused.tif"
+    with pytest.raises(InputError, match=re.escape(f"ms={ms_path}, pan={pan_path}: ") + ".*no band with signal"):
+        run_job("pansharpen", [f"ms={ms_path}", f"pan={pan_path}", f"output={out}", "quicklook=false"])
+    assert not out.exists()
+
+
 def test_reduced_protocol_scores_a_choice_not_fitted_to_its_reference(tmp_path):
     """protocol=reduced with wald_select: the choice scored is made one level down, on the degraded pair,
     as in the bench; the choice fitted on the pair itself used the very MS the score compares with."""
