@@ -90,7 +90,7 @@ def protocol_too_small(ms_shape: tuple[int, ...], ratio: int) -> str | None:
     reduced = [side // ratio for side in ms_shape[:2]]
     if min(reduced) >= MIN_REDUCED_MS_SIDE:
         return None
-    return (f"the MS is {ms_shape[0]}x{ms_shape[1]} pixels: Wald's protocol would fuse it reduced by {ratio} "
+    return (f"the MS it chooses on is {ms_shape[0]}x{ms_shape[1]} pixels: Wald's protocol would fuse it reduced by {ratio} "
             f"({reduced[0]}x{reduced[1]} pixels), and needs at least {MIN_REDUCED_MS_SIDE}x{MIN_REDUCED_MS_SIDE} "
             f"(an MS of {MIN_REDUCED_MS_SIDE * ratio}x{MIN_REDUCED_MS_SIDE * ratio} at ratio {ratio})")
 
