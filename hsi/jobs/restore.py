@@ -9,7 +9,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from hsi import methods
-from hsi.errors import GridMismatchError, ParameterError
+from hsi.errors import GridMismatchError, InputError, ParameterError
 from hsi.distributed import dask_client
 from hsi.io import open_scene
 from hsi.jobs.common import central_window, finish, input_scene, read_options, start
@@ -105,7 +105,12 @@ def run(cfg: DictConfig) -> dict:
     if empty.any():  # bands with no data stay out of the method and are written back as nodata
         method = BandSubsetTiles(method, kept, scene.n_bands)
     blocks = sample_blocks(scene.select_bands(kept), int(cfg.sample_pixels), rng=np.random.default_rng(int(cfg.seed)))
-    method.fit(blocks)
+    if np.nanmin(blocks) == np.nanmax(blocks):  # an all-zero scene broke the noise regression with a traceback
+        raise InputError(f"{scene.describe()}: every sampled value is {float(np.nanmin(blocks)):g}: no signal to restore")
+    try:
+        method.fit(blocks)
+    except InputError as error:  # the fit's own checks (too few pixels for the bands, ...) name no file
+        raise InputError(f"{scene.describe()}: {error}") from None
     del blocks  # the sample (160 MB at 200,000 pixels x 200 bands) is not needed past the fit
     release_free_memory()  # nor what the fit freed (diagnosis, statistics): the passes start from what is live
     started = job.timed("fit", started)
