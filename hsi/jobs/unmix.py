@@ -21,6 +21,7 @@ from hsi import methods
 from hsi.errors import InputError, ParameterError
 from hsi.io import create_writer, open_scene
 from hsi.io.atomic import atomic_write
+from hsi.io.record import drop_reservations
 from hsi.jobs.common import central_window, finish, input_scene, start
 from hsi.jobs.ortho import wants_ortho, write_orthorectified
 from hsi.nodata import empty_bands
@@ -280,6 +281,19 @@ def _window_part(window: Window, strip: Window, values: np.ndarray) -> tuple[Win
 
 
 def run(cfg: DictConfig) -> dict:
+    folder = None if cfg.output in (None, "") else Path(str(cfg.output)).expanduser()
+    made_here = folder is not None and not folder.exists()
+    try:
+        return _run(cfg)
+    except BaseException:
+        if made_here and folder.is_dir():  # a failed run leaves no empty output folder behind
+            drop_reservations()  # the completion record's placeholder inside it
+            if not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+
+
+def _run(cfg: DictConfig) -> dict:
     scene = input_scene(cfg)
     if cfg.output in (None, ""):
         raise InputError("no output= given")
@@ -311,12 +325,17 @@ def run(cfg: DictConfig) -> dict:
     rng = np.random.default_rng(int(cfg.seed))
     started = time.perf_counter()
     sample = sample_pixels(scene, bands, int(cfg.sample_pixels), rng, scene.block_rows_for(int(cfg.block_bytes), itemsize=4))
+    if np.nanmin(sample) == np.nanmax(sample):  # an all-zero scene broke the count's noise regression (traceback)
+        raise InputError(f"{scene.describe()}: every sampled value is {float(np.nanmin(sample)):g}: nothing to unmix")
     sample, record = preprocess(sample, normalize=str(cfg.normalize))
     record["kept_bands"] = bands.tolist()
     record["removed_bad_bands"] = int(scene.n_bands - bands.size)
     record["removed_empty_bands"] = np.flatnonzero(empty).tolist()
     fit_record: dict = {}
-    endmembers, names, count_source = learn_endmembers(cfg, method, scene, bands, sample, record, fit_record, library)
+    try:
+        endmembers, names, count_source = learn_endmembers(cfg, method, scene, bands, sample, record, fit_record, library)
+    except InputError as error:  # the fit's own checks name no file
+        raise InputError(f"{scene.describe()}: {error}") from None
     n_endmembers = endmembers.shape[1]
     started = job.timed("fit", started)
     print(f"fit in {job.timings['fit_s']:.1f} s{_kept_restart(fit_record)}; abundances for every pixel ...", flush=True)

@@ -46,3 +46,19 @@ def test_bad_options_are_one_line_and_leave_no_output_folder(scenes, tmp_path, c
     for fragment in fragments:
         assert fragment.format(**scenes) in lines[0], lines[0]
     assert not output.exists()
+
+
+@pytest.mark.parametrize("cube, options, fragment", [
+    (np.zeros((12, 10, 20), np.float32), [], "every sampled value is 0: nothing to unmix"),
+    (np.zeros((12, 10, 20), np.float32), ["n_endmembers=3"], "every sampled value is 0: nothing to unmix"),
+    (np.random.default_rng(1).random((12, 10, 1), dtype=np.float32), [], "at least 2 bands"),
+])
+def test_a_scene_the_fit_refuses_is_one_line_naming_it_and_leaves_no_folder(tmp_path, capsys, cube, options, fragment):
+    """Before (review): an all-zero scene was a LinAlgError traceback (n_endmembers=3: 'endmembers
+    contain NaN', no file named); a one-band scene's error named no file; each left the folder."""
+    scene = save_scene(Scene.from_array(cube), tmp_path / "scene.tif")
+    output = tmp_path / "unmixed"
+    assert main(["unmix", f"input={scene}", f"output={output}", "progress=false", *options]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {scene}: ") and fragment in lines[0], lines
+    assert not output.exists()
