@@ -140,7 +140,8 @@ def choice_row(choice: dict, **where) -> dict:
     weights = ", ".join(f"{name} {weight:.3g}" for name, weight in choice["weights"].items() if weight != 0.0)
     return {**where, "rule": choice["rule"], "selected": choice["selected"], "weights": weights,
             "held_out_stack": held_out.get("stack"), "held_out_select": held_out.get("select"),
-            "hqnr_stack": hqnr.get("stack"), "hqnr_select": hqnr.get("select"), "choice_s": choice["seconds"]}
+            "hqnr_stack": hqnr.get("stack"), "hqnr_bounded_stack": hqnr.get("bounded_stack"),
+            "hqnr_select": hqnr.get("select"), "bounded": bool(choice.get("bounded")), "choice_s": choice["seconds"]}
 
 
 def _crop(ms: np.ndarray, pan: np.ndarray, ratio: int, size: int | None):

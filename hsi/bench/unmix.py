@@ -173,6 +173,44 @@ def fit_time_rows(methods: list[str], spec: dict, data_dir, seed: int) -> list[d
     return rows
 
 
+def _spread_spec(spec: dict) -> tuple[list[int], list[str], list[str]]:
+    """``seed_spread``'s seeds, methods and scenes, checked (before any method runs)."""
+    seeds = [int(s) for s in spec.get("seeds") or []]
+    methods, scenes = list(spec.get("methods") or []), list(spec.get("scenes") or [])
+    if not seeds or not methods or not scenes:
+        raise ParameterError(f"seed_spread needs non-empty seeds, methods and scenes; got {spec}")
+    return seeds, methods, scenes
+
+
+def seed_spread_rows(spec: dict, data_dir, cases: list[dict] | None) -> list[dict]:
+    """Each method's scores over several seeds: how far a single-seed comparison can be trusted.
+
+    Methods with random restarts (EDAA's random starts and step factors, a random learning
+    subset) score differently from seed to seed; a difference between two methods smaller than
+    that spread is not a ranking. ``spec``: ``seeds`` (list of ints), ``methods`` and ``scenes``
+    (names as in the main table). One row per scene and method: mean, minimum and maximum of
+    SAD and aRMSE over the seeds, and each seed's SAD.
+    """
+    seeds, methods, scenes = _spread_spec(spec)
+    rows = []
+    for scene_name, reference, normalize in _load_scenes(data_dir, scenes, False, cases):
+        pixels = scene_pixels(reference, normalize)
+        k = reference.endmembers.shape[1]
+        for method_name in methods:
+            scores = []
+            for seed in seeds:
+                method = load_method(method_name)
+                endmembers, abundances = method(pixels, k, rng=seed, image_shape=reference.cube.shape[:2])
+                scores.append(score_rows(scene_name, method_name, endmembers, abundances, reference, 0.0))
+            sad = np.array([row["SAD mean (deg)"] for row in scores])
+            armse = np.array([row["aRMSE x100"] for row in scores])
+            rows.append({"scene": scene_name, "method": method_name, "seeds": ",".join(map(str, seeds)),
+                         "SAD mean (deg)": float(sad.mean()), "SAD min": float(sad.min()), "SAD max": float(sad.max()),
+                         "aRMSE x100 mean": float(armse.mean()), "aRMSE min": float(armse.min()), "aRMSE max": float(armse.max()),
+                         "SAD per seed": ", ".join(f"{value:.3f}" for value in sad)})
+    return rows
+
+
 def run_benchmark(
     data_dir: str | None = None,
     quick: bool = False,
@@ -185,6 +223,7 @@ def run_benchmark(
     library_methods: list[str] | None = None,
     cases: list[dict] | None = None,
     fit_time: dict | None = None,
+    seed_spread: dict | None = None,
 ) -> dict[str, list[dict]]:
     """Every unmixing method on Samson, Jasper Ridge and the synthetic cases, and the FCLS throughput table.
 
@@ -197,6 +236,8 @@ def run_benchmark(
     scenes : names among ``samson``, ``jasper_ridge`` and the cases' names (None: all of them).
     cases : synthetic case specifications, each the keyword arguments of
         :func:`hsi.bench.unmix_cases.build_case` (None: none).
+    seed_spread : ``{seeds, methods, scenes}``: a table of each method's scores over several
+        seeds (:func:`seed_spread_rows`; None or the quick run: no such table).
     fit_time : a large synthetic case (``build_case`` arguments plus ``sample_pixels``) on whose
         sample every method's endmember fit is timed (None or the quick run: no fit-time table).
     fcls_pixels, fcls_check : size of the throughput problem and of the scipy-checked subset.
@@ -207,8 +248,11 @@ def run_benchmark(
 
     Returns
     -------
-    {"unmixing": rows, "fcls_throughput": rows, "library_unmixing": rows (when library methods ran)}.
+    {"unmixing": rows, "fcls_throughput": rows, "library_unmixing": rows (when library methods ran),
+    "fit_time": rows and "seed_spread": rows (when asked for)}.
     """
+    if seed_spread and not quick:
+        _spread_spec(dict(seed_spread))
     previous_threads = torch.get_num_threads()
     if threads is not None:
         if int(threads) < 1:
@@ -219,6 +263,8 @@ def run_benchmark(
         if fit_time and not quick:
             names = methods if methods is not None else list(DEFAULT_METHODS)
             tables["fit_time"] = fit_time_rows(names, fit_time, Path(data_dir) if data_dir else None, seed)
+        if seed_spread and not quick:
+            tables["seed_spread"] = seed_spread_rows(dict(seed_spread), Path(data_dir) if data_dir else None, cases)
         return tables
     finally:
         torch.set_num_threads(previous_threads)

@@ -45,32 +45,40 @@ def ensure_sample(path: Path = SAMPLE_SCENE) -> Path:
 
 
 SAMPLE_RATIO = 4  # resolution ratio of the generated pansharpening sample pair
+#: MS side of the sample pair: the default method (wald_select) fuses the MS reduced by the ratio
+#: once more and needs 8 x 8 pixels there (an MS of 32 x 32 at ratio 4); 40 leaves it 10 x 10.
+SAMPLE_PAIR_MS_SIDE = 40
 
 
 def ensure_sample_pair(folder: Path | None = None) -> tuple[Path, Path]:
-    """A pansharpening sample pair made from the sample scene, generated if missing.
+    """A pansharpening sample pair made from its own synthetic scene, generated if missing.
 
-    The low-resolution cube is the sample blurred with a generic sensor MTF and decimated by
-    4 (grid and transform scaled accordingly); the PAN is the sample at full resolution
-    through a generic 450-900 nm panchromatic response.
+    The scene is :func:`hsi.sample_scene.make_sample_scene` at ``SAMPLE_RATIO x
+    SAMPLE_PAIR_MS_SIDE`` pixels a side (160: the sample's materials, noise and georeferencing;
+    deterministic), larger than the 96 x 96 restore sample so that the default pansharpening
+    method runs on it. The low-resolution cube is that scene blurred with a generic sensor MTF
+    and decimated by 4 (grid and transform scaled accordingly); the PAN is the scene at full
+    resolution through a generic 450-900 nm panchromatic response.
     """
     from affine import Affine
 
     from hsi.degrade.mtf import degrade_resolution
     from hsi.degrade.srf import synthesize
+    from hsi.sample_scene import make_sample_scene
 
     folder = SAMPLE_SCENE.parent if folder is None else folder
     ms_path, pan_path = folder / "sample_pair_ms.tif", folder / "sample_pair_pan.tif"
     if not (ms_path.exists() and pan_path.exists()):
-        sample = open_scene(ensure_sample())
-        cube = sample.read(physical=True)
-        pan = np.asarray(synthesize(cube, sample.wavelengths_nm, "PAN_generic"), dtype=np.float32)
+        side = SAMPLE_RATIO * SAMPLE_PAIR_MS_SIDE
+        scene = make_sample_scene(n_rows=side, n_cols=side).to_scene()
+        cube = scene.read(physical=True)
+        pan = np.asarray(synthesize(cube, scene.wavelengths_nm, "PAN_generic"), dtype=np.float32)
         low = np.asarray(degrade_resolution(cube, SAMPLE_RATIO, "generic"), dtype=np.float32)
-        float_scene = sample.derived(dtype=np.float32, scale=1.0, offset=0.0, nodata=None)
-        save_scene(float_scene.derived(n_bands=1, dtype=np.float32, band_names=["pan"], units=sample.units)
-                   .with_array(pan), pan_path, overwrite=True)
-        save_scene(float_scene.with_array(low, transform=sample.transform * Affine.scale(SAMPLE_RATIO)),
-                   ms_path, overwrite=True)
+        float_scene = scene.derived(dtype=np.float32, nodata=None)
+        save_scene(float_scene.derived(n_bands=1, band_names=["pan"], units=scene.units)
+                   .with_array(pan), pan_path, overwrite=True, compress="deflate")
+        save_scene(float_scene.with_array(low, transform=scene.transform @ Affine.scale(SAMPLE_RATIO)),
+                   ms_path, overwrite=True, compress="deflate")
     return ms_path, pan_path
 
 

@@ -15,6 +15,7 @@ from hsi.io import open_scene
 from hsi.io.products import open_pair
 from hsi.jobs.common import finish, read_options, start
 from hsi.metrics.pansharp import BLOCK_MS_PIXELS
+from hsi.pansharpen.pair_nodata import RULE as NODATA_RULE
 from hsi.pansharpen.select import central_window
 from hsi.scene import Scene, Window
 
@@ -119,8 +120,17 @@ def _choice_line(choice: dict | None) -> str:
     if choice.get("note"):
         return f"; {choice['note']}"
     if choice["rule"] == "stack":
-        return f"; chose a weighted combination of {len([w for w in choice['weights'].values() if w])} methods (results.choice)"
+        bounded = " bounded by their per-pixel range" if choice.get("bounded") else ""
+        return f"; chose a weighted combination of {len([w for w in choice['weights'].values() if w])} methods{bounded} (results.choice)"
     return f"; chose {choice['selected']} ({choice['rule']}, results.choice)"
+
+
+def _nodata_line(nodata: dict) -> str:
+    """How many fused pixels are nodata and why, for the console line (nothing when none is)."""
+    if not nodata["total"]:
+        return ""
+    return (f"; {nodata['total']:,} fused pixels nodata ({nodata['ms_nodata']:,} without MS data, "
+            f"{nodata['pan_nodata']:,} without PAN data; results.nodata)")
 
 
 def run(cfg: DictConfig) -> dict:
@@ -169,6 +179,7 @@ def run(cfg: DictConfig) -> dict:
                                pan_bands=bands, tile=int(cfg.tiling.tile), overlap=int(cfg.tiling.overlap),
                                context=int(cfg.tiling.context), overwrite=bool(cfg.overwrite))
     started = job.timed("pansharpen", started)
+    results["nodata"] = {**summary.pop("nodata"), "rule": NODATA_RULE}
     results["tiling"] = summary
     fused_scene = open_scene(summary["output"])
     fused = fused_scene.read(_scaled(window, ratio), physical=True).astype(np.float64)
@@ -191,5 +202,5 @@ def run(cfg: DictConfig) -> dict:
     job.timed("assess", started)
     report = finish(job, results, method=method)
     print(f"wrote {fused_scene.path} ({fused_scene.n_rows}x{fused_scene.n_cols}x{fused_scene.n_bands}), "
-          f"QNR {results['full_resolution']['qnr']:.4f}{_choice_line(results.get('choice'))}")
+          f"QNR {results['full_resolution']['qnr']:.4f}{_choice_line(results.get('choice'))}{_nodata_line(results['nodata'])}")
     return report

@@ -14,6 +14,7 @@ bands) cube on the PAN grid. The MS is interpolated internally by
   Lightning: not imported here).
 * :mod:`~hsi.pansharpen.baseline`: EXP, the interpolated MS (the baseline of every table).
 * :mod:`~hsi.pansharpen.tile_adapter`: scenes larger than memory, tile by tile.
+* :mod:`~hsi.pansharpen.pair_nodata`: which fused pixels are nodata, and the gaps filled before a method sees a tile.
 * :mod:`~hsi.pansharpen.protocol`: Wald's reduced-resolution protocol and quality indexes.
 """
 

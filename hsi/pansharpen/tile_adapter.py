@@ -10,7 +10,9 @@ Each tile is fused independently, so statistics that a method estimates from the
 (injection gains, regressions, a zero-shot network's weights) are estimated per tile: with
 tiles of a few hundred MS pixels they are local versions of the global ones, and overlapping
 tiles are blended. A scene that fits in one tile is fused in one call (no context padding),
-which gives exactly the untiled result.
+which gives exactly the untiled result. Tiles reach the tile function with their nodata as
+NaN; :mod:`hsi.pansharpen.pair_nodata` decides which fused pixels are nodata and fills the
+gaps before the method sees them.
 
 References
 ----------
@@ -26,6 +28,7 @@ from typing import Callable
 import numpy as np
 
 from hsi.errors import InputError
+from hsi.pansharpen.pair_nodata import count_nodata, fill_pair, pair_masks
 from hsi.scene import Scene, Window
 from hsi.tiling import run_tiled
 
@@ -70,8 +73,11 @@ def pair_scene(ms: Scene, pan: Scene, ratio: int, pan_bands: list[int] | None = 
 
 
 class PansharpenTiles:
-    """Tile function ``(n, rows, cols, bands + ratio**2) -> (n, ratio*rows, ratio*cols, bands)``.
+    """Tile function ``(n, rows, cols, bands + ratio**2 * m) -> (n, ratio*rows, ratio*cols, bands)``.
 
+    Tiles come with their nodata as NaN; :mod:`hsi.pansharpen.pair_nodata` fills the gaps so
+    that they add nothing to the method's statistics, and its rule makes the fused pixels
+    without MS or PAN data NaN again (nodata in the output). A tile without data is not fused.
     A class rather than a closure so that it pickles (the tiling engine may ship it to workers).
     """
 
@@ -79,12 +85,20 @@ class PansharpenTiles:
         self.method, self.ratio, self.n_bands, self.sensor = method, int(ratio), int(n_bands), sensor
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        ms = batch[..., : self.n_bands].astype(np.float64)
+        ms_tiles = batch[..., : self.n_bands].astype(np.float64)
         pans = unfold_pan(batch[..., self.n_bands :], self.ratio).astype(np.float64)
         if pans.shape[3] == 1:
             pans = pans[..., 0]  # a PAN: (n, rows, cols)
-        fused = [np.asarray(self.method(tile, pan, ratio=self.ratio, sensor=self.sensor)) for tile, pan in zip(ms, pans)]
-        return np.stack(fused).astype(np.float32)
+        fused = np.full(pans.shape[:3] + (self.n_bands,), np.nan, np.float32)
+        for k, (ms, pan) in enumerate(zip(ms_tiles, pans)):
+            masks = pair_masks(ms, pan, self.ratio)
+            if masks.nodata.all():
+                continue  # no fused pixel would have data: nothing to fuse
+            if masks.nodata.any():
+                ms, pan = fill_pair(ms, pan, masks, self.ratio)
+            fused[k] = np.asarray(self.method(ms, pan, ratio=self.ratio, sensor=self.sensor))
+            fused[k][masks.nodata] = np.nan
+        return fused
 
 
 def pansharpen_scene(
@@ -117,8 +131,13 @@ def pansharpen_scene(
 
     Returns
     -------
-    The tiling summary (tiles, seconds, output path). The output keeps the MS wavelengths,
-    FWHM and band names, and takes the PAN's CRS and transform.
+    The tiling summary (tiles, seconds, output path) and, under ``nodata``, how many fused
+    pixels are nodata and why (:func:`hsi.pansharpen.pair_nodata.count_nodata`). The output
+    keeps the MS wavelengths, FWHM and band names, and takes the PAN's CRS and transform.
+    Fused pixels without MS (any band) or PAN data are nodata (:mod:`hsi.pansharpen.pair_nodata`),
+    written as NaN, the output's nodata value, whatever the inputs' fill values: a float
+    output marked with the MS's fill value (0 for many products) could not tell a fused 0 from
+    a missing pixel.
     """
     if pan.shape[:2] != (ms.n_rows * ratio, ms.n_cols * ratio):
         raise InputError(f"{pan.describe()}: PAN {pan.n_rows}x{pan.n_cols} is not {ratio} x the MS {ms.n_rows}x{ms.n_cols}")
@@ -126,7 +145,12 @@ def pansharpen_scene(
     if max(ms.n_rows, ms.n_cols) <= tile:
         context = 0  # one tile: the method sees the whole scene, as untiled
     changes = {"wavelengths_nm": ms.wavelengths_nm, "fwhm_nm": ms.fwhm_nm, "bad_bands": ms.bad_bands,
-               "band_names": ms.band_names, "units": ms.units, "crs": pan.crs, "transform": pan.transform}
+               "band_names": ms.band_names, "units": ms.units, "crs": pan.crs, "transform": pan.transform,
+               "nodata": float("nan")}
     function = PansharpenTiles(method, ratio, ms.n_bands, sensor)
-    return run_tiled(function, scene, output, overwrite=overwrite, template_changes=changes, tile=tile,
-                     overlap=overlap, context=context, scale=ratio, batch_size=1, progress=progress)
+    # the tiles keep their NaN (fill_missing=False): PansharpenTiles fills them by the pair's rule
+    summary = run_tiled(function, scene, output, overwrite=overwrite, template_changes=changes, tile=tile,
+                        overlap=overlap, context=context, scale=ratio, batch_size=1, progress=progress,
+                        fill_missing=False)
+    summary["nodata"] = count_nodata(scene, ms.n_bands, ratio)
+    return summary

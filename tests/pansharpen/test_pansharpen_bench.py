@@ -51,12 +51,12 @@ def test_default_is_set_against_the_best_other_classical_method_per_index():
 
 def test_choice_rows_name_the_rule_the_pick_and_the_weights_applied():
     report = {"rule": "stack", "selected": "awlp", "weights": {"awlp": 1.25, "gsa": 0.0, "bdsd_pc": -0.25},
-              "held_out_relative_mse": {"stack": 0.1, "select": 0.2}, "full_scale_hqnr": {"stack": 0.9, "select": 0.8},
-              "seconds": 1.5}
+              "held_out_relative_mse": {"stack": 0.1, "select": 0.2},
+              "full_scale_hqnr": {"stack": 0.9, "bounded_stack": 0.85, "select": 0.8}, "seconds": 1.5}
     row = choice_row(report, dataset="IKONOS", scale="full", method="wald_select")
     assert row == {"dataset": "IKONOS", "scale": "full", "method": "wald_select", "rule": "stack", "selected": "awlp",
                    "weights": "awlp 1.25, bdsd_pc -0.25", "held_out_stack": 0.1, "held_out_select": 0.2,
-                   "hqnr_stack": 0.9, "hqnr_select": 0.8, "choice_s": 1.5}
+                   "hqnr_stack": 0.9, "hqnr_bounded_stack": 0.85, "hqnr_select": 0.8, "bounded": False, "choice_s": 1.5}
     too_small = choice_row({"rule": "too_small", "selected": "bdsd_pc", "weights": {"bdsd_pc": 1.0}, "seconds": 0.0})
     assert (too_small["weights"], too_small["held_out_stack"], too_small["hqnr_stack"]) == ("bdsd_pc 1", None, None)
     tables = choice_tables([{**report, "reduced_scale_scores": {"awlp": {"q2n": 0.9, "ergas": 2.0, "sam_deg": 3.0}},

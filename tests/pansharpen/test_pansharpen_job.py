@@ -132,6 +132,39 @@ def test_job_without_inputs_runs_on_the_sample_pair(tmp_path):
     assert fused.transform.almost_equals(pan.transform)
 
 
+def test_the_shipped_sample_pair_is_what_the_code_generates_and_fits_the_default(tmp_path):
+    """data/sample_pair_*.tif are ensure_sample_pair's output (regenerated bit for bit), and the MS is large
+    enough for the default's per-scene choice (wald_select fuses it reduced by 4 once more)."""
+    from hsi.jobs.common import SAMPLE_PAIR_MS_SIDE, ensure_sample_pair
+    from hsi.pansharpen.select import protocol_too_small
+
+    shipped = Path(__file__).resolve().parents[2] / "data"
+    ms_path, pan_path = ensure_sample_pair(tmp_path)
+    for name, path in (("sample_pair_ms.tif", ms_path), ("sample_pair_pan.tif", pan_path)):
+        generated, kept = open_scene(path), open_scene(shipped / name)
+        np.testing.assert_array_equal(generated.read(), kept.read())
+        assert generated.transform.almost_equals(kept.transform) and generated.crs == kept.crs
+    ms = open_scene(shipped / "sample_pair_ms.tif")
+    assert ms.shape == (SAMPLE_PAIR_MS_SIDE, SAMPLE_PAIR_MS_SIDE, 106) == (40, 40, 106)
+    assert open_scene(shipped / "sample_pair_pan.tif").shape == (160, 160, 1)
+    assert protocol_too_small(ms.shape, 4) is None
+
+
+@pytest.mark.slow
+def test_the_default_makes_its_choice_on_the_sample_pair(tmp_path, capsys):
+    """`python cli.py pansharpen` as a newcomer runs it: wald_select chooses on the pair, no fallback note."""
+    from hsi.cli import main
+
+    out = tmp_path / "fused.tif"
+    assert main(["pansharpen", f"output={out}", "quicklook=false"]) == 0
+    report = json.loads((tmp_path / "fused_report.json").read_text())
+    choice = report["results"]["choice"]
+    assert report["method"]["name"] == "wald_select" and choice["rule"] in ("select", "stack") and not choice.get("note")
+    said = capsys.readouterr().out
+    assert "no per-scene choice" not in said and ("chose " in said or "weighted combination" in said)
+    assert open_scene(out).shape == (160, 160, 106)
+
+
 def test_ms_and_pan_from_one_matlab_file_with_their_own_reader_options(tmp_path):
     """The toolbox pairs store I_MS (rows, cols, bands) and a 2-D I_PAN in one .mat file."""
     import scipy.io
@@ -167,9 +200,10 @@ def test_default_chooses_once_per_scene_and_reports_the_choice(tmp_path, capsys)
     assert report["timings"]["choose_s"] > 0.0
     said = capsys.readouterr().out  # the console line names the decision, not only the report
     assert (f"chose {choice['selected']} (select" in said) if choice["rule"] == "select" else ("weighted combination" in said)
+    assert ("bounded by their per-pixel range" in said) == choice["bounded"]
     candidates = methods.load("pansharpen", "wald_select").candidates
     ms, pan = open_scene(ms_path).read().astype(np.float64), open_scene(pan_path).read()[:, :, 0].astype(np.float64)
-    expected = combine(candidates, choice["weights"], ms, pan, ratio=4, sensor="generic")
+    expected = combine(candidates, choice["weights"], ms, pan, ratio=4, sensor="generic", bounded=choice["bounded"])
     np.testing.assert_allclose(open_scene(out).read(), expected, rtol=1e-5, atol=1e-5)
 
 

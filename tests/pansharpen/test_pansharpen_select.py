@@ -110,10 +110,26 @@ def test_a_stacking_that_amplifies_full_scale_artefacts_is_vetoed_by_hqnr(rank_o
 
     candidates = {"exp": expand, "half_detail": half_detail_with_artefact}
     unchecked = WaldSelect(candidates, full_scale_check=False).fit(ms, pan)
-    checked = WaldSelect(candidates).fit(ms, pan)
-    assert unchecked["rule"] == "stack" and unchecked["weights"]["half_detail"] > 1.5
-    assert checked["rule"] == "select" and checked["weights"] == {"exp": 0.0, "half_detail": 1.0}
-    assert checked["full_scale_hqnr"]["stack"] < checked["full_scale_hqnr"]["select"]
+    method = WaldSelect(candidates)
+    checked = method.fit(ms, pan)
+    assert unchecked["rule"] == "stack" and unchecked["weights"]["half_detail"] > 1.5 and not unchecked["bounded"]
+    hqnr = checked["full_scale_hqnr"]
+    assert hqnr["stack"] < hqnr["select"]  # the amplifying stack is vetoed ...
+    # ... its bounded version (never beyond the candidates' values) keeps the detail and not the amplification
+    assert hqnr["bounded_stack"] >= hqnr["select"] > hqnr["stack"]
+    assert checked["rule"] == "stack" and checked["bounded"] and checked["applied"] == "bounded stack of exp, half_detail"
+    fused = method(ms, pan)
+    outputs = np.stack([expand(ms, pan), half_detail_with_artefact(ms, pan)])
+    assert (fused >= outputs.min(axis=0) - 1e-12).all() and (fused <= outputs.max(axis=0) + 1e-12).all()
+    unbounded = combine(candidates, checked["weights"], ms, pan)
+    assert (unbounded > outputs.max(axis=0) + 1e-3).any()  # what the bound removed
+    np.testing.assert_array_equal(fused, np.clip(unbounded, outputs.min(axis=0), outputs.max(axis=0)))
+
+
+def test_without_full_scale_check_the_stack_is_never_bounded(rank_one_pair):
+    cube, ms, pan = rank_one_pair
+    report = WaldSelect({"exp": expand, "half_detail": half_detail}, full_scale_check=False).fit(ms, pan)
+    assert report["rule"] == "stack" and not report["bounded"] and report["full_scale_hqnr"] == {}
 
 
 def test_a_pair_too_small_for_the_protocol_uses_the_first_candidate_and_says_so(rank_one_pair):

@@ -32,3 +32,27 @@ def test_synthetic_case_rows_come_from_the_suite_config(shared_data):
     assert row["SAD mean (deg)"] < 1.0 and row["aRMSE x100"] < 3.0
     with pytest.raises(ParameterError, match="unknown scene"):
         run_benchmark(str(shared_data), methods=["vca_fcls"], scenes=["nowhere"], cases=cases, library_methods=[])
+
+
+def test_seed_spread_table_summarises_each_seed_of_the_main_table(shared_data):
+    from omegaconf import OmegaConf
+
+    cases = OmegaConf.to_container(OmegaConf.load(SUITE))["cases"]
+    spread = {"seeds": [0, 3], "methods": ["vca_fcls", "pp_spa_fcls"], "scenes": ["emitlib_k5"]}
+    tables = run_benchmark(str(shared_data), methods=["vca_fcls"], scenes=["emitlib_k5"], cases=cases,
+                           library_methods=[], fcls_pixels=2000, fcls_check=5, seed_spread=spread)
+    rows = {row["method"]: row for row in tables["seed_spread"]}
+    assert set(rows) == {"vca_fcls", "pp_spa_fcls"}
+    per_seed = [run_benchmark(str(shared_data), methods=["vca_fcls"], scenes=["emitlib_k5"], cases=cases, seed=seed,
+                              library_methods=[], fcls_pixels=2000, fcls_check=5)["unmixing"][0] for seed in (0, 3)]
+    sads = [row["SAD mean (deg)"] for row in per_seed]
+    vca = rows["vca_fcls"]
+    assert vca["seeds"] == "0,3"
+    assert vca["SAD mean (deg)"] == pytest.approx(sum(sads) / 2) and vca["SAD min"] == pytest.approx(min(sads))
+    assert vca["aRMSE x100 mean"] == pytest.approx(sum(row["aRMSE x100"] for row in per_seed) / 2)
+    assert vca["SAD per seed"] == ", ".join(f"{value:.3f}" for value in sads)
+    # pp-SPA has no randomness: no spread.
+    assert rows["pp_spa_fcls"]["SAD min"] == rows["pp_spa_fcls"]["SAD max"]
+    with pytest.raises(ParameterError, match="seed_spread needs"):
+        run_benchmark(str(shared_data), methods=["vca_fcls"], scenes=["emitlib_k5"], cases=cases, library_methods=[],
+                      fcls_pixels=2000, fcls_check=5, seed_spread={"seeds": [], "methods": ["vca_fcls"], "scenes": ["samson"]})
