@@ -198,6 +198,19 @@ def _input_paths(inputs: dict[str, Any]) -> tuple[Path, ...]:
     return tuple(paths)
 
 
+def band_selection(value: Any) -> list[int]:
+    """``bands=`` of ``convert`` / ``info`` as band indices: integers (negative ones count from the
+    end), at least one; anything else is one line (``bands=abc`` was a ValueError traceback,
+    ``bands=[1.5]`` read band 1, ``bands=[]`` a GDAL error about a zero-band file)."""
+    items = list(value) if OmegaConf.is_list(value) or isinstance(value, (list, tuple)) else [value]
+    if not items:
+        raise ParameterError("bands= selects no band; give band indices, e.g. bands=[0,5,10]")
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, np.integer)):
+            raise ParameterError(f"bands= takes band indices (integers), e.g. bands=[0,5,10]; got {value!r}")
+    return [int(item) for item in items]
+
+
 def check_tiling(tiling: DictConfig | None) -> None:
     """Refuse impossible tile settings before any work, also where the method streams tiles of
     its own (the default restore's eigen-images), which would otherwise ignore them silently or
