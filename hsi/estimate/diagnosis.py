@@ -180,37 +180,55 @@ def _quantisation_step(values: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isfinite(step), step, torch.zeros_like(step))
 
 
-def _impulses(block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Band-specific spatial outliers of one (rows, cols, bands) block, and the block with them
-    replaced by the median of their 8 neighbours (for the stripe test, whose column means
-    impulses would move). Returns ``(outliers, cleaned)``, both (rows, cols, bands)."""
-    planes = block.permute(2, 0, 1).to(torch.float32)  # (bands, rows, cols); float32 halves the sort time
-    padded = F.pad(planes[:, None], (1, 1, 1, 1), mode="replicate")[:, 0]
+def _neighbour_median(planes: torch.Tensor) -> torch.Tensor:
+    """The lower median of each value's 8 neighbours in ``(bands, rows, cols)`` planes.
+
+    Edges are reflected, not replicated: a replicated border puts the pixel itself among its
+    own neighbours, which shrinks the residuals of a border that is a quarter of a 16 x 16 block.
+    """
     rows, cols = planes.shape[1:]
+    padded = F.pad(planes[:, None], (1, 1, 1, 1), mode="reflect")[:, 0]
     ring = [padded[:, 1 + dr : 1 + dr + rows, 1 + dc : 1 + dc + cols] for dr in (-1, 0, 1) for dc in (-1, 0, 1) if dr or dc]
-    median = _lower_median_of_8(ring)
+    return _lower_median_of_8(ring)
+
+
+def _impulses(blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Band-specific spatial outliers of ``(n_blocks, rows, cols, bands)`` blocks, and the blocks
+    with them replaced by the median of their 8 neighbours (for the stripe test, whose column
+    means impulses would move). Returns ``(outliers, cleaned)``, both shaped like ``blocks``.
+
+    The noise scale of each band is pooled over the blocks: a scene with fill values comes as
+    many small clean sub-blocks (:func:`hsi.nodata.clean_blocks`), and a low quantile of one
+    8 x 8 block's 64 residuals is too unsteady a scale (a quarter of the bands read noise as
+    impulses).
+    """
+    planes = blocks.permute(0, 3, 1, 2).to(torch.float32)  # (n, bands, rows, cols); float32 halves the sort time
+    n, bands, rows, cols = planes.shape
+    median = torch.stack([_neighbour_median(block) for block in planes])  # block by block: bounded memory
     residual = planes - median
-    residual = residual - residual.median(dim=1, keepdim=True).values  # column offsets are stripes, not impulses
+    residual = residual - residual.median(dim=2, keepdim=True).values  # column offsets are stripes, not impulses
     # The noise scale from a low quantile of |residual|: the median breaks down on bands where
-    # impulses touch most pixels, a low quantile does not.
-    magnitudes = residual.abs().flatten(1)
-    rank = max(1, int(LOW_QUANTILE * magnitudes.shape[1]))
+    # impulses touch most pixels, a low quantile does not. Removing the column medians set one
+    # value per column to exactly 0 (the median itself): those are no noise samples, and skipped
+    # (on 16-row blocks they pulled the quantile, hence the scale, down by 60 %).
+    magnitudes = residual.abs().transpose(0, 1).flatten(1)  # (bands, n * rows * cols)
+    rank = n * cols + max(1, int(LOW_QUANTILE * n * (rows - 1) * cols))
     low = magnitudes.kthvalue(rank, dim=1).values
     scale = low / HALF_NORMAL_LOW_QUANTILE
     # Quantised data (integer DN) whose noise spans few steps: the low quantile falls on the
     # first steps and cannot resolve the noise, so those bands take the median (MAD) scale,
     # and never less than one quantisation step.
-    step = _quantisation_step(planes.flatten(1), low)
+    step = _quantisation_step(planes.transpose(0, 1).flatten(1), low)
     coarse = low <= 2 * step
     mad = magnitudes.median(dim=1).values / MAD_TO_STD
     scale = torch.where(coarse, torch.maximum(mad, step), scale)
     z = residual.abs() / scale.clamp_min(torch.finfo(torch.float32).tiny)[:, None, None]
     # An outlier in band b that the neighbouring bands share is scene structure (an edge, a
     # one-pixel target), not an impulse: impulses strike bands independently.
-    quiet = torch.cat([z[1:2], z, z[-2:-1]], dim=0) < VETO_Z
-    outliers = (z > OUTLIER_Z) & quiet[:-2] & quiet[2:]
-    cleaned = torch.where(outliers, median, planes).to(block.dtype)
-    return outliers.permute(1, 2, 0), cleaned.permute(1, 2, 0)
+    quiet = torch.cat([z[:, 1:2], z, z[:, -2:-1]], dim=1) < VETO_Z
+    outliers = (z > OUTLIER_Z) & quiet[:, :-2] & quiet[:, 2:]
+    cleaned = torch.where(outliers, median, planes).to(blocks.dtype)
+    return outliers.permute(0, 2, 3, 1), cleaned.permute(0, 2, 3, 1)
 
 
 def diagnose_noise(blocks: np.ndarray | torch.Tensor) -> NoiseDiagnosis:
@@ -242,10 +260,10 @@ def diagnose_noise(blocks: np.ndarray | torch.Tensor) -> NoiseDiagnosis:
     constant = data.std(dim=1) <= 1e-3 * sigma.clamp_min(torch.finfo(data.dtype).tiny)  # (blocks, cols, bands)
     dead_lines = float((constant & live).to(torch.float64).mean()) * bands / max(int(live.sum()), 1)
     dead_line_bands = (constant & live).flatten(0, 1).any(dim=0)
-    found = [_impulses(block) for block in data]
-    impulses = torch.stack([outliers.flatten(0, 1).sum(dim=0) for outliers, _ in found]).sum(dim=0)
+    outliers, cleaned = _impulses(data)
+    impulses = outliers.flatten(0, 2).sum(dim=0)
     impulse_fraction = torch.where(live, impulses.to(torch.float64), 0.0) / (data.shape[0] * data.shape[1] * data.shape[2])
-    stripe = torch.stack([column_stripe_fraction(cleaned, sigma) for _, cleaned in found]).mean(dim=0)
+    stripe = torch.stack([column_stripe_fraction(block, sigma) for block in cleaned]).mean(dim=0)
     values = data.flatten(0, 2)
     at_limits = (values == values.min(dim=0).values) | (values == values.max(dim=0).values)
     clipped = (at_limits.to(torch.float64).mean(dim=0) > CLIPPED_FRACTION) & live

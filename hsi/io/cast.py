@@ -102,6 +102,16 @@ def summarize(cast: Cast, blocks) -> ValueSummary:
     return summary
 
 
+def _number(name: str, value) -> float | None:
+    """A numeric option as a float (None stays None); anything else is one line naming the option."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name}= must be a number; got {value!r}") from None
+
+
 def plan_cast(source: Scene, dtype, *, scale: float | None = None, offset: float | None = None,
               clip: bool = False, nodata: float | None = None, blocks=None) -> Cast:
     """Check that writing ``source`` as ``dtype`` keeps its values, and say how.
@@ -111,6 +121,7 @@ def plan_cast(source: Scene, dtype, *, scale: float | None = None, offset: float
     the option that resolves it.
     """
     target = source.dtype if dtype is None else parse_dtype(dtype)
+    scale, offset, nodata = (_number(name, value) for name, value in (("scale", scale), ("offset", offset), ("nodata", nodata)))
     requantise = scale is not None or offset is not None
     if scale is not None and (not np.isfinite(scale) or scale == 0):
         raise ParameterError(f"scale={scale} must be a finite, non-zero number")

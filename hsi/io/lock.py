@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from hsi.errors import OutputLockedError
+from hsi.io.atomic import failure
 
 LOCK_SUFFIX = ".lock"
 
@@ -42,7 +43,8 @@ def acquire(output: Path | str) -> Path:
     Raises :class:`OutputLockedError` naming the owner's pid when another process holds it.
     In a folder where no file can be created (read-only, immutable, missing and not creatable)
     nothing is locked: no run can write the output there either, and the output checks that
-    follow say so in one line.
+    follow say so in one line; any other failure to make the lock file (a file where a folder
+    of the path should be) is that one line here.
     """
     path = lock_path(output).absolute()
     if path in _held:
@@ -56,7 +58,9 @@ def acquire(output: Path | str) -> Path:
         except OSError as error:
             if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOSPC):
                 return path
-            raise
+            if error.errno == errno.EEXIST:  # mkdir met a file where the path needs a folder
+                error = NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), error.filename)
+            raise failure(Path(output), error) from None  # e.g. a place where nothing can be made (/proc)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

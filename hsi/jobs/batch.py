@@ -13,11 +13,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from hsi.errors import HsiError, InputError, ParameterError, SchedulerLostError
+from hsi.errors import HsiError, InputError, OutputExistsError, ParameterError, SchedulerLostError
 from hsi.io import lock
 from hsi.io.products import describe_product, product_root
 from hsi.io.record import matching_record
 from hsi.io import check_output
+from hsi.io.guard import make_folder
 from hsi.jobs.common import make_report, run_fingerprint, write_report
 
 #: job -> (setting that takes each input, setting that takes its output, default output suffix)
@@ -195,7 +196,11 @@ def plan(cfg: DictConfig) -> list[dict]:
 # --- the run ----------------------------------------------------------------------------------
 def run(cfg: DictConfig) -> dict:
     output_dir = Path(cfg.output_dir).expanduser()
-    output_dir.mkdir(parents=True, exist_ok=True)
+    job_io(cfg)  # an unknown job= or no matching input is refused before output_dir is made
+    expand_inputs(list(cfg.inputs))
+    if output_dir.exists() and not output_dir.is_dir():
+        raise OutputExistsError(f"{output_dir}: output_dir= must be a folder, but a file has that name")
+    make_folder(output_dir)
     with lock.output_lock(output_dir):  # a second batch on this folder gets one line and exit 2
         return _run(cfg, output_dir)
 
@@ -249,7 +254,8 @@ def _run(cfg: DictConfig, output_dir: Path) -> dict:
         save()
     failed = [e for e in entries if e.get("status") in ("failed", "abandoned")]
     for entry in failed:
-        print(f"failed: {entry['input']}: {entry['error']}")
+        error = entry["error"]  # hsi's errors already start with the file they name
+        print(f"failed: {error}" if error.startswith(entry["input"]) else f"failed: {entry['input']}: {error}")
     if failed:
         raise InputError(f"{len(failed)} of {len(entries)} scenes failed; see {report_path} "
                          "(run again to retry only those)")

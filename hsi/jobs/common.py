@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from hsi.errors import InputError
+from hsi.errors import InputError, ParameterError
 from hsi.io import check_output, lock, open_scene, record, save_scene
 from hsi.io.atomic import atomic_write
 from hsi.scene import Scene, Window
@@ -198,6 +198,38 @@ def _input_paths(inputs: dict[str, Any]) -> tuple[Path, ...]:
     return tuple(paths)
 
 
+def band_selection(value: Any) -> list[int]:
+    """``bands=`` of ``convert`` / ``info`` as band indices: integers (negative ones count from the
+    end), at least one; anything else is one line (``bands=abc`` was a ValueError traceback,
+    ``bands=[1.5]`` read band 1, ``bands=[]`` a GDAL error about a zero-band file)."""
+    items = list(value) if OmegaConf.is_list(value) or isinstance(value, (list, tuple)) else [value]
+    if not items:
+        raise ParameterError("bands= selects no band; give band indices, e.g. bands=[0,5,10]")
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, np.integer)):
+            raise ParameterError(f"bands= takes band indices (integers), e.g. bands=[0,5,10]; got {value!r}")
+    return [int(item) for item in items]
+
+
+def check_tiling(tiling: DictConfig | None) -> None:
+    """Refuse impossible tile settings before any work, also where the method streams tiles of
+    its own (the default restore's eigen-images), which would otherwise ignore them silently or
+    fail after the fit (unmix's abundance pass)."""
+    if tiling is None:
+        return
+    tile, overlap = int(tiling.tile), int(tiling.get("overlap", 0))
+    if tile < 1:
+        raise ParameterError(f"tiling.tile must be >= 1; got {tile}")
+    if not 0 <= overlap < tile:
+        raise ParameterError(f"tiling.overlap must be in [0, tiling.tile) = [0, {tile}); got {overlap}")
+    for key in ("context", "eigen_context"):
+        if tiling.get(key) is not None and int(tiling[key]) < 0:
+            raise ParameterError(f"tiling.{key} must be >= 0; got {tiling[key]}")
+    for key in ("eigen_tile", "batch_size"):
+        if tiling.get(key) is not None and int(tiling[key]) < 1:
+            raise ParameterError(f"tiling.{key} must be >= 1; got {tiling[key]}")
+
+
 def start(job: str, cfg: DictConfig, output, *, inputs: dict[str, Any], extra: dict[str, Path] | None = None,
           scene_output: bool = True, folder: Path | None = None, report: Path | None = None,
           overwrite: bool | None = None) -> JobRun:
@@ -215,6 +247,7 @@ def start(job: str, cfg: DictConfig, output, *, inputs: dict[str, Any], extra: d
     """
     from hsi.io import format_of
 
+    check_tiling(cfg.get("tiling"))
     if output in (None, ""):
         raise InputError("no output= given")
     main = Path(str(output)).expanduser()

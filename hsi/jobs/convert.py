@@ -14,7 +14,7 @@ from hsi.io.cast import plan_cast
 from hsi.io.record import scene_files
 from hsi.io.products.glt import orthorectified
 from hsi.jobs.ortho import wants_ortho
-from hsi.jobs.common import finish, input_scene, read_options, save_central_quicklook, start
+from hsi.jobs.common import band_selection, finish, input_scene, read_options, save_central_quicklook, start
 
 
 def run(cfg: DictConfig) -> dict:
@@ -22,7 +22,7 @@ def run(cfg: DictConfig) -> dict:
     if wants_ortho(scene, cfg.ortho):  # swath products (EMIT, AVIRIS): onto the GLT's map grid
         scene = orthorectified(scene)
     if cfg.bands is not None:
-        scene = scene.select_bands(list(cfg.bands))
+        scene = scene.select_bands(band_selection(cfg.bands))
     job = start("convert", cfg, cfg.output, inputs={"input": scene})
     output = job.outputs["output"]
     windows = list(scene.windows(scene.block_rows_for(int(cfg.block_mb) * 2**20)))

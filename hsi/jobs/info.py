@@ -6,7 +6,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from hsi.errors import InputError
-from hsi.jobs.common import finish, input_scene, start
+from hsi.jobs.common import band_selection, finish, input_scene, start
 from hsi.scene import Scene, Window
 from hsi.stats import band_statistics
 
@@ -131,7 +131,7 @@ def run(cfg: DictConfig) -> dict:
         job = start("info", cfg, cfg.report or cfg.quicklook, inputs={"input": scene}, scene_output=False,
                     report=cfg.report or None)
     if cfg.bands is not None:
-        scene = scene.select_bands(list(cfg.bands))
+        scene = scene.select_bands(band_selection(cfg.bands))
     info = describe(scene, max_pixels=int(cfg.max_sample_pixels), progress=bool(cfg.progress))
     print(format_summary(info, show_bands=bool(cfg.band_table)))
     if job is None:

@@ -9,7 +9,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from hsi import methods
-from hsi.errors import GridMismatchError, ParameterError
+from hsi.errors import GridMismatchError, InputError, ParameterError
 from hsi.distributed import dask_client
 from hsi.io import open_scene
 from hsi.jobs.common import central_window, finish, input_scene, read_options, start
@@ -75,6 +75,21 @@ def subspace_plan(method):
     return inner.plan() if callable(getattr(inner, "plan", None)) else None
 
 
+def _diagnosis_line(diagnosis: dict | None) -> str | None:
+    """The console's account of method=auto's choice, e.g. 'auto: gaussian noise (band-dependent;
+    no impulses, dead lines or stripes) -> eigen-images by bm3d x3, prior x2'."""
+    if not diagnosis:
+        return None
+    found = diagnosis["diagnosis"]
+    line = f"auto: {diagnosis['chosen']} model ({found['noise']} noise; {'; '.join(found['reasons'])})"
+    if diagnosis.get("why"):
+        line += f"; {diagnosis['why']}"
+    choices = diagnosis.get("eigen_denoiser", {}).get("choice_per_eigen_image")
+    if choices:
+        line += " -> eigen-images by " + ", ".join(f"{name} x{choices.count(name)}" for name in sorted(set(choices)))
+    return line
+
+
 def _noise_diagnosis(method, kept: np.ndarray) -> dict | None:
     """method=auto's diagnosis and choice (None for other methods), in scene band indices."""
     inner = getattr(method, "fn", method)  # BandSubsetTiles wraps the method when some bands are empty
@@ -105,7 +120,12 @@ def run(cfg: DictConfig) -> dict:
     if empty.any():  # bands with no data stay out of the method and are written back as nodata
         method = BandSubsetTiles(method, kept, scene.n_bands)
     blocks = sample_blocks(scene.select_bands(kept), int(cfg.sample_pixels), rng=np.random.default_rng(int(cfg.seed)))
-    method.fit(blocks)
+    if np.nanmin(blocks) == np.nanmax(blocks):  # an all-zero scene broke the noise regression with a traceback
+        raise InputError(f"{scene.describe()}: every sampled value is {float(np.nanmin(blocks)):g}: no signal to restore")
+    try:
+        method.fit(blocks)
+    except InputError as error:  # the fit's own checks (too few pixels for the bands, ...) name no file
+        raise InputError(f"{scene.describe()}: {error}") from None
     del blocks  # the sample (160 MB at 200,000 pixels x 200 bands) is not needed past the fit
     release_free_memory()  # nor what the fit freed (diagnosis, statistics): the passes start from what is live
     started = job.timed("fit", started)
@@ -146,6 +166,8 @@ def run(cfg: DictConfig) -> dict:
     job.timed("assess", started)
     report = finish(job, results, method=method)
     written = open_scene(job.outputs["output"]) if ortho else restored  # the map grid, not the swath
+    if _diagnosis_line(results.get("noise_diagnosis")):
+        print(_diagnosis_line(results["noise_diagnosis"]))
     print(f"wrote {job.outputs['output']} ({written.n_rows} x {written.n_cols} x {written.n_bands}) in "
           f"{report['timings']['total_s']:.1f} s; report {job.outputs['report']}")
     if "reference" in results:

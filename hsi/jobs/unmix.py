@@ -21,6 +21,7 @@ from hsi import methods
 from hsi.errors import InputError, ParameterError
 from hsi.io import create_writer, open_scene
 from hsi.io.atomic import atomic_write
+from hsi.io.record import drop_reservations
 from hsi.jobs.common import central_window, finish, input_scene, start
 from hsi.jobs.ortho import wants_ortho, write_orthorectified
 from hsi.nodata import empty_bands
@@ -64,7 +65,10 @@ def _reference_endmembers(path: Path, wavelengths_nm, kept: np.ndarray, n_scene_
     library = load_library(path)
     if library.wavelengths_nm is None and library.spectra.shape[0] == n_scene_bands:
         return library.spectra[kept]  # on the scene's full band grid
-    return resample_library(library, wavelengths_nm).spectra
+    try:
+        return resample_library(library, wavelengths_nm).spectra
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
 
 
 class AbundanceTiles:
@@ -179,7 +183,10 @@ def library_endmembers(cfg: DictConfig, wavelengths_nm, fwhm_nm, kept: np.ndarra
     if library.wavelengths_nm is None and library.spectra.shape[0] == n_scene_bands:
         spectra = library.spectra[kept]
     else:
-        spectra = resample_library(library, wavelengths_nm, fwhm_nm).spectra
+        try:
+            spectra = resample_library(library, wavelengths_nm, fwhm_nm).spectra
+        except InputError as error:
+            raise InputError(f"{cfg.library}: {error}") from None
     if not np.isfinite(spectra).all():
         raise InputError(f"{cfg.library}: the library has missing values (NaN) on the image's bands")
     return spectra, list(library.names)
@@ -193,6 +200,25 @@ def count_endmembers(cfg: DictConfig, sample: np.ndarray, n_bands: int) -> tuple
         method = str(cfg.n_endmembers_method)
         k = estimate_n_endmembers(sample, method=method, false_alarm=float(cfg.false_alarm))
         return k, f"estimated by {method}"
+    return given_endmembers(cfg, n_bands), "given"
+
+
+def check_endmember_count(cfg: DictConfig, method, scene: Scene, n_bands: int, library) -> None:
+    """Refuse, before any output is made, what the fit would refuse after sampling: a library
+    method without ``library=``, a given count out of range, ``auto`` on fewer pixels than bands."""
+    if library is not None:
+        return
+    if method.needs_library:
+        raise ParameterError(f"method {method.name!r} unmixes onto a spectral library: pass library=FILE")
+    if str(cfg.n_endmembers) != "auto":
+        given_endmembers(cfg, n_bands)
+    elif scene.n_rows * scene.n_cols <= n_bands:
+        raise InputError(f"{scene.describe()}: n_endmembers=auto needs more pixels ({scene.n_rows * scene.n_cols}) "
+                         f"than bands used ({n_bands}); pass n_endmembers=K")
+
+
+def given_endmembers(cfg: DictConfig, n_bands: int) -> int:
+    """The integer ``n_endmembers``, checked against the bands used."""
     try:
         k = int(cfg.n_endmembers)
     except (TypeError, ValueError):
@@ -201,19 +227,18 @@ def count_endmembers(cfg: DictConfig, sample: np.ndarray, n_bands: int) -> tuple
         raise ParameterError(f"n_endmembers must be >= 1; got {k}")
     if k > n_bands:
         raise ParameterError(f"n_endmembers={k} is larger than the number of usable bands ({n_bands})")
-    return k, "given"
+    return k
 
 
 def learn_endmembers(cfg: DictConfig, method, scene: Scene, bands: np.ndarray, sample: np.ndarray, record: dict,
-                     fit_record: dict | None = None):
-    """``(endmembers (bands used, k), names, count source)``: from the library, or learnt on the sample.
+                     fit_record: dict | None = None, library: tuple[np.ndarray, list[str]] | None = None):
+    """``(endmembers (bands used, k), names, count source)``: from ``library`` (see
+    :func:`library_endmembers`), or learnt on the sample.
 
     ``fit_record`` receives what the method says of its fit (e.g. the restart kept).
     """
-    wavelengths = None if scene.wavelengths_nm is None else scene.wavelengths_nm[bands]
-    if cfg.get("library"):
-        fwhm = None if scene.fwhm_nm is None else scene.fwhm_nm[bands]
-        endmembers, names = library_endmembers(cfg, wavelengths, fwhm, bands, scene.n_bands)
+    if library is not None:
+        endmembers, names = library
         if str(cfg.normalize) == "l2":
             endmembers = endmembers / np.linalg.norm(endmembers, axis=0, keepdims=True).clip(1e-12)
         return endmembers, names, f"library ({cfg.library})"
@@ -256,6 +281,19 @@ def _window_part(window: Window, strip: Window, values: np.ndarray) -> tuple[Win
 
 
 def run(cfg: DictConfig) -> dict:
+    folder = None if cfg.output in (None, "") else Path(str(cfg.output)).expanduser()
+    made_here = folder is not None and not folder.exists()
+    try:
+        return _run(cfg)
+    except BaseException:
+        if made_here and folder.is_dir():  # a failed run leaves no empty output folder behind
+            drop_reservations()  # the completion record's placeholder inside it
+            if not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+
+
+def _run(cfg: DictConfig) -> dict:
     scene = input_scene(cfg)
     if cfg.output in (None, ""):
         raise InputError("no output= given")
@@ -276,18 +314,28 @@ def run(cfg: DictConfig) -> dict:
         raise InputError(f"{scene.describe()}: every band with data is flagged bad")
     wavelengths = None if scene.wavelengths_nm is None else scene.wavelengths_nm[bands]
     ref_endmembers, ref_abundances = references(cfg, scene, wavelengths, bands)
+    library = None
+    if cfg.get("library"):
+        library = library_endmembers(cfg, wavelengths, None if scene.fwhm_nm is None else scene.fwhm_nm[bands],
+                                     bands, scene.n_bands)
+    check_endmember_count(cfg, method, scene, bands.size, library)
     job = start("unmix", cfg, folder / "abundances.tif", extra=extra, folder=folder,
                 inputs={"input": scene, "library": cfg.get("library"), "reference": cfg.get("reference"),
                         "reference_abundances": cfg.get("reference_abundances")})
     rng = np.random.default_rng(int(cfg.seed))
     started = time.perf_counter()
     sample = sample_pixels(scene, bands, int(cfg.sample_pixels), rng, scene.block_rows_for(int(cfg.block_bytes), itemsize=4))
+    if np.nanmin(sample) == np.nanmax(sample):  # an all-zero scene broke the count's noise regression (traceback)
+        raise InputError(f"{scene.describe()}: every sampled value is {float(np.nanmin(sample)):g}: nothing to unmix")
     sample, record = preprocess(sample, normalize=str(cfg.normalize))
     record["kept_bands"] = bands.tolist()
     record["removed_bad_bands"] = int(scene.n_bands - bands.size)
     record["removed_empty_bands"] = np.flatnonzero(empty).tolist()
     fit_record: dict = {}
-    endmembers, names, count_source = learn_endmembers(cfg, method, scene, bands, sample, record, fit_record)
+    try:
+        endmembers, names, count_source = learn_endmembers(cfg, method, scene, bands, sample, record, fit_record, library)
+    except InputError as error:  # the fit's own checks name no file
+        raise InputError(f"{scene.describe()}: {error}") from None
     n_endmembers = endmembers.shape[1]
     started = job.timed("fit", started)
     print(f"fit in {job.timings['fit_s']:.1f} s{_kept_restart(fit_record)}; abundances for every pixel ...", flush=True)

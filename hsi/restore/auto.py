@@ -17,6 +17,12 @@ blocks, so every tile is restored by the same method with the same statistics:
   scene with field edges along the columns costs several dB: ``tests/restore/test_auto.py``);
 - ``mixed_stripes`` (impulses or dead lines with stripes): ``robust_fasthyde`` with destriping.
 
+With ``restore_task="destripe"`` (``restore task=destripe``) the user has said the scene is striped:
+a diagnosis without stripes then takes the branch with destriping (``gaussian`` ->
+``stripes``, ``mixed`` -> ``mixed_stripes``), since the stripe test misses stripes it cannot
+see (on scene edges, or on many neighbouring bands at once) and the task must not quietly
+become a plain denoising.
+
 :meth:`AutoDenoiser.report` gives the diagnosis, the choice and the eigen-image denoisers
 chosen (with their SURE) for the job's report.
 """
@@ -37,14 +43,19 @@ class AutoDenoiser:
     gaussian, stripes, mixed, mixed_stripes : tile methods (objects with ``fit(blocks)`` and
         ``__call__(batch)``), one per model of :data:`hsi.estimate.diagnosis.MODELS`
         (``conf/method/auto.yaml`` builds them).
+    restore_task : the restore job's task; ``"destripe"`` always takes a branch with destriping.
     """
 
-    def __init__(self, gaussian, stripes, mixed, mixed_stripes):
+    def __init__(self, gaussian, stripes, mixed, mixed_stripes, restore_task: str = "denoise"):
+        if restore_task not in ("denoise", "destripe"):
+            raise ParameterError(f"method=auto does task=denoise or task=destripe; got task={restore_task!r}")
+        self.restore_task = restore_task
         self.methods = dict(zip(MODELS, (gaussian, stripes, mixed, mixed_stripes)))
         for model, method in self.methods.items():
             if not (hasattr(method, "fit") and callable(method)):
                 raise ParameterError(f"{model}= must be a tile method with fit(blocks); got {type(method).__name__}")
         self.diagnosis: NoiseDiagnosis | None = None
+        self.model: str | None = None
         self.chosen = None
 
     @property
@@ -53,7 +64,10 @@ class AutoDenoiser:
 
     def fit(self, blocks: np.ndarray) -> "AutoDenoiser":
         self.diagnosis = diagnose_noise(blocks)
-        self.chosen = self.methods[self.diagnosis.model]
+        self.model = self.diagnosis.model
+        if self.restore_task == "destripe":
+            self.model = {"gaussian": "stripes", "mixed": "mixed_stripes"}.get(self.model, self.model)
+        self.chosen = self.methods[self.model]
         self.chosen.fit(blocks)
         return self
 
@@ -76,7 +90,9 @@ class AutoDenoiser:
             diagnosis["bands"] = bands.tolist()
             for key in ("striped_bands", "clipped_bands"):
                 diagnosis[key] = bands[diagnosis[key]].tolist()
-        report = {"chosen": self.diagnosis.model, "diagnosis": diagnosis}
+        report = {"chosen": self.model, "diagnosis": diagnosis}
+        if self.model != self.diagnosis.model:
+            report["why"] = f"task=destripe: destriping although the diagnosis found {self.diagnosis.model} noise"
         eigen = _denoiser_report(self.chosen)
         if eigen is not None:
             report["eigen_denoiser"] = eigen

@@ -47,6 +47,17 @@ def test_output_in_a_read_only_folder_is_one_line(tmp_path, capsys, monkeypatch)
     assert_one_line_error(status, err, "out.tif", "not writable")
 
 
+@pytest.mark.parametrize("job, setting", [("convert", "output={}/out.tif"), ("info", "report={}/info.json"),
+                                          ("unmix", "output={}/unmixed")])
+def test_an_output_under_a_file_is_one_line(tmp_path, capsys, job, setting):
+    """Before: a FileExistsError traceback from making the lock's folder (rc 1)."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("a file where the output path needs a folder\n")
+    status, out, err = run_cli(capsys, job, f"input={sample()}", setting.format(notes))
+    assert_one_line_error(status, err, str(notes), "Not a directory")
+    assert notes.read_text().startswith("a file where") and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
 @pytest.mark.parametrize("name", ["empty.mat", "empty.npy", "empty.h5", "empty.tif"])
 def test_empty_files_are_one_line(tmp_path, capsys, name):
     (tmp_path / name).write_bytes(b"")

@@ -111,3 +111,13 @@ def test_unknown_dtype_is_one_line(tmp_path, capsys, signed_counts):
     path, _ = signed_counts
     status, out, err = run_cli(capsys, "convert", f"input={path}", f"output={tmp_path / 'x.tif'}", "dtype=banana")
     assert_one_line_error(status, err, "dtype='banana'")
+
+
+@pytest.mark.parametrize("option", ["nodata=abc", "scale=abc", "offset=x"])
+def test_a_numeric_option_that_is_not_a_number_is_one_line(reflectance, tmp_path, capsys, option):
+    """Before (review): `convert nodata=abc` was a ValueError traceback (rc 1)."""
+    path, _ = reflectance
+    status, out, err = run_cli(capsys, "convert", f"input={path}", f"output={tmp_path / 'out.tif'}", "dtype=int16", option)
+    name, value = option.split("=")
+    assert_one_line_error(status, err, f"{name}= must be a number; got '{value}'")
+    assert not (tmp_path / "out.tif").exists()

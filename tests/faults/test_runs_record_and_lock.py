@@ -5,7 +5,7 @@ import pytest
 
 from hsi.cli import compose, main
 from hsi.io import open_scene
-from hsi.errors import OutputLockedError
+from hsi.errors import OutputLockedError, ParameterError
 from hsi.io import record as record_module
 from hsi.io.lock import acquire, held, lock_path, release, release_all
 from hsi.io.record import differences, fingerprint, matching_record, read_record, record_path
@@ -51,13 +51,18 @@ def test_restore_record_names_inputs_settings_and_files_and_detects_changes(tmp_
     assert "no completion record" in matching_record(output, expected)[1]
 
 
-def test_a_rewritten_output_loses_its_old_record_before_any_work(tmp_path):
+def test_a_rewritten_output_loses_its_old_record_before_any_work(tmp_path, monkeypatch):
     source, output = small_scene(tmp_path / "in.tif"), tmp_path / "out.tif"
     assert main(["restore", *_restore_args(source, output)]) == 0
     before = open_scene(output).read()
-    # A rewrite that fails midway (a bad tile setting is only found by the runner) must not
-    # leave the old record beside what may be a new output.
-    assert main(["restore", *_restore_args(source, output, "overwrite=true", "method.n_iter=5", "tiling.overlap=40")]) == 2
+    # A rewrite that fails midway (in the tile runner; impossible tile settings, which used to be
+    # found only there, are now refused before the run starts) must not leave the old record
+    # beside what may be a new output.
+    def fails_midway(*args, **kwargs):
+        raise ParameterError("a tile failed midway")
+
+    monkeypatch.setattr("hsi.jobs.restore.run_tiled", fails_midway)
+    assert main(["restore", *_restore_args(source, output, "overwrite=true", "method.n_iter=5")]) == 2
     assert not record_path(output).exists()
     assert np.array_equal(open_scene(output).read(), before)  # the writer never replaced it
 

@@ -36,6 +36,31 @@ def test_batch_with_no_match_is_a_clear_error(tmp_path, capsys):
     assert "no input matches" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("setting, fragment", [("job=foo", "job= must be one of"), ("inputs=[{}/*.nothing]", "no input matches"),
+                                              ("output_dir={}/notes.txt", "must be a folder"),
+                                              ("output_dir={}/notes.txt/out", "Not a directory")])
+def test_a_refused_batch_is_one_line_and_makes_no_output_dir(tmp_path, capsys, setting, fragment):
+    """Before (review): a bad job= or pattern left an empty output_dir behind; an output_dir through
+    a file was a FileExistsError / NotADirectoryError traceback; a failed scene's path was printed twice."""
+    _scenes(tmp_path, 1)
+    (tmp_path / "notes.txt").write_text("notes\n")
+    out = tmp_path / "out"
+    args = {"job": "job=convert", "inputs": f"inputs=[{tmp_path}/*.tif]", "output_dir": f"output_dir={out}"}
+    args[setting.split("=")[0]] = setting.format(tmp_path)
+    assert main(["batch", *args.values()]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+    assert not out.exists() and (tmp_path / "notes.txt").read_text() == "notes\n"
+
+
+def test_a_failed_scene_is_named_once(tmp_path, capsys):
+    (tmp_path / "broken.tif").write_text("not a tiff")
+    assert main(["batch", "job=convert", f"inputs=[{tmp_path}/*.tif]", f"output_dir={tmp_path / 'out'}"]) == 2
+    failed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("failed: ")]
+    broken = tmp_path / "broken.tif"
+    assert len(failed) == 1 and failed[0].startswith(f"failed: {broken}: not a readable GeoTIFF"), failed
+
+
 @pytest.mark.slow
 def test_batch_on_a_local_dask_cluster(tmp_path):
     pytest.importorskip("dask.distributed", reason="dask[distributed] is an optional extra: pip install -e '.[dask]'")

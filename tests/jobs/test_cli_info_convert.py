@@ -128,3 +128,19 @@ def test_every_job_help_shows_its_usage_and_groups(job, capsys):
     assert f"usage: python cli.py {job}" in out and "settings (override with key=value):" in out
     if job == "bench":
         assert "suite=unmix by default (suite=NAME, one of: pansharpen, prior, restore, scale, throughput, unmix" in out
+
+
+@pytest.mark.parametrize("job", ["convert", "info"])
+@pytest.mark.parametrize("bands, fragment", [("abc", "takes band indices (integers)"), ("[1.5]", "takes band indices (integers)"),
+                                             ("[]", "selects no band")])
+def test_band_selections_that_are_not_band_indices_are_one_line(tmp_path, capsys, job, bands, fragment):
+    """Before (review): bands=abc was a ValueError traceback, bands=[1.5] read band 1 silently and
+    bands=[] failed in GDAL on a zero-band file."""
+    output = "output" if job == "convert" else "report"
+    status = main([job, f"bands={bands}", f"{output}={tmp_path / ('out.tif' if job == 'convert' else 'info.json')}",
+                   "progress=false"])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("error: bands= ") and fragment in lines[0], lines
+    assert list(tmp_path.iterdir()) == []
+    assert main(["convert", "bands=[-1]", f"output={tmp_path / 'last.tif'}", "progress=false", "quicklook=false"]) == 0
+    assert open_scene(tmp_path / "last.tif").wavelengths_nm.tolist() == [2500.0]  # negative indices count from the end

@@ -70,3 +70,19 @@ def test_inpainting_with_a_mask_fills_the_missing_pixels(tmp_path, noisy_and_cle
     fill_error = np.sqrt(np.mean((filled[missing] - truth[missing]) ** 2))
     mean_error = np.sqrt(np.mean((truth[missing] - truth.mean(axis=(0, 1))) ** 2))
     assert fill_error < 0.5 * mean_error
+
+
+@pytest.mark.parametrize("cube, fragment", [
+    (np.zeros((20, 20, 30), np.float32), "every sampled value is 0: no signal to restore"),
+    (np.random.default_rng(0).random((3, 3, 50), dtype=np.float32), "needs more pixels than bands"),
+])
+def test_degenerate_scenes_are_one_line_naming_the_file(tmp_path, capsys, cube, fragment):
+    """Before (review): an all-zero scene was a LinAlgError traceback from the noise regression;
+    a 3 x 3 x 50 scene's error named no file."""
+    from hsi.scene import Scene
+
+    scene = save_scene(Scene.from_array(cube), tmp_path / "degenerate.tif")
+    assert main(["restore", f"input={scene}", f"output={tmp_path / 'out.tif'}", "progress=false"]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {scene}: ") and fragment in lines[0], lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["degenerate.tif"]

@@ -59,3 +59,17 @@ def test_auto_beats_both_fixed_models_on_impulses_without_stripes(tmp_path, scen
     auto = score("auto")
     assert auto > score("gaussian", "method=fasthyde") + 3.0
     assert auto > score("robust", "method=robust_fasthyde") + 3.0
+
+
+@pytest.mark.parametrize("case, branch", [("gaussian", "stripes"), ("mixed", "mixed_stripes")])
+def test_task_destripe_always_destripes(tmp_path, scenes, case, branch, capsys):
+    """Before (review): ``restore task=destripe`` (method auto) on a scene whose stripes the test
+    does not see ran a plain denoising, and the report still said task destripe; the console
+    never said which model auto had chosen."""
+    report = _run(tmp_path, scenes[case], scenes["clean"], "task=destripe")
+    diagnosis = report["results"]["noise_diagnosis"]
+    assert diagnosis["diagnosis"]["model"] == case and diagnosis["chosen"] == branch
+    assert diagnosis["why"].startswith("task=destripe")
+    console = [line for line in capsys.readouterr().out.splitlines() if line.startswith("auto: ")]
+    assert len(console) == 1 and console[0].startswith(f"auto: {branch} model (") and diagnosis["why"] in console[0]
+    assert report["results"]["reference"]["output"]["mpsnr_db"] > report["results"]["reference"]["input"]["mpsnr_db"] + 5
