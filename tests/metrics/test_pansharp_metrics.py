@@ -129,9 +129,11 @@ def test_bad_inputs_raise_teaching_errors(scene):
 @pytest.mark.slow
 def test_real_pairs_exp_loses_to_component_substitution_on_d_s(shared_data):
     # The literature's full-resolution pattern (Vivone et al. 2015): EXP has D_lambda = 0 but
-    # a clear D_s; a CS method lowers D_s. Checked on a crop of each real pair.
+    # a clear D_s; a CS method lowers D_s. Checked on a crop of each real pair with BDSD-PC:
+    # GSA, now equal to the toolbox's, does not lower D_s on the IKONOS crop (0.121 against
+    # EXP's 0.119; its whole-pair D_s is among the highest in bench_results/pansharpen_s7, full).
     from hsi.bench.pansharpen import PAIRS, load_pair
-    from hsi.pansharpen import gsa
+    from hsi.pansharpen import bdsd_pc
 
     for sensor, filename in PAIRS.items():
         ms, pan, ratio = load_pair(shared_data / "pansharpening" / filename)
@@ -140,4 +142,4 @@ def test_real_pairs_exp_loses_to_component_substitution_on_d_s(shared_data):
         assert d_lambda(exp, ms) == pytest.approx(0.0, abs=1e-12)
         exp_d_s = d_s(exp, ms, pan, ratio)
         assert exp_d_s > 0.05, sensor
-        assert d_s(gsa(ms, pan, sensor=sensor), ms, pan, ratio) < exp_d_s, sensor
+        assert d_s(bdsd_pc(ms, pan, sensor=sensor), ms, pan, ratio) < 0.8 * exp_d_s, sensor
