@@ -137,7 +137,8 @@ def run(cfg: DictConfig) -> dict:
     if cfg.protocol not in PROTOCOLS:
         raise ParameterError(f"protocol must be one of {PROTOCOLS}; got {cfg.protocol!r}")
     from hsi.pansharpen.protocol import full_resolution_indexes, reduced_resolution_indexes, reduced_resolution_pair
-    from hsi.pansharpen.tile_adapter import pansharpen_scene
+    from hsi.pansharpen.pair_nodata import complete_window
+    from hsi.pansharpen.tile_adapter import pair_scene, pansharpen_scene
 
     if cfg.get("product"):  # MS/HS and PAN from one product (PRISMA .he5, Landsat 8/9 folder)
         ms_scene, pan_scene = open_pair(Path(str(cfg.product)).expanduser())
@@ -165,12 +166,25 @@ def run(cfg: DictConfig) -> dict:
     if min(window.height, window.width) < BLOCK_MS_PIXELS:  # checked before any work: the fused file would be left unassessed
         raise InputError(f"ms={ms_scene.path}: {ms_scene.n_rows}x{ms_scene.n_cols} pixels; the full-resolution assessment "
                          f"(QNR on blocks of {BLOCK_MS_PIXELS}x{BLOCK_MS_PIXELS} MS pixels) needs at least that")
-    for role, scene, values in (("ms", ms_scene, ms), ("pan", pan_scene, pan)):
-        if not np.isfinite(values).all():
-            raise InputError(f"{role}={scene.path}: {int((~np.isfinite(values)).sum()):,} nodata/non-finite values in the "
-                             f"central {window.height}x{window.width} MS-pixel window; fill or crop them before pansharpening")
+    window_note = None
+    if not (np.isfinite(ms).all() and np.isfinite(pan).all()):
+        # nodata in the central window: assess (and choose) on the complete window nearest the centre
+        central = window
+        found = complete_window(pair_scene(ms_scene, pan_scene, ratio, bands), int(cfg.assess_size))
+        if found is None:
+            raise InputError(f"ms={ms_scene.path}, pan={pan_scene.path}: no {window.height}x{window.width} MS-pixel window "
+                             f"without nodata in either image (assess_size={cfg.assess_size}); the assessment and "
+                             "the per-scene choice need one: give a smaller assess_size= or crop the pair")
+        window = Window(*found)
+        ms = ms_scene.read(window, physical=True).astype(np.float64)
+        pan = _read_pan(pan_scene, bands, _scaled(window, ratio))
+        window_note = (f"the central {central.height}x{central.width} MS-pixel window holds nodata: assessed on the "
+                       f"complete window at row {window.row}, col {window.col}, the nearest the centre")
+        print(f"note: {window_note}")
     results = {"ratio": ratio, "sensor": sensor, "protocol": cfg.protocol,
                "coregistration": coregistration_check(ms, _intensity(pan), ratio)}
+    if window_note:
+        results["assessed_window_note"] = window_note
     started = time.perf_counter()
     if callable(getattr(method, "fit", None)):  # a method that chooses per scene (wald_select) decides once, here
         try:
@@ -178,7 +192,8 @@ def run(cfg: DictConfig) -> dict:
         except InputError as error:  # the choice sees arrays only: name the files it was made on
             raise InputError(f"ms={ms_scene.path}, pan={pan_scene.path}: {error}") from error
         if results["choice"].get("note") and (window.height, window.width) != (ms_scene.n_rows, ms_scene.n_cols):
-            results["choice"]["note"] += (f" (the central {window.height}x{window.width} window of the "
+            where = "central" if window_note is None else f"complete (row {window.row}, col {window.col})"
+            results["choice"]["note"] += (f" (the {where} {window.height}x{window.width} window of the "
                                           f"{ms_scene.n_rows}x{ms_scene.n_cols} MS: assess_size={cfg.assess_size})")
         started = job.timed("choose", started)
     summary = pansharpen_scene(method, ms_scene, pan_scene, job.outputs["output"], ratio=ratio, sensor=sensor,

@@ -110,3 +110,38 @@ def count_nodata(pair: Scene, n_ms_bands: int, ratio: int, max_bytes: int = 32 *
         pan_count += int(pan_missing.sum())
         total += int(ms_missing.sum()) * ratio * ratio + int(pan_missing[~ms_missing].sum())
     return {"total": total, "ms_nodata": ms_count, "pan_nodata": pan_count}
+
+
+def complete_window(pair: Scene, size: int, block: int = 8, max_bytes: int = 32 * 2**20) -> tuple[int, int, int, int] | None:
+    """``(top, left, rows, cols)`` of the window of at most ``size`` x ``size`` MS pixels nearest the
+    scene's centre in which every fused pixel has data; None when the scene has no such window.
+
+    The pansharpen job assesses (and a per-scene choice decides) on one window of the pair, which
+    must hold data everywhere; its central window may not (a masked cloud, a gap). One streamed
+    pass over ``pair`` (:func:`hsi.pansharpen.tile_adapter.pair_scene`'s scene, NaN = nodata)
+    marks the ``block`` x ``block`` MS-pixel blocks that hold a pixel without data; candidate
+    windows start every ``block`` pixels (and at the centred and last positions), and the one
+    whose centre is nearest the scene's among those touching no marked block is returned. The
+    map holds one flag per block, so memory stays small whatever the scene's size.
+    """
+    n_rows, n_cols = pair.shape[:2]
+    rows, cols = min(int(size), n_rows), min(int(size), n_cols)
+    marked = np.zeros((-(-n_rows // block), -(-n_cols // block)), dtype=bool)
+    for window in pair.windows(pair.block_rows_for(max_bytes, itemsize=4)):
+        missing = ~np.isfinite(pair.read(window, physical=True)).all(axis=2)
+        hit_rows, hit_cols = np.nonzero(missing)
+        marked[(window.row + hit_rows) // block, (window.col + hit_cols) // block] = True
+    # prefix sums of marked blocks: a candidate is complete when its blocks sum to zero
+    counts = np.pad(marked.cumsum(axis=0).cumsum(axis=1), ((1, 0), (1, 0)))
+    tops = np.unique(np.r_[np.arange(0, n_rows - rows + 1, block), (n_rows - rows) // 2, n_rows - rows])
+    lefts = np.unique(np.r_[np.arange(0, n_cols - cols + 1, block), (n_cols - cols) // 2, n_cols - cols])
+    first_r, last_r = tops // block, (tops + rows - 1) // block + 1
+    first_c, last_c = lefts // block, (lefts + cols - 1) // block + 1
+    inside = (counts[last_r[:, None], last_c[None, :]] - counts[first_r[:, None], last_c[None, :]]
+              - counts[last_r[:, None], first_c[None, :]] + counts[first_r[:, None], first_c[None, :]])
+    complete = inside == 0
+    if not complete.any():
+        return None
+    distance = ((tops + rows / 2 - n_rows / 2)[:, None] ** 2 + (lefts + cols / 2 - n_cols / 2)[None, :] ** 2)
+    best = np.unravel_index(np.argmin(np.where(complete, distance, np.inf)), distance.shape)
+    return int(tops[best[0]]), int(lefts[best[1]]), rows, cols

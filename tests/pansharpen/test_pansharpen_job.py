@@ -262,14 +262,39 @@ def test_reduced_protocol_scores_a_choice_not_fitted_to_its_reference(tmp_path):
     assert report["results"]["reduced_resolution_choice"]["weights"] == pytest.approx(choice["weights"])
 
 
-def test_nodata_in_the_ms_is_refused_naming_the_file(tmp_path):
+def test_nodata_in_every_assessable_window_is_refused_naming_the_files(tmp_path):
+    """A 16 x 16 MS assessed whole (assess_size 256) with one NaN: no complete window of that size exists."""
     ms_path, pan_path, wavelengths = _pair(tmp_path, None, None)
     ms = open_scene(ms_path).read().astype(np.float32)
     ms[3, 4, 1] = np.nan
     save_scene(Scene.from_array(ms, wavelengths_nm=wavelengths), tmp_path / "ms_nan.tif")
-    with pytest.raises(InputError, match=r"^ms=.*ms_nan\.tif: 1 nodata/non-finite values"):
-        run_job("pansharpen", [f"ms={tmp_path / 'ms_nan.tif'}", f"pan={pan_path}", f"output={tmp_path / 'out.tif'}",
+    out = tmp_path / "out.tif"
+    with pytest.raises(InputError, match=r"^ms=.*ms_nan\.tif, pan=.*pan\.tif: no 16x16 MS-pixel window without nodata"):
+        run_job("pansharpen", [f"ms={tmp_path / 'ms_nan.tif'}", f"pan={pan_path}", f"output={out}",
                                "method=gsa", "quicklook=false"])
+    assert not out.exists()
+
+
+def test_nodata_in_the_central_window_moves_the_assessment_to_the_nearest_complete_one(tmp_path, capsys):
+    """A masked patch in the middle of a 96 x 96 MS (assess_size=32): the job assesses and chooses on the
+    complete 32 x 32 window nearest the centre, says so, and fuses the patch as nodata."""
+    ms_path, pan_path, wavelengths = _pair(tmp_path, None, None, side=384)
+    ms = open_scene(ms_path).read().astype(np.float32)
+    ms[46:50, 46:50, :] = np.nan  # the centre of the MS
+    save_scene(Scene.from_array(ms, wavelengths_nm=wavelengths), tmp_path / "ms_hole.tif")
+    out = tmp_path / "out.tif"
+    report = run_job("pansharpen", [f"ms={tmp_path / 'ms_hole.tif'}", f"pan={pan_path}", f"output={out}",
+                                    "assess_size=32", "quicklook=false"])
+    top, left, rows, cols = report["results"]["assessed_window_ms_pixels"]
+    assert (rows, cols) == (32, 32) and np.isfinite(ms[top:top + rows, left:left + cols]).all()
+    # the hole marks the 8-pixel blocks 5-6 (rows and columns 40-55): the nearest complete windows stay
+    # centred one way (32) and clear those blocks the other (8 or 56), 24 pixels off the centre
+    assert sorted([top, left]) in ([8, 32], [32, 56])
+    assert "holds nodata: assessed on the complete window" in report["results"]["assessed_window_note"]
+    assert "note: the central 32x32 MS-pixel window holds nodata" in capsys.readouterr().out
+    assert report["results"]["choice"]["rule"] in ("select", "stack")  # the default chose on that window
+    fused = open_scene(out).read()
+    assert np.isnan(fused[184:200, 184:200]).all() and np.isfinite(fused[:150]).all()
 
 
 def test_a_pair_too_small_for_the_assessment_is_refused_before_any_output(tmp_path):

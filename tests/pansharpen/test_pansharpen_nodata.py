@@ -199,3 +199,19 @@ def test_nodata_count_streams_and_counts_a_pixel_missing_in_both_once():
     expected = {"total": 96 + 32, "ms_nodata": 96, "pan_nodata": 80}
     assert count_nodata(pair, 4, 4) == expected
     assert count_nodata(pair, 4, 4, max_bytes=1) == expected  # one MS row at a time
+
+
+def test_complete_window_is_the_central_one_when_complete_and_avoids_a_pan_gap():
+    from hsi.pansharpen.pair_nodata import complete_window
+    from hsi.pansharpen.select import central_window
+    from hsi.pansharpen.tile_adapter import pair_scene
+
+    ms, pan = _pair(256)  # MS 64 x 64
+    scene = lambda m, p: pair_scene(Scene.from_array(m, wavelengths_nm=WAVELENGTHS), Scene.from_array(p), 4)  # noqa: E731
+    assert complete_window(scene(ms, pan), 32) == central_window(64, 64, 32)
+    gap = pan.copy()
+    gap[130, 70] = np.nan  # one PAN pixel under MS pixel (32, 17): the central window (16..47) holds it
+    top, left, rows, cols = complete_window(scene(ms, gap), 32)
+    assert (rows, cols) == (32, 32) and np.isfinite(gap[4 * top:4 * (top + rows), 4 * left:4 * (left + cols)]).all()
+    assert top == 16 and left == 24  # centred in rows; in columns the first block-aligned start clear of block 2
+    assert complete_window(scene(ms, np.full_like(pan, np.nan)), 32) is None
