@@ -173,7 +173,13 @@ def run(cfg: DictConfig) -> dict:
                "coregistration": coregistration_check(ms, _intensity(pan), ratio)}
     started = time.perf_counter()
     if callable(getattr(method, "fit", None)):  # a method that chooses per scene (wald_select) decides once, here
-        results["choice"] = method.fit(ms, pan, ratio=ratio, sensor=sensor)
+        try:
+            results["choice"] = method.fit(ms, pan, ratio=ratio, sensor=sensor)
+        except InputError as error:  # the choice sees arrays only: name the files it was made on
+            raise InputError(f"ms={ms_scene.path}, pan={pan_scene.path}: {error}") from error
+        if results["choice"].get("note") and (window.height, window.width) != (ms_scene.n_rows, ms_scene.n_cols):
+            results["choice"]["note"] += (f" (the central {window.height}x{window.width} window of the "
+                                          f"{ms_scene.n_rows}x{ms_scene.n_cols} MS: assess_size={cfg.assess_size})")
         started = job.timed("choose", started)
     summary = pansharpen_scene(method, ms_scene, pan_scene, job.outputs["output"], ratio=ratio, sensor=sensor,
                                pan_bands=bands, tile=int(cfg.tiling.tile), overlap=int(cfg.tiling.overlap),

@@ -47,6 +47,11 @@ def test_default_is_set_against_the_best_other_classical_method_per_index():
     assert not row["q2n_reached"] and not row["ergas_reached"]
     (row,) = default_against_best(rows, "awlp")
     assert row["q2n_reached"] and not row["ergas_reached"] and row["best_q2n_method"] == "bdsd_pc"
+    full = [{"dataset": "A", "method": m, "hqnr": h, "qnr": q} for m, h, q in
+            (("exp", 0.99, 0.99), ("wald_select", 0.81, 0.84), ("bdsd_pc", 0.90, 0.91), ("awlp", 0.82, 0.70))]
+    (row,) = default_against_best(full, "wald_select", higher=("hqnr", "qnr"), lower=())
+    assert (row["hqnr"], row["best_other_hqnr"], row["best_hqnr_method"]) == (0.81, 0.90, "bdsd_pc")  # exp is not classical
+    assert not row["hqnr_reached"] and not row["qnr_reached"] and "ergas" not in row
 
 
 def test_choice_rows_name_the_rule_the_pick_and_the_weights_applied():

@@ -207,6 +207,30 @@ def test_default_chooses_once_per_scene_and_reports_the_choice(tmp_path, capsys)
     np.testing.assert_allclose(open_scene(out).read(), expected, rtol=1e-5, atol=1e-5)
 
 
+def test_a_pair_the_default_cannot_choose_on_is_refused_naming_the_files(tmp_path):
+    """An MS without signal (every band 0) leaves wald_select nothing to score: one line naming the inputs, no output."""
+    import re
+
+    ms_path, pan_path, wavelengths = _pair(tmp_path, None, None, side=128)
+    save_scene(Scene.from_array(np.zeros((32, 32, 3), np.float32), wavelengths_nm=wavelengths), ms_path, overwrite=True)
+    out = tmp_path / "fused.tif"
+    with pytest.raises(InputError, match=re.escape(f"ms={ms_path}, pan={pan_path}: ") + ".*no band with signal"):
+        run_job("pansharpen", [f"ms={ms_path}", f"pan={pan_path}", f"output={out}", "quicklook=false"])
+    assert not out.exists()
+
+
+def test_a_choice_window_too_small_for_the_protocol_names_the_window_not_the_ms(tmp_path, capsys):
+    """assess_size=24 on a 32 x 32 MS: the default falls back to its first candidate; the note says the window
+    it chose on was 24 x 24 and why, not that the MS is."""
+    ms_path, pan_path, _ = _pair(tmp_path, None, None, side=128)
+    report = run_job("pansharpen", [f"ms={ms_path}", f"pan={pan_path}", f"output={tmp_path / 'f.tif'}", "quicklook=false",
+                                    "assess_size=24"])
+    note = report["results"]["choice"]["note"]
+    assert report["results"]["choice"]["rule"] == "too_small" and "the MS is" not in note
+    assert "it chooses on is 24x24" in note and note.endswith("(the central 24x24 window of the 32x32 MS: assess_size=24)")
+    assert note in capsys.readouterr().out
+
+
 def test_reduced_protocol_scores_a_choice_not_fitted_to_its_reference(tmp_path):
     """protocol=reduced with wald_select: the choice scored is made one level down, on the degraded pair,
     as in the bench; the choice fitted on the pair itself used the very MS the score compares with."""

@@ -132,6 +132,63 @@ def test_without_full_scale_check_the_stack_is_never_bounded(rank_one_pair):
     assert report["rule"] == "stack" and not report["bounded"] and report["full_scale_hqnr"] == {}
 
 
+def test_the_full_scale_check_holds_one_candidate_output_at_a_time(rank_one_pair):
+    """The check fuses the window with every candidate; each output is added to the options' running
+    sums and dropped, so memory does not grow with the candidates (the job's window is 256 MS pixels a
+    side in every band). HQNRs are those of the options' combinations of all outputs; a candidate that no
+    option weighs is not run."""
+    import weakref
+
+    from hsi.pansharpen.protocol import full_resolution_indexes
+    from hsi.pansharpen.select import full_scale_hqnr, weighted_sum
+
+    cube, ms, pan = rank_one_pair
+    alive, peak = [], []  # weak references to every output returned so far
+
+    def candidate(detail):
+        def fuse(ms, pan, *, ratio=None, sensor=None):
+            peak.append(sum(ref() is not None for ref in alive))  # earlier outputs still held when this one runs
+            output = np.asarray(half_detail(ms, pan, ratio=ratio, sensor=sensor), dtype=np.float64) * detail
+            alive.append(weakref.ref(output))
+            return output
+        return fuse
+
+    candidates = {f"c{k}": candidate(1.0 + 0.01 * k) for k in range(6)}
+    candidates["unused"] = lambda *args, **kwargs: pytest.fail("a candidate without weight was run")
+    stacked = {f"c{k}": w for k, w in enumerate([1.5, -0.4, 0.3, -0.2, 0.5, -0.7])} | {"unused": 0.0}
+    select = {name: float(name == "c2") for name in candidates}
+    options = {"stack": (stacked, False), "bounded_stack": (stacked, True), "select": (select, False)}
+    hqnr = full_scale_hqnr(candidates, options, ms, pan, ratio=4, sensor=None)
+    assert max(peak) <= 1 and len(peak) == 6  # was one held per candidate run before (5 at the last)
+    outputs = {name: candidates[name](ms, pan, ratio=4) for name in stacked if name != "unused"}
+    for option, (weights, bounded) in options.items():
+        fused = weighted_sum(((w, outputs[name]) for name, w in weights.items() if w), bounded)
+        assert hqnr[option] == full_resolution_indexes(fused, ms, pan, ratio=4, sensor=None)["hqnr"]
+    assert hqnr["bounded_stack"] != hqnr["stack"]
+
+
+def test_a_band_of_zeros_is_left_out_of_the_choice(rank_one_pair):
+    """A dead band (zeros, as products write in absorption bands) has no mean to divide ERGAS or the
+    stacking's design by: the choice is made on the other bands, as on the pair without it (it raised
+    "ERGAS is undefined" before), and every band is fused."""
+    cube, ms, pan = rank_one_pair
+    candidates = {"exp": expand, "half_detail": half_detail}
+    dead = np.concatenate([ms[:, :, :2], np.zeros(ms.shape[:2] + (1,)), ms[:, :, 2:]], axis=2)
+    method = WaldSelect(candidates)
+    with_dead, without = method.fit(dead, pan), WaldSelect(candidates).fit(ms, pan)
+    assert with_dead["bands_left_out"] == [2] and without["bands_left_out"] == []
+    assert with_dead["rule"] == without["rule"] == "stack" and with_dead["selected"] == without["selected"]
+    for name, weight in without["weights"].items():
+        assert with_dead["weights"][name] == pytest.approx(weight, rel=1e-9)
+    for name, scores in without["reduced_scale_scores"].items():
+        for index in ("q2n", "ergas"):
+            assert with_dead["reduced_scale_scores"][name][index] == pytest.approx(scores[index], rel=1e-9)
+    fused = method(dead, pan)
+    assert fused.shape == cube.shape[:2] + (5,) and np.isfinite(fused).all() and np.abs(fused[:, :, 2]).max() < 1e-9
+    with pytest.raises(InputError, match="no band with signal"):
+        WaldSelect(candidates).fit(np.zeros_like(ms), pan)
+
+
 def test_a_pair_too_small_for_the_protocol_uses_the_first_candidate_and_says_so(rank_one_pair):
     """The guard checks the pair the rule fuses: a 24 x 24 MS (which passed the old check on the MS
     side) is fused at 6 x 6 one level down, under the 8 x 8 the filters need; 32 x 32 (8 x 8) is enough."""
