@@ -25,7 +25,7 @@ def check_scheduler(scheduler: str | None, workers: int = 2) -> None:
     if scheduler == "local":
         if int(workers) < 1:
             raise ParameterError(f"workers= must be >= 1 for scheduler=local; got {workers}")
-    elif "://" not in str(scheduler):
+    elif ":" not in str(scheduler):  # tcp://host:8786 or host:8786
         raise ParameterError(f"scheduler= must be local or a Dask scheduler address such as tcp://host:8786; "
                              f"got {scheduler!r}")
 
