@@ -12,8 +12,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from hsi.errors import SchedulerLostError
+from hsi.errors import ParameterError, SchedulerLostError
 from hsi.io.lock import is_locked
+
+
+def check_scheduler(scheduler: str | None, workers: int = 2) -> None:
+    """Refuse, before any work, a ``scheduler=`` that is neither ``local`` nor an address, and a
+    local cluster without workers (``scheduler=foo`` was a ValueError traceback after the fit;
+    ``scheduler=local workers=0`` waited for ever)."""
+    if not scheduler:
+        return
+    if scheduler == "local":
+        if int(workers) < 1:
+            raise ParameterError(f"workers= must be >= 1 for scheduler=local; got {workers}")
+    elif ":" not in str(scheduler):  # tcp://host:8786 or host:8786
+        raise ParameterError(f"scheduler= must be local or a Dask scheduler address such as tcp://host:8786; "
+                             f"got {scheduler!r}")
 
 
 @contextmanager
@@ -32,6 +46,7 @@ def dask_client(scheduler: str | None, workers: int = 2, worker_timeout_s: float
     if not scheduler:
         yield None
         return
+    check_scheduler(scheduler, workers)
     from dask.distributed import Client, LocalCluster
 
     if scheduler == "local":

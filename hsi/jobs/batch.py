@@ -196,7 +196,10 @@ def plan(cfg: DictConfig) -> list[dict]:
 # --- the run ----------------------------------------------------------------------------------
 def run(cfg: DictConfig) -> dict:
     output_dir = Path(cfg.output_dir).expanduser()
-    job_io(cfg)  # an unknown job= or no matching input is refused before output_dir is made
+    job_io(cfg)  # an unknown job=, no matching input or a bad scheduler= is refused before output_dir is made
+    from hsi.distributed import check_scheduler
+
+    check_scheduler(cfg.get("scheduler"), int(cfg.workers))
     expand_inputs(list(cfg.inputs))
     if output_dir.exists() and not output_dir.is_dir():
         raise OutputExistsError(f"{output_dir}: output_dir= must be a folder, but a file has that name")

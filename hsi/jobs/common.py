@@ -211,6 +211,16 @@ def band_selection(value: Any) -> list[int]:
     return [int(item) for item in items]
 
 
+def check_sampling(cfg: DictConfig) -> None:
+    """``seed`` >= 0 and ``sample_pixels`` >= 1 where a job has them, refused before any work
+    (``seed=-1`` was numpy's ValueError traceback; ``unmix sample_pixels=0`` said every pixel
+    was nodata)."""
+    if cfg.get("seed") is not None and int(cfg.seed) < 0:
+        raise ParameterError(f"seed= must be >= 0; got {cfg.seed}")
+    if cfg.get("sample_pixels") is not None and int(cfg.sample_pixels) < 1:
+        raise ParameterError(f"sample_pixels= must be >= 1; got {cfg.sample_pixels}")
+
+
 def check_tiling(tiling: DictConfig | None) -> None:
     """Refuse impossible tile settings before any work, also where the method streams tiles of
     its own (the default restore's eigen-images), which would otherwise ignore them silently or
@@ -247,7 +257,6 @@ def start(job: str, cfg: DictConfig, output, *, inputs: dict[str, Any], extra: d
     """
     from hsi.io import format_of
 
-    check_tiling(cfg.get("tiling"))
     if output in (None, ""):
         raise InputError("no output= given")
     main = Path(str(output)).expanduser()

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from hsi import methods
 from hsi.errors import GridMismatchError, InputError, ParameterError
-from hsi.distributed import dask_client
+from hsi.distributed import check_scheduler, dask_client
 from hsi.io import open_scene
 from hsi.jobs.common import central_window, finish, input_scene, read_options, start
 from hsi.jobs.ortho import swath_path, wants_ortho, write_orthorectified
@@ -105,6 +105,7 @@ def run(cfg: DictConfig) -> dict:
     # the result is then mapped onto the product's grid
     ortho = wants_ortho(scene, cfg.ortho) and scale == 1
     extra = {"swath_output": swath_path(Path(str(cfg.output)).expanduser())} if ortho else None
+    check_scheduler(cfg.get("scheduler"), int(cfg.workers))
     job = start("restore", cfg, cfg.output, inputs={"input": scene, "mask": cfg.get("mask"), "reference": cfg.get("reference")},
                 extra=extra)
     job.timed("setup", entered)  # opening the input, building the method (loading a prior), checking the outputs

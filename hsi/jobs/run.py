@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 from hsi.config import compose, group_choices
 from hsi.errors import ParameterError
 from hsi.io import lock, record
+from hsi.jobs.common import check_sampling, check_tiling
 from hsi.methods import JOBS as METHOD_JOBS, check_belongs, check_targets
 
 #: Numeric settings that also take a word (``pan_band=all``).
@@ -48,6 +49,8 @@ def run_job(job: str, overrides: list[str]) -> dict:
         raise ParameterError(f"unknown job {job!r}") from None
     cfg = compose(job, overrides)
     check_instantiated(job, cfg, overrides)
+    check_tiling(cfg.get("tiling"))  # shared settings, before the job reads or writes anything
+    check_sampling(cfg)
     kept = lock.held()
     try:
         return module.run(cfg)
