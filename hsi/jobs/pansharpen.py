@@ -33,6 +33,9 @@ def coverage_ratio(ms: Scene, pan: Scene) -> int:
         which = ms if ms.transform is None else pan
         raise GridMismatchError(f"{which.describe()} has no georeferencing but the other input has: cannot check they cover the same ground")
     if ms.transform is None:
+        if pan.shape[:2] == ms.shape[:2]:
+            raise GridMismatchError(f"ms={ms.path} and pan={pan.path} have the same size ({ms.n_rows}x{ms.n_cols}): "
+                                    "pansharpening needs a PAN on a finer grid than the MS")
         return infer_ratio(ms.shape[:2], pan.shape[:2])
     if ms.crs != pan.crs:
         raise GridMismatchError(f"ms CRS {ms.crs} differs from pan CRS {pan.crs}: reproject one first")
@@ -41,6 +44,9 @@ def coverage_ratio(ms: Scene, pan: Scene) -> int:
         raise InputError("rotated grids are not supported: resample to a north-up grid first")
     ratios = (ms_t.a / pan_t.a, ms_t.e / pan_t.e)
     ratio = int(round(ratios[0]))
+    if ratio == 1 and all(abs(r - 1.0) < 1e-6 for r in ratios):
+        raise GridMismatchError(f"ms={ms.path} and pan={pan.path} have the same pixel size {ms.pixel_size}: "
+                                "pansharpening needs a PAN on a finer grid than the MS")
     if ratio < 1 or any(abs(r - ratio) > 1e-6 * ratio for r in ratios):
         raise GridMismatchError(
             f"MS pixel size {ms.pixel_size} is not an integer multiple (same in x and y) of PAN pixel size {pan.pixel_size}"

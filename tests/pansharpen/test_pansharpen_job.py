@@ -305,3 +305,13 @@ def test_a_pair_too_small_for_the_assessment_is_refused_before_any_output(tmp_pa
     with pytest.raises(InputError, match=r"^ms=.*ms\.tif: 4x4 pixels; the full-resolution assessment"):
         run_job("pansharpen", [f"ms={ms_path}", f"pan={pan_path}", f"output={out}", "method=gsa", "quicklook=false"])
     assert not out.exists()
+
+
+@pytest.mark.parametrize("georeferenced", [True, False])
+def test_an_ms_given_as_its_own_pan_is_one_line_naming_both_files(tmp_path, georeferenced):
+    """ms= and pan= on the same grid (e.g. the same file twice): was 'ratio must be ... > 1; got 1', naming no file."""
+    transform = Affine(4.0, 0, 500000.0, 0, -4.0, 4100000.0) if georeferenced else None
+    ms_path, _, _ = _pair(tmp_path, transform, transform)
+    with pytest.raises(GridMismatchError, match=r"^ms=.*ms\.tif and pan=.*ms\.tif have the same .*finer grid than the MS"):
+        run_job("pansharpen", [f"ms={ms_path}", f"pan={ms_path}", f"output={tmp_path / 'out.tif'}", "quicklook=false"])
+    assert not (tmp_path / "out.tif").exists()
