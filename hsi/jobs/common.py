@@ -90,6 +90,17 @@ def read_options(cfg: DictConfig, key: str = "read") -> dict[str, Any]:
     return {k: v for k, v in OmegaConf.to_container(options, resolve=True).items() if v is not None}
 
 
+def require_spectra(scene: Scene, job: str) -> Scene:
+    """``scene``, after checking its bands are spectra: a product layer of flags or observation
+    geometry (EMIT's L2A MASK, L1B OBS) is refused in one line naming the file, not restored or unmixed."""
+    product = (scene.metadata or {}).get("product") or {}
+    content = product.get("content", "spectra")
+    if content != "spectra":
+        raise InputError(f"{scene.path}: {product.get('sensor', '')} {product.get('product', '')} holds {content}, "
+                         f"not spectra; {job} needs the spectral granule (radiance or reflectance)".replace("  ", " "))
+    return scene
+
+
 def input_scene(cfg: DictConfig, key: str = "input") -> Scene:
     """Open ``cfg[key]``; with no input, the shipped sample (and say so)."""
     path = cfg.get(key)

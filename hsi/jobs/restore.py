@@ -12,7 +12,7 @@ from hsi import methods
 from hsi.errors import GridMismatchError, InputError, ParameterError
 from hsi.distributed import check_scheduler, dask_client
 from hsi.io import open_scene
-from hsi.jobs.common import central_window, finish, input_scene, read_options, start
+from hsi.jobs.common import central_window, finish, input_scene, read_options, require_spectra, start
 from hsi.jobs.ortho import swath_path, wants_ortho, write_orthorectified
 from hsi.malloc import release_free_memory
 from hsi.nodata import empty_bands
@@ -98,7 +98,7 @@ def _noise_diagnosis(method, kept: np.ndarray) -> dict | None:
 
 def run(cfg: DictConfig) -> dict:
     entered = time.perf_counter()
-    scene = input_scene(cfg)
+    scene = require_spectra(input_scene(cfg), "restore")
     method = methods.build("restore", cfg.method, cfg.get("method_name") or "method", task=cfg.task)
     scale = int(getattr(method, "scale", 1) or 1)
     # GLT / lat-lon products: the method runs in the swath (stripes are column-aligned there),

@@ -22,7 +22,7 @@ from hsi.errors import InputError, ParameterError
 from hsi.io import create_writer, open_scene
 from hsi.io.atomic import atomic_write
 from hsi.io.record import drop_reservations
-from hsi.jobs.common import central_window, finish, input_scene, start
+from hsi.jobs.common import central_window, finish, input_scene, require_spectra, start
 from hsi.jobs.ortho import wants_ortho, write_orthorectified
 from hsi.nodata import empty_bands
 from hsi.scene import Scene, Window
@@ -294,7 +294,7 @@ def run(cfg: DictConfig) -> dict:
 
 
 def _run(cfg: DictConfig) -> dict:
-    scene = input_scene(cfg)
+    scene = require_spectra(input_scene(cfg), "unmix")
     if cfg.output in (None, ""):
         raise InputError("no output= given")
     folder = Path(str(cfg.output)).expanduser()

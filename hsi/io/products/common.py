@@ -20,9 +20,12 @@ class ProductInfo:
     sensor: str
     level: str
     product: str
+    #: What the bands hold: "spectra" (radiance, reflectance, their uncertainty), or a layer of
+    #: the product that is not a spectrum ("flags", "geometry"), which spectral jobs refuse.
+    content: str = "spectra"
 
     def as_dict(self) -> dict:
-        return {"sensor": self.sensor, "level": self.level, "product": self.product}
+        return {"sensor": self.sensor, "level": self.level, "product": self.product, "content": self.content}
 
 
 class PerBandScaledReader:

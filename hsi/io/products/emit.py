@@ -32,6 +32,8 @@ NAME = re.compile(r"^EMIT_(L1B|L2A)_(RAD|OBS|RFL|RFLUNCERT|MASK)_", re.IGNORECAS
 VARIABLES = {"RAD": "radiance", "OBS": "obs", "RFL": "reflectance", "RFLUNCERT": "reflectance_uncertainty",
              "MASK": "mask"}
 BAND_NAMES = {"OBS": "observation_bands", "MASK": "mask_bands"}
+# Granules whose bands are not spectra: observation geometry and per-pixel flags.
+NOT_SPECTRA = {"OBS": "geometry", "MASK": "flags"}
 # Binary flags of the L2A MASK product, by their name in sensor_band_parameters/mask_bands.
 MASK_FLAGS = {"cloud flag": "cloud", "cirrus flag": "cirrus", "water flag": "water", "spacecraft flag": "spacecraft",
               "dilated cloud flag": "dilated_cloud", "aggregate flag": "aggregate"}
@@ -141,7 +143,7 @@ def open_emit(path: Path) -> Scene:
         if code in BAND_NAMES and BAND_NAMES[code] in parameters:
             names = [text(n) for n in parameters[BAND_NAMES[code]][:]]
         level = "L1B" if code in ("RAD", "OBS") else "L2A"
-        info = ProductInfo("EMIT", level, f"{level} {code}")
+        info = ProductInfo("EMIT", level, f"{level} {code}", content=NOT_SPECTRA.get(code, "spectra"))
         masks = _flag_layers(path, handle, shape[:2])
         geolocation = _glt(path, handle)
         units = text(dataset.attrs.get("units", "")) or None

@@ -20,7 +20,7 @@ def test_real_obs_crop_reads_fill_glt_and_grid(satellite):
     scene = open_scene(path)
     assert scene.shape == (200, 200, 11)
     assert scene.nodata == -9999.0
-    assert scene.metadata["product"] == {"sensor": "EMIT", "level": "L1B", "product": "L1B OBS"}
+    assert scene.metadata["product"] == {"sensor": "EMIT", "level": "L1B", "product": "L1B OBS", "content": "geometry"}
     assert scene.band_names[0].startswith("Path length")
     assert scene.geolocation.kind == "glt" and scene.geolocation.shape == (318, 354)
     ortho = orthorectified(scene)

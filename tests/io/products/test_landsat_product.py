@@ -100,7 +100,8 @@ def test_batch_over_a_product_folder_runs_one_scene_and_reports_the_product(land
     assert main(["batch", "job=convert", f"inputs=[{folder}/*]", f"output_dir={out}", "output_suffix=.tif"]) == 0
     report = json.loads((out / "batch_report.json").read_text())
     assert [s["input"] for s in report["results"]["scenes"]] == [str(folder)]
-    assert report["results"]["scenes"][0]["product"] == {"sensor": "LANDSAT_9", "level": "L1", "product": "L1 bands 2-7"}
+    assert report["results"]["scenes"][0]["product"] == {"sensor": "LANDSAT_9", "level": "L1", "product": "L1 bands 2-7",
+                                                        "content": "spectra"}
     with rasterio.open(out / f"{ID}.tif") as ds:
         assert ds.count == 6 and ds.crs.to_epsg() == 32610
 

@@ -13,6 +13,7 @@ import rasterio
 from hsi.cli import main
 
 EMIT_OBS = "satellite/emit/EMIT_L1B_OBS_001_20220827T060753_9999999_999.nc"
+EMIT_MASK = "satellite/emit/EMIT_L2A_MASK_001_20220827T060753_9999999_999.nc"
 EMIT_RFL = "satellite/emit/EMIT_L2A_RFL_001_20241006T165148_2428011_003_crop.nc"
 ENMAP_TILE = "satellite/enmap_l2a_hyspecnet"
 
@@ -152,3 +153,14 @@ def test_info_on_the_real_enmap_tile_names_the_product_grid_and_masks(satellite,
     assert "product     EnMAP L2A SPECTRAL_IMAGE (level L2A)" in printed
     assert "geolocation map grid (affine + CRS)" in printed and "EPSG:32618" in printed
     assert "masks       cirrus, cloud, cloud_shadow, haze, pixel, snow, test_flags" in printed
+
+
+@pytest.mark.parametrize("job", ["restore", "unmix"])
+@pytest.mark.parametrize(("granule", "content"), [(EMIT_OBS, "geometry"), (EMIT_MASK, "flags")])
+def test_spectral_jobs_refuse_a_granule_that_holds_no_spectra(satellite, tmp_path, capsys, job, granule, content):
+    """EMIT's OBS (observation geometry) and MASK (flags) granules were 'restored' and 'unmixed' like spectra."""
+    out = tmp_path / "out"
+    assert main([job, f"input={satellite / granule}", f"output={out}.tif", "progress=false", "quicklook=false"]) == 2
+    said = capsys.readouterr().err
+    assert f"{satellite / granule}: EMIT L" in said and f"holds {content}, not spectra; {job} needs" in said
+    assert not list(tmp_path.iterdir())
