@@ -91,6 +91,11 @@ def _shipped(name: str) -> dict:
         return yaml.safe_load(handle) or {}
 
 
+def shipped(name: str) -> dict:
+    """``conf/method/<name>.yaml`` as plain data, to read a method's keys without building it."""
+    return dict(_shipped(name))
+
+
 def restore_tasks(config) -> tuple[str, ...]:
     """The restore tasks a method config can do.
 

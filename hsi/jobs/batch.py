@@ -193,6 +193,16 @@ def plan(cfg: DictConfig) -> list[dict]:
     return entries
 
 
+def check_given(cfg: DictConfig, given: set[str]) -> None:
+    """Refuse batch settings this batch would ignore: ``pan=`` outside ``job=pansharpen``, ``workers=``
+    without ``scheduler=local``."""
+    if "pan" in given and cfg.pan is not None and cfg.job != "pansharpen":
+        raise ParameterError(f"pan= is used by job=pansharpen only; job={cfg.job} takes no PAN")
+    if "workers" in given and cfg.scheduler != "local":
+        raise ParameterError(f"workers={cfg.workers} is used by scheduler=local only; "
+                             f"scheduler={cfg.scheduler} starts no workers of its own")
+
+
 # --- the run ----------------------------------------------------------------------------------
 def run(cfg: DictConfig) -> dict:
     output_dir = Path(cfg.output_dir).expanduser()

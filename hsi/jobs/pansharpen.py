@@ -139,9 +139,24 @@ def _nodata_line(nodata: dict) -> str:
             f"{nodata['pan_nodata']:,} without PAN data; results.nodata)")
 
 
-def run(cfg: DictConfig) -> dict:
+def check_given(cfg: DictConfig, given: set[str]) -> None:
+    """Refuse settings this run would ignore or cannot use, before any file is opened:
+    ``ms=`` / ``pan=`` / ``pan_read.*`` beside ``product=`` (the product holds both images), an unknown ``protocol``."""
+    check_protocol(cfg)
+    if cfg.get("product"):
+        for key in sorted(given):
+            if key in ("ms", "pan") or key.startswith("pan_read."):
+                raise ParameterError(f"{key}= is not used with product=: the product holds both the MS and the PAN "
+                                     "(give product= or ms= and pan=)")
+
+
+def check_protocol(cfg: DictConfig) -> None:
     if cfg.protocol not in PROTOCOLS:
         raise ParameterError(f"protocol must be one of {PROTOCOLS}; got {cfg.protocol!r}")
+
+
+def run(cfg: DictConfig) -> dict:
+    check_protocol(cfg)
     from hsi.pansharpen.protocol import full_resolution_indexes, reduced_resolution_indexes, reduced_resolution_pair
     from hsi.pansharpen.pair_nodata import complete_window
     from hsi.pansharpen.tile_adapter import pair_scene, pansharpen_scene

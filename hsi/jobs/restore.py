@@ -96,6 +96,19 @@ def _noise_diagnosis(method, kept: np.ndarray) -> dict | None:
     return inner.report(kept) if hasattr(inner, "report") else None
 
 
+def check_given(cfg: DictConfig, given: set[str]) -> None:
+    """Refuse a setting given on the command line that this task would ignore (``scale=3`` with
+    ``task=denoise`` kept the grid and said nothing)."""
+    task = cfg.task
+    if "scale" in given and task != "sr":
+        raise ParameterError(f"scale={cfg.scale} is used by task=sr only; task={task} does not resample")
+    if "mask" in given and cfg.mask is not None and task != "inpaint":
+        raise ParameterError(f"mask= is only used with task=inpaint; got task={task}")
+    if "workers" in given and cfg.scheduler != "local":
+        raise ParameterError(f"workers={cfg.workers} is used by scheduler=local only; "
+                             f"scheduler={cfg.scheduler} starts no workers of its own")
+
+
 def run(cfg: DictConfig) -> dict:
     entered = time.perf_counter()
     scene = require_spectra(input_scene(cfg), "restore")
@@ -111,9 +124,7 @@ def run(cfg: DictConfig) -> dict:
     job.timed("setup", entered)  # opening the input, building the method (loading a prior), checking the outputs
     reference = check_reference(open_scene(cfg.reference), scene, scale) if cfg.reference else None
     inpaint = cfg.task == "inpaint"
-    if cfg.get("mask"):
-        if not inpaint:
-            raise ParameterError(f"mask= is only used with task=inpaint; got task={cfg.task}")
+    if cfg.get("mask"):  # refused outside task=inpaint by check_given
         scene = masked(scene, open_scene(cfg.mask))
     started = time.perf_counter()
     empty = empty_bands(scene, np.random.default_rng(int(cfg.seed)))

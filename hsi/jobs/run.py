@@ -9,7 +9,7 @@ import importlib
 
 from omegaconf import DictConfig
 
-from hsi.config import compose, group_choices
+from hsi.config import compose, group_choices, override_key
 from hsi.errors import ParameterError
 from hsi.io import lock, record
 from hsi.jobs.common import check_sampling, check_tiling
@@ -41,8 +41,15 @@ def check_instantiated(job: str, cfg: DictConfig, overrides: list[str]) -> None:
         check_belongs(job, cfg.get("method_name") or "method", cfg.method, cfg.get("task"))
 
 
-def run_job(job: str, overrides: list[str]) -> dict:
-    """Compose the job's config with ``overrides``, check it, and run it; returns the job's report."""
+def given_settings(overrides: list[str]) -> set[str]:
+    """The settings a command line gives a value (``scale=3`` -> ``scale``; ``method.k=5`` -> ``method.k``)."""
+    return {override_key(o) for o in overrides if "=" in o and not o.startswith("~")}
+
+
+def checked_config(job: str, overrides: list[str]):
+    """``(job module, config)``: the job's config composed with ``overrides`` and every up-front check
+    passed (targets, types, shared settings, and the job's own ``check_given``: settings given that
+    the chosen task or method would not use), before anything is read or written."""
     try:
         module = importlib.import_module(f"hsi.jobs.{job}")
     except ModuleNotFoundError:
@@ -51,6 +58,14 @@ def run_job(job: str, overrides: list[str]) -> dict:
     check_instantiated(job, cfg, overrides)
     check_tiling(cfg.get("tiling"))  # shared settings, before the job reads or writes anything
     check_sampling(cfg)
+    if hasattr(module, "check_given"):  # a setting the command line gave must not be silently ignored
+        module.check_given(cfg, given_settings(overrides))
+    return module, cfg
+
+
+def run_job(job: str, overrides: list[str]) -> dict:
+    """Compose the job's config with ``overrides``, check it, and run it; returns the job's report."""
+    module, cfg = checked_config(job, overrides)
     kept = lock.held()
     try:
         return module.run(cfg)

@@ -280,6 +280,36 @@ def _window_part(window: Window, strip: Window, values: np.ndarray) -> tuple[Win
     return Window(top, window.col, bottom - top, window.width), values[rows, window.col:window.col + window.width]
 
 
+#: Settings that only the endmember count estimated from the scene uses.
+COUNT_SETTINGS = ("n_endmembers", "n_endmembers_method", "false_alarm")
+
+
+def check_given(cfg: DictConfig, given: set[str]) -> None:
+    """Refuse a setting given on the command line that this run would ignore (``n_endmembers=3``
+    with ``library=`` unmixed onto all five library members and said nothing)."""
+    if cfg.get("library"):
+        for key in COUNT_SETTINGS:
+            if key in given:
+                raise ParameterError(f"{key}={cfg[key]} is not used with library=: the library's members are the "
+                                     f"endmembers (edit the library file to keep fewer)")
+        if "method" in given and cfg.method.get("extract", "learns") is not None:
+            raise ParameterError(f"method={cfg.method_name} learns endmembers, but with library= the library's members are "
+                                 "the endmembers; library methods: "
+                                 + ", ".join(n for n in methods.names("unmix") if _is_library_method(n)))
+        return
+    count = str(cfg.n_endmembers)
+    if "n_endmembers_method" in given and count != "auto":
+        raise ParameterError(f"n_endmembers_method={cfg.n_endmembers_method} is used by n_endmembers=auto only; "
+                             f"n_endmembers={count} is given")
+    if "false_alarm" in given and (count != "auto" or str(cfg.n_endmembers_method) not in ("hfc", "nwhfc")):
+        raise ParameterError(f"false_alarm={cfg.false_alarm} is used by n_endmembers=auto with n_endmembers_method=hfc "
+                             f"or nwhfc only; got n_endmembers={count} n_endmembers_method={cfg.n_endmembers_method}")
+
+
+def _is_library_method(name: str) -> bool:
+    return "extract" in methods.shipped(name) and methods.shipped(name)["extract"] is None
+
+
 def run(cfg: DictConfig) -> dict:
     folder = None if cfg.output in (None, "") else Path(str(cfg.output)).expanduser()
     made_here = folder is not None and not folder.exists()
