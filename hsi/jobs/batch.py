@@ -193,6 +193,26 @@ def plan(cfg: DictConfig) -> list[dict]:
     return entries
 
 
+def check_job_overrides(cfg: DictConfig, sources: list[Path]) -> None:
+    """Compose the job's config as the first scene will get it and run the job's up-front checks,
+    so bad ``job_overrides`` fail once, before ``output_dir`` is made, not once per scene."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from hsi.jobs.run import checked_config
+
+    _, _, suffix = job_io(cfg)
+    source = sources[0]
+    overrides = scene_overrides(cfg, source, Path(cfg.output_dir).expanduser() / f"{source.stem}{suffix}")
+    try:
+        checked_config(cfg.job, overrides)
+    except HsiError as error:
+        raise ParameterError(f"job_overrides: {error}") from None
+    except (HydraException, OmegaConfBaseException) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ParameterError(f"job_overrides: bad setting for job {cfg.job!r}: {message}") from None
+
+
 def check_given(cfg: DictConfig, given: set[str]) -> None:
     """Refuse batch settings this batch would ignore: ``pan=`` outside ``job=pansharpen``, ``workers=``
     without ``scheduler=local``."""
@@ -210,7 +230,7 @@ def run(cfg: DictConfig) -> dict:
     from hsi.distributed import check_scheduler
 
     check_scheduler(cfg.get("scheduler"), int(cfg.workers))
-    expand_inputs(list(cfg.inputs))
+    check_job_overrides(cfg, expand_inputs(list(cfg.inputs)))
     if output_dir.exists() and not output_dir.is_dir():
         raise OutputExistsError(f"{output_dir}: output_dir= must be a folder, but a file has that name")
     make_folder(output_dir)

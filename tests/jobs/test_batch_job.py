@@ -53,6 +53,28 @@ def test_a_refused_batch_is_one_line_and_makes_no_output_dir(tmp_path, capsys, s
     assert not out.exists() and (tmp_path / "notes.txt").read_text() == "notes\n"
 
 
+@pytest.mark.parametrize("overrides, fragment", [
+    ("[scale=3]", "job_overrides: scale=3 is used by task=sr only"),
+    ("[method=nosuch]", "job_overrides: bad setting for job 'restore': In 'restore': Could not find 'method/nosuch'"),
+    ("[tiling.tile=-5]", "job_overrides: tiling.tile must be >= 1; got -5"),
+    ("[method=vca_fcls]", "job_overrides: method=vca_fcls is an unmix method"),
+])
+def test_bad_job_overrides_fail_once_before_any_scene(tmp_path, capsys, monkeypatch, overrides, fragment):
+    """Before (review): each scene failed on its own ('3 of 3 scenes failed') and output_dir was made."""
+    monkeypatch.setattr("hsi.jobs.batch.process_one", _no_scene)
+    _scenes(tmp_path, 3)
+    out = tmp_path / "out"
+    assert main(["batch", "job=restore", f"inputs=[{tmp_path}/*.tif]", f"output_dir={out}",
+                 f"job_overrides={overrides}"]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {fragment}"), lines
+    assert not out.exists()
+
+
+def _no_scene(*args, **kwargs):
+    raise AssertionError("a scene ran before job_overrides were checked")
+
+
 def test_a_failed_scene_is_named_once(tmp_path, capsys):
     (tmp_path / "broken.tif").write_text("not a tiff")
     assert main(["batch", "job=convert", f"inputs=[{tmp_path}/*.tif]", f"output_dir={tmp_path / 'out'}"]) == 2
