@@ -13,6 +13,10 @@ class FormatError(InputError):
     """The file's format is unknown, or its header/layout is inconsistent."""
 
 
+class TooFewPixelsError(InputError):
+    """The scene (or sample) holds too few pixels for a method's statistics (no more pixels than bands)."""
+
+
 class GridMismatchError(InputError):
     """Two inputs that must share a pixel grid (shape, CRS, transform) do not."""
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from hsi.arrays import as_tensor, like_input
-from hsi.errors import InputError
+from hsi.errors import InputError, TooFewPixelsError
 
 # Median of |N(0, 1)|: turns a median absolute deviation into a standard deviation.
 MAD_TO_STD = 0.6744897501960817
@@ -49,7 +49,7 @@ def estimate_noise_regression(
     if n_bands < 2:
         raise InputError(f"pixels must have at least 2 bands for regression noise estimation; got {n_bands}")
     if n_pixels <= n_bands:
-        raise InputError(
+        raise TooFewPixelsError(
             f"pixels: regression noise estimation needs more pixels than bands; got {n_pixels} pixels "
             f"for {n_bands} bands"
         )

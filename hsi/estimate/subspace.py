@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from hsi.arrays import as_tensor, like_input
-from hsi.errors import InputError, ParameterError
+from hsi.errors import InputError, ParameterError, TooFewPixelsError
 
 
 def hysime(
@@ -102,7 +102,7 @@ def hfc(
     y = as_tensor(pixels, name="pixels", ndim=2, dtype=torch.float64)
     n_pixels, n_bands = y.shape
     if n_pixels <= n_bands:
-        raise InputError(f"pixels: HFC needs more pixels than bands; got {n_pixels} for {n_bands} bands")
+        raise TooFewPixelsError(f"pixels: HFC needs more pixels than bands; got {n_pixels} for {n_bands} bands")
     if noise_whitened:
         from hsi.estimate.noise import estimate_noise_regression
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig
 
 from hsi import methods
-from hsi.errors import GridMismatchError, InputError, ParameterError
+from hsi.errors import GridMismatchError, InputError, ParameterError, TooFewPixelsError
 from hsi.distributed import check_scheduler, dask_client
 from hsi.io import open_scene
 from hsi.jobs.common import central_window, finish, input_scene, read_options, require_spectra, start
@@ -96,6 +97,27 @@ def _noise_diagnosis(method, kept: np.ndarray) -> dict | None:
     return inner.report(kept) if hasattr(inner, "report") else None
 
 
+#: Denoisers that need no scene-wide statistics, so they run on a scene with no more pixels than
+#: bands (the others fit a noise regression or a signal subspace on the pixels); tested by
+#: tests/restore/test_few_pixels.py, which runs each on 100 pixels x 285 bands.
+FEW_PIXEL_METHODS = ("tv", "lrtv", "hyres")
+
+
+def too_few_pixels(scene: Scene, error: TooFewPixelsError) -> InputError:
+    """The method's refusal, naming the file and the methods that work on so few pixels."""
+    return InputError(f"{scene.describe()}: {error}; with so few pixels use "
+                      f"{', '.join(f'method={name}' for name in FEW_PIXEL_METHODS)} (no scene-wide statistics)")
+
+
+@contextmanager
+def refused_for_few_pixels(scene: Scene):
+    """Methods that compute their statistics per tile (``robust_fasthyde``) refuse there, naming no file."""
+    try:
+        yield
+    except TooFewPixelsError as error:
+        raise too_few_pixels(scene, error) from None
+
+
 def check_given(cfg: DictConfig, given: set[str]) -> None:
     """Refuse a setting given on the command line that this task would ignore (``scale=3`` with
     ``task=denoise`` kept the grid and said nothing)."""
@@ -136,6 +158,8 @@ def run(cfg: DictConfig) -> dict:
         raise InputError(f"{scene.describe()}: every sampled value is {float(np.nanmin(blocks)):g}: no signal to restore")
     try:
         method.fit(blocks)
+    except TooFewPixelsError as error:
+        raise too_few_pixels(scene, error) from None
     except InputError as error:  # the fit's own checks (too few pixels for the bands, ...) name no file
         raise InputError(f"{scene.describe()}: {error}") from None
     del blocks  # the sample (160 MB at 200,000 pixels x 200 bands) is not needed past the fit
@@ -144,7 +168,7 @@ def run(cfg: DictConfig) -> dict:
     tiling = cfg.tiling
     target, write = job.outputs["swath_output" if ortho else "output"], read_options(cfg, "write")
     plan = subspace_plan(method) if tiling.get("stream", False) and scale == 1 and not inpaint else None
-    with dask_client(cfg.get("scheduler"), int(cfg.workers)) as client:
+    with dask_client(cfg.get("scheduler"), int(cfg.workers)) as client, refused_for_few_pixels(scene):
         if plan is not None:
             summary = run_subspace(
                 plan, scene, target, bands=kept, tile=None if tiling.eigen_tile is None else int(tiling.eigen_tile),

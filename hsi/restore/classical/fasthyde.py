@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from hsi.arrays import as_tensor, like_input, per_band
-from hsi.errors import InputError, ParameterError
+from hsi.errors import InputError, ParameterError, TooFewPixelsError
 from hsi.estimate.noise import estimate_noise_regression, regression_residual_operator
 from hsi.estimate.subspace import hysime
 from hsi.restore.classical.bm3d import bm3d
@@ -214,7 +214,7 @@ def _gaussian_stats_from_correlation(y, blocks, noise_std, k, max_rank) -> Subsp
     """
     n_pixels, n_bands = y.shape
     if n_pixels <= n_bands:
-        raise InputError(f"pixels_sample: needs more pixels than bands; got {n_pixels} pixels for {n_bands} bands")
+        raise TooFewPixelsError(f"pixels_sample: needs more pixels than bands; got {n_pixels} pixels for {n_bands} bands")
     if not bool(torch.isfinite(y).all()):
         raise InputError("pixels_sample contains NaN or infinite values; drop or fill them first")
     corr = _correlation(y)

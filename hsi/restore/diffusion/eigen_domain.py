@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hsi.errors import InputError
+from hsi.errors import InputError, TooFewPixelsError
 from hsi.restore.classical.fasthyde import SubspaceStats, subspace_stats
 
 #: Eigen-images whose signal standard deviation (whitened units) falls below this are treated as this weak.
@@ -58,7 +58,7 @@ class EigenImages:
             pixels = blocks.reshape(-1, blocks.shape[-1])
             sample = torch.from_numpy(pixels[np.isfinite(pixels).all(axis=1)])
         if sample.reshape(-1, blocks.shape[-1]).shape[0] <= blocks.shape[-1]:
-            raise InputError(f"only {sample.reshape(-1, blocks.shape[-1]).shape[0]} complete pixels for "
+            raise TooFewPixelsError(f"only {sample.reshape(-1, blocks.shape[-1]).shape[0]} complete pixels for "
                              f"{blocks.shape[-1]} bands: cannot fit a subspace")
         stats = subspace_stats(sample, k=self.k).to("cpu", torch.float64)
         if self.k is None and self.max_rank is not None and stats.k > self.max_rank:  # leading directions first

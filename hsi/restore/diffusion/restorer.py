@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from hsi.arrays import as_bool_tensor, as_tensor, like_input
-from hsi.errors import InputError, ParameterError
+from hsi.errors import InputError, ParameterError, TooFewPixelsError
 from hsi.estimate.noise import noise_std_from_blocks
 from hsi.estimate.rrqr_subspace import ChannelScaling, Subspace, rrqr_subspace, select_rank
 from hsi.restore.diffusion.denoisers import make_denoiser, resolve_device
@@ -75,7 +75,7 @@ class SubspaceFit:
         pixels = blocks.reshape(-1, blocks.shape[-1])
         pixels = pixels[np.isfinite(pixels).all(axis=1)]
         if pixels.shape[0] <= blocks.shape[-1]:
-            raise InputError(f"only {pixels.shape[0]} complete pixels for {blocks.shape[-1]} bands: cannot fit a subspace")
+            raise TooFewPixelsError(f"only {pixels.shape[0]} complete pixels for {blocks.shape[-1]} bands: cannot fit a subspace")
         if pixels.shape[0] > FIT_PIXELS:
             pixels = pixels[rng.choice(pixels.shape[0], FIT_PIXELS, replace=False)]
         if self.known_noise_std is not None:
