@@ -81,7 +81,8 @@ def _settings(job: str, name: str, tiny, out) -> tuple[list[str], object]:
     if job == "restore":
         task = _restore_task(name)
         source = tiny["holed"] if task == "inpaint" else tiny["scene"]
-        return [*common, f"input={source}", f"task={task}", "scale=2", "progress=false", "sample_pixels=4096",
+        scale = ["scale=2"] if task == "sr" else []  # refused by the other tasks, which keep the grid
+        return [*common, f"input={source}", f"task={task}", *scale, "progress=false", "sample_pixels=4096",
                 f"output={out / 'r.tif'}"], out / "r.tif"
     if job == "unmix":
         library = [f"library={tiny['library']}"] if methods.load("unmix", name).needs_library else ["n_endmembers=3"]
