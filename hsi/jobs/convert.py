@@ -15,6 +15,7 @@ from hsi.io.record import scene_files
 from hsi.io.products.glt import orthorectified
 from hsi.jobs.ortho import wants_ortho
 from hsi.jobs.common import band_selection, finish, input_scene, read_options, save_central_quicklook, start
+from hsi.scene import Scene
 
 
 def run(cfg: DictConfig) -> dict:
@@ -23,7 +24,9 @@ def run(cfg: DictConfig) -> dict:
         scene = orthorectified(scene)
     if cfg.bands is not None:
         scene = scene.select_bands(band_selection(cfg.bands))
-    job = start("convert", cfg, cfg.output, inputs={"input": scene})
+    layers, per_band = mask_layers(scene) if cfg.get("masks", True) else ({}, [])
+    extra = {"masks": masks_path(Path(str(cfg.output)).expanduser())} if layers else None
+    job = start("convert", cfg, cfg.output, inputs={"input": scene}, extra=extra)
     output = job.outputs["output"]
     windows = list(scene.windows(scene.block_rows_for(int(cfg.block_mb) * 2**20)))
     # dtype= is checked against the values before anything is written (one extra read pass
@@ -50,6 +53,12 @@ def run(cfg: DictConfig) -> dict:
     results = {"written": str(writer.path), "shape_rows_cols_bands": [scene.n_rows, scene.n_cols, scene.n_bands],
                "dtype": template.dtype.name, "scale": template.scale, "offset": template.offset,
                "nodata": template.nodata, "nonfinite_values": nonfinite}
+    if layers:
+        results["masks"] = write_masks(scene, layers, job.outputs["masks"], windows, overwrite=bool(cfg.overwrite),
+                                       progress=bool(cfg.progress))
+    if per_band:
+        results["masks_not_written"] = {"layers": per_band, "why": "one flag per band and pixel (not a single layer)"}
+        print(f"warning: per-band quality layers not written: {', '.join(per_band)} (results.masks_not_written)")
     try:
         if job.quicklook:
             save_central_quicklook(open_scene(writer.path), job.quicklook)
@@ -58,11 +67,35 @@ def run(cfg: DictConfig) -> dict:
     except WriteError as error:
         # The converted file, its report and quicklook are one result: without the others the
         # output goes too (complete or absent; a re-run is cheap and the input is untouched).
-        for path in (*scene_files(writer.path), job.quicklook, job.outputs["report"]):
+        for path in (*scene_files(writer.path), job.outputs.get("masks"), job.quicklook, job.outputs["report"]):
             if path is not None:
                 Path(path).unlink(missing_ok=True)
         raise WriteError(f"{output}: could not finish the output: {error}") from None
     print(f"wrote {writer.path} ({scene.n_rows} x {scene.n_cols} x {scene.n_bands}, {template.dtype.name}"
           + (f", scale {template.scale:g}, offset {template.offset:g}" if cast.requantise else "") + ")"
+          + (f", its quality layers ({', '.join(layers)}) to {job.outputs['masks']}" if layers else "")
           + f"; report {job.outputs['report']}")
     return report
+
+
+def masks_path(output: Path) -> Path:
+    """``<OUT stem>_masks.tif`` beside the output."""
+    stem = output.with_suffix("") if output.suffix else output
+    return stem.with_name(stem.name + "_masks.tif")
+
+
+def mask_layers(scene: Scene) -> tuple[list[str], list[str]]:
+    """The scene's single-layer quality masks (written beside the cube) and its per-band ones (not written)."""
+    single = [name for name, reader in scene.masks.items() if reader.shape[2] == 1]
+    return single, [name for name in scene.masks if name not in single]
+
+
+def write_masks(scene: Scene, layers: list[str], path: Path, windows, *, overwrite: bool, progress: bool) -> dict:
+    """Stream the quality layers ``layers`` to ``path`` (GeoTIFF, one uint8 band each: 1 flagged, 0 not),
+    on the cube's grid, so converting a product keeps its cloud / cirrus / water flags."""
+    template = scene.derived(n_bands=len(layers), dtype=np.uint8, band_names=list(layers), nodata=None, masks={})
+    with create_writer(path, template, overwrite=overwrite, format="geotiff",
+                       inputs=(scene.path,) if scene.path else ()) as writer:
+        for window in tqdm(windows, desc=f"masks -> {path.name}", unit="block", disable=not progress):
+            writer.write(window, np.stack([scene.read_mask(name, window) for name in layers], axis=2).astype(np.uint8))
+    return {"written": str(writer.path), "layers": list(layers)}

@@ -164,3 +164,33 @@ def test_spectral_jobs_refuse_a_granule_that_holds_no_spectra(satellite, tmp_pat
     said = capsys.readouterr().err
     assert f"{satellite / granule}: EMIT L" in said and f"holds {content}, not spectra; {job} needs" in said
     assert not list(tmp_path.iterdir())
+
+
+def test_convert_keeps_the_quality_layers_beside_the_cube(satellite, tmp_path, capsys):
+    """Converting a product kept its cube and lost its cloud / cirrus / water flags (review finding)."""
+    from hsi.io import open_scene
+    from hsi.io.products.glt import orthorectified
+
+    for name, source, ortho in (("enmap", satellite / ENMAP_TILE, False), ("emit", satellite / EMIT_MASK, True)):
+        out = tmp_path / f"{name}.hdr"
+        assert main(["convert", f"input={source}", f"output={out}", "progress=false", "quicklook=false"]) == 0
+        scene = open_scene(source)
+        scene = orthorectified(scene) if ortho else scene
+        layers = [layer for layer, reader in scene.masks.items() if reader.shape[2] == 1]
+        assert len(layers) >= 6
+        with rasterio.open(tmp_path / f"{name}_masks.tif") as ds:
+            assert ds.descriptions == tuple(layers) and ds.dtypes[0] == "uint8"
+            assert (ds.height, ds.width) == scene.shape[:2] and ds.crs == open_scene(out).crs
+            for band, layer in enumerate(layers, start=1):
+                np.testing.assert_array_equal(ds.read(band), scene.read_mask(layer).astype(np.uint8))
+        report = json.loads((tmp_path / f"{name}_report.json").read_text())
+        assert report["results"]["masks"]["layers"] == layers
+        said = capsys.readouterr().out
+        assert "its quality layers (" in said
+        per_band = [layer for layer in scene.masks if layer not in layers]  # EnMAP's per-band pixel mask
+        assert report["results"].get("masks_not_written", {}).get("layers", []) == per_band
+        assert all(f"not written: {layer}" in said for layer in per_band)
+    out = tmp_path / "nomasks.tif"
+    assert main(["convert", f"input={satellite / ENMAP_TILE}", f"output={out}", "masks=false", "progress=false",
+                 "quicklook=false"]) == 0
+    assert not (tmp_path / "nomasks_masks.tif").exists()
