@@ -63,7 +63,8 @@ def test_restore_scale_is_taken_by_task_sr(tmp_path, monkeypatch):
     (["n_endmembers_method=hfc", "library={library}"], ["n_endmembers_method=hfc is not used with library="]),
     (["method=vca_fcls", "library={library}"], ["method=vca_fcls learns endmembers", "library_fcls", "sunsal"]),
     (["n_endmembers=3", "n_endmembers_method=nwhfc"], ["n_endmembers_method=nwhfc is used by n_endmembers=auto only"]),
-    (["false_alarm=0.01"], ["false_alarm=0.01 is used by", "n_endmembers_method=hysime"]),
+    (["n_endmembers=3", "false_alarm=0.01"], ["false_alarm=0.01 is used by n_endmembers=auto", "got n_endmembers=3"]),
+    (["n_endmembers_method=hysime", "false_alarm=0.01"], ["false_alarm=0.01 is used by", "n_endmembers_method=hysime"]),
 ])
 def test_unmix_refuses_a_setting_its_method_ignores(tmp_path, capsys, monkeypatch, library, options, fragments):
     monkeypatch.setattr("hsi.jobs.unmix.input_scene", _no_work)

@@ -127,3 +127,22 @@ def test_endmembers_csv_without_wavelengths_labels_rows_by_scene_band(tmp_path):
         rows = list(csv.reader(handle))
     assert rows[0] == ["band", "a", "b"]
     assert [row[0] for row in rows[1:]] == ["0", "1", "5", "9"]
+
+
+def test_the_automatic_count_is_nwhfc_checked_by_hysime(monkeypatch, capsys):
+    """NWHFC by default (smallest worst-case error in bench_results/unmix_count_s7); HySime as a check whose
+    wide disagreement is said on the console (on Samson HySime gave 67 where the reference has 3)."""
+    import hsi.unmix.count
+    from hsi.config import compose
+    from hsi.jobs.unmix import count_endmembers
+
+    cfg = compose("unmix")
+    assert cfg.n_endmembers == "auto" and cfg.n_endmembers_method == "nwhfc"
+    estimates = {"nwhfc": 7, "hysime": 40}
+    monkeypatch.setattr(hsi.unmix.count, "estimate_n_endmembers", lambda pixels, method, false_alarm: estimates[method])
+    sample = np.zeros((100, 10))
+    assert count_endmembers(cfg, sample, 10) == (7, "estimated by nwhfc (hysime: 40)")
+    assert "warning: the endmember count estimates disagree (nwhfc 7, hysime 40)" in capsys.readouterr().out
+    estimates["hysime"] = 8
+    assert count_endmembers(cfg, sample, 10) == (7, "estimated by nwhfc (hysime: 8)")
+    assert "disagree" not in capsys.readouterr().out
