@@ -53,19 +53,19 @@ def run(cfg: DictConfig) -> dict:
     results = {"written": str(writer.path), "shape_rows_cols_bands": [scene.n_rows, scene.n_cols, scene.n_bands],
                "dtype": template.dtype.name, "scale": template.scale, "offset": template.offset,
                "nodata": template.nodata, "nonfinite_values": nonfinite}
-    if layers:
-        results["masks"] = write_masks(scene, layers, job.outputs["masks"], windows, overwrite=bool(cfg.overwrite),
-                                       progress=bool(cfg.progress))
     if per_band:
         results["masks_not_written"] = {"layers": per_band, "why": "one flag per band and pixel (not a single layer)"}
         print(f"warning: per-band quality layers not written: {', '.join(per_band)} (results.masks_not_written)")
     try:
+        if layers:
+            results["masks"] = write_masks(scene, layers, job.outputs["masks"], windows,
+                                           overwrite=bool(cfg.overwrite), progress=bool(cfg.progress))
         if job.quicklook:
             save_central_quicklook(open_scene(writer.path), job.quicklook)
             job.timed("quicklook", started)
         report = finish(job, results)
     except WriteError as error:
-        # The converted file, its report and quicklook are one result: without the others the
+        # The converted file, its masks, report and quicklook are one result: without the others the
         # output goes too (complete or absent; a re-run is cheap and the input is untouched).
         for path in (*scene_files(writer.path), job.outputs.get("masks"), job.quicklook, job.outputs["report"]):
             if path is not None:

@@ -194,3 +194,27 @@ def test_convert_keeps_the_quality_layers_beside_the_cube(satellite, tmp_path, c
     assert main(["convert", f"input={satellite / ENMAP_TILE}", f"output={out}", "masks=false", "progress=false",
                  "quicklook=false"]) == 0
     assert not (tmp_path / "nomasks_masks.tif").exists()
+
+
+def test_convert_leaves_nothing_when_the_quality_layers_cannot_be_written(satellite, tmp_path, monkeypatch, capsys):
+    """A failed masks write (disk full) left the converted cube behind, without its masks, report or
+    completion record (review finding): the cube, its masks and report are one result, complete or absent."""
+    import hsi.jobs.convert as convert
+    from hsi.errors import WriteError
+
+    create_writer = convert.create_writer
+
+    def failing_masks_writer(path, *args, **kwargs):
+        writer = create_writer(path, *args, **kwargs)
+        if str(path).endswith("_masks.tif"):
+            def write(window, values):
+                raise WriteError(f"{path}: No space left on device")
+            writer.write = write
+        return writer
+
+    monkeypatch.setattr(convert, "create_writer", failing_masks_writer)
+    out = tmp_path / "out.tif"
+    assert main(["convert", f"input={satellite / ENMAP_TILE}", f"output={out}", "bands=[0]", "progress=false",
+                 "quicklook=false"]) == 2
+    assert "out.tif: could not finish the output: " in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
