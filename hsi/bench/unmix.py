@@ -173,6 +173,23 @@ def fit_time_rows(methods: list[str], spec: dict, data_dir, seed: int) -> list[d
     return rows
 
 
+COUNT_METHODS = ("hysime", "hfc", "nwhfc")
+
+
+def count_rows(data_dir, scenes: list[str] | None, cases: list[dict] | None) -> list[dict]:
+    """``n_endmembers=auto``'s estimate by each count method beside the number of reference
+    materials, per scene, on the pixels the methods unmix: what a user who leaves the count to
+    the job gets on a scene like it."""
+    from hsi.unmix.count import estimate_n_endmembers
+
+    rows = []
+    for scene_name, reference, normalize in _load_scenes(data_dir, scenes, False, cases):
+        pixels = scene_pixels(reference, normalize)
+        rows.append({"scene": scene_name, "reference materials": int(reference.endmembers.shape[1]),
+                     **{method: int(estimate_n_endmembers(pixels, method=method)) for method in COUNT_METHODS}})
+    return rows
+
+
 def _spread_spec(spec: dict) -> tuple[list[int], list[str], list[str]]:
     """``seed_spread``'s seeds, methods and scenes, checked (before any method runs)."""
     seeds = [int(s) for s in spec.get("seeds") or []]
@@ -224,6 +241,7 @@ def run_benchmark(
     cases: list[dict] | None = None,
     fit_time: dict | None = None,
     seed_spread: dict | None = None,
+    count: bool = False,
 ) -> dict[str, list[dict]]:
     """Every unmixing method on Samson, Jasper Ridge and the synthetic cases, and the FCLS throughput table.
 
@@ -238,6 +256,8 @@ def run_benchmark(
         :func:`hsi.bench.unmix_cases.build_case` (None: none).
     seed_spread : ``{seeds, methods, scenes}``: a table of each method's scores over several
         seeds (:func:`seed_spread_rows`; None or the quick run: no such table).
+    count : a table of ``n_endmembers=auto``'s estimates against the reference counts
+        (:func:`count_rows`, on the same scenes; not in the quick run).
     fit_time : a large synthetic case (``build_case`` arguments plus ``sample_pixels``) on whose
         sample every method's endmember fit is timed (None or the quick run: no fit-time table).
     fcls_pixels, fcls_check : size of the throughput problem and of the scipy-checked subset.
@@ -265,6 +285,8 @@ def run_benchmark(
             tables["fit_time"] = fit_time_rows(names, fit_time, Path(data_dir) if data_dir else None, seed)
         if seed_spread and not quick:
             tables["seed_spread"] = seed_spread_rows(dict(seed_spread), Path(data_dir) if data_dir else None, cases)
+        if count and not quick:
+            tables["count"] = count_rows(Path(data_dir) if data_dir else None, scenes, cases)
         return tables
     finally:
         torch.set_num_threads(previous_threads)

@@ -92,7 +92,7 @@ def open_hdf5(path: Path, key: str | None = None, layout: str | None = None) -> 
         if layout is None and stored_layout is None:
             raise FormatError(
                 f"{path}: dataset '{key}' of shape {dataset.shape} does not say its axis order; "
-                "pass layout=rows,cols,bands (or bands,rows,cols, ...)"
+                "pass \"read.layout='rows,cols,bands'\" (quoted; or 'bands,rows,cols', ...)"
             )
         axes = parse_layout(layout or _text(stored_layout), str(path))
         shape = tuple(int(dataset.shape[axes.index(a)]) for a in AXES)

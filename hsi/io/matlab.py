@@ -91,7 +91,7 @@ def open_matlab(
             side = int(round(np.sqrt(n_pixels)))
             if side * side != n_pixels:
                 raise FormatError(f"{path}: '{key}' is {n_bands} x {n_pixels} (bands x pixels); pass n_rows and n_cols "
-                                  "(read.n_rows=, read.n_cols=), or layout=rows,cols if it is a one-band image")
+                                  "(read.n_rows=, read.n_cols=), or \"read.layout='rows,cols'\" (quoted) if it is a one-band image")
             n_rows = n_cols = side
         n_rows = n_rows or n_pixels // n_cols
         n_cols = n_cols or n_pixels // n_rows

@@ -76,3 +76,19 @@ def test_input_is_never_overwritten_even_with_overwrite(tmp_path):
     path = save_scene(Scene.from_array(np.ones((2, 2, 2), np.float32)), tmp_path / "in.tif")
     with pytest.raises(OutputExistsError, match="would overwrite the input"):
         save_scene(open_scene(path), path, overwrite=True)
+
+
+def test_a_square_matlab_image_error_gives_a_setting_that_works_when_copied(tmp_path, capsys):
+    """A 2-D 30 x 30 variable is read as bands x pixels (HySUPP's layout) and cannot be reshaped; the hint
+    used to say layout=rows,cols, which Hydra rejects unquoted ('Ambiguous value')."""
+    import scipy.io
+
+    from hsi.cli import main
+
+    path = tmp_path / "pan.mat"
+    scipy.io.savemat(path, {"I_PAN": np.arange(900, dtype=np.float64).reshape(30, 30)})
+    assert main(["info", f"input={path}", "read.key=I_PAN"]) == 2
+    hint = capsys.readouterr().err.split("or ")[-1].split(" (quoted)")[0].strip('"')
+    assert hint == "read.layout='rows,cols'"
+    assert main(["info", f"input={path}", "read.key=I_PAN", hint, "progress=false"]) == 0
+    assert "30 rows x 30 cols x 1 bands" in capsys.readouterr().out

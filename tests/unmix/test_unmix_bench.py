@@ -56,3 +56,17 @@ def test_seed_spread_table_summarises_each_seed_of_the_main_table(shared_data):
     with pytest.raises(ParameterError, match="seed_spread needs"):
         run_benchmark(str(shared_data), methods=["vca_fcls"], scenes=["emitlib_k5"], cases=cases, library_methods=[],
                       fcls_pixels=2000, fcls_check=5, seed_spread={"seeds": [], "methods": ["vca_fcls"], "scenes": ["samson"]})
+
+
+def test_count_table_sets_the_automatic_count_beside_the_reference_count(shared_data):
+    from omegaconf import OmegaConf
+
+    cases = OmegaConf.to_container(OmegaConf.load(SUITE))["cases"]
+    tables = run_benchmark(str(shared_data), methods=[], scenes=["emitlib_k5", "usgs_emit_k3"], cases=cases,
+                           library_methods=[], fcls_pixels=2000, fcls_check=5, count=True)
+    rows = {row["scene"]: row for row in tables["count"]}
+    assert rows["emitlib_k5"]["reference materials"] == 5 and rows["usgs_emit_k3"]["reference materials"] == 3
+    # synthetic linear mixtures with white noise: HySime finds the count exactly
+    assert rows["emitlib_k5"]["hysime"] == 5 and rows["usgs_emit_k3"]["hysime"] == 3
+    assert {"hfc", "nwhfc"} <= set(rows["emitlib_k5"])
+    assert "count" not in run_benchmark(str(shared_data), quick=True, count=True)
