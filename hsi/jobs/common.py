@@ -97,7 +97,7 @@ def require_spectra(scene: Scene, job: str) -> Scene:
     content = product.get("content", "spectra")
     if content != "spectra":
         raise InputError(f"{scene.path}: {product.get('sensor', '')} {product.get('product', '')} holds {content}, "
-                         f"not spectra; {job} needs the spectral granule (radiance or reflectance)".replace("  ", " "))
+                         f"not spectra; {job} needs the spectral image (radiance or reflectance)".replace("  ", " "))
     return scene
 
 

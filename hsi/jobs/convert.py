@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -35,16 +36,30 @@ def run(cfg: DictConfig) -> dict:
                      nodata=cfg.get("nodata"), blocks=(scene.read(window) for window in windows))
     template = cast.template
     nonfinite = valid = 0
-    with create_writer(output, template, overwrite=cfg.overwrite, format=cfg.format,
-                       inputs=(scene.path,) if scene.path else (), **read_options(cfg, "write")) as writer:
-        for window in tqdm(windows, desc=f"convert -> {output.name}", unit="block", disable=not cfg.progress):
-            block = scene.read(window)
-            if block.dtype.kind == "f":
-                nonfinite += int((~np.isfinite(block)).sum())
-            valid += int((~scene.nodata_mask_of(block)).sum())
-            writer.write(window, cast.apply(block))
-        if valid == 0:  # raised inside the block so the writer discards the file
-            raise InputError(f"{scene.describe()}: every pixel is nodata or non-finite; nothing written")
+    sources = (scene.path,) if scene.path else ()
+    try:
+        # the masks stream beside the cube (one pass: a pixel without data in the cube is
+        # MASKS_NODATA in the masks); either writer failing discards both (complete or absent):
+        # the masks writer is the inner one, so it renames its file into place before the cube's
+        with create_writer(output, template, overwrite=cfg.overwrite, format=cfg.format, inputs=sources,
+                           **read_options(cfg, "write")) as writer, \
+                (masks_writer(scene, layers, job.outputs["masks"], overwrite=bool(cfg.overwrite), inputs=sources)
+                 if layers else nullcontext()) as flags:
+            for window in tqdm(windows, desc=f"convert -> {output.name}", unit="block", disable=not cfg.progress):
+                block = scene.read(window)
+                if block.dtype.kind == "f":
+                    nonfinite += int((~np.isfinite(block)).sum())
+                missing = scene.nodata_mask_of(block)
+                valid += int((~missing).sum())
+                writer.write(window, cast.apply(block))
+                if flags is not None:
+                    flags.write(window, mask_block(scene, layers, window, missing.all(axis=2)))
+            if valid == 0:  # raised inside the block so the writers discard the files
+                raise InputError(f"{scene.describe()}: every pixel is nodata or non-finite; nothing written")
+    except WriteError:
+        if layers:  # the masks were renamed into place before the cube failed
+            Path(job.outputs["masks"]).unlink(missing_ok=True)
+        raise
     if nonfinite:
         handling = (f"written as the nodata value {template.nodata}" if template.nodata is not None
                     and not np.isnan(template.nodata) else "kept as NaN (no nodata value)")
@@ -53,19 +68,18 @@ def run(cfg: DictConfig) -> dict:
     results = {"written": str(writer.path), "shape_rows_cols_bands": [scene.n_rows, scene.n_cols, scene.n_bands],
                "dtype": template.dtype.name, "scale": template.scale, "offset": template.offset,
                "nodata": template.nodata, "nonfinite_values": nonfinite}
-    if layers:
-        results["masks"] = write_masks(scene, layers, job.outputs["masks"], windows, overwrite=bool(cfg.overwrite),
-                                       progress=bool(cfg.progress))
     if per_band:
         results["masks_not_written"] = {"layers": per_band, "why": "one flag per band and pixel (not a single layer)"}
         print(f"warning: per-band quality layers not written: {', '.join(per_band)} (results.masks_not_written)")
+    if layers:
+        results["masks"] = {"written": str(job.outputs["masks"]), "layers": list(layers), "nodata": MASKS_NODATA}
     try:
         if job.quicklook:
             save_central_quicklook(open_scene(writer.path), job.quicklook)
             job.timed("quicklook", started)
         report = finish(job, results)
     except WriteError as error:
-        # The converted file, its report and quicklook are one result: without the others the
+        # The converted file, its masks, report and quicklook are one result: without the others the
         # output goes too (complete or absent; a re-run is cheap and the input is untouched).
         for path in (*scene_files(writer.path), job.outputs.get("masks"), job.quicklook, job.outputs["report"]):
             if path is not None:
@@ -76,6 +90,10 @@ def run(cfg: DictConfig) -> dict:
           + (f", its quality layers ({', '.join(layers)}) to {job.outputs['masks']}" if layers else "")
           + f"; report {job.outputs['report']}")
     return report
+
+
+#: The masks file's value where the cube has no data.
+MASKS_NODATA = 255
 
 
 def masks_path(output: Path) -> Path:
@@ -90,12 +108,16 @@ def mask_layers(scene: Scene) -> tuple[list[str], list[str]]:
     return single, [name for name in scene.masks if name not in single]
 
 
-def write_masks(scene: Scene, layers: list[str], path: Path, windows, *, overwrite: bool, progress: bool) -> dict:
-    """Stream the quality layers ``layers`` to ``path`` (GeoTIFF, one uint8 band each: 1 flagged, 0 not),
-    on the cube's grid, so converting a product keeps its cloud / cirrus / water flags."""
-    template = scene.derived(n_bands=len(layers), dtype=np.uint8, band_names=list(layers), nodata=None, masks={})
-    with create_writer(path, template, overwrite=overwrite, format="geotiff",
-                       inputs=(scene.path,) if scene.path else ()) as writer:
-        for window in tqdm(windows, desc=f"masks -> {path.name}", unit="block", disable=not progress):
-            writer.write(window, np.stack([scene.read_mask(name, window) for name in layers], axis=2).astype(np.uint8))
-    return {"written": str(writer.path), "layers": list(layers)}
+def masks_writer(scene: Scene, layers: list[str], path: Path, *, overwrite: bool, inputs: tuple):
+    """The writer of ``<OUT stem>_masks.tif``: one uint8 band per quality layer, on the cube's grid,
+    so converting a product keeps its cloud / cirrus / water flags."""
+    template = scene.derived(n_bands=len(layers), dtype=np.uint8, band_names=list(layers), nodata=MASKS_NODATA, masks={})
+    return create_writer(path, template, overwrite=overwrite, format="geotiff", inputs=inputs)
+
+
+def mask_block(scene: Scene, layers: list[str], window, no_data: np.ndarray) -> np.ndarray:
+    """The layers over ``window``: 1 flagged, 0 not, :data:`MASKS_NODATA` where the cube has no data
+    (a map pixel outside the swath is not 'clear')."""
+    block = np.stack([scene.read_mask(name, window) for name in layers], axis=2).astype(np.uint8)
+    block[no_data] = MASKS_NODATA
+    return block

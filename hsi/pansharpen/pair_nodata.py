@@ -29,6 +29,7 @@ it). A tile without a single fused pixel with data is not fused at all.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,36 +113,42 @@ def count_nodata(pair: Scene, n_ms_bands: int, ratio: int, max_bytes: int = 32 *
     return {"total": total, "ms_nodata": ms_count, "pan_nodata": pan_count}
 
 
-def complete_window(pair: Scene, size: int, block: int = 8, max_bytes: int = 32 * 2**20) -> tuple[int, int, int, int] | None:
+def complete_window(pair: Scene, size: int, max_bytes: int = 32 * 2**20) -> tuple[int, int, int, int] | None:
     """``(top, left, rows, cols)`` of the window of at most ``size`` x ``size`` MS pixels nearest the
     scene's centre in which every fused pixel has data; None when the scene has no such window.
 
     The pansharpen job assesses (and a per-scene choice decides) on one window of the pair, which
     must hold data everywhere; its central window may not (a masked cloud, a gap). One streamed
     pass over ``pair`` (:func:`hsi.pansharpen.tile_adapter.pair_scene`'s scene, NaN = nodata)
-    marks the ``block`` x ``block`` MS-pixel blocks that hold a pixel without data; candidate
-    windows start every ``block`` pixels (and at the centred and last positions), and the one
-    whose centre is nearest the scene's among those touching no marked block is returned. The
-    map holds one flag per block, so memory stays small whatever the scene's size.
+    slides a band of ``rows`` MS rows down the scene, counting the pixels without data in each
+    column of the band: at every top, the complete windows are the runs of ``cols`` empty
+    columns, and the one whose centre is nearest the scene's is kept. Exact at every position
+    (a window flush against a gap counts), and the memory is that band, whatever the scene's size.
+    Ties go to the smaller top, then the smaller left: on a complete scene, the central window.
     """
     n_rows, n_cols = pair.shape[:2]
     rows, cols = min(int(size), n_rows), min(int(size), n_cols)
-    marked = np.zeros((-(-n_rows // block), -(-n_cols // block)), dtype=bool)
+    band: deque[np.ndarray] = deque()  # the last `rows` rows' missing pixels
+    in_band = np.zeros(n_cols, dtype=np.int64)  # pixels without data per column of the band
+    col_offsets = (np.arange(n_cols - cols + 1) + cols / 2 - n_cols / 2) ** 2
+    best, best_distance = None, np.inf
+    row = -1
     for window in pair.windows(pair.block_rows_for(max_bytes, itemsize=4)):
-        missing = ~np.isfinite(pair.read(window, physical=True)).all(axis=2)
-        hit_rows, hit_cols = np.nonzero(missing)
-        marked[(window.row + hit_rows) // block, (window.col + hit_cols) // block] = True
-    # prefix sums of marked blocks: a candidate is complete when its blocks sum to zero
-    counts = np.pad(marked.cumsum(axis=0).cumsum(axis=1), ((1, 0), (1, 0)))
-    tops = np.unique(np.r_[np.arange(0, n_rows - rows + 1, block), (n_rows - rows) // 2, n_rows - rows])
-    lefts = np.unique(np.r_[np.arange(0, n_cols - cols + 1, block), (n_cols - cols) // 2, n_cols - cols])
-    first_r, last_r = tops // block, (tops + rows - 1) // block + 1
-    first_c, last_c = lefts // block, (lefts + cols - 1) // block + 1
-    inside = (counts[last_r[:, None], last_c[None, :]] - counts[first_r[:, None], last_c[None, :]]
-              - counts[last_r[:, None], first_c[None, :]] + counts[first_r[:, None], first_c[None, :]])
-    complete = inside == 0
-    if not complete.any():
-        return None
-    distance = ((tops + rows / 2 - n_rows / 2)[:, None] ** 2 + (lefts + cols / 2 - n_cols / 2)[None, :] ** 2)
-    best = np.unravel_index(np.argmin(np.where(complete, distance, np.inf)), distance.shape)
-    return int(tops[best[0]]), int(lefts[best[1]]), rows, cols
+        for missing in ~np.isfinite(pair.read(window, physical=True)).all(axis=2):
+            row += 1
+            band.append(missing)
+            in_band += missing
+            if len(band) > rows:
+                in_band -= band.popleft()
+            if len(band) < rows:
+                continue
+            top = row - rows + 1
+            gaps = np.concatenate([[0], np.cumsum(in_band > 0)])
+            complete = gaps[cols:] == gaps[:-cols]  # no column with a gap in [left, left + cols)
+            if not complete.any():
+                continue
+            left = int(np.argmin(np.where(complete, col_offsets, np.inf)))
+            distance = (top + rows / 2 - n_rows / 2) ** 2 + col_offsets[left]
+            if distance < best_distance:
+                best, best_distance = (top, left, rows, cols), distance
+    return best

@@ -287,9 +287,9 @@ def test_nodata_in_the_central_window_moves_the_assessment_to_the_nearest_comple
                                     "assess_size=32", "quicklook=false"])
     top, left, rows, cols = report["results"]["assessed_window_ms_pixels"]
     assert (rows, cols) == (32, 32) and np.isfinite(ms[top:top + rows, left:left + cols]).all()
-    # the hole marks the 8-pixel blocks 5-6 (rows and columns 40-55): the nearest complete windows stay
-    # centred one way (32) and clear those blocks the other (8 or 56), 24 pixels off the centre
-    assert sorted([top, left]) in ([8, 32], [32, 56])
+    # the hole covers rows and columns 46-49: the nearest complete windows stay centred one way (32)
+    # and end just before the hole or start just after it the other (14 or 50), 18 pixels off the centre
+    assert sorted([top, left]) in ([14, 32], [32, 50])
     assert "holds nodata: assessed on the complete window" in report["results"]["assessed_window_note"]
     assert "note: the central 32x32 MS-pixel window holds nodata" in capsys.readouterr().out
     assert report["results"]["choice"]["rule"] in ("select", "stack")  # the default chose on that window

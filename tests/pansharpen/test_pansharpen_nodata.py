@@ -213,5 +213,22 @@ def test_complete_window_is_the_central_one_when_complete_and_avoids_a_pan_gap()
     gap[130, 70] = np.nan  # one PAN pixel under MS pixel (32, 17): the central window (16..47) holds it
     top, left, rows, cols = complete_window(scene(ms, gap), 32)
     assert (rows, cols) == (32, 32) and np.isfinite(gap[4 * top:4 * (top + rows), 4 * left:4 * (left + cols)]).all()
-    assert top == 16 and left == 24  # centred in rows; in columns the first block-aligned start clear of block 2
+    assert top == 16 and left == 18  # centred in rows; in columns the nearest start clear of column 17
     assert complete_window(scene(ms, np.full_like(pan, np.nan)), 32) is None
+
+
+def test_complete_window_finds_a_window_flush_against_the_gaps_in_a_corner():
+    """The only complete 16 x 16 window of a 40 x 70 MS is its bottom-right corner, flush against the
+    gaps; an 8-pixel block map missed it (and windows not on its grid) and stopped the job with 'no
+    complete window' (review3 finding). Streamed one MS row at a time, the answer is the same."""
+    from hsi.pansharpen.pair_nodata import complete_window
+    from hsi.pansharpen.tile_adapter import pair_scene
+
+    ms, pan = _pair(280)
+    ms, pan = ms[:40], pan[:160]  # MS 40 x 70
+    ms[:24, :, 0] = np.nan
+    pan[:, :4 * 54] = np.nan  # the PAN under MS columns 0..53
+    pair = pair_scene(Scene.from_array(ms, wavelengths_nm=WAVELENGTHS), Scene.from_array(pan), 4)
+    assert complete_window(pair, 16) == (24, 54, 16, 16)
+    assert complete_window(pair, 16, max_bytes=1) == (24, 54, 16, 16)
+    assert complete_window(pair, 17) is None  # no room for one more row

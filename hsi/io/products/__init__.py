@@ -39,6 +39,7 @@ PRODUCTS = (
     Product("sentinel2", sentinel2.detect, sentinel2.open_sentinel2),
     Product("desis", desis.detect, desis.open_desis),
     Product("tanager", tanager.detect, tanager.open_tanager),
+    Product("aviris_geometry", aviris.detect_geometry, aviris.open_geometry),  # before aviris: OBS/LOC in swath geometry
     Product("aviris", aviris.detect, aviris.open_aviris),
 )
 

@@ -9,6 +9,12 @@ image's stem, or as the distribution documents list it: ``ang<date>t<time>_ort_g
 (AVIRIS-NG) and ``AV3<date>t<time>_L1B_ORT_<version>_<hash>_GLT`` (AVIRIS-3).
 Orthorectified flight lines (``map info`` on the image itself) are already on the GLT's map
 grid: they are opened as ordinary ENVI files, even with a GLT beside them.
+
+A flight line's geometry layers (``..._obs``, ``..._obs_ort``, ``..._loc``, ``..._igm``, the
+GLT itself; AVIRIS-3 ``..._OBS``, ``..._LOC``) hold observation geometry (path length, view and
+sun angles, slope, UTC time; longitude, latitude, elevation), not spectra: they open as such
+(``ProductInfo.content``), so that restore and unmix refuse them, with their GLT where they
+are in swath geometry.
 """
 
 from __future__ import annotations
@@ -24,15 +30,46 @@ from hsi.io.products.glt import GltGeolocation
 from hsi.scene import Scene
 
 NAME = re.compile(r"^(ang|av3)\d{8}t\d{6}_(.*?)_?(img|rfl|rdn)?$", re.IGNORECASE)
+FLIGHT = re.compile(r"^(ang|av3)\d{8}t\d{6}", re.IGNORECASE)
+#: Name tokens of a flight line's layers that hold geometry, not spectra.
+GEOMETRY_LAYERS = ("obs", "loc", "igm", "glt")
+
+
+def _stem(path: Path) -> str:
+    return path.name[:-4] if path.name.lower().endswith(".hdr") else path.name
+
+
+def _sensor(path: Path) -> str:
+    return "AVIRIS-3" if path.name.lower().startswith("av3") else "AVIRIS-NG"
+
+
+def geometry_layer(path: Path) -> str | None:
+    """``OBS``, ``LOC``, ``IGM`` or ``GLT`` when ``path`` names a flight line's geometry layer, else None."""
+    stem = _stem(path)
+    if not FLIGHT.match(stem):
+        return None
+    return next((token.upper() for token in stem.lower().split("_")[1:] if token in GEOMETRY_LAYERS), None)
+
+
+def detect_geometry(path: Path) -> bool:
+    """An ENVI file named as a flight line's geometry layer."""
+    return path.is_file() and geometry_layer(path) is not None and header_path_for(path).exists()
+
+
+def open_geometry(path: Path) -> Scene:
+    """A geometry layer: an ENVI scene (with its GLT where in swath geometry) whose bands are not spectra."""
+    scene = open_aviris(path) if detect(path) else open_envi(path)
+    info = ProductInfo(_sensor(path), "L1B", f"L1B {geometry_layer(path)}", content="geometry")
+    return dataclasses.replace(scene, metadata={**scene.metadata, "product": info.as_dict()})
 
 
 def glt_path_for(path: Path) -> Path | None:
     """The ``..._glt`` lookup beside an AVIRIS image (header or binary path), if present."""
-    stem = path.name[:-4] if path.name.lower().endswith(".hdr") else path.name
+    stem = _stem(path)
     match = NAME.match(stem)
     if not match:
         return None
-    base = re.sub(r"_?(img|rfl|rdn_img|rdn|corr_img)$", "", stem, flags=re.IGNORECASE)
+    base = re.sub(r"_?(img|rfl|rdn_img|rdn|corr_img|(rdn_)?(obs|loc|igm))$", "", stem, flags=re.IGNORECASE)
     flight = re.match(r"^(ang|av3)\d{8}t\d{6}", stem, re.IGNORECASE).group(0)
     candidates = [path.with_name(f"{base}_glt"), path.with_name(f"{base}_rdn_glt"), path.with_name(f"{flight}_ort_glt")]
     candidates += sorted(p.with_suffix("") for p in path.parent.glob(f"{flight}_L1B_ORT_*_GLT.hdr"))
@@ -58,8 +95,7 @@ def open_aviris(path: Path) -> Scene:
         raise FormatError(f"{glt.describe()}: a GLT needs 2 bands (sample, line); it has {glt.n_bands}")
     if glt.transform is None or glt.crs is None:
         raise FormatError(f"{glt.describe()}: GLT without map info: no map grid to orthorectify onto")
-    sensor = "AVIRIS-3" if path.name.lower().startswith("av3") else "AVIRIS-NG"
     return dataclasses.replace(
         scene, geolocation=GltGeolocation(glt.reader, glt.transform, glt.crs, glt.path),
-        metadata={**scene.metadata, "product": ProductInfo(sensor, "L1B/L2", "swath with GLT").as_dict()},
+        metadata={**scene.metadata, "product": ProductInfo(_sensor(path), "L1B/L2", "swath with GLT").as_dict()},
     )

@@ -66,9 +66,20 @@ def robust_factorize(
         weight = 1.0 / (pixels - coefs @ loadings.T).abs().clamp_min(delta)
         gram = torch.einsum("br,nb,bs->nrs", loadings, weight, loadings) + ridge
         rhs = torch.einsum("br,nb->nr", loadings, weight * pixels)
-        coefs = torch.linalg.solve(gram, rhs)
+        coefs = _solve(gram, rhs)
         weight = 1.0 / (pixels - coefs @ loadings.T).abs().clamp_min(delta)
         gram = torch.einsum("nr,nb,ns->brs", coefs, weight, coefs) + ridge
         rhs = torch.einsum("nr,nb->br", coefs, weight * pixels)
-        loadings = torch.linalg.solve(gram, rhs)
+        loadings = _solve(gram, rhs)
     return coefs @ loadings.T
+
+
+def _solve(gram: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """Batched ``gram^-1 rhs`` by LU; the minimum-norm (pseudo-inverse) solution where a system is
+    singular in floating point (the fixed ridge is lost beside very large values, e.g. a band of
+    observation geometry in metres), instead of stopping the whole fit."""
+    solution, info = torch.linalg.solve_ex(gram, rhs)
+    bad = (info != 0) | ~torch.isfinite(solution).all(dim=-1)
+    if bool(bad.any()):
+        solution[bad] = (torch.linalg.pinv(gram[bad]) @ rhs[bad].unsqueeze(-1)).squeeze(-1)
+    return solution

@@ -55,3 +55,27 @@ def test_an_orthorectified_image_beside_a_glt_is_an_ordinary_map_scene(tmp_path,
     save_scene(_glt(rotated_glt, 14, 10), tmp_path / "ang20200101t000000_ort_glt.hdr")
     scene = open_scene(tmp_path / "ang20200101t000000_rdn_v2p5_img.hdr")
     assert scene.geolocation is None and scene.transform == grid and scene.shape == (9, 8, 3)
+
+
+def test_a_flight_lines_geometry_layers_are_not_spectra(tmp_path, rotated_glt, rng, capsys):
+    """AVIRIS-NG OBS / LOC layers (path length, angles, UTC time; lon, lat, elevation), in swath geometry
+    with their GLT or orthorectified, were restored and unmixed as if spectra (review3 finding; the
+    shared data's ang20160910t185702_obs_ortdem_mod was); the radiance beside them stays spectra."""
+    save_scene(Scene.from_array(rng.random((14, 10, 5)).astype(np.float32), wavelengths_nm=np.linspace(380, 2500, 5)),
+               tmp_path / "ang20200101t000000_rdn_img.hdr")
+    save_scene(_glt(rotated_glt, 14, 10), tmp_path / "ang20200101t000000_glt.hdr")
+    grid = Affine(5.0, 0.0, 300000.0, 0.0, -5.0, 4100000.0)
+    layers = {"ang20200101t000000_obs": None, "ang20200101t000000_rdn_loc": None, "ang20200101t000000_obs_ortdem_mod": grid}
+    for name, transform in layers.items():
+        save_scene(Scene.from_array(rng.random((14, 10, 3)).astype(np.float32), crs=CRS.from_epsg(32611) if transform else None,
+                                    transform=transform), tmp_path / f"{name}.hdr")
+        scene = open_scene(tmp_path / f"{name}.hdr")
+        assert scene.metadata["product"]["content"] == "geometry", name
+        assert (scene.geolocation is not None) == (transform is None), name  # a swath layer keeps its GLT
+        out = tmp_path / "out" / f"{name}.tif"
+        for job in ("restore", "unmix"):
+            assert main([job, f"input={tmp_path / name}.hdr", f"output={out}", "progress=false", "quicklook=false"]) == 2
+            assert f"{name}.hdr: AVIRIS-NG L1B {name.split('_')[-1 if transform is None else 1].upper()} holds geometry, not spectra" \
+                in capsys.readouterr().err
+        assert not (tmp_path / "out").exists()
+    assert open_scene(tmp_path / "ang20200101t000000_rdn_img.hdr").metadata["product"]["content"] == "spectra"

@@ -181,8 +181,12 @@ def test_convert_keeps_the_quality_layers_beside_the_cube(satellite, tmp_path, c
         with rasterio.open(tmp_path / f"{name}_masks.tif") as ds:
             assert ds.descriptions == tuple(layers) and ds.dtypes[0] == "uint8"
             assert (ds.height, ds.width) == scene.shape[:2] and ds.crs == open_scene(out).crs
+            no_data = scene.nodata_mask_of(scene.read()).all(axis=2)  # map pixels outside EMIT's swath
+            assert ds.nodata == 255 and (no_data.any() if ortho else True)
             for band, layer in enumerate(layers, start=1):
-                np.testing.assert_array_equal(ds.read(band), scene.read_mask(layer).astype(np.uint8))
+                expected = scene.read_mask(layer).astype(np.uint8)
+                expected[no_data] = 255  # not 'clear' where the cube has no data (review3 finding)
+                np.testing.assert_array_equal(ds.read(band), expected)
         report = json.loads((tmp_path / f"{name}_report.json").read_text())
         assert report["results"]["masks"]["layers"] == layers
         said = capsys.readouterr().out
@@ -194,3 +198,27 @@ def test_convert_keeps_the_quality_layers_beside_the_cube(satellite, tmp_path, c
     assert main(["convert", f"input={satellite / ENMAP_TILE}", f"output={out}", "masks=false", "progress=false",
                  "quicklook=false"]) == 0
     assert not (tmp_path / "nomasks_masks.tif").exists()
+
+
+def test_convert_leaves_nothing_when_the_quality_layers_cannot_be_written(satellite, tmp_path, monkeypatch, capsys):
+    """A failed masks write (disk full) left the converted cube behind, without its masks, report or
+    completion record (review finding): the cube, its masks and report are one result, complete or absent."""
+    import hsi.jobs.convert as convert
+    from hsi.errors import WriteError
+
+    create_writer = convert.create_writer
+
+    def failing_masks_writer(path, *args, **kwargs):
+        writer = create_writer(path, *args, **kwargs)
+        if str(path).endswith("_masks.tif"):
+            def write(window, values):
+                raise WriteError(f"{path}: No space left on device")
+            writer.write = write
+        return writer
+
+    monkeypatch.setattr(convert, "create_writer", failing_masks_writer)
+    out = tmp_path / "out.tif"
+    assert main(["convert", f"input={satellite / ENMAP_TILE}", f"output={out}", "bands=[0]", "progress=false",
+                 "quicklook=false"]) == 2
+    assert "out_masks.tif: No space left on device" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
