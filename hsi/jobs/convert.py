@@ -23,9 +23,11 @@ def run(cfg: DictConfig) -> dict:
     scene = input_scene(cfg)
     if wants_ortho(scene, cfg.ortho):  # swath products (EMIT, AVIRIS): onto the GLT's map grid
         scene = orthorectified(scene)
+    # which quality layers are single layers is decided on every band: a per-band layer (EnMAP's
+    # pixel mask) cut to one selected band is still per band
+    layers, per_band = mask_layers(scene) if cfg.get("masks", True) else ([], [])
     if cfg.bands is not None:
         scene = scene.select_bands(band_selection(cfg.bands))
-    layers, per_band = mask_layers(scene) if cfg.get("masks", True) else ({}, [])
     extra = {"masks": masks_path(Path(str(cfg.output)).expanduser())} if layers else None
     job = start("convert", cfg, cfg.output, inputs={"input": scene}, extra=extra)
     output = job.outputs["output"]

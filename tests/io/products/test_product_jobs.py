@@ -222,3 +222,16 @@ def test_convert_leaves_nothing_when_the_quality_layers_cannot_be_written(satell
                  "quicklook=false"]) == 2
     assert "out_masks.tif: No space left on device" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_per_band_quality_layer_cut_to_one_band_is_not_written_as_a_single_layer(satellite, tmp_path):
+    """bands=[0] on the EnMAP tile cut its per-band pixel mask to one band, which then went into the
+    masks file as a seventh 'single' layer (review3 finding); with bands=[0,5] it was left out."""
+    out = tmp_path / "one.tif"
+    assert main(["convert", f"input={satellite / ENMAP_TILE}", f"output={out}", "bands=[0]", "progress=false",
+                 "quicklook=false"]) == 0
+    report = json.loads((tmp_path / "one_report.json").read_text())
+    assert "pixel" not in report["results"]["masks"]["layers"] and len(report["results"]["masks"]["layers"]) == 6
+    assert report["results"]["masks_not_written"]["layers"] == ["pixel"]
+    with rasterio.open(tmp_path / "one_masks.tif") as ds:
+        assert ds.count == 6
