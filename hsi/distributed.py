@@ -16,6 +16,13 @@ from hsi.errors import ParameterError, SchedulerLostError
 from hsi.io.lock import is_locked
 
 
+def check_workers_given(cfg, given: set[str]) -> None:
+    """``workers=`` given on the command line without ``scheduler=local`` would be ignored: refuse it."""
+    if "workers" in given and cfg.get("scheduler") != "local":
+        raise ParameterError(f"workers={cfg.workers} is used by scheduler=local only; "
+                             f"scheduler={cfg.get('scheduler')} starts no workers of its own")
+
+
 def check_scheduler(scheduler: str | None, workers: int = 2) -> None:
     """Refuse, before any work, a ``scheduler=`` that is neither ``local`` nor an address, and a
     local cluster without workers (``scheduler=foo`` was a ValueError traceback after the fit;

@@ -218,9 +218,9 @@ def check_given(cfg: DictConfig, given: set[str]) -> None:
     without ``scheduler=local``."""
     if "pan" in given and cfg.pan is not None and cfg.job != "pansharpen":
         raise ParameterError(f"pan= is used by job=pansharpen only; job={cfg.job} takes no PAN")
-    if "workers" in given and cfg.scheduler != "local":
-        raise ParameterError(f"workers={cfg.workers} is used by scheduler=local only; "
-                             f"scheduler={cfg.scheduler} starts no workers of its own")
+    from hsi.distributed import check_workers_given
+
+    check_workers_given(cfg, given)
 
 
 # --- the run ----------------------------------------------------------------------------------

@@ -101,6 +101,13 @@ def require_spectra(scene: Scene, job: str) -> Scene:
     return scene
 
 
+def refuse_constant(scene: Scene, values: np.ndarray, what: str) -> None:
+    """One line naming the file when every sampled value is the same (an all-zero scene broke the
+    noise regressions of restore's fit and unmix's count with a traceback)."""
+    if np.nanmin(values) == np.nanmax(values):
+        raise InputError(f"{scene.describe()}: every sampled value is {float(np.nanmin(values)):g}: {what}")
+
+
 def input_scene(cfg: DictConfig, key: str = "input") -> Scene:
     """Open ``cfg[key]``; with no input, the shipped sample (and say so)."""
     path = cfg.get(key)
@@ -238,11 +245,9 @@ def check_tiling(tiling: DictConfig | None) -> None:
     fail after the fit (unmix's abundance pass)."""
     if tiling is None:
         return
-    tile, overlap = int(tiling.tile), int(tiling.get("overlap", 0))
-    if tile < 1:
-        raise ParameterError(f"tiling.tile must be >= 1; got {tile}")
-    if not 0 <= overlap < tile:
-        raise ParameterError(f"tiling.overlap must be in [0, tiling.tile) = [0, {tile}); got {overlap}")
+    from hsi.tiling.grid import check_tile_overlap
+
+    check_tile_overlap(int(tiling.tile), int(tiling.get("overlap", 0)), prefix="tiling.")
     for key in ("context", "eigen_context"):
         if tiling.get(key) is not None and int(tiling[key]) < 0:
             raise ParameterError(f"tiling.{key} must be >= 0; got {tiling[key]}")

@@ -11,9 +11,9 @@ from omegaconf import DictConfig
 
 from hsi import methods
 from hsi.errors import GridMismatchError, InputError, ParameterError, TooFewPixelsError
-from hsi.distributed import check_scheduler, dask_client
+from hsi.distributed import check_scheduler, check_workers_given, dask_client
 from hsi.io import open_scene
-from hsi.jobs.common import central_window, finish, input_scene, read_options, require_spectra, start
+from hsi.jobs.common import central_window, finish, input_scene, read_options, refuse_constant, require_spectra, start
 from hsi.jobs.ortho import swath_path, wants_ortho, write_orthorectified
 from hsi.malloc import release_free_memory
 from hsi.nodata import empty_bands
@@ -126,9 +126,7 @@ def check_given(cfg: DictConfig, given: set[str]) -> None:
         raise ParameterError(f"scale={cfg.scale} is used by task=sr only; task={task} does not resample")
     if "mask" in given and cfg.mask is not None and task != "inpaint":
         raise ParameterError(f"mask= is only used with task=inpaint; got task={task}")
-    if "workers" in given and cfg.scheduler != "local":
-        raise ParameterError(f"workers={cfg.workers} is used by scheduler=local only; "
-                             f"scheduler={cfg.scheduler} starts no workers of its own")
+    check_workers_given(cfg, given)
 
 
 def run(cfg: DictConfig) -> dict:
@@ -154,8 +152,7 @@ def run(cfg: DictConfig) -> dict:
     if empty.any():  # bands with no data stay out of the method and are written back as nodata
         method = BandSubsetTiles(method, kept, scene.n_bands)
     blocks = sample_blocks(scene.select_bands(kept), int(cfg.sample_pixels), rng=np.random.default_rng(int(cfg.seed)))
-    if np.nanmin(blocks) == np.nanmax(blocks):  # an all-zero scene broke the noise regression with a traceback
-        raise InputError(f"{scene.describe()}: every sampled value is {float(np.nanmin(blocks)):g}: no signal to restore")
+    refuse_constant(scene, blocks, "no signal to restore")
     try:
         method.fit(blocks)
     except TooFewPixelsError as error:

@@ -22,7 +22,7 @@ from hsi.errors import InputError, ParameterError
 from hsi.io import create_writer, open_scene
 from hsi.io.atomic import atomic_write
 from hsi.io.record import drop_reservations
-from hsi.jobs.common import central_window, finish, input_scene, require_spectra, start
+from hsi.jobs.common import central_window, finish, input_scene, refuse_constant, require_spectra, start
 from hsi.jobs.ortho import wants_ortho, write_orthorectified
 from hsi.nodata import empty_bands
 from hsi.scene import Scene, Window
@@ -250,8 +250,6 @@ def learn_endmembers(cfg: DictConfig, method, scene: Scene, bands: np.ndarray, s
         if str(cfg.normalize) == "l2":
             endmembers = endmembers / np.linalg.norm(endmembers, axis=0, keepdims=True).clip(1e-12)
         return endmembers, names, f"library ({cfg.library})"
-    if method.needs_library:
-        raise ParameterError(f"method {method.name!r} unmixes onto a spectral library: pass library=FILE")
     n_endmembers, count_source = count_endmembers(cfg, sample, bands.size)
     # A scene small enough to be sampled whole comes back complete and in row-major order:
     # spatial methods (SS-NMF, RLSU, CNNAEU) then get its pixel grid.
@@ -363,8 +361,7 @@ def _run(cfg: DictConfig) -> dict:
     rng = np.random.default_rng(int(cfg.seed))
     started = time.perf_counter()
     sample = sample_pixels(scene, bands, int(cfg.sample_pixels), rng, scene.block_rows_for(int(cfg.block_bytes), itemsize=4))
-    if np.nanmin(sample) == np.nanmax(sample):  # an all-zero scene broke the count's noise regression (traceback)
-        raise InputError(f"{scene.describe()}: every sampled value is {float(np.nanmin(sample)):g}: nothing to unmix")
+    refuse_constant(scene, sample, "nothing to unmix")
     sample, record = preprocess(sample, normalize=str(cfg.normalize))
     record["kept_bands"] = bands.tolist()
     record["removed_bad_bands"] = int(scene.n_bands - bands.size)

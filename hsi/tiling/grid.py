@@ -8,16 +8,21 @@ from hsi.errors import ParameterError
 from hsi.scene import Window
 
 
+def check_tile_overlap(tile: int, overlap: int, prefix: str = "") -> None:
+    """``tile`` >= 1 and ``overlap`` in ``[0, tile)`` (``prefix`` names the settings, e.g. ``tiling.``)."""
+    if tile <= 0:
+        raise ParameterError(f"{prefix}tile must be >= 1; got {tile}")
+    if not 0 <= overlap < tile:
+        raise ParameterError(f"{prefix}overlap must be in [0, {prefix}tile) = [0, {tile}); got {overlap}")
+
+
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     """Start offsets of tiles of size ``tile`` with at least ``overlap`` shared pixels.
 
     The last tile ends at ``length`` (shifted back rather than padded), so every tile
     has full size unless the image is smaller than one tile.
     """
-    if tile <= 0:
-        raise ParameterError(f"tile must be positive, got {tile}")
-    if not 0 <= overlap < tile:
-        raise ParameterError(f"overlap must be in [0, tile) = [0, {tile}), got {overlap}")
+    check_tile_overlap(tile, overlap)
     if length <= tile:
         return [0]
     stride = tile - overlap
