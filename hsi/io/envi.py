@@ -36,6 +36,10 @@ _STANDARD_KEYS = {
     "map info", "coordinate system string", "reflectance scale factor", "data gain values",
     "data offset values", "sensor type",
 }
+#: ENVI headers have no nested fields: a product label (``metadata['product']``, whose
+#: ``content`` makes restore and unmix refuse flags and observation geometry) is written as
+#: ``hsi product <key> = <value>`` fields and read back into ``metadata['product']``.
+PRODUCT_FIELD = "hsi product "
 
 
 def header_path_for(path: Path) -> Path:
@@ -115,9 +119,18 @@ def open_envi(path: Path) -> Scene:
         scale=scale,
         offset=offset,
         units=meta.get("data units") or meta.get("sensor type"),
-        metadata={k: v for k, v in meta.items() if k not in _STANDARD_KEYS},
+        metadata=_metadata(meta),
         path=header,
     )
+
+
+def _metadata(meta: dict) -> dict:
+    """The header's non-standard fields, with the ``hsi product ...`` fields as ``metadata['product']``."""
+    metadata = {k: v for k, v in meta.items() if k not in _STANDARD_KEYS and not k.startswith(PRODUCT_FIELD)}
+    product = {k[len(PRODUCT_FIELD):]: v for k, v in meta.items() if k.startswith(PRODUCT_FIELD)}
+    if product:
+        metadata["product"] = product
+    return metadata
 
 
 def _scale_offset(meta: dict, header: Path, n_bands: int) -> tuple[np.ndarray, np.ndarray]:
@@ -226,6 +239,9 @@ def envi_header(like: Scene, interleave: str) -> dict:
         "description": "written by hsi",
     }
     meta.update({k: v for k, v in like.metadata.items() if isinstance(v, (str, int, float, list))})
+    product = like.metadata.get("product")
+    if isinstance(product, dict):
+        meta.update({PRODUCT_FIELD + str(k): str(v) for k, v in product.items()})
     if like.wavelengths_nm is not None:
         meta["wavelength"] = [repr(float(v)) for v in like.wavelengths_nm]
         meta["wavelength units"] = "Nanometers"

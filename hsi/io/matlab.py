@@ -6,10 +6,13 @@ column-major order (``layout=bands,pixels`` with ``n_rows``/``n_cols`` read from
 file's ``nRow``/``nCol`` or ``lines``/``cols`` variables when not given, ``order=F``).
 v7.3 arrays appear transposed in h5py; they are transposed back so both versions read
 alike. A v5 file is read whole (the format has no windowed access), then windowed.
+hsi writes the scene's metadata (the product label among it, which makes restore and unmix
+refuse flags and observation geometry) as JSON text in the variable ``hsi_metadata``.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import h5py
@@ -24,6 +27,7 @@ from hsi.scene import ArrayReader, Scene, Window
 SUFFIXES = (".mat",)
 _ROW_KEYS, _COL_KEYS = ("nRow", "nrow", "lines", "rows", "n_rows"), ("nCol", "ncol", "cols", "samples", "n_cols")
 _WAVELENGTH_KEYS = ("wavelength_nm", "wavelengths", "wavelength", "wl", "lambda")
+METADATA_KEY = "hsi_metadata"
 
 
 def _load_variables(path: Path) -> dict[str, np.ndarray]:
@@ -116,7 +120,21 @@ def open_matlab(
             raise FormatError(f"{path}: wavelength variable '{wavelength_key}' missing or not one value per band")
     nodata = _scalar(variables, ("nodata",))
     return Scene(reader=ArrayReader(np.ascontiguousarray(cube)), wavelengths_nm=wavelengths,
-                 nodata=None if nodata is None else float(nodata), path=path)
+                 nodata=None if nodata is None else float(nodata), metadata=_metadata(variables, path), path=path)
+
+
+def _metadata(variables: dict, path: Path) -> dict:
+    """The scene metadata hsi wrote as JSON text in ``hsi_metadata`` (none in other files)."""
+    if METADATA_KEY not in variables:
+        return {}
+    text = np.asarray(variables[METADATA_KEY])
+    try:
+        metadata = json.loads(str(text.item()) if text.dtype.kind == "U" and text.size == 1 else "")
+    except ValueError:
+        metadata = None
+    if not isinstance(metadata, dict):
+        raise FormatError(f"{path}: variable '{METADATA_KEY}' is not the JSON text of hsi's scene metadata")
+    return metadata
 
 
 class MatlabWriter(SceneWriter):
@@ -144,6 +162,8 @@ class MatlabWriter(SceneWriter):
             variables["wavelength_nm"] = np.asarray(self.like.wavelengths_nm, dtype=np.float64)
         if self.like.nodata is not None:
             variables["nodata"] = float(self.like.nodata)
+        if self.like.metadata:
+            variables[METADATA_KEY] = json.dumps(self.like.metadata, default=str)
         self._cube = None
         import scipy.io
 

@@ -235,3 +235,19 @@ def test_a_per_band_quality_layer_cut_to_one_band_is_not_written_as_a_single_lay
     assert report["results"]["masks_not_written"]["layers"] == ["pixel"]
     with rasterio.open(tmp_path / "one_masks.tif") as ds:
         assert ds.count == 6
+
+
+@pytest.mark.parametrize("suffix", [".hdr", ".mat", ".tif", ".h5", ".npy"])
+def test_a_converted_granule_that_holds_no_spectra_is_still_refused(satellite, tmp_path, capsys, suffix):
+    """Converting EMIT's OBS granule to ENVI or MAT dropped the 'not spectra' marker, so restore and
+    unmix then processed observation geometry as spectra (stop 23's left-out)."""
+    converted = tmp_path / f"obs{suffix}"
+    assert main(["convert", f"input={satellite / EMIT_OBS}", f"output={converted}", "progress=false",
+                 "quicklook=false"]) == 0
+    capsys.readouterr()
+    for job in ("restore", "unmix"):
+        out = tmp_path / job
+        assert main([job, f"input={converted}", f"output={out}.tif", "progress=false", "quicklook=false"]) == 2
+        said = capsys.readouterr().err
+        assert "EMIT L1B OBS holds geometry, not spectra; " + job in said and converted.stem in said
+        assert not list(tmp_path.glob(f"{job}*"))
