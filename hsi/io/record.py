@@ -24,7 +24,7 @@ from typing import Any, Iterable
 from hsi import __version__
 from hsi.errors import WriteError
 from hsi.io.atomic import atomic_write
-from hsi.io.guard import input_files
+from hsi.io.guard import input_files, same_file
 
 RECORD_SUFFIX = ".hsi-record.json"
 FOLDER_RECORD = "hsi-record.json"
@@ -200,6 +200,20 @@ def read_record(output: Path | str) -> dict | None:
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
+
+
+def wrote_unchanged(output: Path | str, path: Path | str) -> bool:
+    """True when the complete record of ``output`` lists ``path`` among the files its run wrote and
+    ``path`` still has the size and content hash recorded (so removing it loses nothing but that run's file)."""
+    output, path = Path(output), Path(path)
+    record = read_record(output)
+    if record is None or record.get("complete") is not True or not path.is_file():
+        return False
+    base = output if output.is_dir() else output.parent
+    for entry in record.get("files", []):
+        if isinstance(entry, dict) and same_file(base / str(entry.get("path")), path):
+            return path.stat().st_size == entry.get("size") and content_hash(path)[1] == entry.get("sha256")
+    return False
 
 
 def matching_record(output: Path | str, expected: dict) -> tuple[bool, str]:

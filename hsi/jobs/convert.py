@@ -12,7 +12,8 @@ from tqdm import tqdm
 from hsi.errors import InputError, WriteError
 from hsi.io import create_writer, open_scene
 from hsi.io.cast import plan_cast
-from hsi.io.record import scene_files
+from hsi.io.guard import input_files, same_file
+from hsi.io.record import scene_files, wrote_unchanged
 from hsi.io.products.glt import orthorectified
 from hsi.jobs.ortho import wants_ortho
 from hsi.jobs.common import band_selection, finish, input_scene, read_options, save_central_quicklook, start
@@ -28,6 +29,9 @@ def run(cfg: DictConfig) -> dict:
     layers, per_band = mask_layers(scene) if cfg.get("masks", True) else ([], [])
     if cfg.bands is not None:
         scene = scene.select_bands(band_selection(cfg.bands))
+    # read before start(), which forgets the replaced output's completion record
+    input_paths = [Path(str(p)).expanduser() for p in (scene.path, cfg.get("input")) if p not in (None, "", "sample")]
+    stale = None if layers or cfg.output in (None, "") else stale_masks(Path(str(cfg.output)).expanduser(), input_paths)
     extra = {"masks": masks_path(Path(str(cfg.output)).expanduser())} if layers else None
     job = start("convert", cfg, cfg.output, inputs={"input": scene}, extra=extra)
     output = job.outputs["output"]
@@ -62,6 +66,12 @@ def run(cfg: DictConfig) -> dict:
         if layers:  # the masks were renamed into place before the cube failed
             Path(job.outputs["masks"]).unlink(missing_ok=True)
         raise
+    if stale is not None:  # the new cube is in place: its predecessor's masks would pass for its own
+        try:
+            stale.unlink()
+        except OSError as error:
+            raise WriteError(f"{stale}: could not remove the replaced cube's quality layers ({error.strerror})") from None
+        print(f"removed {stale}: the quality layers of the cube this run replaced (this run writes none)")
     if nonfinite:
         handling = (f"written as the nodata value {template.nodata}" if template.nodata is not None
                     and not np.isnan(template.nodata) else "kept as NaN (no nodata value)")
@@ -73,6 +83,9 @@ def run(cfg: DictConfig) -> dict:
     if per_band:
         results["masks_not_written"] = {"layers": per_band, "why": "one flag per band and pixel (not a single layer)"}
         print(f"warning: per-band quality layers not written: {', '.join(per_band)} (results.masks_not_written)")
+    if stale is not None:
+        results["stale_masks_removed"] = {"path": str(stale), "why": "written with the replaced cube (its completion "
+                                          "record lists it, unchanged); this run writes no quality layers"}
     if layers:
         results["masks"] = {"written": str(job.outputs["masks"]), "layers": list(layers), "nodata": MASKS_NODATA}
     try:
@@ -102,6 +115,28 @@ def masks_path(output: Path) -> Path:
     """``<OUT stem>_masks.tif`` beside the output."""
     stem = output.with_suffix("") if output.suffix else output
     return stem.with_name(stem.name + "_masks.tif")
+
+
+def stale_masks(output: Path, inputs: list[Path]) -> Path | None:
+    """The ``<OUT stem>_masks.tif`` of an earlier run, to remove once the new cube (which has no
+    quality layers) is in place, or None when there is none; refused when it is not that run's file.
+
+    Beside a new cube, an older masks file would be taken for the new cube's flags. Only the file
+    the replaced output's completion record lists, unchanged since written, is removed; a file of
+    the input, or one no record vouches for, is refused in one line before any work.
+    """
+    masks = masks_path(output)
+    if not masks.exists():
+        return None
+    if any(same_file(masks, file) for source in inputs for file in input_files(source)) or any(
+            source.is_dir() and masks.resolve().is_relative_to(source.resolve()) for source in inputs):
+        raise InputError(f"{masks}: a file of the input sits where {output.name}'s quality layers go, and this run "
+                         "writes none; it would be taken for the new cube's flags: choose another output=")
+    if not wrote_unchanged(output, masks):
+        raise InputError(f"{masks}: exists beside the output but no completion record of {output.name} lists it "
+                         "unchanged; this run writes no quality layers and it would be taken for the new cube's flags: "
+                         "move it away or choose another output=")
+    return masks
 
 
 def mask_layers(scene: Scene) -> tuple[list[str], list[str]]:

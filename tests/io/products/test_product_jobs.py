@@ -251,3 +251,28 @@ def test_a_converted_granule_that_holds_no_spectra_is_still_refused(satellite, t
         said = capsys.readouterr().err
         assert "EMIT L1B OBS holds geometry, not spectra; " + job in said and converted.stem in said
         assert not list(tmp_path.glob(f"{job}*"))
+
+
+def test_a_rerun_without_quality_layers_removes_only_the_masks_the_replaced_cube_had(satellite, tmp_path, capsys):
+    """A re-run with masks=false overwrite=true left the older <OUT stem>_masks.tif beside the new
+    cube, where a user takes it for the new cube's flags (stop 23's left-out)."""
+    out, masks = tmp_path / "enmap.tif", tmp_path / "enmap_masks.tif"
+    args = ["convert", f"input={satellite / ENMAP_TILE}", f"output={out}", "progress=false", "quicklook=false"]
+    assert main(args) == 0 and masks.exists()
+    assert main(args + ["masks=false", "overwrite=true"]) == 0
+    assert not masks.exists() and out.exists()
+    report = json.loads((tmp_path / "enmap_report.json").read_text())
+    assert report["results"]["stale_masks_removed"]["path"] == str(masks)
+    assert f"removed {masks}" in capsys.readouterr().out
+    # a masks file no record of the output lists (or one changed since) is never deleted: refused
+    masks.write_bytes(b"a user's own file")
+    assert main(args + ["masks=false", "overwrite=true"]) == 2
+    assert "no completion record of enmap.tif lists it" in capsys.readouterr().err
+    assert masks.read_bytes() == b"a user's own file"
+    # nor is the input: converting a masks file onto its own stem keeps it
+    assert main(args + ["overwrite=true"]) == 0
+    source = tmp_path / "copy_masks.tif"
+    masks.rename(source)
+    copy = tmp_path / "copy.tif"
+    assert main(["convert", f"input={source}", f"output={copy}", "progress=false", "quicklook=false"]) == 2
+    assert "a file of the input" in capsys.readouterr().err and source.exists() and not copy.exists()
