@@ -30,6 +30,10 @@ STRIPE_Z = 6.0
 STRIPE_FILTER_WIDTH = 7
 #: A band is striped when at least this fraction of its columns (and at least 2) are stripes.
 STRIPED_MIN_FRACTION = 0.02
+#: A column is judged only when at least this fraction of the rows (and ``MIN_JUDGED_ROWS``)
+#: hold data in it and its ``STRIPE_FILTER_WIDTH`` neighbours: fill values are not data.
+STRIPE_MIN_VALID = 0.5
+MIN_JUDGED_ROWS = 8
 
 
 @dataclass
@@ -95,10 +99,9 @@ def column_stripe_fraction(
     half = width // 2
     if cols < width or bands < 3:
         return torch.zeros(bands, dtype=cube.dtype, device=cube.device)
-    profile = torch.nanmean(cube, dim=0)  # (cols, bands)
-    padded = torch.cat([profile[1 : half + 1].flip(0), profile, profile[-half - 1 : -1].flip(0)], dim=0)
-    fine = profile - padded.unfold(0, width, 1).median(dim=-1).values
-    fine = torch.nan_to_num(fine)
+    fine, valid_rows = _fine_column_structure(cube, width)
+    judged = valid_rows >= max(MIN_JUDGED_ROWS, STRIPE_MIN_VALID * rows)  # (cols, bands)
+    fine = torch.where(judged, torch.nan_to_num(fine), torch.zeros_like(fine))
     # Robust fine structure of the spectral neighbours b-2, b-1, b+1, b+2 (edges reflected):
     # the mean of the middle two of four, so one striped neighbour does not leak into band b.
     index = torch.arange(bands, device=cube.device)
@@ -108,15 +111,51 @@ def column_stripe_fraction(
     neighbours = middle.mean(dim=-1)
     gain = (fine * neighbours).sum(0) / (neighbours * neighbours).sum(0).clamp_min(torch.finfo(cube.dtype).tiny)
     misfit = fine - gain * neighbours
-    spread = misfit.abs().median(dim=0).values / MAD_TO_STD
-    floor = noise_std / np.sqrt(rows)
+    spread = _judged_median(misfit.abs(), judged) / MAD_TO_STD
+    floor = noise_std / valid_rows.clamp_min(1).sqrt()
     threshold = z * torch.maximum(spread, floor)
     # A stripe is a column offset the neighbours do not share: columns where the neighbours
     # themselves show significant fine structure (scene edges, whose contrast can change sign
     # across bands, e.g. at the red edge) are not judged.
-    neighbour_spread = neighbours.abs().median(dim=0).values / MAD_TO_STD
+    neighbour_spread = _judged_median(neighbours.abs(), judged) / MAD_TO_STD
     quiet = neighbours.abs() <= z * torch.maximum(neighbour_spread, floor)
-    return ((misfit.abs() > threshold) & quiet).to(cube.dtype).mean(dim=0)
+    return ((misfit.abs() > threshold) & quiet & judged).to(cube.dtype).mean(dim=0)
+
+
+def _judged_median(values: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+    """Per band (columns of ``values``), the median over the chosen ``columns`` (0 when none)."""
+    if bool(columns.all()):
+        return values.median(dim=0).values
+    masked = torch.where(columns, values, torch.full_like(values, float("nan")))
+    return torch.nan_to_num(masked.nanmedian(dim=0).values)
+
+
+def _fine_column_structure(cube: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(fine, valid_rows)``, both (cols, bands): each column's mean minus the running median of
+    the column means over ``width`` columns (edges reflected), and how many rows entered it.
+
+    Fill values are no data: with any, each window of ``width`` columns is compared on the rows
+    valid in all of its columns (a column mean over other rows than its neighbours' differs by
+    the scene content of the rows left out: a 20 x 20 nodata hole made 2-5 columns of the
+    sample scene 'stripes'). Without fill this is the plain column-mean profile.
+    """
+    rows, cols, bands = cube.shape
+    half = width // 2
+    valid = torch.isfinite(cube)
+    if bool(valid.all()):
+        profile = cube.mean(dim=0)  # (cols, bands)
+        padded = torch.cat([profile[1 : half + 1].flip(0), profile, profile[-half - 1 : -1].flip(0)], dim=0)
+        fine = profile - padded.unfold(0, width, 1).median(dim=-1).values
+        return fine, torch.full_like(fine, rows)
+    reflect = torch.cat([torch.arange(half, 0, -1), torch.arange(cols), torch.arange(cols - 2, cols - half - 2, -1)])
+    values = torch.nan_to_num(cube, nan=0.0, posinf=0.0, neginf=0.0)[:, reflect]  # (rows, cols + 2 half, bands)
+    missing = (~valid[:, reflect]).to(torch.int32).cumsum(dim=1)
+    missing = torch.cat([torch.zeros_like(missing[:, :1]), missing], dim=1)
+    common = (missing[:, width:] - missing[:, :-width]) == 0  # (rows, cols, bands): valid in the whole window
+    valid_rows = common.sum(dim=0).to(cube.dtype)
+    means = torch.stack([torch.where(common, values[:, k : k + cols], 0.0).sum(dim=0) for k in range(width)], dim=-1)
+    means = means / valid_rows.clamp_min(1)[..., None]  # (cols, bands, width): the window's column means
+    return means[..., half] - means.median(dim=-1).values, valid_rows
 
 
 def flag_bands(

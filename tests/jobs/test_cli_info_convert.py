@@ -144,3 +144,35 @@ def test_band_selections_that_are_not_band_indices_are_one_line(tmp_path, capsys
     assert list(tmp_path.iterdir()) == []
     assert main(["convert", "bands=[-1]", f"output={tmp_path / 'last.tif'}", "progress=false", "quicklook=false"]) == 0
     assert open_scene(tmp_path / "last.tif").wavelengths_nm.tolist() == [2500.0]  # negative indices count from the end
+
+
+def _sample_with_hole(tmp_path, stripes: bool) -> "Path":
+    """The shipped sample with a central 20 x 20 nodata hole (and, if asked, stripes on bands 40-45)."""
+    from hsi.jobs.common import ensure_sample
+
+    scene = open_scene(ensure_sample())
+    cube = scene.read(physical=True).astype(np.float32)
+    if stripes:  # band-specific, as detector stripes are: other columns in each band
+        rng = np.random.default_rng(0)
+        for band in range(40, 46):
+            columns = rng.choice(cube.shape[1], 5, replace=False)
+            cube[:, columns, band] += rng.choice([-0.05, 0.05], 5).astype(np.float32)
+    cube[38:58, 38:58] = -9999.0
+    path = tmp_path / ("holed_striped.tif" if stripes else "holed.tif")
+    save_scene(scene.derived(dtype=np.float32, nodata=-9999.0, scale=1.0, offset=0.0).with_array(cube), path)
+    return path
+
+
+def test_info_takes_no_fill_hole_for_stripes_and_still_finds_stripes_beside_one(tmp_path, capsys):
+    """A nodata hole in the sample made info flag 2 columns of bands 16 and 53 as stripes: columns
+    averaged over other rows than their neighbours (stop 23's left-out)."""
+    import json
+
+    for stripes, expected in ((False, []), (True, list(range(40, 46)))):
+        report = tmp_path / f"info_{stripes}.json"
+        assert main(["info", f"input={_sample_with_hole(tmp_path, stripes)}", "band_table=false", "progress=false",
+                     f"report={report}"]) == 0
+        info = json.loads(report.read_text())["results"]
+        assert info["nodata_fraction"] > 0.04
+        assert np.flatnonzero(info["bands"]["striped"]).tolist() == expected
+    assert "striped     0 bands" in capsys.readouterr().out
