@@ -152,6 +152,15 @@ def _random_columns(rng: draws.Rng, counts: np.ndarray, n_cols: int, like: torch
     return ranks < torch.as_tensor(counts, device=like.device)[:, None]
 
 
+def _line_index(n_rows: int, n_cols: int, angle_deg: float, device) -> torch.Tensor:
+    """``(rows, cols)`` index of the one-pixel-wide line at ``angle_deg`` to the columns through each pixel."""
+    theta = math.radians(angle_deg)
+    rows, cols = torch.meshgrid(torch.arange(n_rows, dtype=torch.float64), torch.arange(n_cols, dtype=torch.float64),
+                                indexing="ij")
+    across = torch.round(cols * math.cos(theta) - rows * math.sin(theta))
+    return (across - across.min()).long().to(device)
+
+
 def _full_mask(columns: torch.Tensor, bands: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
     """Expand per-band column selections to a ``(rows, cols, bands)`` mask."""
     mask = torch.zeros(shape, dtype=torch.bool, device=columns.device)
@@ -335,11 +344,15 @@ def stripes(
     n_stripes: int | None = None,
     fraction: float | tuple[float, float] = (0.05, 0.15),
     amplitude: float = 0.25,
+    angle_deg: float = 0.0,
 ) -> Degraded:
     """Column stripes: a constant offset added down whole columns of the chosen bands.
 
     Models a pushbroom detector element with a wrong offset (the stripe runs along-track,
-    i.e. down a column of the ``(rows, cols, bands)`` cube).
+    i.e. down a column of the ``(rows, cols, bands)`` cube). With ``angle_deg`` the stripes
+    run at that angle to the columns, as on an orthorectified product whose flight track is
+    rotated on the map grid: one-pixel-wide lines ``round(col cos a - row sin a) = const``
+    (positive angles lean to higher columns down the rows) take the place of columns.
 
     Parameters
     ----------
@@ -351,10 +364,11 @@ def stripes(
     fraction : fraction (or ``(low, high)`` range) of columns striped per band.
     amplitude : each striped column gets an offset drawn from ``U[-amplitude, amplitude]``
         (data units; 0.25 for [0, 1] data as in QRNN3D).
+    angle_deg : angle of the stripes to the columns, degrees in (-90, 90] (0: columns).
 
     Returns
     -------
-    Degraded : ``cube``, ``stripe_mask`` (whole columns) and ``stripe_bands``.
+    Degraded : ``cube``, ``stripe_mask`` (whole columns, or lines at ``angle_deg``) and ``stripe_bands``.
 
     References
     ----------
@@ -365,12 +379,22 @@ def stripes(
     amplitude = float(amplitude)
     if not amplitude >= 0 or not math.isfinite(amplitude):
         raise ParameterError(f"amplitude must be a non-negative offset in data units; got {amplitude}")
+    angle_deg = float(angle_deg)
+    if not -90.0 < angle_deg <= 90.0:
+        raise ParameterError(f"angle_deg must be in (-90, 90] degrees from the columns; got {angle_deg}")
     band_index = _band_indices(bands, tensor.shape[2])
-    n_cols = tensor.shape[1]
+    line = None if angle_deg == 0.0 else _line_index(tensor.shape[0], tensor.shape[1], angle_deg, tensor.device)
+    n_cols = tensor.shape[1] if line is None else int(line.max()) + 1  # columns, or lines at the angle
     counts = _column_counts(rng, n_cols, band_index.size, n_stripes, fraction, "n_stripes")
     columns = _random_columns(rng, counts, n_cols, tensor)
     offsets = draws.uniform(rng, (band_index.size, n_cols), -amplitude, amplitude, tensor) * columns
     noisy = tensor.clone()
+    if line is not None:
+        index = torch.as_tensor(band_index, device=tensor.device, dtype=torch.long)
+        noisy[:, :, index] += offsets.T[line]
+        mask = torch.zeros(tuple(tensor.shape), dtype=torch.bool, device=tensor.device)
+        mask[:, :, index] = columns.T[line]
+        return Degraded(like_input(noisy, cube), stripe_mask=like_input(mask, cube), stripe_bands=band_index)
     if band_index.size:
         index = torch.as_tensor(band_index, device=tensor.device)
         noisy[:, :, index] += offsets.T.unsqueeze(0)

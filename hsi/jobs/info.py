@@ -18,11 +18,10 @@ def _sample_window(scene: Scene, max_pixels: int) -> Window:
     return Window((scene.n_rows - height) // 2, (scene.n_cols - width) // 2, height, width)
 
 
-def band_flags(scene: Scene, max_pixels: int) -> dict[str, np.ndarray]:
-    """Dead / noisy / striped flags and noise std per band, from a bounded central window."""
+def band_flags(cube: np.ndarray) -> dict[str, np.ndarray]:
+    """Dead / noisy / striped flags and noise std per band of the sampled window."""
     from hsi.estimate.bands import flag_bands
 
-    cube = scene.read(_sample_window(scene, max_pixels), physical=True)
     report = flag_bands(cube)
     return {name: np.asarray(getattr(report, name)) for name in ("dead", "noisy", "striped", "noise_std", "snr_db")
             if hasattr(report, name)}
@@ -33,7 +32,11 @@ def describe(scene: Scene, max_pixels: int = 512 * 512, progress: bool = True) -
     stats = band_statistics(scene, progress=progress)
     if stats.valid.sum() == 0:
         raise InputError(f"{scene.describe()}: every pixel is nodata or non-finite")
-    flags = band_flags(scene, max_pixels)
+    from hsi.estimate.stripe_direction import stripe_direction
+
+    # the noise-based flags and the stripe direction come from a bounded central window
+    cube = scene.read(_sample_window(scene, max_pixels), physical=True)
+    flags = band_flags(cube)
     wavelengths = scene.wavelengths_nm
     return {
         "path": scene.describe(),
@@ -55,6 +58,7 @@ def describe(scene: Scene, max_pixels: int = 512 * 512, progress: bool = True) -
         "product": scene.metadata.get("product") if isinstance(scene.metadata, dict) else None,
         "quality_masks": sorted(scene.masks),
         "geolocation": _geolocation_kind(scene),
+        "stripe_direction": stripe_direction(cube).as_dict(),
         "bands": {
             "wavelength_nm": wavelengths,
             "valid": stats.valid, "min": stats.minimum, "max": stats.maximum, "mean": stats.mean, "std": stats.std,
@@ -107,6 +111,9 @@ def format_summary(info: dict, show_bands: bool) -> str:
             shown = ", ".join(_band_label(i, wavelengths) for i in flagged[:12])
             more = f" (+{flagged.size - 12} more)" if flagged.size > 12 else ""
             lines.append(f"  {flag:<11} {flagged.size} bands" + (f": {shown}{more}" if flagged.size else ""))
+    direction = info.get("stripe_direction")
+    if direction:
+        lines.append(f"  stripes     {_direction_words(direction)}")
     if show_bands:
         lines.append("  band  wavelength        min        max       mean        std  flags")
         for i in range(bands):
@@ -116,6 +123,17 @@ def format_summary(info: dict, show_bands: bool) -> str:
                 f"{band['mean'][i]:10.4g} {band['std'][i]:10.4g}  {marks}"
             )
     return "\n".join(lines)
+
+
+def _direction_words(direction: dict) -> str:
+    """The stripe direction in words (the striped-band flags above test columns only)."""
+    angle, contrast = direction["angle_deg_from_columns"], direction["contrast"]
+    if not direction["found"]:
+        return f"no direction of band-specific lines stands out (best {angle:g} deg, contrast {contrast:g})"
+    if direction["along_columns"]:
+        return f"band-specific lines along the columns (contrast {contrast:g})"
+    return (f"band-specific lines at {angle:g} deg to the columns (contrast {contrast:g}; the striped-band "
+            "test above reads columns only)")
 
 
 def run(cfg: DictConfig) -> dict:

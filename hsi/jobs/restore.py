@@ -78,7 +78,7 @@ def subspace_plan(method):
 
 def _diagnosis_line(diagnosis: dict | None) -> str | None:
     """The console's account of method=auto's choice, e.g. 'auto: gaussian noise (band-dependent;
-    no impulses, dead lines or stripes) -> eigen-images by bm3d x3, prior x2'."""
+    no impulses, dead lines or column stripes) -> eigen-images by bm3d x3, prior x2'."""
     if not diagnosis:
         return None
     found = diagnosis["diagnosis"]

@@ -276,3 +276,15 @@ def test_a_rerun_without_quality_layers_removes_only_the_masks_the_replaced_cube
     copy = tmp_path / "copy.tif"
     assert main(["convert", f"input={source}", f"output={copy}", "progress=false", "quicklook=false"]) == 2
     assert "a file of the input" in capsys.readouterr().err and source.exists() and not copy.exists()
+
+
+@pytest.mark.slow
+def test_info_says_the_enmap_l2a_tiles_stripes_run_at_13_degrees_to_the_columns(satellite, capsys):
+    """The EnMAP L2A tile is on a UTM grid: its detector stripes follow the rotated track, which
+    the column stripe test cannot see (stop 23's left-out)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # no METADATA.XML in this copy
+        assert main(["info", f"input={satellite / ENMAP_TILE}", "progress=false", "band_table=false"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  stripes"))
+    angle = float(line.split(" lines at ")[1].split(" deg")[0])
+    assert -14.0 <= angle <= -12.0 and float(line.split("contrast ")[1].split(";")[0]) > 20

@@ -1,0 +1,205 @@
+"""Which way a scene's stripes run: the dominant direction of band-specific line structure.
+
+A push-broom detector element that reads high or low draws a stripe along the flight track.
+In swath geometry the stripes run along the image columns (what
+:func:`hsi.estimate.bands.column_stripe_fraction` tests); on an orthorectified product (EnMAP
+L2A, say) the track is rotated on the map grid and so are the stripes, which a column test
+cannot see. Here the direction is measured as the angle whose projection profile holds the
+most line energy (a discrete Radon transform over angles):
+
+1. Scene structure is shared by spectrally neighbouring bands, stripes are not: each band
+   minus its least-squares fit by its two neighbours leaves the band-specific part (noise,
+   stripes, a little spectral contrast at edges).
+2. For each angle ``theta`` the residual of each band is averaged along lines at ``theta`` to
+   the columns (bins one pixel wide across them, over valid pixels only: fill is no data),
+   and the profile minus its running median over ``WIDTH`` bins is the fine line structure.
+3. The energy of a bin is its squared fine value times its pixel count, so that noise gives
+   the same expected energy at every angle (the variance of a mean of ``n`` values is
+   ``sigma^2 / n``); a stripe adds ``n d^2``, which only the stripes' own angle collects.
+4. Each band's energy is divided by its median over angles (what noise and scene give it
+   at any angle) and the score of an angle is the mean of that over bands, so stripes in a
+   minority of bands still count; the direction is the best angle of a 1-degree search over
+   180 degrees, refined to 0.1 degree, and its *contrast* is that score over the median
+   score over angles: near 1 without stripes, far above 1 with stripes at one angle.
+
+Angles are measured from the image columns, in degrees in (-90, 90]: 0 is stripes along the
+columns, positive when a stripe moves to higher columns as rows increase (image x right,
+y down), +-90 along the rows.
+
+References
+----------
+J. Radon (1917) and the projection-profile (Radon transform) detection of line features;
+J. Torres, S. O. Infante, "Wavelet analysis for the elimination of striping noise in satellite
+images", Opt. Eng. 40(7), 2001 (stripes as line-concentrated energy). H. Shen, L. Zhang,
+"A MAP-based algorithm for destriping and inpainting of remotely sensed images", IEEE TGRS
+47(5), 2009 (the band-specific stripe model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hsi.arrays import as_tensor
+
+#: The stripes' direction is reported as found when its score is at least this many times the
+#: median over angles. Without stripes the best of 180 angles gives 1.04-1.13 (white noise;
+#: the synthetic sample scene at 6 seeds and 3 sizes); band-specific stripes at one angle in
+#: 5 of 106 bands give 2.3, in half the bands 13-35; the EnMAP L2A tile about 115 at -12.9 deg.
+MIN_CONTRAST = 2.0
+#: Width, in bins, of the running median that leaves the fine line structure.
+WIDTH = 7
+#: Bins with fewer pixels than this fraction of the fullest bin (the corners of a rotated
+#: projection) are left out.
+MIN_BIN_FILL = 0.25
+#: At most this many pixel-band values enter each projection (bands are strided to fit).
+MAX_VALUES = 4_000_000
+#: Stripes within this angle of the columns count as along them (the search's bins are one
+#: pixel wide: column stripes are found at 0 +- 0.2 deg on 128-row scenes).
+ALONG_COLUMNS_DEG = 0.5
+#: Coarse search step and the refinement step around the best coarse angle, degrees.
+COARSE_STEP_DEG, FINE_STEP_DEG = 1.0, 0.1
+
+
+@dataclass
+class StripeDirection:
+    """What :func:`stripe_direction` measured.
+
+    angle_deg : direction of the strongest line structure, degrees from the columns (see the module).
+    contrast : its line energy over the median over angles (1 without stripes).
+    found : ``contrast >= MIN_CONTRAST``.
+    """
+
+    angle_deg: float
+    contrast: float
+    found: bool
+
+    @property
+    def along_columns(self) -> bool:
+        """Found and within ``ALONG_COLUMNS_DEG`` of the columns (what the column stripe test sees)."""
+        return self.found and abs(self.angle_deg) <= ALONG_COLUMNS_DEG
+
+    def as_dict(self) -> dict:
+        return {"angle_deg_from_columns": self.angle_deg, "contrast": self.contrast, "found": self.found,
+                "along_columns": self.along_columns}
+
+
+def band_specific_residual(cube: torch.Tensor, stride: int = 1) -> torch.Tensor:
+    """(rows, cols, n): bands ``1, 1 + stride, ...`` (up to the last but one), each minus its
+    least-squares fit by its two neighbouring bands (and a constant) over the valid pixels: what
+    the neighbours share (scene structure, also where it scales with brightness, as radiance
+    does) goes; a band's own stripes stay."""
+    rows, cols, bands = cube.shape
+    pixels = cube.reshape(-1, bands)
+    valid = torch.isfinite(pixels).all(dim=1)
+    data = pixels[valid]
+    data = data - data.mean(dim=0)
+    centre = torch.arange(1, bands - 1, stride, device=cube.device)
+    design = torch.stack([data[:, centre - 1], data[:, centre + 1]], dim=-1).transpose(0, 1)  # (n, pixels, 2)
+    target = data[:, centre].T[..., None]  # (n, pixels, 1)
+    gram = design.transpose(1, 2) @ design
+    ridge = 1e-9 * gram.diagonal(dim1=1, dim2=2).mean(dim=1).clamp_min(torch.finfo(cube.dtype).tiny)
+    weights = torch.linalg.solve(gram + ridge[:, None, None] * torch.eye(2, dtype=cube.dtype), design.transpose(1, 2) @ target)
+    residual = torch.full((pixels.shape[0], centre.numel()), float("nan"), dtype=cube.dtype)
+    residual[valid] = (target - design @ weights)[..., 0].T
+    return residual.reshape(rows, cols, centre.numel())
+
+
+def _line_energy(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, angle_deg: float) -> torch.Tensor:
+    """Per band, the mean noise-normalised energy of the fine line structure of the projection at ``angle_deg``."""
+    theta = np.deg2rad(angle_deg)
+    across = cols * np.cos(theta) - rows * np.sin(theta)
+    bins = torch.round(across - across.min()).long()
+    n_bins = int(bins.max()) + 1
+    counts = torch.zeros(n_bins, dtype=values.dtype).index_add_(0, bins, torch.ones_like(across))
+    sums = torch.zeros(n_bins, values.shape[1], dtype=values.dtype).index_add_(0, bins, values)
+    kept = counts >= MIN_BIN_FILL * counts.max()
+    counts, profile = counts[kept], sums[kept] / counts[kept, None]
+    if profile.shape[0] < WIDTH:
+        return torch.zeros(values.shape[1], dtype=values.dtype)
+    fine = profile - _running_median(profile, WIDTH)
+    return (counts[:, None] * fine * fine).mean(dim=0)
+
+
+def _running_median(profile: torch.Tensor, width: int) -> torch.Tensor:
+    """The median of each ``width`` consecutive rows of ``profile`` (edges reflected), by an
+    odd-even transposition sorting network of elementwise min/max: 8x faster than
+    ``unfold(...).median(-1)``, which this search calls some 200 times per scene."""
+    half = width // 2
+    padded = torch.cat([profile[1 : half + 1].flip(0), profile, profile[-half - 1 : -1].flip(0)], dim=0)
+    values = [padded[k : k + profile.shape[0]] for k in range(width)]
+    for sweep in range(width):
+        for i in range(sweep % 2, width - 1, 2):
+            values[i], values[i + 1] = torch.minimum(values[i], values[i + 1]), torch.maximum(values[i], values[i + 1])
+    return values[half]
+
+
+def _projection_inputs(block: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """``(rows, cols, residual values)`` of a block's valid pixels (every ``stride``-th band), or
+    None when too small to measure."""
+    live = torch.isfinite(block).flatten(0, 1).any(dim=0)
+    block = block[:, :, live]
+    if block.shape[2] < 3 or min(block.shape[:2]) < 2 * WIDTH:
+        return None
+    residual = band_specific_residual(block, stride)
+    valid = torch.isfinite(residual).all(dim=2)
+    if int(valid.sum()) < 4 * WIDTH * WIDTH:
+        return None
+    rows, cols = (index.to(block.dtype) for index in torch.nonzero(valid, as_tuple=True))
+    values = residual[valid]
+    return rows, cols, values - values.median(dim=0).values
+
+
+def stripe_direction(cube: torch.Tensor | np.ndarray, *, max_values: int = MAX_VALUES) -> StripeDirection:
+    """The direction of a scene's band-specific line structure (stripes) and how strong it is.
+
+    Parameters
+    ----------
+    cube : (rows, cols, bands), or sampled blocks (n_blocks, rows, cols, bands) whose bands all
+        enter the score; at least 3 bands and 2 * ``WIDTH`` pixels on a side. A pixel with
+        a non-finite value in any live band (fill) is left out; all-fill bands are ignored.
+    max_values : at most this many pixel-band values per projection (bands are strided to fit).
+
+    Returns
+    -------
+    :class:`StripeDirection` (``found`` false, contrast 1, when nothing can be measured).
+    """
+    x = as_tensor(cube, name="cube", ndim=(3, 4), dtype=torch.float64)
+    x = x if x.ndim == 4 else x[None]
+    stride = max(1, int(np.ceil(x.numel() / max_values)))  # bands strided so the projections stay bounded
+    groups: list[tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]] = []
+    for inputs in (_projection_inputs(block, stride) for block in x):
+        if inputs is None:
+            continue
+        rows, cols, values = inputs
+        # blocks with the same valid pixels share one projection: their bands side by side
+        same = next((g for g in groups if g[0].shape == rows.shape and torch.equal(g[0], rows)
+                     and torch.equal(g[1], cols)), None)
+        if same is None:
+            groups.append((rows, cols, [values]))
+        else:
+            same[2].append(values)
+    if not groups:
+        return StripeDirection(0.0, 1.0, False)
+    groups = [(rows, cols, torch.cat(values, dim=1)) for rows, cols, values in groups]
+
+    def energy(angles: np.ndarray) -> torch.Tensor:  # (angles, bands of every block)
+        return torch.stack([torch.cat([_line_energy(*group, a) for group in groups]) for a in angles])
+
+    coarse = np.arange(-90.0 + COARSE_STEP_DEG, 90.0 + COARSE_STEP_DEG / 2, COARSE_STEP_DEG)
+    coarse_energy = energy(coarse)
+    typical = coarse_energy.median(dim=0).values  # per band (of a block): what noise and scene give at any angle
+    keep = typical > 0
+    if not bool(keep.any()):
+        return StripeDirection(0.0, 1.0, False)
+    score = lambda e: (e[..., keep] / typical[keep]).mean(dim=-1)  # noqa: E731
+    scores = score(coarse_energy)
+    best = float(coarse[int(scores.argmax())])
+    fine = best + np.arange(-COARSE_STEP_DEG, COARSE_STEP_DEG + FINE_STEP_DEG / 2, FINE_STEP_DEG)
+    fine_scores = score(energy(fine))
+    angle = float(fine[int(fine_scores.argmax())])
+    angle = round(angle - 180.0 if angle > 90.0 else angle + 180.0 if angle <= -90.0 else angle, 1)
+    contrast = float(fine_scores.max() / scores.median())
+    return StripeDirection(angle, round(contrast, 2), contrast >= MIN_CONTRAST)

@@ -1,0 +1,66 @@
+"""The stripe direction: stripes at an angle to the columns (orthorectified products) are found."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from hsi.degrade.noise import gaussian_noise, stripes
+from hsi.estimate.diagnosis import diagnose_noise
+from hsi.estimate.stripe_direction import MIN_CONTRAST, stripe_direction
+from hsi.sample_scene import make_sample_scene
+
+
+@pytest.fixture(scope="module")
+def clean():
+    """A 96 x 96 x 53 synthetic scene (fields, roads, a river; every other band) with its own mild noise."""
+    return make_sample_scene(n_rows=96, n_cols=96).to_scene().read(physical=True)[:, :, ::2].astype(np.float64)
+
+
+@pytest.mark.parametrize("angle", [0.0, -13.0, 30.0, 75.0])
+def test_the_angle_of_band_specific_stripes_is_recovered(clean, angle):
+    striped = stripes(clean, np.arange(0, clean.shape[2], 3), np.random.default_rng(1), amplitude=0.05,
+                      angle_deg=angle).cube
+    found = stripe_direction(striped)
+    assert found.found and found.contrast > 10 * MIN_CONTRAST
+    assert abs(found.angle_deg - angle) <= 0.5
+    assert found.along_columns == (angle == 0.0)
+
+
+def test_no_direction_is_found_without_stripes(clean):
+    for sigma in (0.0, 0.03):
+        noisy = clean if sigma == 0 else gaussian_noise(clean, sigma, np.random.default_rng(2))
+        found = stripe_direction(noisy)
+        assert not found.found and found.contrast < 1.5
+
+
+def test_fill_is_no_data_for_the_direction(clean):
+    """A nodata hole and the fill corners of a rotated map grid: left out, not lines."""
+    rows, cols = np.mgrid[0:96, 0:96]
+    outside = (rows + cols < 30) | (rows - cols > 70)  # corners of a rotated swath
+    holed = clean.copy()
+    holed[outside] = np.nan
+    holed[40:60, 50:70] = np.nan
+    assert not stripe_direction(holed).found
+    striped = stripes(clean, np.arange(1, clean.shape[2], 2), np.random.default_rng(3), amplitude=0.05,
+                      angle_deg=-13.0).cube
+    striped[np.isnan(holed)] = np.nan
+    found = stripe_direction(striped)
+    assert found.found and abs(found.angle_deg + 13.0) <= 0.5
+
+
+def test_restores_diagnosis_reports_stripes_at_an_angle_and_keeps_its_model(clean):
+    """The column test cannot see stripes at 13 deg: the diagnosis now says where they run."""
+    noisy = gaussian_noise(clean, 0.01, np.random.default_rng(4))
+    angled = stripes(noisy, np.arange(0, clean.shape[2], 3), np.random.default_rng(5), amplitude=0.05,
+                     angle_deg=-13.0).cube
+    blocks = np.stack([angled[r:r + 48, c:c + 48] for r in (0, 48) for c in (0, 48)])
+    diagnosis = diagnose_noise(blocks)
+    direction = diagnosis.as_dict()["stripe_direction"]
+    assert direction["found"] and abs(direction["angle_deg_from_columns"] + 13.0) <= 0.5
+    assert any("deg to the columns" in reason for reason in diagnosis.reasons)
+    plain = diagnose_noise(np.stack([noisy[r:r + 48, c:c + 48] for r in (0, 48) for c in (0, 48)]))
+    assert not plain.stripe_direction.found and plain.model == "gaussian"
+
