@@ -33,6 +33,8 @@ import torch
 
 from hsi.datasets.benchmarks import LOADERS, load_benchmark_library
 from hsi.errors import ParameterError
+from hsi.sample_scene import MATERIAL_NAMES
+from hsi.settings import SAMPLE_SCENE
 
 # conf/method names run by `python cli.py bench unmix`; extend with new unmixing methods.
 DEFAULT_METHODS: tuple[str, ...] = ("vca_fcls", "nfindr_fcls", "atgp_fcls", "spa_fcls", "pp_spa_fcls", "edaa", "edaa_pp", "edaa_pp_uniform",
@@ -173,21 +175,44 @@ def fit_time_rows(methods: list[str], spec: dict, data_dir, seed: int) -> list[d
     return rows
 
 
-COUNT_METHODS = ("hysime", "hfc", "nwhfc")
+COUNT_METHODS = ("hysime", "hfc", "nwhfc", "mnf")
+#: The count table's row for the shipped sample scene, as ``python cli.py unmix`` reads it.
+SAMPLE_ROW = "sample_scene"
 
 
 def count_rows(data_dir, scenes: list[str] | None, cases: list[dict] | None) -> list[dict]:
     """``n_endmembers=auto``'s estimate by each count method beside the number of reference
-    materials, per scene, on the pixels the methods unmix: what a user who leaves the count to
-    the job gets on a scene like it."""
-    from hsi.unmix.count import estimate_n_endmembers
+    materials, per scene, on the pixels the methods unmix (spatial methods also get every pair of
+    adjacent pixels): what a user who leaves the count to the job gets on a scene like it. The
+    shipped sample scene (five materials) is the last row when every scene runs: the scene a
+    newcomer unmixes first."""
+    from hsi.estimate.noise import shift_differences
+    from hsi.unmix.count import SPATIAL_METHODS, estimate_n_endmembers
+
+    def row(scene_name: str, n_materials: int, cube: np.ndarray) -> dict:
+        pixels = cube.reshape(-1, cube.shape[2])
+        shifts = shift_differences(cube)
+        return {"scene": scene_name, "reference materials": int(n_materials),
+                **{method: int(estimate_n_endmembers(pixels, method=method,
+                                                     shift_differences=shifts if method in SPATIAL_METHODS else None))
+                   for method in COUNT_METHODS}}
 
     rows = []
     for scene_name, reference, normalize in _load_scenes(data_dir, scenes, False, cases):
-        pixels = scene_pixels(reference, normalize)
-        rows.append({"scene": scene_name, "reference materials": int(reference.endmembers.shape[1]),
-                     **{method: int(estimate_n_endmembers(pixels, method=method)) for method in COUNT_METHODS}})
+        cube = scene_pixels(reference, normalize).reshape(reference.cube.shape)
+        rows.append(row(scene_name, reference.endmembers.shape[1], cube))
+    if scenes is None:
+        rows.append(row(SAMPLE_ROW, len(MATERIAL_NAMES), _sample_scene_cube()))
     return rows
+
+
+def _sample_scene_cube() -> np.ndarray:
+    """The shipped sample's good bands in reflectance, as the unmix job reads them."""
+    from hsi.io import open_scene
+
+    scene = open_scene(SAMPLE_SCENE)
+    good = np.flatnonzero(~scene.bad_bands) if scene.bad_bands is not None else np.arange(scene.n_bands)
+    return np.asarray(scene.read(bands=good, physical=True), dtype=np.float64)
 
 
 def _spread_spec(spec: dict) -> tuple[list[int], list[str], list[str]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from hsi.jobs.ortho import wants_ortho, write_orthorectified
 from hsi.nodata import empty_bands
 from hsi.scene import Scene, Window
 from hsi.tiling.runner import TiledRunner
-from hsi.tiling.sampling import sample_pixels
+from hsi.tiling.sampling import sample_neighbour_pairs, sample_pixels
 from hsi.unmix.abundance import reconstruction_rmse
 from hsi.unmix.preprocess import preprocess
 
@@ -192,23 +193,43 @@ def library_endmembers(cfg: DictConfig, wavelengths_nm, fwhm_nm, kept: np.ndarra
     return spectra, list(library.names)
 
 
-def count_endmembers(cfg: DictConfig, sample: np.ndarray, n_bands: int) -> tuple[int, str]:
-    """``n_endmembers`` from the config: an integer, or ``auto`` (method ``n_endmembers_method``)."""
+def count_endmembers(cfg: DictConfig, sample: np.ndarray, n_bands: int,
+                     differences: Callable[[], np.ndarray] | None = None) -> tuple[int, str]:
+    """``n_endmembers`` from the config: an integer, or ``auto`` (method ``n_endmembers_method``).
+
+    ``differences`` gives the differences of adjacent pixels (pre-processed like ``sample``) that a
+    spatial count method needs; it is called only then, since it reads the scene once more.
+    """
     if str(cfg.n_endmembers) == "auto":
-        from hsi.unmix.count import estimate_n_endmembers
+        from hsi.unmix.count import SPATIAL_METHODS, estimate_n_endmembers
+
+        def estimate(name: str) -> int:
+            shifts = differences() if name in SPATIAL_METHODS and differences is not None else None
+            return estimate_n_endmembers(sample, method=name, false_alarm=float(cfg.false_alarm),
+                                         shift_differences=shifts)
 
         method = str(cfg.n_endmembers_method)
-        k = estimate_n_endmembers(sample, method=method, false_alarm=float(cfg.false_alarm))
+        k = estimate(method)
         # A second estimator as a check: on real scenes spectral variability inflates every count,
-        # HySime's most (bench_results/unmix_count_s7: 67 and 18 for Samson's 3 and Jasper Ridge's 4
+        # HySime's most (bench_results/unmix_count_s8: 67 and 18 for Samson's 3 and Jasper Ridge's 4
         # reference materials, NWHFC, the default, 7 and 10); a wide disagreement is worth a line.
         other = "nwhfc" if method == "hysime" else "hysime"
-        check = estimate_n_endmembers(sample, method=other, false_alarm=float(cfg.false_alarm))
+        check = estimate(other)
         if max(k, check) > 2 * min(k, check):
             print(f"warning: the endmember count estimates disagree ({method} {k}, {other} {check}): spectral "
                   "variability within materials inflates them; give n_endmembers= if the number of materials is known")
         return k, f"estimated by {method} ({other}: {check})"
     return given_endmembers(cfg, n_bands), "given"
+
+
+def neighbour_differences(cfg: DictConfig, scene: Scene, bands: np.ndarray) -> np.ndarray:
+    """Differences of ``sample_pixels`` pairs of adjacent valid pixels, pre-processed like the sample
+    (the noise estimate of ``n_endmembers_method=mnf``)."""
+    rng = np.random.default_rng(int(cfg.seed))
+    first, second = sample_neighbour_pairs(scene, bands, int(cfg.sample_pixels), rng,
+                                           scene.block_rows_for(int(cfg.block_bytes), itemsize=4))
+    normalize = str(cfg.normalize)
+    return np.asarray(preprocess(second, normalize=normalize)[0]) - np.asarray(preprocess(first, normalize=normalize)[0])
 
 
 def check_endmember_count(cfg: DictConfig, method, scene: Scene, n_bands: int, library) -> None:
@@ -250,7 +271,7 @@ def learn_endmembers(cfg: DictConfig, method, scene: Scene, bands: np.ndarray, s
         if str(cfg.normalize) == "l2":
             endmembers = endmembers / np.linalg.norm(endmembers, axis=0, keepdims=True).clip(1e-12)
         return endmembers, names, f"library ({cfg.library})"
-    n_endmembers, count_source = count_endmembers(cfg, sample, bands.size)
+    n_endmembers, count_source = count_endmembers(cfg, sample, bands.size, lambda: neighbour_differences(cfg, scene, bands))
     # A scene small enough to be sampled whole comes back complete and in row-major order:
     # spatial methods (SS-NMF, RLSU, CNNAEU) then get its pixel grid.
     whole_grid = sample.shape[0] == scene.n_rows * scene.n_cols
