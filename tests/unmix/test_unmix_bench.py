@@ -69,4 +69,7 @@ def test_count_table_sets_the_automatic_count_beside_the_reference_count(shared_
     # synthetic linear mixtures with white noise: HySime finds the count exactly
     assert rows["emitlib_k5"]["hysime"] == 5 and rows["usgs_emit_k3"]["hysime"] == 3
     assert {"hfc", "nwhfc"} <= set(rows["emitlib_k5"])
+    # the MNF count, from the cube's adjacent pixels, too
+    assert rows["emitlib_k5"]["mnf"] == 5 and rows["usgs_emit_k3"]["mnf"] == 3
+    assert "sample_scene" not in rows  # the shipped sample's row comes with every scene only
     assert "count" not in run_benchmark(str(shared_data), quick=True, count=True)
