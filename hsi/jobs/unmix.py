@@ -78,8 +78,8 @@ class AbundanceTiles:
     Pixels with a missing value in any kept band are NaN in every output band.
     """
 
-    def __init__(self, method, endmembers: np.ndarray, bands: np.ndarray, normalize: str):
-        self.method, self.endmembers, self.bands, self.normalize = method, endmembers, bands, normalize
+    def __init__(self, abundances, endmembers: np.ndarray, bands: np.ndarray, normalize: str):
+        self.abundances, self.endmembers, self.bands, self.normalize = abundances, endmembers, bands, normalize
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         n, rows, cols, _ = batch.shape
@@ -90,9 +90,15 @@ class AbundanceTiles:
         if valid.any():
             kept = preprocess(pixels[valid], normalize=self.normalize)[0]
             endmembers = self.endmembers.astype(kept.dtype)
-            abundances = np.asarray(self.method.abundances(kept, endmembers))
+            with_scale = getattr(self.abundances, "with_scale", None)
+            if with_scale is None:
+                abundances = np.asarray(self.abundances(kept, endmembers))
+                mixing = abundances
+            else:  # the pixel is reconstructed as its brightness scale times the mixture
+                abundances, scales = (np.asarray(value) for value in with_scale(kept, endmembers))
+                mixing = abundances * scales[:, None]
             out[valid, :k] = abundances
-            out[valid, k] = np.asarray(reconstruction_rmse(kept, endmembers, abundances))
+            out[valid, k] = np.asarray(reconstruction_rmse(kept, endmembers, mixing))
         return out.reshape(n, rows, cols, k + 1)
 
 
@@ -284,6 +290,17 @@ def learn_endmembers(cfg: DictConfig, method, scene: Scene, bands: np.ndarray, s
     return endmembers, [f"endmember_{i + 1}" for i in range(n_endmembers)], count_source
 
 
+def _abundance_model(record: dict | None) -> str:
+    """The console's account of an abundance step fitted on the sample ('' for a fixed step such as FCLS)."""
+    if not record:
+        return ""
+    if record["abundance_model"] == "fcls":
+        return (f"; abundances by FCLS (brightness spread {record['scale_spread']:.3g} is within noise, "
+                f"{record['noise_scale_spread']:.3g})")
+    return (f"; abundances under a brightness scale (spread {record['scale_spread']:.3g}, "
+            f"noise alone {record['noise_scale_spread']:.3g})")
+
+
 def _kept_restart(fit_record: dict) -> str:
     """The console's account of a multi-restart fit ('' when the method keeps no such record)."""
     kept = fit_record.get("kept")
@@ -393,9 +410,12 @@ def _run(cfg: DictConfig) -> dict:
     except InputError as error:  # the fit's own checks name no file
         raise InputError(f"{scene.describe()}: {error}") from None
     n_endmembers = endmembers.shape[1]
+    abundance_step, abundance_record = method.abundance_step(sample, endmembers)
+    if abundance_record is not None:
+        fit_record["abundances"] = abundance_record
     started = job.timed("fit", started)
-    print(f"fit in {job.timings['fit_s']:.1f} s{_kept_restart(fit_record)}; abundances for every pixel ...", flush=True)
-
+    print(f"fit in {job.timings['fit_s']:.1f} s{_kept_restart(fit_record)}{_abundance_model(abundance_record)}; "
+          "abundances for every pixel ...", flush=True)
     abundance_scores = None if ref_abundances is None else AbundanceScores(ref_abundances, n_endmembers)
     window = central_window(scene.n_rows, scene.n_cols)
     quicklook = np.full((window.height, window.width, n_endmembers + 1), np.nan, np.float32)
@@ -404,7 +424,7 @@ def _run(cfg: DictConfig) -> dict:
                              scale=1.0, offset=0.0)
     template.nodata = float("nan")
     tiling = cfg.tiling
-    runner = TiledRunner(AbundanceTiles(method, endmembers, bands, str(cfg.normalize)), tile=int(tiling.tile),
+    runner = TiledRunner(AbundanceTiles(abundance_step, endmembers, bands, str(cfg.normalize)), tile=int(tiling.tile),
                          overlap=int(tiling.overlap), context=int(tiling.context), blend=tiling.blend,
                          batch_size=int(tiling.batch_size), fill_missing=False, keep_nodata=True,
                          progress=bool(cfg.progress))
