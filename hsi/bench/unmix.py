@@ -206,6 +206,34 @@ def count_rows(data_dir, scenes: list[str] | None, cases: list[dict] | None) -> 
     return rows
 
 
+def product_count_rows(data_dir, products: list[str], sample_size: int = 20000, seed: int = 0) -> list[dict]:
+    """Each count method on real products without reference materials (paths under the shared
+    data folder), read as ``python cli.py unmix`` reads them: good bands holding data, a uniform
+    sample of ``sample_size`` valid pixels and as many adjacent pairs for the spatial methods.
+    No reference, so no error: how far apart the estimators land on real data."""
+    from hsi.io import open_scene
+    from hsi.nodata import empty_bands
+    from hsi.settings import shared_data_dir
+    from hsi.tiling.sampling import sample_neighbour_pairs, sample_pixels
+    from hsi.unmix.count import SPATIAL_METHODS, estimate_n_endmembers
+
+    rows = []
+    for product in products:
+        scene = open_scene(Path(data_dir or shared_data_dir()) / product)
+        bands = np.arange(scene.n_bands) if scene.bad_bands is None else np.flatnonzero(~scene.bad_bands)
+        bands = bands[~empty_bands(scene, np.random.default_rng(seed))[bands]]
+        block_rows = scene.block_rows_for(64 << 20, itemsize=4)
+        pixels = sample_pixels(scene, bands, sample_size, np.random.default_rng(seed), block_rows).astype(np.float64)
+        first, second = sample_neighbour_pairs(scene, bands, sample_size, np.random.default_rng(seed), block_rows)
+        shifts = second.astype(np.float64) - first
+        rows.append({"scene": f"{product}: {scene.n_rows} x {scene.n_cols} x {bands.size} bands used",
+                     "reference materials": "-",
+                     **{method: int(estimate_n_endmembers(pixels, method=method,
+                                                          shift_differences=shifts if method in SPATIAL_METHODS else None))
+                        for method in COUNT_METHODS}})
+    return rows
+
+
 def _sample_scene_cube() -> np.ndarray:
     """The shipped sample's good bands in reflectance, as the unmix job reads them."""
     from hsi.io import open_scene
@@ -267,6 +295,8 @@ def run_benchmark(
     fit_time: dict | None = None,
     seed_spread: dict | None = None,
     count: bool = False,
+    count_cases: list[dict] | None = None,
+    count_products: list[str] | None = None,
 ) -> dict[str, list[dict]]:
     """Every unmixing method on Samson, Jasper Ridge and the synthetic cases, and the FCLS throughput table.
 
@@ -283,6 +313,10 @@ def run_benchmark(
         seeds (:func:`seed_spread_rows`; None or the quick run: no such table).
     count : a table of ``n_endmembers=auto``'s estimates against the reference counts
         (:func:`count_rows`, on the same scenes; not in the quick run).
+    count_cases : more synthetic cases (as ``cases``) for the count table only: noise and
+        variability that the count estimators assume away (None: none).
+    count_products : real products without reference materials (paths under ``data_dir``)
+        whose counts join the count table (:func:`product_count_rows`; None: none).
     fit_time : a large synthetic case (``build_case`` arguments plus ``sample_pixels``) on whose
         sample every method's endmember fit is timed (None or the quick run: no fit-time table).
     fcls_pixels, fcls_check : size of the throughput problem and of the scipy-checked subset.
@@ -311,7 +345,10 @@ def run_benchmark(
         if seed_spread and not quick:
             tables["seed_spread"] = seed_spread_rows(dict(seed_spread), Path(data_dir) if data_dir else None, cases)
         if count and not quick:
-            tables["count"] = count_rows(Path(data_dir) if data_dir else None, scenes, cases)
+            tables["count"] = count_rows(Path(data_dir) if data_dir else None, scenes,
+                                         list(cases or []) + list(count_cases or []))
+            if scenes is None and count_products:
+                tables["count"] += product_count_rows(data_dir, list(count_products), seed=seed)
         return tables
     finally:
         torch.set_num_threads(previous_threads)
