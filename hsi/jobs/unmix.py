@@ -217,8 +217,9 @@ def count_endmembers(cfg: DictConfig, sample: np.ndarray, n_bands: int,
         method = str(cfg.n_endmembers_method)
         k = estimate(method)
         # A second estimator as a check: on real scenes spectral variability inflates every count,
-        # HySime's most (bench_results/unmix_count_s8: 67 and 18 for Samson's 3 and Jasper Ridge's 4
-        # reference materials, NWHFC, the default, 7 and 10); a wide disagreement is worth a line.
+        # HySime's and MNF's most (bench_results/unmix_count_s8: 67 / 45 and 18 / 26 for Samson's 3 and
+        # Jasper Ridge's 4 reference materials, NWHFC, the default, 7 and 10); a wide disagreement is
+        # worth a line.
         other = "nwhfc" if method == "hysime" else "hysime"
         check = estimate(other)
         if max(k, check) > 2 * min(k, check):
