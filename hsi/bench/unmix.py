@@ -73,6 +73,14 @@ def score_rows(scene_name: str, method_name: str, endmembers, abundances, refere
             "SAD per material (deg)": ", ".join(f"{name} {float(sad):.2f}" for name, sad in per_material)}
 
 
+def abundance_model_label(record: dict | None) -> str:
+    """The table's account of an abundance step fitted on the scene: its model and the scale spreads behind it."""
+    if not record:
+        return "fixed"
+    return (f"{record['abundance_model']} (scale spread {record['scale_spread']:.3g}, "
+            f"noise alone {record['noise_scale_spread']:.3g})")
+
+
 def scene_pixels(reference, normalize: str) -> np.ndarray:
     from hsi.unmix.preprocess import preprocess
 
@@ -387,9 +395,10 @@ def _run(data_dir, quick, methods, seed, scenes, fcls_pixels, fcls_check, librar
         for method_name in methods:
             method = load_method(method_name)
             started = time.perf_counter()
-            endmembers, abundances = method(pixels, k, rng=seed, image_shape=reference.cube.shape[:2])
+            endmembers, abundances, record = method.unmix(pixels, k, rng=seed, image_shape=reference.cube.shape[:2])
             seconds = time.perf_counter() - started
-            rows.append(score_rows(scene_name, method_name, endmembers, abundances, reference, seconds))
+            rows.append(score_rows(scene_name, method_name, endmembers, abundances, reference, seconds)
+                        | {"abundance model": abundance_model_label(record)})
         if library_methods and scene_name in LOADERS:
             library = load_benchmark_library(scene_name, data_dir)
             library_rows += [library_row(scene_name, name, reference, library) for name in library_methods]

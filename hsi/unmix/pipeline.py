@@ -95,16 +95,19 @@ class Unmixer:
         fitted = fit(pixels, endmembers)
         return fitted, fitted.record()
 
-    def __call__(self, pixels: Array, n_endmembers: int, rng=None, image_shape=None):
-        """``(endmembers (bands, k), abundances (n_pixels, k))`` for in-memory pixels.
+    def unmix(self, pixels: Array, n_endmembers: int, rng=None, image_shape=None):
+        """``(endmembers (bands, k), abundances (n_pixels, k), abundance record or None)`` for in-memory pixels.
 
         ``image_shape`` (rows, cols) says the pixels are a whole image in row-major order;
-        spatial methods (SS-NMF, RLSU, CNNAEU) then use the pixel grid.
+        spatial methods (SS-NMF, RLSU, CNNAEU) then use the pixel grid. The record is what the
+        abundance step learnt from the pixels (see :meth:`abundance_step`).
         """
         result = self._extract(pixels, n_endmembers, rng, image_shape)
-        if isinstance(result, tuple):
-            endmembers = result[0]
-        else:
-            endmembers = result
+        endmembers = result[0] if isinstance(result, tuple) else result
         endmembers = like_input(as_tensor(endmembers), pixels)
-        return endmembers, self.abundance_step(pixels, endmembers)[0](pixels, endmembers)
+        step, record = self.abundance_step(pixels, endmembers)
+        return endmembers, step(pixels, endmembers), record
+
+    def __call__(self, pixels: Array, n_endmembers: int, rng=None, image_shape=None):
+        """``(endmembers (bands, k), abundances (n_pixels, k))``: :meth:`unmix` without the record."""
+        return self.unmix(pixels, n_endmembers, rng, image_shape)[:2]

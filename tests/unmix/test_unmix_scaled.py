@@ -10,8 +10,8 @@ from hsi.unmix.scaled import ScaledAbundances, fit_scale_prior, scaled_abundance
 from tests.unmix._synthetic import synthetic_mixture
 
 
-def _brightened(scale_std, noise=0.002, seed=0):
-    pixels, endmembers, abundances = synthetic_mixture(n_pixels=4000, n_bands=60, n_endmembers=4, noise=0.0, seed=seed)
+def _brightened(scale_std, noise=0.002, seed=0, n_pixels=4000):
+    pixels, endmembers, abundances = synthetic_mixture(n_pixels=n_pixels, n_bands=60, n_endmembers=4, noise=0.0, seed=seed)
     rng = np.random.default_rng(seed + 1)
     scales = 1.0 + scale_std * rng.standard_normal(pixels.shape[0])
     noisy = pixels * scales[:, None] + rng.normal(0.0, noise, pixels.shape)
@@ -78,3 +78,16 @@ def test_the_unmix_job_streams_the_model_fitted_on_its_sample(tmp_path):
     assert results["fit"]["abundances"]["abundance_model"] == "scaled"
     # every pixel is reconstructed as its scale times the mixture: the error is the noise, not the brightness
     assert results["reconstruction_rmse"]["median"] < 0.006
+
+
+def test_in_memory_unmixing_says_which_abundance_model_it_used():
+    from hsi import methods
+    from hsi.bench.unmix import abundance_model_label
+
+    pixels, _, _, _ = _brightened(scale_std=0.1, n_pixels=1000)
+    _, estimated, record = methods.load("unmix", "edaa_pp_uniform").unmix(pixels, 4, rng=0)
+    assert record["abundance_model"] == "scaled"
+    assert abundance_model_label(record).startswith("scaled (scale spread 0.")
+    assert np.allclose(np.asarray(estimated).sum(axis=1), 1.0) and np.asarray(estimated).min() >= 0
+    _, _, fixed = methods.load("unmix", "vca_fcls").unmix(pixels, 4, rng=0)
+    assert fixed is None and abundance_model_label(fixed) == "fixed"
