@@ -17,7 +17,9 @@ Pinned protocol
   column stripes on every band); ``sr`` (x4: Gaussian MTF blur with Nyquist gain 0.3, then
   decimation, :func:`hsi.degrade.mtf.degrade_resolution`, then i.i.d. sigma 10; the scene is
   cropped to a multiple of 4 first); ``inpaint`` (80 % of the pixels missing at random, all
-  bands, given to the methods as NaN; i.i.d. sigma ``inpaint_sigma``).
+  bands, given to the methods as NaN; i.i.d. sigma ``inpaint_sigma``); ``stripes_angled`` (as
+  ``stripes``, the stripes at :data:`ANGLED_STRIPES_DEG` to the columns, as on an
+  orthorectified product; task ``denoise``, so ``auto`` must find them itself).
 - Methods are ``conf/method/<name>.yaml`` built by the method registry exactly as the restore
   job builds them (:func:`hsi.methods.load`, with the case's task), fitted on the whole degraded cube as one block and
   applied to it as one tile. A method whose config does not exist, or cannot be built (its
@@ -43,13 +45,17 @@ from hsi.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
-CASES = ("iid10", "iid30", "iid50", "noniid", "complex", "stripes", "sr", "inpaint")
+CASES = ("iid10", "iid30", "iid50", "noniid", "complex", "stripes", "sr", "inpaint", "stripes_angled")
+#: The stripes' angle to the columns in ``stripes_angled``: about the heading of a sun-synchronous
+#: track on a UTM grid at mid-latitudes (the EnMAP L2A tile's measure -12.9 deg).
+ANGLED_STRIPES_DEG = -13.0
 QUICK_CASES = ("iid30", "complex", "sr", "inpaint")
 DEFAULT_METHODS = {
     "iid": ("auto", "fasthyde", "hyres", "lrtv", "tv", "diffusion", "diffusion_mean", "diffusion_sample"),
     "noniid": ("auto", "fasthyde", "hyres", "lrtv", "tv", "diffusion", "diffusion_mean", "diffusion_sample"),
     "complex": ("auto", "robust_fasthyde", "lrtv", "fasthyde", "hyres", "tv", "destripe_fasthyde", "diffusion"),
     "stripes": ("auto", "destripe_fasthyde", "robust_fasthyde", "fasthyde", "lrtv", "diffusion"),
+    "stripes_angled": ("auto", "fasthyde", "destripe_fasthyde"),
     "sr": ("bicubic", "fasthyde_bicubic", "diffusion_sr", "pnp_sr_bm3d"),
     "inpaint": ("lrtv_inpaint", "diffusion_inpaint", "pnp_inpaint_bm3d"),
 }
@@ -151,6 +157,8 @@ def degrade(case: str, clean: np.ndarray, rng: np.random.Generator, inpaint_sigm
         return complex_noise(clean, rng).cube, clean
     if case == "stripes":
         return stripes(gaussian_noise(clean, 10 / 255, rng), None, rng).cube, clean
+    if case == "stripes_angled":
+        return stripes(gaussian_noise(clean, 10 / 255, rng), None, rng, angle_deg=ANGLED_STRIPES_DEG).cube, clean
     if case == "sr":
         rows, cols = (clean.shape[0] // SR_SCALE) * SR_SCALE, (clean.shape[1] // SR_SCALE) * SR_SCALE
         reference = np.ascontiguousarray(clean[:rows, :cols])

@@ -56,9 +56,13 @@ WIDTH = 7
 MIN_BIN_FILL = 0.25
 #: At most this many pixel-band values enter each projection (bands are strided to fit).
 MAX_VALUES = 4_000_000
-#: Stripes within this angle of the columns count as along them (the search's bins are one
-#: pixel wide: column stripes are found at 0 +- 0.2 deg on 128-row scenes).
-ALONG_COLUMNS_DEG = 0.5
+#: Stripes within this angle of the columns count as along them: the search resolves about
+#: atan(1 / rows), 0.9 deg on the 64-row blocks restore samples (column stripes are found at
+#: 0 +- 0.2 deg on 128-row scenes, up to 0.5 deg off on 64-row blocks).
+ALONG_COLUMNS_DEG = 1.0
+#: ``max_values`` for sampled blocks (restore's diagnosis and its destriping step): about 0.2 s
+#: on 8 blocks of 64 x 64 x 106 on one CPU thread.
+BLOCKS_MAX_VALUES = 250_000
 #: Coarse search step and the refinement step around the best coarse angle, degrees.
 COARSE_STEP_DEG, FINE_STEP_DEG = 1.0, 0.1
 

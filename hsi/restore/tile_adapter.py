@@ -8,6 +8,8 @@ estimates, and results that do not depend on the tile size.
 
 from __future__ import annotations
 
+import functools
+
 from typing import Callable, Sequence
 
 import numpy as np
@@ -54,6 +56,38 @@ class CubeMethodTiles:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         options = {"noise_std": self.noise_std} if self.pass_noise_std and self.noise_std is not None else {}
         return map_tiles(lambda tile: self.method(tile, **options), batch)
+
+
+class DestripeTiles(CubeMethodTiles):
+    """Destriping (:func:`hsi.restore.classical.destripe.destripe`) of each tile along the
+    scene's stripe direction.
+
+    ``angle_deg="auto"`` measures the direction on the sampled blocks
+    (:func:`hsi.estimate.stripe_direction.stripe_direction`): stripes found at an angle to the
+    columns (an orthorectified product's rotated track) are removed along it, anything else
+    along the columns, as before; a number fixes the angle. ``options`` go to ``destripe``.
+    """
+
+    def __init__(self, angle_deg: float | str = "auto", **options):
+        from hsi.restore.classical.destripe import destripe
+
+        if angle_deg != "auto" and not isinstance(angle_deg, (int, float)):
+            raise ParameterError(f"angle_deg must be 'auto' or degrees from the columns; got {angle_deg!r}")
+        super().__init__(functools.partial(destripe, **options))
+        self.angle_setting = angle_deg
+        self.angle_deg = 0.0 if angle_deg == "auto" else float(angle_deg)
+
+    def fit(self, blocks: np.ndarray) -> "DestripeTiles":
+        super().fit(blocks)
+        if self.angle_setting == "auto":
+            from hsi.estimate.stripe_direction import BLOCKS_MAX_VALUES, stripe_direction
+
+            found = stripe_direction(blocks, max_values=BLOCKS_MAX_VALUES)
+            self.angle_deg = found.angle_deg if found.found and not found.along_columns else 0.0
+        return self
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return map_tiles(lambda tile: self.method(tile, noise_std=self.noise_std, angle_deg=self.angle_deg), batch)
 
 
 def eigen_denoiser(denoiser, model=None, device: str | None = "auto", signal_std: float = 0.45,

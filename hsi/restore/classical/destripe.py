@@ -56,12 +56,34 @@ def _median_and_spread(detail: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     return median, (detail - median[:, None]).abs().mean(dim=1)
 
 
+def _line_median_and_spread(detail: torch.Tensor, line: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """As :func:`_median_and_spread`, down each line of a ``(rows, cols)`` line index that holds at
+    most one pixel per row (a shear): the rows are shifted so each line is a column, the rest NaN."""
+    bands, rows, cols = detail.shape
+    sheared = torch.full((bands, rows, int(line.max()) + 1), float("nan"), dtype=detail.dtype, device=detail.device)
+    sheared.scatter_(2, line[None].expand(bands, rows, cols), detail)
+    median = sheared.nanmedian(dim=1).values
+    return median, (sheared - median[:, None]).abs().nanmean(dim=1)
+
+
+def shear_lines(n_rows: int, n_cols: int, angle_deg: float, device=None) -> torch.Tensor:
+    """``(rows, cols)`` index of the stripe line through each pixel, for stripes at ``angle_deg``
+    (|angle| <= 45) to the columns: ``col - round(row tan(angle))``, from 0. Each row holds each
+    line once, so a row's neighbours across lines are its own neighbouring pixels, unresampled."""
+    shift = torch.round(torch.arange(n_rows, dtype=torch.float64) * np.tan(np.radians(angle_deg))).long()
+    line = torch.arange(n_cols)[None, :] - shift[:, None]
+    return (line - line.min()).to(device)
+
+
+#: Lines at an angle with fewer pixels than this fraction of the rows are not destriped.
+_MIN_LINE_FRACTION = 0.5
 #: A one-sided comparison replaces the centred one when its spread is below this fraction.
 _SIDE_PREFERENCE = 0.75
 
 
 def column_offsets(
-    cube: torch.Tensor, noise_std: torch.Tensor, window: int = 9, threshold: float = 3.0
+    cube: torch.Tensor, noise_std: torch.Tensor, window: int = 9, threshold: float = 3.0,
+    line: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-band offset of every column: ``(cols, bands)``.
 
@@ -75,14 +97,20 @@ def column_offsets(
     ``noise_std`` per band, standard error of a median over ``rows`` values) are set to zero,
     leaving clean columns untouched.
     """
-    rows = cube.shape[0]
-    offsets = _offsets(cube, _neighbour_medians, window)
+    offsets = _offsets(cube, _neighbour_medians, window, line)
+    if line is None:
+        root_n = np.sqrt(cube.shape[0])
+    else:  # pixels along each line; the short lines of the corners are not judged (a few pixels of scene)
+        count = torch.bincount(line.flatten()).to(cube.dtype)[:, None]
+        offsets = torch.where(count >= _MIN_LINE_FRACTION * cube.shape[0], offsets, torch.zeros_like(offsets))
+        root_n = count.sqrt()
     # A difference holds one pixel's noise minus a median of neighbours: about 1.2 sigma.
-    standard_error = noise_std * 1.2 * _MEDIAN_EFFICIENCY / np.sqrt(rows)
+    standard_error = noise_std * 1.2 * _MEDIAN_EFFICIENCY / root_n
     return torch.where(offsets.abs() > threshold * standard_error, offsets, torch.zeros_like(offsets))
 
 
-def refined_offsets(cube: torch.Tensor, detected: torch.Tensor, window: int = 9) -> torch.Tensor:
+def refined_offsets(cube: torch.Tensor, detected: torch.Tensor, window: int = 9,
+                    line: torch.Tensor | None = None) -> torch.Tensor:
     """Remaining offsets ``(cols, bands)`` of the columns found striped; ``detected`` (cols, bands)
     is what has been subtracted from each column so far (zero: not striped).
 
@@ -94,20 +122,22 @@ def refined_offsets(cube: torch.Tensor, detected: torch.Tensor, window: int = 9)
     :func:`column_offsets`), and no threshold applies (the column is known to be striped);
     a remainder that would turn a column's total correction to the other sign is cut at zero.
     """
-    offsets = _offsets(cube, _other_medians, window)
+    offsets = _offsets(cube, _other_medians, window, line)
     offsets = torch.where(detected != 0, offsets, torch.zeros_like(offsets))
     flipped = torch.sign(detected + offsets) == -torch.sign(detected)
     return torch.where(flipped, -detected, offsets)
 
 
-def _offsets(cube: torch.Tensor, references, window: int) -> torch.Tensor:
+def _offsets(cube: torch.Tensor, references, window: int, line: torch.Tensor | None = None) -> torch.Tensor:
     """Median down each column of the difference with the best of the ``references`` (centred,
-    left, right running medians of ``(bands, rows, cols)`` lines): ``(cols, bands)``."""
+    left, right running medians of ``(bands, rows, cols)`` lines): ``(cols, bands)``; with a
+    ``line`` index ``(rows, cols)`` (stripes at an angle), down each line: ``(lines, bands)``."""
     lines = cube.permute(2, 0, 1)  # (bands, rows, cols)
     centred, left, right = references(lines, window)
-    offsets, spread = _median_and_spread(lines - centred)
+    along = _median_and_spread if line is None else lambda detail: _line_median_and_spread(detail, line)
+    offsets, spread = along(lines - centred)
     for side in (left, right):
-        side_offsets, side_spread = _median_and_spread(lines - side)
+        side_offsets, side_spread = along(lines - side)
         better = side_spread < _SIDE_PREFERENCE * spread
         offsets = torch.where(better, side_offsets, offsets)
         spread = torch.where(better, side_spread, spread)
@@ -123,6 +153,7 @@ def destripe(
     threshold: float = 3.0,
     n_passes: int = 3,
     n_refine: int = 3,
+    angle_deg: float = 0.0,
     device: torch.device | str | None = None,
 ) -> torch.Tensor | np.ndarray:
     """Remove stripes (constant offsets of whole columns and/or rows) from every band.
@@ -147,6 +178,12 @@ def destripe(
     n_passes : detection passes (>= 1), each on the output of the one before.
     n_refine : passes (>= 0) that re-estimate the offsets of the columns found striped without
         the detection's shrinkage towards zero (:func:`refined_offsets`).
+    angle_deg : angle of the stripes to the columns, degrees in (-90, 90] (``axis="cols"``
+        only): an orthorectified product's stripes follow its rotated track
+        (:func:`hsi.estimate.stripe_direction.stripe_direction` measures it). Each "column"
+        is then a line of the shear ``col - round(row tan(angle))`` (of the transposed cube
+        beyond 45 degrees): rows keep their pixels, so nothing is resampled; the offsets are
+        estimated and subtracted along those lines.
 
     Returns
     -------
@@ -169,6 +206,11 @@ def destripe(
         raise ParameterError(f"n_refine must be >= 0; got {n_refine}")
     if not threshold >= 0:
         raise ParameterError(f"threshold must be >= 0 (standard errors); got {threshold}")
+    angle_deg = float(angle_deg)
+    if not -90.0 < angle_deg <= 90.0:
+        raise ParameterError(f"angle_deg must be in (-90, 90] degrees from the columns; got {angle_deg}")
+    if angle_deg != 0.0 and axis != "cols":
+        raise ParameterError(f"angle_deg turns column stripes; it needs axis='cols', got axis={axis!r}")
     x = as_tensor(cube, name="cube", ndim=3, device=device)
     if not bool(torch.isfinite(x).all()):
         raise InputError("cube contains NaN or infinite values; fill them first (lrtv_inpaint)")
@@ -180,18 +222,27 @@ def destripe(
     along = [axis_ for axis_ in ("cols", "rows") if axis in (axis_, "both")]
     # (rows, cols, bands) views in which the lines of each axis are the columns.
     view = {"cols": lambda cube_: cube_, "rows": lambda cube_: cube_.transpose(0, 1)}
-    detected = {axis_: torch.zeros(view[axis_](x).shape[1:], dtype=x.dtype, device=x.device) for axis_ in along}
+    line = None
+    if angle_deg != 0.0:  # lines at an angle: of the cube, or beyond 45 deg of the transposed cube
+        steep = abs(angle_deg) > 45.0
+        if steep:
+            view["cols"] = view["rows"]
+        turned = (90.0 - angle_deg if angle_deg > 0 else -90.0 - angle_deg) if steep else angle_deg
+        line = shear_lines(*view["cols"](x).shape[:2], turned, device=x.device)
+    spread = (lambda offsets: offsets[None]) if line is None else (lambda offsets: offsets[line])
+    detected = {axis_: torch.zeros((view[axis_](x).shape[1] if line is None else int(line.max()) + 1, x.shape[2]),
+                                   dtype=x.dtype, device=x.device) for axis_ in along}
     out = x
     # Each pass compares columns with neighbours corrected by the passes before: a column
     # mis-corrected because most of its neighbours were stripes is put right next time.
     for _ in range(int(n_passes)):
         for axis_ in along:
-            offsets = column_offsets(view[axis_](out), sigma, int(window), float(threshold))
+            offsets = column_offsets(view[axis_](out), sigma, int(window), float(threshold), line)
             detected[axis_] += offsets
-            out = view[axis_](view[axis_](out) - offsets[None])
+            out = view[axis_](view[axis_](out) - spread(offsets))
     for _ in range(int(n_refine)):
         for axis_ in along:
-            offsets = refined_offsets(view[axis_](out), detected[axis_], int(window))
+            offsets = refined_offsets(view[axis_](out), detected[axis_], int(window), line)
             detected[axis_] += offsets
-            out = view[axis_](view[axis_](out) - offsets[None])
+            out = view[axis_](view[axis_](out) - spread(offsets))
     return like_input(out, cube)
