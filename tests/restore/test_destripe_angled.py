@@ -48,6 +48,7 @@ def test_shear_lines_hold_each_line_once_per_row_and_zero_is_the_columns():
         destripe(np.zeros((16, 16, 3), np.float32), axis="rows", angle_deg=10.0)
 
 
+@pytest.mark.slow
 def test_auto_destripes_a_scene_whose_stripes_run_at_an_angle(clean, tmp_path):
     """Before, auto's column test saw no stripes at -25 deg and only denoised."""
     scene = make_sample_scene(n_rows=64, n_cols=64, noise_sigma=0.0, bad_band_sigma=0.0).to_scene()
