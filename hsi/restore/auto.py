@@ -60,7 +60,11 @@ class AutoDenoiser:
 
     @property
     def noise_std(self):
-        return getattr(self.chosen, "noise_std", None)
+        """The noise per band of the chosen branch's denoiser: for destriping + FastHyDe,
+        FastHyDe's (the destriping step's wavelet estimate reads 0 on finely quantised bands)."""
+        steps = getattr(self.chosen, "steps", [self.chosen])
+        estimates = [getattr(step, "noise_std", None) for step in steps]
+        return next((estimate for estimate in reversed(estimates) if estimate is not None), None)
 
     def fit(self, blocks: np.ndarray) -> "AutoDenoiser":
         self.diagnosis = diagnose_noise(blocks)
