@@ -9,8 +9,12 @@ pansharpening method; the engine's ``scale=ratio`` puts the result on the PAN gr
 Each tile is fused independently, so statistics that a method estimates from the image
 (injection gains, regressions, a zero-shot network's weights) are estimated per tile: with
 tiles of a few hundred MS pixels they are local versions of the global ones, and overlapping
-tiles are blended. A scene that fits in one tile is fused in one call (no context padding),
-which gives exactly the untiled result. Tiles reach the tile function with their nodata as
+tiles are blended. Nothing is padded: a tile at the scene's border takes its context from
+inside the scene (the engine's ``edges="inside"``), so the method meets the border where an
+untiled fusion does, in PAN pixels as they are (reflecting the folded pair on the MS grid
+would mirror whole PAN blocks, each kept in its own order: a PAN no sensor saw). A scene
+that fits in one tile is fused in one call, which gives exactly the untiled result. Tiles
+reach the tile function with their nodata as
 NaN; :mod:`hsi.pansharpen.pair_nodata` decides which fused pixels are nodata and fills the
 gaps before the method sees them.
 
@@ -142,8 +146,6 @@ def pansharpen_scene(
     if pan.shape[:2] != (ms.n_rows * ratio, ms.n_cols * ratio):
         raise InputError(f"{pan.describe()}: PAN {pan.n_rows}x{pan.n_cols} is not {ratio} x the MS {ms.n_rows}x{ms.n_cols}")
     scene = pair_scene(ms, pan, ratio, pan_bands)
-    if max(ms.n_rows, ms.n_cols) <= tile:
-        context = 0  # one tile: the method sees the whole scene, as untiled
     changes = {"wavelengths_nm": ms.wavelengths_nm, "fwhm_nm": ms.fwhm_nm, "bad_bands": ms.bad_bands,
                "band_names": ms.band_names, "units": ms.units, "crs": pan.crs, "transform": pan.transform,
                "nodata": float("nan")}
@@ -151,6 +153,6 @@ def pansharpen_scene(
     # the tiles keep their NaN (fill_missing=False): PansharpenTiles fills them by the pair's rule
     summary = run_tiled(function, scene, output, overwrite=overwrite, template_changes=changes, tile=tile,
                         overlap=overlap, context=context, scale=ratio, batch_size=1, progress=progress,
-                        fill_missing=False)
+                        fill_missing=False, edges="inside")
     summary["nodata"] = count_nodata(scene, ms.n_bands, ratio)
     return summary
