@@ -141,13 +141,25 @@ def _nodata_line(nodata: dict) -> str:
 
 def check_given(cfg: DictConfig, given: set[str]) -> None:
     """Refuse settings this run would ignore or cannot use, before any file is opened:
-    ``ms=`` / ``pan=`` / ``pan_read.*`` beside ``product=`` (the product holds both images), an unknown ``protocol``."""
+    ``ms=`` / ``pan=`` / ``pan_read.*`` beside ``product=`` (the product holds both images), an unknown ``protocol``,
+    ``pan_band=all`` with a method that takes a one-band PAN."""
     check_protocol(cfg)
+    check_pan_band(cfg)
     if cfg.get("product"):
         for key in sorted(given):
             if key in ("ms", "pan") or key.startswith("pan_read."):
                 raise ParameterError(f"{key}= is not used with product=: the product holds both the MS and the PAN "
                                      "(give product= or ms= and pan=)")
+
+
+def check_pan_band(cfg: DictConfig) -> None:
+    """``pan_band=all`` hands the method every band of ``pan=``: refuse it unless the method fuses a
+    multi-band image (the tiles would otherwise fail once fusion starts)."""
+    if str(cfg.pan_band) == "all" and not methods.fuses_multiband(cfg.method):
+        name = cfg.get("method_name") or "the method"
+        raise ParameterError(f"pan_band=all hands method={name} every band of pan=, but it takes a one-band PAN: give "
+                             f"pan_band=N (the band to use) or a method that fuses a multi-band image "
+                             f"({', '.join(methods.multiband_names())})")
 
 
 def check_protocol(cfg: DictConfig) -> None:
@@ -157,6 +169,7 @@ def check_protocol(cfg: DictConfig) -> None:
 
 def run(cfg: DictConfig) -> dict:
     check_protocol(cfg)
+    check_pan_band(cfg)
     from hsi.pansharpen.protocol import full_resolution_indexes, reduced_resolution_indexes, reduced_resolution_pair
     from hsi.pansharpen.pair_nodata import complete_window
     from hsi.pansharpen.tile_adapter import pair_scene, pansharpen_scene

@@ -164,6 +164,23 @@ def test_hs_ms_fusion_through_the_job(tmp_path):
     assert rmse(fused) < 0.5 * rmse(upsample(hs, 4))
 
 
+@pytest.mark.parametrize("method", ["gsa", "wald_select"])
+def test_pan_band_all_with_a_one_band_method_is_refused_up_front(tmp_path, method):
+    """pan_band=all with a method that takes a one-band PAN failed only once the tiles reached it; now
+    one line naming the setting and the method, before any file is read or written."""
+    from hsi import methods
+    from hsi.errors import ParameterError
+
+    rng = np.random.default_rng(5)
+    save_scene(Scene.from_array(rng.random((40, 40, 6)).astype(np.float32)), tmp_path / "hs.npy")
+    save_scene(Scene.from_array(rng.random((160, 160, 3)).astype(np.float32)), tmp_path / "msi.npy")
+    with pytest.raises(ParameterError, match=f"^pan_band=all hands method={method} every band of pan=.*one-band PAN.*cnmf"):
+        run_job("pansharpen", [f"ms={tmp_path / 'hs.npy'}", f"pan={tmp_path / 'msi.npy'}", f"output={tmp_path / 'f.npy'}",
+                               f"method={method}", "pan_band=all", "quicklook=false"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hs.npy", "hs.npy.json", "msi.npy", "msi.npy.json"]
+    assert "cnmf" in methods.multiband_names() and "gsa" not in methods.multiband_names()
+
+
 def test_every_pansharpening_config_instantiates():
     from hsi import methods
     from hsi.bench.pansharpen import DEFAULT_METHODS, FUSION_METHODS
