@@ -59,6 +59,28 @@ def test_shapes_decide_the_ratio_without_georeferencing(tmp_path):
     assert "q2n" in report["results"]["reduced_resolution"]
 
 
+def test_reduced_protocol_leaves_a_band_of_zeros_out_and_names_it(tmp_path, capsys):
+    """protocol=reduced on an MS with an all-zero band stopped after the fusion with an unnamed ERGAS
+    error; the band is now left out of the indexes (as the default's choice leaves it out), named in
+    the report and on the console, and the other bands are scored as they would be alone."""
+    from hsi.pansharpen.protocol import reduced_resolution_indexes, reduced_resolution_pair
+    from hsi.pansharpen.cs import gsa
+
+    ms_path, pan_path, wavelengths = _pair(tmp_path, None, None)
+    ms = open_scene(ms_path).read()
+    ms[:, :, 1] = 0.0
+    save_scene(Scene.from_array(ms, wavelengths_nm=wavelengths), ms_path, overwrite=True)
+    report = run_job("pansharpen", [f"ms={ms_path}", f"pan={pan_path}", f"output={tmp_path / 'f.npy'}",
+                                    "method=gsa", "protocol=reduced", "quicklook=false"])
+    reduced = report["results"]["reduced_resolution"]
+    assert reduced["bands_left_out"] == [1] and str(ms_path) in reduced["note"]
+    assert "band(s) [1]" in capsys.readouterr().out
+    pair = reduced_resolution_pair(ms.astype(np.float64), open_scene(pan_path).read()[:, :, 0].astype(np.float64), ratio=4)
+    kept = [0, 2]
+    alone = reduced_resolution_indexes(gsa(pair.ms, pair.pan, ratio=4)[:, :, kept], pair.reference[:, :, kept], 4)
+    assert np.isclose(reduced["ergas"], alone["ergas"]) and np.isclose(reduced["q2n"], alone["q2n"])
+
+
 def test_inputs_over_different_ground_are_refused(tmp_path):
     pan_transform = Affine(1.0, 0, 500000.0, 0, -1.0, 4100000.0)
     shifted = Affine(4.0, 0, 500010.0, 0, -4.0, 4100000.0)
