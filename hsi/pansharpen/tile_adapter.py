@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 
 from hsi.errors import InputError
-from hsi.pansharpen.pair_nodata import count_nodata, fill_pair, pair_masks
+from hsi.pansharpen.pair_nodata import NodataCount, fill_pair, pair_masks
 from hsi.scene import Scene, Window
 from hsi.tiling import run_tiled
 
@@ -136,7 +136,7 @@ def pansharpen_scene(
     Returns
     -------
     The tiling summary (tiles, seconds, output path) and, under ``nodata``, how many fused
-    pixels are nodata and why (:func:`hsi.pansharpen.pair_nodata.count_nodata`). The output
+    pixels are nodata and why (:class:`hsi.pansharpen.pair_nodata.NodataCount`, counted as the tiles are read). The output
     keeps the MS wavelengths, FWHM and band names, and takes the PAN's CRS and transform.
     Fused pixels without MS (any band) or PAN data are nodata (:mod:`hsi.pansharpen.pair_nodata`),
     written as NaN, the output's nodata value, whatever the inputs' fill values: a float
@@ -150,9 +150,10 @@ def pansharpen_scene(
                "band_names": ms.band_names, "units": ms.units, "crs": pan.crs, "transform": pan.transform,
                "nodata": float("nan")}
     function = PansharpenTiles(method, ratio, ms.n_bands, sensor)
+    nodata = NodataCount(ms.n_bands, ratio)
     # the tiles keep their NaN (fill_missing=False): PansharpenTiles fills them by the pair's rule
     summary = run_tiled(function, scene, output, overwrite=overwrite, template_changes=changes, tile=tile,
                         overlap=overlap, context=context, scale=ratio, batch_size=1, progress=progress,
-                        fill_missing=False, edges="inside")
-    summary["nodata"] = count_nodata(scene, ms.n_bands, ratio)
+                        fill_missing=False, edges="inside", observe=nodata)
+    summary["nodata"] = nodata.counts()
     return summary

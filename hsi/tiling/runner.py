@@ -83,17 +83,22 @@ def context_window(scene: Scene, window: Window, context: int, edges: str = "ref
     return Window(row, col, height, width)
 
 
-def _read_with_context(scene: Scene, window: Window, context: int, fill: bool = True,
-                       edges: str = "reflect") -> tuple[np.ndarray, np.ndarray, Window]:
+def _read_with_context(scene: Scene, window: Window, context: int, fill: bool = True, edges: str = "reflect",
+                       observe: Callable[[Window, np.ndarray], None] | None = None,
+                       owned: Window | None = None) -> tuple[np.ndarray, np.ndarray, Window]:
     """Physical pixels of :func:`context_window` (reflect-padded where it leaves the scene), the nodata
     mask of ``window`` itself, and where ``window`` lies in the pixels read (a window of them).
 
     With ``fill`` missing values are replaced by the tile's band means; without, they stay NaN
-    (for methods that fill them, e.g. inpainting).
+    (for methods that fill them, e.g. inpainting). ``observe(owned, pixels)`` first sees the
+    physical pixels of ``owned`` (a part of ``window``) as read, NaN nodata included.
     """
     grown = context_window(scene, window, context, edges)
     inside = grown.clip(scene.n_rows, scene.n_cols)
     pixels = scene.read(inside, physical=True)
+    if observe is not None:
+        top, left = owned.row - inside.row, owned.col - inside.col
+        observe(owned, pixels[top: top + owned.height, left: left + owned.width])
     pad = ((inside.row - grown.row, grown.row + grown.height - inside.row - inside.height),
            (inside.col - grown.col, grown.col + grown.width - inside.col - inside.width), (0, 0))
     if any(p for pair in pad for p in pair):
@@ -162,6 +167,11 @@ class TiledRunner:
     edges : ``reflect`` (default): context beyond the scene border is reflect-padded; ``inside``:
         a border tile's context comes from inside the scene (its read window shifted inwards),
         so the method sees the scene's border as an untiled run does.
+    observe : ``observe(window, pixels)``, called as each tile is read with the part of the scene
+        it owns (:meth:`TileGrid.owned`: every input pixel exactly once over a run) and its
+        physical pixels as read, NaN nodata included: a reduction over the scene (nodata counts)
+        in the same pass instead of a second read. Called in the reading thread, one tile at a
+        time; a resumed run observes only the tile rows it runs.
     blend : ``hann`` | ``gaussian`` | ``constant`` weights across overlaps.
     batch_size : tiles per call of ``fn``.
     scale : output pixels per input pixel (super-resolution); the output transform is scaled.
@@ -178,7 +188,8 @@ class TiledRunner:
 
     def __init__(self, fn, *, tile: int = 256, overlap: int = 32, context: int = 0, blend: str = "hann",
                  batch_size: int = 4, scale: int = 1, prefetch: bool = True, progress: bool = True,
-                 fill_missing: bool = True, keep_nodata: bool = True, executor=None, edges: str = "reflect"):
+                 fill_missing: bool = True, keep_nodata: bool = True, executor=None, edges: str = "reflect",
+                 observe: Callable[[Window, np.ndarray], None] | None = None):
         if int(scale) != scale or scale < 1:
             raise ParameterError(f"scale must be a positive integer, got {scale}")
         if edges not in EDGES:
@@ -189,7 +200,7 @@ class TiledRunner:
         self.tile, self.overlap, self.context, self.blend = int(tile), int(overlap), int(context), blend
         self.batch_size, self.scale, self.prefetch, self.progress = int(batch_size), int(scale), prefetch, progress
         self.fill_missing, self.keep_nodata = bool(fill_missing), bool(keep_nodata)
-        self.executor, self.edges = executor, edges
+        self.executor, self.edges, self.observe = executor, edges, observe
         blend_weights(4, 4, 1, blend)  # validates the kind early
 
     # --- public -----------------------------------------------------------------------
@@ -230,7 +241,7 @@ class TiledRunner:
             step = len(windows) if self.executor is not None else self.batch_size
             for k in range(0, len(windows), step):
                 items.append((i, r0, windows[k:k + step], k + step >= len(windows)))
-        read = lambda item: self._read_batches(scene, item[2])  # noqa: E731
+        read = lambda item: self._read_batches(scene, item[2], grid)  # noqa: E731
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(read, items[0]) if self.prefetch else None
             for j, (i, r0, windows, row_complete) in enumerate(items):
@@ -265,7 +276,7 @@ class TiledRunner:
                 "resumed_from_row": rows_done, **self.settings()}
 
     # --- steps ----------------------------------------------------------------------------
-    def _read_batches(self, scene: Scene, windows: list[Window]) -> list[tuple[np.ndarray, list, list]]:
+    def _read_batches(self, scene: Scene, windows: list[Window], grid: TileGrid) -> list[tuple[np.ndarray, list, list]]:
         """Tiles of ``windows`` read straight into stacked batches of ``batch_size``, with their nodata
         masks and where each window lies in its tile (see :func:`_read_with_context`).
 
@@ -276,7 +287,8 @@ class TiledRunner:
         for first in range(0, len(windows), self.batch_size):
             group, stacked, masks, owns = windows[first:first + self.batch_size], None, [], []
             for k, window in enumerate(group):
-                pixels, missing, own = _read_with_context(scene, window, self.context, self.fill_missing, self.edges)
+                pixels, missing, own = _read_with_context(scene, window, self.context, self.fill_missing, self.edges,
+                                                          self.observe, grid.owned(window))
                 if stacked is None:
                     stacked = np.empty((len(group),) + pixels.shape, np.float32)
                 stacked[k] = pixels

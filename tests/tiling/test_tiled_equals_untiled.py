@@ -85,6 +85,24 @@ def test_context_from_inside_the_scene_is_exact_at_the_border_too(rng, shape):
     assert np.max(np.abs(reflected - untiled)) > 1e-2
 
 
+@pytest.mark.parametrize("shape,tile,overlap", [((37, 53, 2), 16, 4), ((8, 9, 2), 100, 10), ((64, 30, 2), 7, 3)])
+@pytest.mark.parametrize("edges", ["reflect", "inside"])
+def test_observe_sees_every_pixel_exactly_once_as_read(rng, shape, tile, overlap, edges):
+    """observe= gets each tile's owned part with its pixels as read (NaN kept, before any fill): over a
+    run the parts cover the scene once, however the tiles overlap."""
+    cube = rng.normal(size=shape).astype(np.float32)
+    cube[3, 2] = np.nan
+    seen, values = np.zeros(shape[:2], int), np.zeros(shape, np.float32)
+
+    def observe(window, pixels):
+        seen[window.rows, window.cols] += 1
+        values[window.rows, window.cols] = pixels
+
+    run_tiled_array(plus_one, cube, tile=tile, overlap=overlap, context=2, edges=edges, batch_size=2, observe=observe)
+    assert (seen == 1).all()
+    np.testing.assert_array_equal(values, cube)
+
+
 def test_super_resolution_scales_grid_and_transform(tmp_path, rng):
     cube = rng.normal(size=(13, 11, 2)).astype(np.float32)
     scene = open_scene(save_scene(Scene.from_array(cube, transform=Affine(30, 0, 1000, 0, -30, 2000)), tmp_path / "a.tif"))
