@@ -370,8 +370,8 @@ def _solve_on_passive(grams, rhs, passive, sum_to_one, group=None):
 
     ``grams`` (G, k, k); ``group`` (n,) the Gram index of each row (None: all rows use ``grams[0]``).
     """
-    masks, mask_group, inverse = _mask_codes(passive, group)
     k = passive.shape[1]
+    masks, mask_group, inverse = _mask_codes(passive, group)
     row_work = int(((passive.sum(dim=1) + 1) ** 3).sum())  # each row's own (s+1)-square system
     if masks.shape[0] * _SHARED_SETS_PER_ROW * (k + 1) ** 3 < row_work:
         # Few distinct passive sets (small k): one inverse per set, applied to all its rows.
@@ -477,16 +477,7 @@ def _active_set(gram: torch.Tensor, rhs: torch.Tensor, *, sum_to_one: bool, max_
         0, group, rhs.abs().amax(dim=1), reduce="amax")
     scale = grams.diagonal(dim1=-2, dim2=-1).abs().amax(dim=1) + rhs_max + 1e-300
     dual_tol = tol * scale[group]
-    diagonal = grams.diagonal(dim1=-2, dim2=-1)[group]  # (n, k)
-    if sum_to_one:
-        # The best single vertex is feasible and optimal on its own passive set.
-        start = torch.argmin(0.5 * diagonal - rhs, dim=1)
-        passive = torch.nn.functional.one_hot(start, k).bool()
-        current = passive.to(rhs.dtype)
-    else:
-        passive = torch.zeros(n, k, dtype=torch.bool, device=device)
-        current = torch.zeros_like(rhs)
-    solving = torch.zeros(n, dtype=torch.bool, device=device)  # True: inner (feasibility) step due
+    usable = None
     if initial is not None:
         start_point = initial.to(rhs.dtype).clamp_min(0.0)
         sums = start_point.sum(dim=1, keepdim=True)
@@ -495,25 +486,50 @@ def _active_set(gram: torch.Tensor, rhs: torch.Tensor, *, sum_to_one: bool, max_
             start_point = start_point / sums.clamp_min(1e-300)
         else:
             usable = torch.isfinite(sums[:, 0])
-        current = torch.where(usable[:, None], start_point, current)
-        passive = torch.where(usable[:, None], start_point > 0, passive)
-        solving = usable & passive.any(dim=1)
+    if usable is not None and bool(usable.all()):
+        current, passive = start_point, start_point > 0
+        solving = passive.any(dim=1)  # True: inner (feasibility) step due
+    else:
+        if sum_to_one:
+            # The best single vertex is feasible and optimal on its own passive set.
+            diagonal = grams.diagonal(dim1=-2, dim2=-1)[group]  # (n, k)
+            start = torch.argmin(0.5 * diagonal - rhs, dim=1)
+            passive = torch.nn.functional.one_hot(start, k).bool()
+            current = passive.to(rhs.dtype)
+        else:
+            passive = torch.zeros(n, k, dtype=torch.bool, device=device)
+            current = torch.zeros_like(rhs)
+        solving = torch.zeros(n, dtype=torch.bool, device=device)
+        if usable is not None:
+            current = torch.where(usable[:, None], start_point, current)
+            passive = torch.where(usable[:, None], start_point > 0, passive)
+            solving = usable & passive.any(dim=1)
     done = torch.zeros(n, dtype=torch.bool, device=device)
     for _ in range(max_iter):
         # Outer step (pixels whose iterate is optimal on its passive set): KKT check, add a variable.
-        rows = torch.nonzero(~done & ~solving).squeeze(1)
+        checking = ~done & ~solving
+        rows = torch.nonzero(checking).squeeze(1)
         if rows.numel():
-            a, p = current[rows], passive[rows]
-            gradient = rhs[rows] - _times_gram(a, grams, group[rows])  # negative gradient of the objective
+            # Most rows due (after a warm start's first step): check them all in place, no gathers.
+            every = 2 * rows.numel() > n
+            a, p = (current, passive) if every else (current[rows], passive[rows])
+            gradient = ((rhs - _times_gram(a, grams, group)) if every
+                        else rhs[rows] - _times_gram(a, grams, group[rows]))  # negative gradient of the objective
             if sum_to_one:
                 multiplier = (gradient * p).sum(1, keepdim=True) / p.sum(1, keepdim=True).clamp_min(1)
                 gradient = gradient - multiplier
             gradient = gradient.masked_fill(p, -torch.inf)
             best, best_index = gradient.max(dim=1)
-            optimal = best <= dual_tol[rows]
-            done[rows[optimal]] = True
-            grow = rows[~optimal]
-            passive[grow, best_index[~optimal]] = True
+            if every:
+                optimal = best <= dual_tol
+                done |= checking & optimal
+                grow = torch.nonzero(checking & ~optimal).squeeze(1)
+                passive[grow, best_index[grow]] = True
+            else:
+                optimal = best <= dual_tol[rows]
+                done[rows[optimal]] = True
+                grow = rows[~optimal]
+                passive[grow, best_index[~optimal]] = True
             solving[grow] = True
         rows = torch.nonzero(solving).squeeze(1)
         if rows.numel() == 0:
@@ -521,25 +537,35 @@ def _active_set(gram: torch.Tensor, rhs: torch.Tensor, *, sum_to_one: bool, max_
                 break
             continue
         # Inner step: solve on the passive set; step back towards it while infeasible.
-        a, p = current[rows], passive[rows]
-        z = _solve_on_passive(grams, rhs[rows], p, sum_to_one, group[rows] if grams.shape[0] > 1 else None)
+        every = rows.numel() == n  # a warm start's first step: no gathers or scatters of whole arrays
+        a, p = (current, passive) if every else (current[rows], passive[rows])
+        z = _solve_on_passive(grams, rhs if every else rhs[rows], p, sum_to_one,
+                              None if grams.shape[0] == 1 else group if every else group[rows])
         infeasible = p & (z <= 0)
         feasible_rows = ~infeasible.any(dim=1)
-        ratio = torch.where(infeasible, a / (a - z).clamp_min(1e-300), torch.full_like(a, torch.inf))
-        step = ratio.min(dim=1).values.clamp(0.0, 1.0)
-        step = torch.where(feasible_rows, torch.ones_like(step), step)
-        a_new = a + step[:, None] * (z - a)
-        p_new = p & (feasible_rows[:, None] | (a_new > 1e-14 * (a.abs().max(dim=1, keepdim=True).values + 1e-300)))
-        if sum_to_one:
-            # Never empty the passive set: keep the largest coefficient.
-            empty = ~p_new.any(dim=1)
-            if bool(empty.any()):
-                keep = a_new[empty].argmax(dim=1)
-                p_new[empty.nonzero().squeeze(1), keep] = True
-        a_new = a_new * p_new
-        current[rows] = a_new
-        passive[rows] = p_new
-        solving[rows] = ~feasible_rows
+        # A feasible solve is the new iterate as it is (z is zero off the passive set); only
+        # the (few) infeasible rows step back towards it and drop a variable.
+        a_new, p_new = z, p.clone()
+        back = torch.nonzero(~feasible_rows).squeeze(1)
+        if back.numel():
+            a_b, z_b, p_b = a[back], z[back], p[back]
+            ratio = torch.where(infeasible[back], a_b / (a_b - z_b).clamp_min(1e-300), torch.full_like(a_b, torch.inf))
+            step = ratio.min(dim=1).values.clamp(0.0, 1.0)
+            stepped = a_b + step[:, None] * (z_b - a_b)
+            kept = p_b & (stepped > 1e-14 * (a_b.abs().max(dim=1, keepdim=True).values + 1e-300))
+            if sum_to_one:
+                # Never empty the passive set: keep the largest coefficient.
+                empty = ~kept.any(dim=1)
+                if bool(empty.any()):
+                    kept[empty.nonzero().squeeze(1), stepped[empty].argmax(dim=1)] = True
+            a_new[back] = stepped * kept
+            p_new[back] = kept
+        if every:
+            current, passive, solving = a_new, p_new, ~feasible_rows
+        else:
+            current[rows] = a_new
+            passive[rows] = p_new
+            solving[rows] = ~feasible_rows
     return current
 
 

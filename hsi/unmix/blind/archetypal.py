@@ -89,6 +89,9 @@ def archetypal_restarts(
     # B is held transposed, (R, k, n) contiguous: each archetype's simplex (over pixels) is a
     # contiguous row for the softmax, and Y B, the gradient are plain (R k, .) matrix products.
     weights_t = weights.transpose(1, 2).contiguous()
+    # ... and in the log domain, where the mirror step is additive: log B <- log_softmax(log B
+    # - eta grad), one fused pass instead of a log of B and a softmax at every step.
+    log_weights_t = torch.log(weights_t.clamp_min(1e-300))
     coords_t = coords.T  # (n, d)
 
     def exact(weights_now_t: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
@@ -120,11 +123,12 @@ def archetypal_restarts(
                 new_abundances = _softmax_step(new_abundances, step_a, gram @ new_abundances - correlation)
         target_t = new_abundances @ coords_t  # (R, k, d) = (Y A^T)^T
         mix = new_abundances @ new_abundances.transpose(1, 2)  # (R, k, k), symmetric
-        new_weights_t = weights_t
+        new_weights_t, new_log_weights_t = weights_t, log_weights_t
         for _ in range(n_inner_weights):
             # Gradient of 0.5 ||Y - Y B A||^2 in B, transposed: (A A^T (Y B)^T - A Y^T) Y, (R, k, n).
             gradient_t = (mix @ (new_weights_t @ coords_t) - target_t) @ coords
-            new_weights_t = torch.softmax(torch.log(new_weights_t.clamp_min(1e-300)) - step_b * gradient_t, dim=-1)
+            new_log_weights_t = torch.log_softmax(torch.addcmul(new_log_weights_t, step_b, gradient_t, value=-1.0), dim=-1)
+            new_weights_t = torch.exp(new_log_weights_t)
         if exact_abundances:
             new_abundances = exact(new_weights_t, abundances)
         # Safeguard: a restart whose objective went up keeps its previous iterate and
@@ -133,6 +137,7 @@ def archetypal_restarts(
         accept = new_objective <= objective * (1 + 1e-12)
         mask = accept.reshape(-1, 1, 1)
         weights_t = torch.where(mask, new_weights_t, weights_t)
+        log_weights_t = torch.where(mask, new_log_weights_t, log_weights_t)
         abundances = torch.where(mask, new_abundances, abundances)
         objective = torch.where(accept, new_objective, objective)
         factors = torch.where(accept, factors, 0.5 * factors)
