@@ -117,6 +117,20 @@ def restore_tasks(config) -> tuple[str, ...]:
     return ("denoise", "destripe")
 
 
+def fuses_multiband(config) -> bool:
+    """Whether a pansharpen method config's target takes a multi-band high-resolution image
+    (``pan_band=all``) as well as a PAN: marked by :func:`hsi.pansharpen.pair.fuses_multiband`."""
+    from hydra.utils import get_object
+
+    target = str(_plain(config).get("_target_", ""))
+    return bool(target) and bool(getattr(get_object(target), "fuses_multiband", False))
+
+
+def multiband_names() -> list[str]:
+    """The pansharpen methods that take a multi-band high-resolution image (``pan_band=all``)."""
+    return [name for name in names("pansharpen") if fuses_multiband(_shipped(name))]
+
+
 def _job(job: str) -> JobMethods:
     if job not in JOBS:
         raise ParameterError(f"job {job!r} takes no method; jobs with methods: {', '.join(JOBS)}")

@@ -33,6 +33,8 @@ import torch
 
 from hsi.datasets.benchmarks import LOADERS, load_benchmark_library
 from hsi.errors import ParameterError
+from hsi.sample_scene import MATERIAL_NAMES
+from hsi.settings import SAMPLE_SCENE
 
 # conf/method names run by `python cli.py bench unmix`; extend with new unmixing methods.
 DEFAULT_METHODS: tuple[str, ...] = ("vca_fcls", "nfindr_fcls", "atgp_fcls", "spa_fcls", "pp_spa_fcls", "edaa", "edaa_pp", "edaa_pp_uniform",
@@ -69,6 +71,14 @@ def score_rows(scene_name: str, method_name: str, endmembers, abundances, refere
     return {"scene": scene_name, "method": method_name, "SAD mean (deg)": float(scores["mean_sad_deg"]),
             "aRMSE x100": 100.0 * float(scores["abundance_rmse"]), "time_s": float(seconds),
             "SAD per material (deg)": ", ".join(f"{name} {float(sad):.2f}" for name, sad in per_material)}
+
+
+def abundance_model_label(record: dict | None) -> str:
+    """The table's account of an abundance step fitted on the scene: its model and the scale spreads behind it."""
+    if not record:
+        return "fixed"
+    return (f"{record['abundance_model']} (scale spread {record['scale_spread']:.3g}, "
+            f"noise alone {record['noise_scale_spread']:.3g})")
 
 
 def scene_pixels(reference, normalize: str) -> np.ndarray:
@@ -173,21 +183,72 @@ def fit_time_rows(methods: list[str], spec: dict, data_dir, seed: int) -> list[d
     return rows
 
 
-COUNT_METHODS = ("hysime", "hfc", "nwhfc")
+COUNT_METHODS = ("hysime", "hfc", "nwhfc", "mnf")
+#: The count table's row for the shipped sample scene, as ``python cli.py unmix`` reads it.
+SAMPLE_ROW = "sample_scene"
 
 
 def count_rows(data_dir, scenes: list[str] | None, cases: list[dict] | None) -> list[dict]:
     """``n_endmembers=auto``'s estimate by each count method beside the number of reference
-    materials, per scene, on the pixels the methods unmix: what a user who leaves the count to
-    the job gets on a scene like it."""
-    from hsi.unmix.count import estimate_n_endmembers
+    materials, per scene, on the pixels the methods unmix (spatial methods also get every pair of
+    adjacent pixels): what a user who leaves the count to the job gets on a scene like it. The
+    shipped sample scene (five materials) is the last row when every scene runs: the scene a
+    newcomer unmixes first."""
+    from hsi.estimate.noise import shift_differences
+    from hsi.unmix.count import SPATIAL_METHODS, estimate_n_endmembers
+
+    def row(scene_name: str, n_materials: int, cube: np.ndarray) -> dict:
+        pixels = cube.reshape(-1, cube.shape[2])
+        shifts = shift_differences(cube)
+        return {"scene": scene_name, "reference materials": int(n_materials),
+                **{method: int(estimate_n_endmembers(pixels, method=method,
+                                                     shift_differences=shifts if method in SPATIAL_METHODS else None))
+                   for method in COUNT_METHODS}}
 
     rows = []
     for scene_name, reference, normalize in _load_scenes(data_dir, scenes, False, cases):
-        pixels = scene_pixels(reference, normalize)
-        rows.append({"scene": scene_name, "reference materials": int(reference.endmembers.shape[1]),
-                     **{method: int(estimate_n_endmembers(pixels, method=method)) for method in COUNT_METHODS}})
+        cube = scene_pixels(reference, normalize).reshape(reference.cube.shape)
+        rows.append(row(scene_name, reference.endmembers.shape[1], cube))
+    if scenes is None:
+        rows.append(row(SAMPLE_ROW, len(MATERIAL_NAMES), _sample_scene_cube()))
     return rows
+
+
+def product_count_rows(data_dir, products: list[str], sample_size: int = 20000, seed: int = 0) -> list[dict]:
+    """Each count method on real products without reference materials (paths under the shared
+    data folder), read as ``python cli.py unmix`` reads them: good bands holding data, a uniform
+    sample of ``sample_size`` valid pixels and as many adjacent pairs for the spatial methods.
+    No reference, so no error: how far apart the estimators land on real data."""
+    from hsi.io import open_scene
+    from hsi.nodata import empty_bands
+    from hsi.settings import shared_data_dir
+    from hsi.tiling.sampling import sample_neighbour_pairs, sample_pixels
+    from hsi.unmix.count import SPATIAL_METHODS, estimate_n_endmembers
+
+    rows = []
+    for product in products:
+        scene = open_scene(Path(data_dir or shared_data_dir()) / product)
+        bands = np.arange(scene.n_bands) if scene.bad_bands is None else np.flatnonzero(~scene.bad_bands)
+        bands = bands[~empty_bands(scene, np.random.default_rng(seed))[bands]]
+        block_rows = scene.block_rows_for(64 << 20, itemsize=4)
+        pixels = sample_pixels(scene, bands, sample_size, np.random.default_rng(seed), block_rows).astype(np.float64)
+        first, second = sample_neighbour_pairs(scene, bands, sample_size, np.random.default_rng(seed), block_rows)
+        shifts = second.astype(np.float64) - first
+        rows.append({"scene": f"{product}: {scene.n_rows} x {scene.n_cols} x {bands.size} bands used",
+                     "reference materials": "-",
+                     **{method: int(estimate_n_endmembers(pixels, method=method,
+                                                          shift_differences=shifts if method in SPATIAL_METHODS else None))
+                        for method in COUNT_METHODS}})
+    return rows
+
+
+def _sample_scene_cube() -> np.ndarray:
+    """The shipped sample's good bands in reflectance, as the unmix job reads them."""
+    from hsi.io import open_scene
+
+    scene = open_scene(SAMPLE_SCENE)
+    good = np.flatnonzero(~scene.bad_bands) if scene.bad_bands is not None else np.arange(scene.n_bands)
+    return np.asarray(scene.read(bands=good, physical=True), dtype=np.float64)
 
 
 def _spread_spec(spec: dict) -> tuple[list[int], list[str], list[str]]:
@@ -242,6 +303,8 @@ def run_benchmark(
     fit_time: dict | None = None,
     seed_spread: dict | None = None,
     count: bool = False,
+    count_cases: list[dict] | None = None,
+    count_products: list[str] | None = None,
 ) -> dict[str, list[dict]]:
     """Every unmixing method on Samson, Jasper Ridge and the synthetic cases, and the FCLS throughput table.
 
@@ -258,6 +321,10 @@ def run_benchmark(
         seeds (:func:`seed_spread_rows`; None or the quick run: no such table).
     count : a table of ``n_endmembers=auto``'s estimates against the reference counts
         (:func:`count_rows`, on the same scenes; not in the quick run).
+    count_cases : more synthetic cases (as ``cases``) for the count table only: noise and
+        variability that the count estimators assume away (None: none).
+    count_products : real products without reference materials (paths under ``data_dir``)
+        whose counts join the count table (:func:`product_count_rows`; None: none).
     fit_time : a large synthetic case (``build_case`` arguments plus ``sample_pixels``) on whose
         sample every method's endmember fit is timed (None or the quick run: no fit-time table).
     fcls_pixels, fcls_check : size of the throughput problem and of the scipy-checked subset.
@@ -286,7 +353,10 @@ def run_benchmark(
         if seed_spread and not quick:
             tables["seed_spread"] = seed_spread_rows(dict(seed_spread), Path(data_dir) if data_dir else None, cases)
         if count and not quick:
-            tables["count"] = count_rows(Path(data_dir) if data_dir else None, scenes, cases)
+            tables["count"] = count_rows(Path(data_dir) if data_dir else None, scenes,
+                                         list(cases or []) + list(count_cases or []))
+            if scenes is None and count_products:
+                tables["count"] += product_count_rows(data_dir, list(count_products), seed=seed)
         return tables
     finally:
         torch.set_num_threads(previous_threads)
@@ -325,9 +395,10 @@ def _run(data_dir, quick, methods, seed, scenes, fcls_pixels, fcls_check, librar
         for method_name in methods:
             method = load_method(method_name)
             started = time.perf_counter()
-            endmembers, abundances = method(pixels, k, rng=seed, image_shape=reference.cube.shape[:2])
+            endmembers, abundances, record = method.unmix(pixels, k, rng=seed, image_shape=reference.cube.shape[:2])
             seconds = time.perf_counter() - started
-            rows.append(score_rows(scene_name, method_name, endmembers, abundances, reference, seconds))
+            rows.append(score_rows(scene_name, method_name, endmembers, abundances, reference, seconds)
+                        | {"abundance model": abundance_model_label(record)})
         if library_methods and scene_name in LOADERS:
             library = load_benchmark_library(scene_name, data_dir)
             library_rows += [library_row(scene_name, name, reference, library) for name in library_methods]

@@ -186,8 +186,14 @@ def limit_purity(abundances: np.ndarray, max_abundance: float) -> np.ndarray:
     return (abundances - 1.0 / k) * factor + 1.0 / k
 
 
-def add_noise(clean: np.ndarray, snr_db: float, rng, *, band_dependent: bool) -> np.ndarray:
-    """Gaussian noise with total SNR ``snr_db``; band-dependent variance ~ a Gaussian over bands."""
+def add_noise(clean: np.ndarray, snr_db: float, rng, *, band_dependent: bool,
+              band_correlation: float = 0.0) -> np.ndarray:
+    """Gaussian noise with total SNR ``snr_db``; band-dependent variance ~ a Gaussian over bands;
+    ``band_correlation`` > 0: the noise of neighbouring bands correlated (each pixel's noise
+    smoothed along the bands by a Gaussian of that many bands, then brought back to unit variance),
+    as resampling to the band grid and detector cross-talk leave it."""
+    from scipy.ndimage import gaussian_filter1d
+
     n_bands = clean.shape[-1]
     variance = float(np.mean(clean**2)) / 10.0 ** (snr_db / 10.0)
     profile = np.ones(n_bands)
@@ -195,7 +201,11 @@ def add_noise(clean: np.ndarray, snr_db: float, rng, *, band_dependent: bool) ->
         centre, width = rng.uniform(0, n_bands), n_bands / 6.0
         profile = np.exp(-((np.arange(n_bands) - centre) ** 2) / (2 * width**2))
         profile /= profile.mean()
-    return clean + rng.standard_normal(clean.shape) * np.sqrt(variance * profile)
+    noise = rng.standard_normal(clean.shape)
+    if band_correlation > 0:
+        noise = gaussian_filter1d(noise, float(band_correlation), axis=-1)
+        noise /= noise.std()
+    return clean + noise * np.sqrt(variance * profile)
 
 
 def mix(endmembers: np.ndarray, abundances: np.ndarray, rng, *, brightness: float, perturbation: float) -> np.ndarray:
@@ -267,6 +277,7 @@ def build_case(
     max_abundance: float = 1.0,
     snr_db: float = 30.0,
     band_noise: bool = False,
+    noise_band_correlation: float = 0.0,
     brightness: float = 0.0,
     perturbation: float = 0.0,
     seed: int = 0,
@@ -283,6 +294,8 @@ def build_case(
     size : rows = cols of the scene.
     max_abundance : 1 keeps pure pixels; below 1 none is purer than that.
     snr_db, band_noise : noise level and whether its variance depends on the band.
+    noise_band_correlation : width (bands) over which the noise of neighbouring bands is
+        correlated (0: independent bands).
     brightness, perturbation : spectral variability (log-brightness std, relative shape change).
     """
     rng = np.random.default_rng(seed)
@@ -297,6 +310,7 @@ def build_case(
         raise ParameterError(f"unknown abundances {abundances!r}; choose dirichlet or segments")
     fractions = limit_purity(fractions, float(max_abundance))
     clean = mix(spectra, fractions, rng, brightness=float(brightness), perturbation=float(perturbation))
-    cube = add_noise(clean, float(snr_db), rng, band_dependent=bool(band_noise))
+    cube = add_noise(clean, float(snr_db), rng, band_dependent=bool(band_noise),
+                     band_correlation=float(noise_band_correlation))
     return UnmixingBenchmark(name=name, cube=cube, wavelengths_nm=bands.wavelengths_nm, endmembers=spectra,
                              abundances=fractions, material_names=tuple(names))

@@ -75,6 +75,36 @@ def regression_residual_operator(corr: torch.Tensor, ridge: float = 1e-6) -> tor
     return inv / inv.diagonal()
 
 
+def shift_differences(cube: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+    """Differences between horizontally and vertically adjacent pixels, ``(m, bands)``.
+
+    Half their second moment estimates the noise covariance wherever the signal is spatially
+    smooth and the noise is not (the shift-difference estimator of the maximum noise fraction
+    transform, Green et al. 1988). Pairs with a non-finite value in either pixel are left out,
+    so fill values (NaN) never enter the estimate.
+
+    Parameters
+    ----------
+    cube : (rows, cols, bands).
+
+    Returns
+    -------
+    (m, bands) differences, same kind as ``cube``.
+
+    References
+    ----------
+    A. A. Green, M. Berman, P. Switzer and M. D. Craig, "A transformation for ordering
+    multispectral data in terms of image quality with implications for noise removal",
+    IEEE Trans. Geosci. Remote Sens. 26(1):65-74, 1988.
+    """
+    x = as_tensor(cube, name="cube", ndim=3)
+    n_bands = x.shape[2]
+    pairs = ((x[:, 1:], x[:, :-1]), (x[1:], x[:-1]))
+    differences = [(second - first).reshape(-1, n_bands) for second, first in pairs]
+    stacked = torch.cat(differences)
+    return like_input(stacked[torch.isfinite(stacked).all(dim=1)], cube)
+
+
 def haar_diagonal_detail(cube: torch.Tensor) -> torch.Tensor:
     """Finest-scale diagonal (HH) orthonormal Haar coefficients of each band.
 

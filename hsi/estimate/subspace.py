@@ -117,3 +117,71 @@ def hfc(
     std = torch.sqrt(2.0 * (eig_corr ** 2 + eig_cov ** 2) / n_pixels)
     z = float(torch.special.ndtri(torch.tensor(1.0 - float(false_alarm), dtype=torch.float64)))
     return int(((eig_corr - eig_cov) > z * std).sum())
+
+
+def mnf_dimension(
+    pixels: torch.Tensor | np.ndarray,
+    shift_differences: torch.Tensor | np.ndarray,
+) -> int:
+    """Number of spectral directions whose spatially coherent signal stands above the noise.
+
+    The noise covariance comes from differences of adjacent pixels (half their second moment,
+    the maximum noise fraction's shift-difference estimate), so it is the noise's full
+    covariance, spectrally correlated or band-dependent as it may be, and spectral variability
+    that changes from pixel to pixel counts as noise. The generalized eigenvalues of the
+    pixels' second moment ``Y^T Y / n`` (not centred: mixtures of ``k`` materials span ``k``
+    dimensions, with or without a per-pixel brightness factor) against that noise covariance
+    are the directions' signal-plus-noise to noise ratios; under pure noise both matrices
+    estimate one covariance and the ratios stay below the upper edge of the Wachter (F-matrix)
+    law, ``((1 + sqrt(y1 + y2 - y1 y2)) / (1 - y2))^2`` with ``y1 = bands / n`` and ``y2 =
+    bands / m_eff``. The ``m`` differences count as ``m / 2`` independent samples (horizontal
+    and vertical differences share pixels), which also lifts the edge above its finite-sample
+    (Tracy-Widom) fluctuations. Directions above the edge are counted.
+
+    What it cannot see: a material that never fills two adjacent pixels (its differences are as
+    large as its variance), and noise correlated between neighbouring pixels (resampled images),
+    which it takes for signal. Spatially smooth variability within a material (illumination,
+    moisture, canopy density over a field) is signal to it: on real scenes it counts more
+    directions than there are materials (``bench_results/unmix_count_s8``, table ``count``).
+
+    Parameters
+    ----------
+    pixels : (n_pixels, bands), finite.
+    shift_differences : (m, bands) differences of spatially adjacent pixels after the same
+        pre-processing as ``pixels`` (e.g. :func:`hsi.estimate.noise.shift_differences`).
+
+    Returns
+    -------
+    The number of significant directions (0 when none).
+
+    References
+    ----------
+    A. A. Green, M. Berman, P. Switzer and M. D. Craig, IEEE TGRS 26(1):65-74, 1988 (MNF);
+    K. W. Wachter, "The limiting empirical measure of multiple discriminant ratios", Ann. Stat.
+    8(5):937-957, 1980, and Z. Bai and J. W. Silverstein, "Spectral analysis of large dimensional
+    random matrices", Springer 2010, ch. 4 (the F-matrix law and its edge); K. Cawse-Nicholson,
+    S. B. Damelin, A. Robin and M. Sears, "Determining the intrinsic dimension of a hyperspectral
+    image using random matrix theory", IEEE TIP 22(4):1301-1310, 2013 (random-matrix edges for
+    the hyperspectral signal dimension).
+    """
+    y = as_tensor(pixels, name="pixels", ndim=2, dtype=torch.float64)
+    d = as_tensor(shift_differences, name="shift_differences", ndim=2, device=y.device, dtype=torch.float64)
+    n_pixels, n_bands = y.shape
+    if d.shape[1] != n_bands:
+        raise InputError(f"shift_differences must have {n_bands} bands like pixels; got {d.shape[1]}")
+    m_effective = d.shape[0] / 2.0
+    if n_pixels <= n_bands or m_effective <= n_bands:
+        raise TooFewPixelsError(f"pixels: the MNF count needs more pixels than bands and more than twice as many "
+                                f"neighbour differences as bands; got {n_pixels} pixels and {d.shape[0]} differences "
+                                f"for {n_bands} bands")
+    signal = y.T @ y / n_pixels
+    noise = d.T @ d / (2.0 * d.shape[0])
+    # A small diagonal loading keeps a noiseless (e.g. constant) band from making the noise singular.
+    noise = noise + torch.trace(noise) / n_bands * 1e-6 * torch.eye(n_bands, dtype=noise.dtype, device=noise.device)
+    lower = torch.linalg.cholesky((noise + noise.T) / 2)
+    whitened = torch.linalg.solve_triangular(lower, torch.linalg.solve_triangular(lower, signal, upper=False).T,
+                                             upper=False)
+    ratios = torch.linalg.eigvalsh((whitened + whitened.T) / 2)
+    y1, y2 = n_bands / n_pixels, n_bands / m_effective
+    edge = ((1.0 + np.sqrt(y1 + y2 - y1 * y2)) / (1.0 - y2)) ** 2
+    return int((ratios > edge).sum())

@@ -139,15 +139,50 @@ def _nodata_line(nodata: dict) -> str:
             f"{nodata['pan_nodata']:,} without PAN data; results.nodata)")
 
 
+def reduced_indexes(fused: np.ndarray, reference: np.ndarray, ratio: int, ms: Scene) -> dict:
+    """Wald's reduced-resolution indexes on the MS bands with signal (:func:`bands_with_signal`).
+
+    A band of zeros (dead, or zeroed by the product, e.g. in water-vapour absorption) has no
+    signal to fuse and makes ERGAS undefined (its error over its mean): it is left out of the
+    indexes, as the default's choice leaves it out, and named with a note, so that the other
+    bands are still scored (stopping after the fusion was written would lose them)."""
+    from hsi.pansharpen.protocol import reduced_resolution_indexes
+    from hsi.pansharpen.select import bands_with_signal
+
+    scored = bands_with_signal(reference)
+    if not scored.any():
+        raise InputError(f"ms={ms.path}: every band of the assessed window has mean 0: protocol=reduced has nothing to "
+                         "score (give protocol=full)")
+    indexes: dict = reduced_resolution_indexes(fused[:, :, scored], reference[:, :, scored], ratio)
+    left_out = [int(band) for band in np.flatnonzero(~scored)]
+    if left_out:
+        indexes["bands_left_out"] = left_out
+        indexes["note"] = (f"ms={ms.path}: band(s) {left_out} have no signal in the assessed window (mean 0): "
+                           "left out of the reduced-resolution indexes")
+    return indexes
+
+
 def check_given(cfg: DictConfig, given: set[str]) -> None:
     """Refuse settings this run would ignore or cannot use, before any file is opened:
-    ``ms=`` / ``pan=`` / ``pan_read.*`` beside ``product=`` (the product holds both images), an unknown ``protocol``."""
+    ``ms=`` / ``pan=`` / ``pan_read.*`` beside ``product=`` (the product holds both images), an unknown ``protocol``,
+    ``pan_band=all`` with a method that takes a one-band PAN."""
     check_protocol(cfg)
+    check_pan_band(cfg)
     if cfg.get("product"):
         for key in sorted(given):
             if key in ("ms", "pan") or key.startswith("pan_read."):
                 raise ParameterError(f"{key}= is not used with product=: the product holds both the MS and the PAN "
                                      "(give product= or ms= and pan=)")
+
+
+def check_pan_band(cfg: DictConfig) -> None:
+    """``pan_band=all`` hands the method every band of ``pan=``: refuse it unless the method fuses a
+    multi-band image (the tiles would otherwise fail once fusion starts)."""
+    if str(cfg.pan_band) == "all" and not methods.fuses_multiband(cfg.method):
+        name = cfg.get("method_name") or "the method"
+        raise ParameterError(f"pan_band=all hands method={name} every band of pan=, but it takes a one-band PAN: give "
+                             f"pan_band=N (the band to use) or a method that fuses a multi-band image "
+                             f"({', '.join(methods.multiband_names())})")
 
 
 def check_protocol(cfg: DictConfig) -> None:
@@ -157,7 +192,8 @@ def check_protocol(cfg: DictConfig) -> None:
 
 def run(cfg: DictConfig) -> dict:
     check_protocol(cfg)
-    from hsi.pansharpen.protocol import full_resolution_indexes, reduced_resolution_indexes, reduced_resolution_pair
+    check_pan_band(cfg)
+    from hsi.pansharpen.protocol import full_resolution_indexes, reduced_resolution_pair
     from hsi.pansharpen.pair_nodata import complete_window
     from hsi.pansharpen.tile_adapter import pair_scene, pansharpen_scene
 
@@ -233,8 +269,10 @@ def run(cfg: DictConfig) -> dict:
         if "choice" in results:  # its choice was fitted against this very MS: score one chosen one level down, as the bench does
             scored = methods.build("pansharpen", cfg.method, cfg.get("method_name") or "method")
             results["reduced_resolution_choice"] = scored.fit(pair.ms, pair.pan, ratio=ratio, sensor=sensor)
-        results["reduced_resolution"] = reduced_resolution_indexes(scored(pair.ms, pair.pan, ratio=ratio, sensor=sensor),
-                                                                   pair.reference, ratio)
+        results["reduced_resolution"] = reduced_indexes(scored(pair.ms, pair.pan, ratio=ratio, sensor=sensor),
+                                                        pair.reference, ratio, ms_scene)
+        if results["reduced_resolution"].get("note"):
+            print(f"note: {results['reduced_resolution']['note']}")
     results["shape_rows_cols_bands"] = list(fused_scene.shape)
     if job.quicklook:
         from hsi.viz import save_before_after

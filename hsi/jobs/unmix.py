@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from hsi.jobs.ortho import wants_ortho, write_orthorectified
 from hsi.nodata import empty_bands
 from hsi.scene import Scene, Window
 from hsi.tiling.runner import TiledRunner
-from hsi.tiling.sampling import sample_pixels
+from hsi.tiling.sampling import sample_neighbour_pairs, sample_pixels
 from hsi.unmix.abundance import reconstruction_rmse
 from hsi.unmix.preprocess import preprocess
 
@@ -77,8 +78,8 @@ class AbundanceTiles:
     Pixels with a missing value in any kept band are NaN in every output band.
     """
 
-    def __init__(self, method, endmembers: np.ndarray, bands: np.ndarray, normalize: str):
-        self.method, self.endmembers, self.bands, self.normalize = method, endmembers, bands, normalize
+    def __init__(self, abundances, endmembers: np.ndarray, bands: np.ndarray, normalize: str):
+        self.abundances, self.endmembers, self.bands, self.normalize = abundances, endmembers, bands, normalize
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         n, rows, cols, _ = batch.shape
@@ -89,9 +90,15 @@ class AbundanceTiles:
         if valid.any():
             kept = preprocess(pixels[valid], normalize=self.normalize)[0]
             endmembers = self.endmembers.astype(kept.dtype)
-            abundances = np.asarray(self.method.abundances(kept, endmembers))
+            with_scale = getattr(self.abundances, "with_scale", None)
+            if with_scale is None:
+                abundances = np.asarray(self.abundances(kept, endmembers))
+                mixing = abundances
+            else:  # the pixel is reconstructed as its brightness scale times the mixture
+                abundances, scales = (np.asarray(value) for value in with_scale(kept, endmembers))
+                mixing = abundances * scales[:, None]
             out[valid, :k] = abundances
-            out[valid, k] = np.asarray(reconstruction_rmse(kept, endmembers, abundances))
+            out[valid, k] = np.asarray(reconstruction_rmse(kept, endmembers, mixing))
         return out.reshape(n, rows, cols, k + 1)
 
 
@@ -192,23 +199,44 @@ def library_endmembers(cfg: DictConfig, wavelengths_nm, fwhm_nm, kept: np.ndarra
     return spectra, list(library.names)
 
 
-def count_endmembers(cfg: DictConfig, sample: np.ndarray, n_bands: int) -> tuple[int, str]:
-    """``n_endmembers`` from the config: an integer, or ``auto`` (method ``n_endmembers_method``)."""
+def count_endmembers(cfg: DictConfig, sample: np.ndarray, n_bands: int,
+                     differences: Callable[[], np.ndarray] | None = None) -> tuple[int, str]:
+    """``n_endmembers`` from the config: an integer, or ``auto`` (method ``n_endmembers_method``).
+
+    ``differences`` gives the differences of adjacent pixels (pre-processed like ``sample``) that a
+    spatial count method needs; it is called only then, since it reads the scene once more.
+    """
     if str(cfg.n_endmembers) == "auto":
-        from hsi.unmix.count import estimate_n_endmembers
+        from hsi.unmix.count import SPATIAL_METHODS, estimate_n_endmembers
+
+        def estimate(name: str) -> int:
+            shifts = differences() if name in SPATIAL_METHODS and differences is not None else None
+            return estimate_n_endmembers(sample, method=name, false_alarm=float(cfg.false_alarm),
+                                         shift_differences=shifts)
 
         method = str(cfg.n_endmembers_method)
-        k = estimate_n_endmembers(sample, method=method, false_alarm=float(cfg.false_alarm))
+        k = estimate(method)
         # A second estimator as a check: on real scenes spectral variability inflates every count,
-        # HySime's most (bench_results/unmix_count_s7: 67 and 18 for Samson's 3 and Jasper Ridge's 4
-        # reference materials, NWHFC, the default, 7 and 10); a wide disagreement is worth a line.
+        # HySime's and MNF's most (bench_results/unmix_count_s8: 67 / 45 and 18 / 26 for Samson's 3 and
+        # Jasper Ridge's 4 reference materials, NWHFC, the default, 7 and 10); a wide disagreement is
+        # worth a line.
         other = "nwhfc" if method == "hysime" else "hysime"
-        check = estimate_n_endmembers(sample, method=other, false_alarm=float(cfg.false_alarm))
+        check = estimate(other)
         if max(k, check) > 2 * min(k, check):
             print(f"warning: the endmember count estimates disagree ({method} {k}, {other} {check}): spectral "
                   "variability within materials inflates them; give n_endmembers= if the number of materials is known")
         return k, f"estimated by {method} ({other}: {check})"
     return given_endmembers(cfg, n_bands), "given"
+
+
+def neighbour_differences(cfg: DictConfig, scene: Scene, bands: np.ndarray) -> np.ndarray:
+    """Differences of ``sample_pixels`` pairs of adjacent valid pixels, pre-processed like the sample
+    (the noise estimate of ``n_endmembers_method=mnf``)."""
+    rng = np.random.default_rng(int(cfg.seed))
+    first, second = sample_neighbour_pairs(scene, bands, int(cfg.sample_pixels), rng,
+                                           scene.block_rows_for(int(cfg.block_bytes), itemsize=4))
+    normalize = str(cfg.normalize)
+    return np.asarray(preprocess(second, normalize=normalize)[0]) - np.asarray(preprocess(first, normalize=normalize)[0])
 
 
 def check_endmember_count(cfg: DictConfig, method, scene: Scene, n_bands: int, library) -> None:
@@ -250,7 +278,7 @@ def learn_endmembers(cfg: DictConfig, method, scene: Scene, bands: np.ndarray, s
         if str(cfg.normalize) == "l2":
             endmembers = endmembers / np.linalg.norm(endmembers, axis=0, keepdims=True).clip(1e-12)
         return endmembers, names, f"library ({cfg.library})"
-    n_endmembers, count_source = count_endmembers(cfg, sample, bands.size)
+    n_endmembers, count_source = count_endmembers(cfg, sample, bands.size, lambda: neighbour_differences(cfg, scene, bands))
     # A scene small enough to be sampled whole comes back complete and in row-major order:
     # spatial methods (SS-NMF, RLSU, CNNAEU) then get its pixel grid.
     whole_grid = sample.shape[0] == scene.n_rows * scene.n_cols
@@ -261,6 +289,17 @@ def learn_endmembers(cfg: DictConfig, method, scene: Scene, bands: np.ndarray, s
     endmembers = np.asarray(method.endmembers(sample, n_endmembers, rng=int(cfg.seed), image_shape=image_shape,
                                               fit_record=fit_record), dtype=np.float64)
     return endmembers, [f"endmember_{i + 1}" for i in range(n_endmembers)], count_source
+
+
+def _abundance_model(record: dict | None) -> str:
+    """The console's account of an abundance step fitted on the sample ('' for a fixed step such as FCLS)."""
+    if not record:
+        return ""
+    if record["abundance_model"] == "fcls":
+        return (f"; abundances by FCLS (brightness spread {record['scale_spread']:.3g} is within noise, "
+                f"{record['noise_scale_spread']:.3g})")
+    return (f"; abundances under a brightness scale (spread {record['scale_spread']:.3g}, "
+            f"noise alone {record['noise_scale_spread']:.3g})")
 
 
 def _kept_restart(fit_record: dict) -> str:
@@ -372,9 +411,12 @@ def _run(cfg: DictConfig) -> dict:
     except InputError as error:  # the fit's own checks name no file
         raise InputError(f"{scene.describe()}: {error}") from None
     n_endmembers = endmembers.shape[1]
+    abundance_step, abundance_record = method.abundance_step(sample, endmembers)
+    if abundance_record is not None:
+        fit_record["abundances"] = abundance_record
     started = job.timed("fit", started)
-    print(f"fit in {job.timings['fit_s']:.1f} s{_kept_restart(fit_record)}; abundances for every pixel ...", flush=True)
-
+    print(f"fit in {job.timings['fit_s']:.1f} s{_kept_restart(fit_record)}{_abundance_model(abundance_record)}; "
+          "abundances for every pixel ...", flush=True)
     abundance_scores = None if ref_abundances is None else AbundanceScores(ref_abundances, n_endmembers)
     window = central_window(scene.n_rows, scene.n_cols)
     quicklook = np.full((window.height, window.width, n_endmembers + 1), np.nan, np.float32)
@@ -383,7 +425,7 @@ def _run(cfg: DictConfig) -> dict:
                              scale=1.0, offset=0.0)
     template.nodata = float("nan")
     tiling = cfg.tiling
-    runner = TiledRunner(AbundanceTiles(method, endmembers, bands, str(cfg.normalize)), tile=int(tiling.tile),
+    runner = TiledRunner(AbundanceTiles(abundance_step, endmembers, bands, str(cfg.normalize)), tile=int(tiling.tile),
                          overlap=int(tiling.overlap), context=int(tiling.context), blend=tiling.blend,
                          batch_size=int(tiling.batch_size), fill_missing=False, keep_nodata=True,
                          progress=bool(cfg.progress))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from hsi.arrays import Array, infer_ratio, like_input
 from hsi.degrade.resample import toolbox_tensor, upsample
+from hsi.pansharpen.pair import fuses_multiband
 
 
+@fuses_multiband
 def expand(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None) -> Array:
     """EXP: the MS interpolated onto the PAN grid, ignoring the PAN (the baseline of every table).
 

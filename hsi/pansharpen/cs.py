@@ -92,7 +92,10 @@ def intensity_weights(ms: torch.Tensor, pan_low: torch.Tensor) -> torch.Tensor:
     """
     rows, cols, bands = ms.shape
     design = torch.cat([ms.reshape(-1, bands), torch.ones(rows * cols, 1, dtype=ms.dtype, device=ms.device)], dim=1)
-    return torch.linalg.lstsq(design, pan_low.reshape(-1, 1)).solution[:, 0]
+    # The SVD driver returns the minimum-norm solution when bands are (nearly) collinear or zero: the
+    # default QR driver's split between collinear bands then follows rounding, which differs by thread count.
+    driver = None if design.is_cuda else "gelsd"
+    return torch.linalg.lstsq(design, pan_low.reshape(-1, 1), driver=driver).solution[:, 0]
 
 
 def gsa(ms: Array, pan: Array, *, ratio: int | None = None, sensor: str | None = None) -> Array:

@@ -24,6 +24,7 @@ from hsi.arrays import Array, as_tensor, infer_ratio, like_input
 from hsi.degrade.mtf import degrade_resolution
 from hsi.degrade.resample import toolbox_tensor, upsample
 from hsi.errors import InputError, ParameterError
+from hsi.pansharpen.pair import fuses_multiband
 
 _EPS = 1e-12
 
@@ -157,6 +158,7 @@ def coupled_nmf(
     return like_input(fused, hs)
 
 
+@fuses_multiband
 def cnmf(
     ms: Array,
     pan: Array,

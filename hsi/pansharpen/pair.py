@@ -29,6 +29,14 @@ class PanPair(NamedTuple):
     ms_input: Array
 
 
+def fuses_multiband(method):
+    """Mark a method that takes a multi-band high-resolution image (``pan_band=all``: HS + MS fusion)
+    as well as a one-band PAN; the method registry (:func:`hsi.methods.fuses_multiband`) reads the mark
+    so that the job refuses ``pan_band=all`` with any other method before reading anything."""
+    method.fuses_multiband = True
+    return method
+
+
 def prepare(ms: Array, pan: Array, ratio: int | None = None, device: torch.device | str | None = None) -> PanPair:
     """Check and convert a (low-res MS, PAN) pair; see :class:`PanPair`."""
     ms_t = toolbox_tensor(ms, "ms")

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hsi.degrade.resample import upsample
-from hsi.scene import Scene
+from hsi.scene import Scene, Window
 
 #: The rule, as the pansharpen report states it.
 RULE = "a fused pixel is nodata (NaN) where its MS pixel is nodata in any band or its PAN pixel in any band used"
@@ -94,23 +94,31 @@ def _predicted_pan(ms: np.ndarray, pan: np.ndarray, masks: PairMasks, ratio: int
     return np.clip(predicted, low, high)
 
 
-def count_nodata(pair: Scene, n_ms_bands: int, ratio: int, max_bytes: int = 32 * 2**20) -> dict:
-    """Fused pixels that are nodata by the rule, and why, streamed over the (MS, folded PAN) ``pair``.
+class NodataCount:
+    """Fused pixels that are nodata by the rule, and why, counted as the tiling reads the pair.
 
-    ``pair`` is :func:`hsi.pansharpen.tile_adapter.pair_scene`'s scene: the MS bands, then each
-    PAN block as ``ratio**2 x m`` bands. Counts are PAN-grid pixels: ``ms_nodata`` those whose MS
-    pixel is nodata, ``pan_nodata`` those whose PAN pixel is, ``total`` either (the output's nodata).
+    Called (the tiling engine's ``observe``) with windows of :func:`hsi.pansharpen.tile_adapter.pair_scene`'s
+    scene, the MS bands then each PAN block as ``ratio**2 x m`` bands, that together cover it once:
+    the counts come from the fusion's own reading pass, not a second read of both inputs.
+    :meth:`counts` are PAN-grid pixels: ``ms_nodata`` those whose MS pixel is nodata, ``pan_nodata``
+    those whose PAN pixel is, ``total`` either (the output's nodata).
     """
-    ms_count = pan_count = total = 0
-    for window in pair.windows(pair.block_rows_for(max_bytes, itemsize=4)):
-        values = pair.read(window, physical=True)
-        ms_missing = ~np.isfinite(values[:, :, :n_ms_bands]).all(axis=2)
-        folded = values[:, :, n_ms_bands:].reshape(window.height, window.width, ratio * ratio, -1)
+
+    def __init__(self, n_ms_bands: int, ratio: int):
+        self.n_ms_bands, self.ratio = int(n_ms_bands), int(ratio)
+        self.ms_count = self.pan_count = self.total = 0
+
+    def __call__(self, window: Window, values: np.ndarray) -> None:
+        block = self.ratio * self.ratio
+        ms_missing = ~np.isfinite(values[:, :, : self.n_ms_bands]).all(axis=2)
+        folded = values[:, :, self.n_ms_bands:].reshape(window.height, window.width, block, -1)
         pan_missing = (~np.isfinite(folded).all(axis=3)).sum(axis=2)  # PAN pixels missing per MS pixel
-        ms_count += int(ms_missing.sum()) * ratio * ratio
-        pan_count += int(pan_missing.sum())
-        total += int(ms_missing.sum()) * ratio * ratio + int(pan_missing[~ms_missing].sum())
-    return {"total": total, "ms_nodata": ms_count, "pan_nodata": pan_count}
+        self.ms_count += int(ms_missing.sum()) * block
+        self.pan_count += int(pan_missing.sum())
+        self.total += int(ms_missing.sum()) * block + int(pan_missing[~ms_missing].sum())
+
+    def counts(self) -> dict:
+        return {"total": self.total, "ms_nodata": self.ms_count, "pan_nodata": self.pan_count}
 
 
 def complete_window(pair: Scene, size: int, max_bytes: int = 32 * 2**20) -> tuple[int, int, int, int] | None:

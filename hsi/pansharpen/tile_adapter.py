@@ -9,8 +9,12 @@ pansharpening method; the engine's ``scale=ratio`` puts the result on the PAN gr
 Each tile is fused independently, so statistics that a method estimates from the image
 (injection gains, regressions, a zero-shot network's weights) are estimated per tile: with
 tiles of a few hundred MS pixels they are local versions of the global ones, and overlapping
-tiles are blended. A scene that fits in one tile is fused in one call (no context padding),
-which gives exactly the untiled result. Tiles reach the tile function with their nodata as
+tiles are blended. Nothing is padded: a tile at the scene's border takes its context from
+inside the scene (the engine's ``edges="inside"``), so the method meets the border where an
+untiled fusion does, in PAN pixels as they are (reflecting the folded pair on the MS grid
+would mirror whole PAN blocks, each kept in its own order: a PAN no sensor saw). A scene
+that fits in one tile is fused in one call, which gives exactly the untiled result. Tiles
+reach the tile function with their nodata as
 NaN; :mod:`hsi.pansharpen.pair_nodata` decides which fused pixels are nodata and fills the
 gaps before the method sees them.
 
@@ -28,7 +32,7 @@ from typing import Callable
 import numpy as np
 
 from hsi.errors import InputError
-from hsi.pansharpen.pair_nodata import count_nodata, fill_pair, pair_masks
+from hsi.pansharpen.pair_nodata import NodataCount, fill_pair, pair_masks
 from hsi.scene import Scene, Window
 from hsi.tiling import run_tiled
 
@@ -132,7 +136,7 @@ def pansharpen_scene(
     Returns
     -------
     The tiling summary (tiles, seconds, output path) and, under ``nodata``, how many fused
-    pixels are nodata and why (:func:`hsi.pansharpen.pair_nodata.count_nodata`). The output
+    pixels are nodata and why (:class:`hsi.pansharpen.pair_nodata.NodataCount`, counted as the tiles are read). The output
     keeps the MS wavelengths, FWHM and band names, and takes the PAN's CRS and transform.
     Fused pixels without MS (any band) or PAN data are nodata (:mod:`hsi.pansharpen.pair_nodata`),
     written as NaN, the output's nodata value, whatever the inputs' fill values: a float
@@ -142,15 +146,14 @@ def pansharpen_scene(
     if pan.shape[:2] != (ms.n_rows * ratio, ms.n_cols * ratio):
         raise InputError(f"{pan.describe()}: PAN {pan.n_rows}x{pan.n_cols} is not {ratio} x the MS {ms.n_rows}x{ms.n_cols}")
     scene = pair_scene(ms, pan, ratio, pan_bands)
-    if max(ms.n_rows, ms.n_cols) <= tile:
-        context = 0  # one tile: the method sees the whole scene, as untiled
     changes = {"wavelengths_nm": ms.wavelengths_nm, "fwhm_nm": ms.fwhm_nm, "bad_bands": ms.bad_bands,
                "band_names": ms.band_names, "units": ms.units, "crs": pan.crs, "transform": pan.transform,
                "nodata": float("nan")}
     function = PansharpenTiles(method, ratio, ms.n_bands, sensor)
+    nodata = NodataCount(ms.n_bands, ratio)
     # the tiles keep their NaN (fill_missing=False): PansharpenTiles fills them by the pair's rule
     summary = run_tiled(function, scene, output, overwrite=overwrite, template_changes=changes, tile=tile,
                         overlap=overlap, context=context, scale=ratio, batch_size=1, progress=progress,
-                        fill_missing=False)
-    summary["nodata"] = count_nodata(scene, ms.n_bands, ratio)
+                        fill_missing=False, edges="inside", observe=nodata)
+    summary["nodata"] = nodata.counts()
     return summary

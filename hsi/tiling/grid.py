@@ -81,5 +81,15 @@ class TileGrid:
     def row_of_tiles(self, row_start: int) -> list[Window]:
         return [Window(row_start, c, self.tile_rows, self.tile_cols) for c in self.col_starts]
 
+    def owned(self, window: Window) -> Window:
+        """The part of tile ``window`` no earlier tile owns: from its start to the next tile's start (or
+        the scene's end) on each axis. The tiles' owned parts partition the scene."""
+        def span(start: int, starts: list[int], length: int) -> int:
+            later = [s for s in starts if s > start]
+            return (later[0] if later else length) - start
+
+        return Window(window.row, window.col, span(window.row, self.row_starts, self.n_rows),
+                      span(window.col, self.col_starts, self.n_cols))
+
     def __len__(self) -> int:
         return len(self.row_starts) * len(self.col_starts)

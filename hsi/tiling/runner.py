@@ -3,9 +3,12 @@
 Memory is bounded by one strip of accumulated output (tile height x scene width x
 output bands, float32) plus one batch of tiles, whatever the scene size.
 
-Each tile is read with ``context`` extra pixels on every side (reflect-padded beyond the
-scene border) that are cropped from the result, so a local operator whose support fits
-in the context gives exactly the untiled answer; overlapping tiles are blended with
+Each tile is read with ``context`` extra pixels on every side that are cropped from the
+result, so a local operator whose support fits in the context gives exactly the untiled
+answer. At the scene border the context is either reflect-padded (``edges="reflect"``:
+exact for operators that reflect at borders themselves) or taken from inside the scene
+(``edges="inside"``: the read window is shifted inwards, so a border tile sees the border
+as an untiled run does, whatever the operator does there); overlapping tiles are blended with
 weights from :mod:`hsi.tiling.windows`. Nodata/NaN pixels are filled with the tile's
 band means before the function sees them and are nodata again in the output.
 """
@@ -60,27 +63,55 @@ def as_tile_function(fn) -> TileFunction:
     return fn
 
 
-def _read_with_context(scene: Scene, window: Window, context: int, fill: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Physical pixels of ``window`` grown by ``context`` on each side, reflect-padded; and the nodata mask.
+EDGES = ("reflect", "inside")
+
+
+def _inside_span(start: int, size: int, length: int, context: int) -> tuple[int, int]:
+    """``(begin, extent)`` of ``[start, start + size)`` grown by ``context`` on each side, shifted to
+    lie inside ``[0, length)`` (and cut to ``length``): the same extent for every tile of one size."""
+    extent = min(size + 2 * context, length)
+    return min(max(start - context, 0), length - extent), extent
+
+
+def context_window(scene: Scene, window: Window, context: int, edges: str = "reflect") -> Window:
+    """The window read for a tile: ``window`` grown by ``context`` on each side; with ``edges="inside"``
+    shifted (and cut) to lie inside the scene, with ``"reflect"`` possibly reaching beyond it."""
+    if edges == "reflect":
+        return Window(window.row - context, window.col - context, window.height + 2 * context, window.width + 2 * context)
+    row, height = _inside_span(window.row, window.height, scene.n_rows, context)
+    col, width = _inside_span(window.col, window.width, scene.n_cols, context)
+    return Window(row, col, height, width)
+
+
+def _read_with_context(scene: Scene, window: Window, context: int, fill: bool = True, edges: str = "reflect",
+                       observe: Callable[[Window, np.ndarray], None] | None = None,
+                       owned: Window | None = None) -> tuple[np.ndarray, np.ndarray, Window]:
+    """Physical pixels of :func:`context_window` (reflect-padded where it leaves the scene), the nodata
+    mask of ``window`` itself, and where ``window`` lies in the pixels read (a window of them).
 
     With ``fill`` missing values are replaced by the tile's band means; without, they stay NaN
-    (for methods that fill them, e.g. inpainting).
+    (for methods that fill them, e.g. inpainting). ``observe(owned, pixels)`` first sees the
+    physical pixels of ``owned`` (a part of ``window``) as read, NaN nodata included.
     """
-    grown = Window(window.row - context, window.col - context, window.height + 2 * context, window.width + 2 * context)
+    grown = context_window(scene, window, context, edges)
     inside = grown.clip(scene.n_rows, scene.n_cols)
     pixels = scene.read(inside, physical=True)
+    if observe is not None:
+        top, left = owned.row - inside.row, owned.col - inside.col
+        observe(owned, pixels[top: top + owned.height, left: left + owned.width])
     pad = ((inside.row - grown.row, grown.row + grown.height - inside.row - inside.height),
            (inside.col - grown.col, grown.col + grown.width - inside.col - inside.width), (0, 0))
     if any(p for pair in pad for p in pair):
         mode = "reflect" if min(pixels.shape[:2]) > 1 else "edge"
         pixels = np.pad(pixels, pad, mode=mode)
     missing = ~np.isfinite(pixels)
+    own = Window(window.row - grown.row, window.col - grown.col, window.height, window.width)
     if fill and missing.any():
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # bands with no value in this tile: filled with 0
             means = np.nanmean(np.where(missing, np.nan, pixels).reshape(-1, pixels.shape[2]), axis=0)
         pixels = np.where(missing, np.nan_to_num(means, nan=0.0)[None, None, :], pixels)
-    return pixels.astype(np.float32, copy=False), missing.all(axis=2)
+    return pixels.astype(np.float32, copy=False), missing.all(axis=2)[own.rows, own.cols], own
 
 
 def output_template(scene: Scene, n_bands: int, dtype=np.float32, scale: int = 1, **changes) -> Scene:
@@ -133,6 +164,14 @@ class TiledRunner:
         or a ``torch.nn.Module`` on ``(n, bands, rows, cols)``. Must be picklable for Dask.
     tile, overlap : tile size and minimum overlap between neighbouring tiles, in input pixels.
     context : extra input pixels read around each tile and cropped from the result.
+    edges : ``reflect`` (default): context beyond the scene border is reflect-padded; ``inside``:
+        a border tile's context comes from inside the scene (its read window shifted inwards),
+        so the method sees the scene's border as an untiled run does.
+    observe : ``observe(window, pixels)``, called as each tile is read with the part of the scene
+        it owns (:meth:`TileGrid.owned`: every input pixel exactly once over a run) and its
+        physical pixels as read, NaN nodata included: a reduction over the scene (nodata counts)
+        in the same pass instead of a second read. Called in the reading thread, one tile at a
+        time; a resumed run observes only the tile rows it runs.
     blend : ``hann`` | ``gaussian`` | ``constant`` weights across overlaps.
     batch_size : tiles per call of ``fn``.
     scale : output pixels per input pixel (super-resolution); the output transform is scaled.
@@ -149,16 +188,19 @@ class TiledRunner:
 
     def __init__(self, fn, *, tile: int = 256, overlap: int = 32, context: int = 0, blend: str = "hann",
                  batch_size: int = 4, scale: int = 1, prefetch: bool = True, progress: bool = True,
-                 fill_missing: bool = True, keep_nodata: bool = True, executor=None):
+                 fill_missing: bool = True, keep_nodata: bool = True, executor=None, edges: str = "reflect",
+                 observe: Callable[[Window, np.ndarray], None] | None = None):
         if int(scale) != scale or scale < 1:
             raise ParameterError(f"scale must be a positive integer, got {scale}")
+        if edges not in EDGES:
+            raise ParameterError(f"edges must be one of {', '.join(EDGES)}, got {edges!r}")
         if context < 0 or batch_size < 1:
             raise ParameterError(f"context must be >= 0 and batch_size >= 1, got {context}, {batch_size}")
         self.fn = as_tile_function(fn)
         self.tile, self.overlap, self.context, self.blend = int(tile), int(overlap), int(context), blend
         self.batch_size, self.scale, self.prefetch, self.progress = int(batch_size), int(scale), prefetch, progress
         self.fill_missing, self.keep_nodata = bool(fill_missing), bool(keep_nodata)
-        self.executor = executor
+        self.executor, self.edges, self.observe = executor, edges, observe
         blend_weights(4, 4, 1, blend)  # validates the kind early
 
     # --- public -----------------------------------------------------------------------
@@ -169,7 +211,8 @@ class TiledRunner:
     def settings(self) -> dict:
         """What determines the output besides the scene and the function (for resume checks)."""
         return {"tile": self.tile, "overlap": self.overlap, "context": self.context, "blend": self.blend,
-                "scale": self.scale, "fill_missing": self.fill_missing, "keep_nodata": self.keep_nodata}
+                "scale": self.scale, "fill_missing": self.fill_missing, "keep_nodata": self.keep_nodata,
+                **({"edges": self.edges} if self.edges != "reflect" else {})}
 
     def run(self, scene: Scene, sink: Callable[[Window, np.ndarray, np.ndarray], None], *, rows_done: int = 0) -> dict:
         """Run over ``scene`` and hand each finished strip to ``sink(window, values, nodata_mask)``.
@@ -198,18 +241,18 @@ class TiledRunner:
             step = len(windows) if self.executor is not None else self.batch_size
             for k in range(0, len(windows), step):
                 items.append((i, r0, windows[k:k + step], k + step >= len(windows)))
-        read = lambda item: self._read_batches(scene, item[2])  # noqa: E731
+        read = lambda item: self._read_batches(scene, item[2], grid)  # noqa: E731
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(read, items[0]) if self.prefetch else None
             for j, (i, r0, windows, row_complete) in enumerate(items):
                 batches = pending.result() if self.prefetch else read(items[j])
                 if self.prefetch and j + 1 < len(items):
                     pending = pool.submit(read, items[j + 1])
-                outputs = self._apply([stacked for stacked, _ in batches])
+                outputs = self._apply([(stacked, owns) for stacked, _, owns in batches])
                 if strip is None:
                     strip = _Strip(grid.tile_rows * s, scene.n_cols * s, outputs[0].shape[2])
                     strip.start = r0 * s
-                missing = [mask for _, masks in batches for mask in masks]
+                missing = [mask for _, masks, _ in batches for mask in masks]
                 for window, output, mask in zip(windows, outputs, missing):
                     self._accumulate(strip, window, output, mask, weights)
                 n_tiles += len(outputs)
@@ -233,47 +276,53 @@ class TiledRunner:
                 "resumed_from_row": rows_done, **self.settings()}
 
     # --- steps ----------------------------------------------------------------------------
-    def _read_batches(self, scene: Scene, windows: list[Window]) -> list[tuple[np.ndarray, list[np.ndarray]]]:
-        """Tiles of ``windows`` read straight into stacked batches of ``batch_size``, with their nodata masks.
+    def _read_batches(self, scene: Scene, windows: list[Window], grid: TileGrid) -> list[tuple[np.ndarray, list, list]]:
+        """Tiles of ``windows`` read straight into stacked batches of ``batch_size``, with their nodata
+        masks and where each window lies in its tile (see :func:`_read_with_context`).
 
         Each tile is copied into its batch as soon as it is read, so reading holds one batch
         plus one tile, not a list of tiles and their stacked copy.
         """
         batches = []
         for first in range(0, len(windows), self.batch_size):
-            group, stacked, masks = windows[first:first + self.batch_size], None, []
+            group, stacked, masks, owns = windows[first:first + self.batch_size], None, [], []
             for k, window in enumerate(group):
-                pixels, missing = _read_with_context(scene, window, self.context, self.fill_missing)
+                pixels, missing, own = _read_with_context(scene, window, self.context, self.fill_missing, self.edges,
+                                                          self.observe, grid.owned(window))
                 if stacked is None:
                     stacked = np.empty((len(group),) + pixels.shape, np.float32)
                 stacked[k] = pixels
                 masks.append(missing)
+                owns.append(own)
                 del pixels
-            batches.append((stacked, masks))
+            batches.append((stacked, masks, owns))
         return batches
 
-    def _apply(self, batches: list[np.ndarray]) -> list[np.ndarray]:
-        s, c = self.scale, self.context
+    def _apply(self, batches: list[tuple[np.ndarray, list[Window]]]) -> list[np.ndarray]:
+        """``fn`` on each ``(batch, owns)``; each tile's result cropped to its own window (``owns``: where
+        each tile's window lies in it, input pixels)."""
+        s = self.scale
         outputs = []
         if self.executor is None:
-            results = (self.fn(batch) for batch in batches)
+            results = (self.fn(batch) for batch, _ in batches)
         else:
             futures = [self.executor.submit(self.fn, batch, pure=False) if _is_dask(self.executor)
-                       else self.executor.submit(self.fn, batch) for batch in batches]
+                       else self.executor.submit(self.fn, batch) for batch, _ in batches]
             results = (future.result() for future in futures)
-        for batch, result in zip(batches, results):
+        for (batch, owns), result in zip(batches, results):
             result = np.asarray(result, dtype=np.float32)
             expected = (batch.shape[0], batch.shape[1] * s, batch.shape[2] * s)
             if result.ndim != 4 or result.shape[:3] != expected:
                 raise ParameterError(
                     f"tile function returned shape {result.shape}; expected {expected + ('bands',)} for scale {s}"
                 )
-            outputs.extend(result[:, c * s: result.shape[1] - c * s, c * s: result.shape[2] - c * s])
+            for tile, own in zip(result, owns):
+                outputs.append(tile[own.row * s: (own.row + own.height) * s, own.col * s: (own.col + own.width) * s])
         return outputs
 
     def _accumulate(self, strip: _Strip, window: Window, output: np.ndarray, missing: np.ndarray,
                     weights: np.ndarray) -> None:
-        s, c = self.scale, self.context
+        s = self.scale
         rows = slice(window.row * s - strip.start, (window.row + window.height) * s - strip.start)
         cols = slice(window.col * s, (window.col + window.width) * s)
         strip.values[rows, cols] += output * weights[:, :, None]
@@ -281,7 +330,7 @@ class TiledRunner:
         if not self.keep_nodata:
             strip.empty[rows, cols] = False
             return
-        valid = ~missing[c: missing.shape[0] - c, c: missing.shape[1] - c]
+        valid = ~missing  # the window's own pixels (cropped when read)
         if s > 1:
             valid = valid.repeat(s, axis=0).repeat(s, axis=1)
         strip.empty[rows, cols] &= ~valid

@@ -39,6 +39,34 @@ def sample_pixels(scene: Scene, bands: np.ndarray, n_pixels: int, rng: np.random
     return pixels
 
 
+def sample_neighbour_pairs(
+    scene: Scene, bands: np.ndarray, n_pairs: int, rng: np.random.Generator, block_rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``n_pairs`` pairs of valid, adjacent pixels ``(first, second)``, each (n, bands).
+
+    Horizontal and vertical neighbours inside each block of ``block_rows`` rows, each kept
+    with one probability while the scene streams (as :func:`sample_pixels`), then the surplus
+    dropped at random. Their differences estimate the noise covariance (shift differences),
+    which spatial statistics such as the MNF endmember count need and scattered pixels cannot give.
+    """
+    total = 2 * scene.n_rows * scene.n_cols
+    keep_probability = min(1.0, 1.5 * n_pairs / total)
+    firsts, seconds = [], []
+    for window in scene.windows(block_rows):
+        block = scene.read(window, bands=bands, physical=True)
+        valid = np.isfinite(block).all(axis=2)
+        for first, second, both in ((block[:, :-1], block[:, 1:], valid[:, :-1] & valid[:, 1:]),
+                                    (block[:-1], block[1:], valid[:-1] & valid[1:])):
+            pick = both & (rng.random(both.shape) < keep_probability)
+            firsts.append(first[pick])
+            seconds.append(second[pick])
+    first, second = np.concatenate(firsts), np.concatenate(seconds)
+    if first.shape[0] > n_pairs:
+        chosen = rng.choice(first.shape[0], n_pairs, replace=False)
+        first, second = first[chosen], second[chosen]
+    return first, second
+
+
 def sample_blocks(
     scene: Scene,
     n_pixels: int = 200_000,

@@ -6,7 +6,10 @@ the benchmark never branch on the method name:
 - ``extract(pixels, n_endmembers, rng=...)`` returns endmembers (bands, k), or
   ``(endmembers, abundances)`` for blind methods;
 - ``abundances(pixels, endmembers)`` returns (n_pixels, k); it is what the job streams
-  over the scene window by window after the endmembers were learnt on a sample.
+  over the scene window by window after the endmembers were learnt on a sample. A step
+  that learns from the scene (``fit(pixels, endmembers)``, e.g.
+  :class:`hsi.unmix.scaled.ScaledAbundances`) is fitted once on that sample first, so every
+  window is unmixed by the same model.
 
 Library methods (SUnSAL, CLSUnSAL) have no extraction step (``extract=None``): their
 "endmembers" are the members of a spectral library given by the user.
@@ -80,16 +83,31 @@ class Unmixer:
         result = self._extract(pixels, n_endmembers, rng, image_shape, fit_record)
         return result[0] if isinstance(result, tuple) else result
 
-    def __call__(self, pixels: Array, n_endmembers: int, rng=None, image_shape=None):
-        """``(endmembers (bands, k), abundances (n_pixels, k))`` for in-memory pixels.
+    def abundance_step(self, pixels: Array, endmembers: Array) -> tuple[Callable[..., Any], dict | None]:
+        """The abundance function to apply to every pixel, and what the report says of it.
+
+        Steps with a ``fit(pixels, endmembers)`` are fitted on ``pixels`` (the job's sample);
+        others are returned as they are (record None).
+        """
+        fit = getattr(self.abundances, "fit", None)
+        if fit is None:
+            return self.abundances, None
+        fitted = fit(pixels, endmembers)
+        return fitted, fitted.record()
+
+    def unmix(self, pixels: Array, n_endmembers: int, rng=None, image_shape=None):
+        """``(endmembers (bands, k), abundances (n_pixels, k), abundance record or None)`` for in-memory pixels.
 
         ``image_shape`` (rows, cols) says the pixels are a whole image in row-major order;
-        spatial methods (SS-NMF, RLSU, CNNAEU) then use the pixel grid.
+        spatial methods (SS-NMF, RLSU, CNNAEU) then use the pixel grid. The record is what the
+        abundance step learnt from the pixels (see :meth:`abundance_step`).
         """
         result = self._extract(pixels, n_endmembers, rng, image_shape)
-        if isinstance(result, tuple):
-            endmembers = result[0]
-        else:
-            endmembers = result
+        endmembers = result[0] if isinstance(result, tuple) else result
         endmembers = like_input(as_tensor(endmembers), pixels)
-        return endmembers, self.abundances(pixels, endmembers)
+        step, record = self.abundance_step(pixels, endmembers)
+        return endmembers, step(pixels, endmembers), record
+
+    def __call__(self, pixels: Array, n_endmembers: int, rng=None, image_shape=None):
+        """``(endmembers (bands, k), abundances (n_pixels, k))``: :meth:`unmix` without the record."""
+        return self.unmix(pixels, n_endmembers, rng, image_shape)[:2]

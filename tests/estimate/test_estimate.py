@@ -126,3 +126,76 @@ def test_block_noise_is_one_estimate_shared_by_the_restore_adapters_and_the_diff
     pixels = blocks.reshape(-1, blocks.shape[-1])
     floor = 1e-3 * float(np.abs(pixels).max())
     assert np.array_equal(scene_noise_std(blocks, pixels), np.maximum(estimate, floor).astype(np.float64))
+
+
+def _mixture_cube(n_materials, seed, *, coloured_noise=False, brightness=0.0, rows=64, cols=64, bands=80, sigma=0.004):
+    """Patchy mixtures of ``n_materials`` smooth spectra (abundances: softmax of smooth random fields),
+    optionally with a smooth per-pixel brightness factor and with noise correlated between
+    neighbouring bands whose level rises threefold across the range (coloured noise)."""
+    from scipy.ndimage import gaussian_filter, gaussian_filter1d
+
+    rng = np.random.default_rng(seed)
+    grid = np.linspace(0, 1, bands)
+    endmembers = np.stack([0.15 + sum(0.3 * rng.uniform(0.3, 1) * np.exp(-((grid - c) ** 2) / 0.01)
+                                      for c in rng.uniform(0, 1, 3)) for _ in range(n_materials)], axis=1)
+    fields = np.stack([gaussian_filter(rng.standard_normal((rows, cols)), 4) for _ in range(n_materials)], axis=-1)
+    abundances = np.exp(8 * fields)
+    abundances /= abundances.sum(axis=-1, keepdims=True)
+    clean = abundances @ endmembers.T
+    if brightness:
+        field = gaussian_filter(rng.standard_normal((rows, cols)), 6)
+        clean = clean * np.exp(brightness * field / field.std())[..., None]
+    noise = rng.standard_normal(clean.shape)
+    if coloured_noise:
+        noise = gaussian_filter1d(noise, 2.0, axis=2)
+        noise = noise / noise.std() * (0.5 + 1.5 * grid)
+    return clean + sigma * noise
+
+
+@pytest.mark.parametrize("coloured", [False, True], ids=["white", "coloured"])
+@pytest.mark.parametrize("brightness", [0.0, 0.3], ids=["fixed", "brightness"])
+@pytest.mark.parametrize("n_materials", [3, 6])
+def test_mnf_dimension_counts_the_materials_under_coloured_noise_and_brightness_changes(n_materials, brightness,
+                                                                                           coloured):
+    from hsi.estimate import mnf_dimension, shift_differences
+
+    cube = _mixture_cube(n_materials, seed=n_materials, coloured_noise=coloured, brightness=brightness)
+    pixels = cube.reshape(-1, cube.shape[2])
+    assert mnf_dimension(pixels, shift_differences(cube)) == n_materials
+    assert mnf_dimension(torch.as_tensor(pixels), shift_differences(torch.as_tensor(cube))) == n_materials
+
+
+def test_regression_based_counts_fail_where_the_noise_is_coloured_and_mnf_does_not():
+    """Noise correlated between neighbouring bands is partly predicted by the other bands, so
+    HySime's regression noise estimate misses it and counts noise as signal; NWHFC over-counts
+    too. Differences of neighbouring pixels see the whole noise covariance."""
+    from hsi.estimate import mnf_dimension, shift_differences
+
+    cube = _mixture_cube(4, seed=0, coloured_noise=True)
+    pixels = cube.reshape(-1, cube.shape[2])
+    noise, cov = estimate_noise_regression(pixels)
+    assert hysime(pixels, noise, cov)[0] > 10
+    assert hfc(pixels, noise_whitened=True) > 6
+    assert mnf_dimension(pixels, shift_differences(cube)) == 4
+
+
+def test_mnf_dimension_finds_nothing_in_pure_noise_and_refuses_too_few_pixels():
+    from hsi.errors import TooFewPixelsError
+    from hsi.estimate import mnf_dimension, shift_differences
+
+    noise = np.random.default_rng(5).standard_normal((64, 64, 40))
+    assert mnf_dimension(noise.reshape(-1, 40), shift_differences(noise)) == 0
+    small = noise[:5, :5]
+    with pytest.raises(TooFewPixelsError, match="more pixels than bands"):
+        mnf_dimension(small.reshape(-1, 40), shift_differences(small))
+
+
+def test_shift_differences_pair_right_and_lower_neighbours_and_skip_fill_values():
+    from hsi.estimate import shift_differences
+
+    cube = np.arange(12, dtype=np.float64).reshape(3, 4, 1) * np.ones(2)
+    differences = shift_differences(cube)
+    assert differences.shape == (3 * 3 + 2 * 4, 2)
+    assert set(np.unique(differences[:, 0])) == {1.0, 4.0}
+    cube[1, 1, 1] = np.nan  # a fill value ends the four pairs it belongs to, no more
+    assert shift_differences(cube).shape == (17 - 4, 2)

@@ -12,7 +12,7 @@ from hsi.io import open_scene, save_scene
 from hsi.jobs.run import run_job
 from hsi.pansharpen.pair_nodata import fill_pair, pair_masks
 from hsi.pansharpen.tile_adapter import PansharpenTiles, fold_pan
-from hsi.scene import Scene
+from hsi.scene import ArrayReader, Scene
 
 FILL = -9999.0
 WAVELENGTHS = np.array([480.0, 560.0, 660.0, 830.0])
@@ -188,17 +188,34 @@ def test_with_several_high_resolution_bands_a_pixel_missing_in_any_is_nodata():
     assert filled[5, 7, 0] == high[5, 7, 0] and 0.5 * pan.min() <= filled[5, 7, 1] <= 0.5 * pan.max()
 
 
-def test_nodata_count_streams_and_counts_a_pixel_missing_in_both_once():
-    from hsi.pansharpen.pair_nodata import count_nodata
-    from hsi.pansharpen.tile_adapter import pair_scene
+class CountingReader(ArrayReader):
+    """An in-memory reader that counts the pixels read from it."""
+
+    def __init__(self, array: np.ndarray):
+        super().__init__(array)
+        self.pixels = 0
+
+    def read(self, window, bands):
+        self.pixels += window.height * window.width
+        return super().read(window, bands)
+
+
+@pytest.mark.parametrize("tiling", [{"tile": 16, "overlap": 0}, {"tile": 6, "overlap": 2, "context": 3}, {"tile": 5, "overlap": 1, "context": 0}])
+def test_nodata_counts_come_from_the_fusion_pass_counting_a_pixel_missing_in_both_once(tmp_path, tiling):
+    """The counts are made as the tiles are read (each pixel once however the tiles overlap), not by a
+    second read of both inputs: in one tile the PAN is read exactly once."""
+    from hsi.pansharpen.baseline import expand
+    from hsi.pansharpen.tile_adapter import pansharpen_scene
 
     ms, pan = _pair(side=64)
     ms[0:2, 0:3, 1] = np.nan  # 6 MS pixels: 96 fused pixels
     pan[0:4, 0:20] = np.nan  # 80 PAN pixels, 48 of them under the missing MS
-    pair = pair_scene(Scene.from_array(ms), Scene.from_array(pan), 4)
-    expected = {"total": 96 + 32, "ms_nodata": 96, "pan_nodata": 80}
-    assert count_nodata(pair, 4, 4) == expected
-    assert count_nodata(pair, 4, 4, max_bytes=1) == expected  # one MS row at a time
+    reader = CountingReader(pan[:, :, None])
+    summary = pansharpen_scene(expand, Scene.from_array(ms), Scene(reader), tmp_path / "f.npy", ratio=4, **tiling)
+    assert summary["nodata"] == {"total": 96 + 32, "ms_nodata": 96, "pan_nodata": 80}
+    assert np.isnan(np.load(tmp_path / "f.npy")).all(axis=2).sum() == 96 + 32
+    if summary["tiles"] == 1:
+        assert reader.pixels == pan.size
 
 
 def test_complete_window_is_the_central_one_when_complete_and_avoids_a_pan_gap():

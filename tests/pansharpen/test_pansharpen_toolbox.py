@@ -201,3 +201,18 @@ def test_toolbox_mtf_filters_reach_094_of_their_nominal_gain_and_hsi_the_gain(ga
     toolbox, ours = mtf_filter(gain, RATIO), mtf_kernel(gain, RATIO)
     assert 0.93 < float((toolbox * wave).sum() / toolbox.sum()) / gain < 0.96
     assert float((ours * wave).sum()) == pytest.approx(gain, abs=1e-9)
+
+
+def test_gsa_weights_of_collinear_or_zero_bands_are_the_minimum_norm_split():
+    """Collinear and all-zero MS bands leave GSA's regression rank-deficient; the weights are the
+    minimum-norm solution (equal shares of duplicated bands, nothing on a zero band), not a split that
+    follows rounding (the QR driver's split changed with the thread count and moved ERGAS by 0.7 %)."""
+    import torch
+
+    from hsi.pansharpen.cs import intensity_weights
+
+    rng = np.random.default_rng(0)
+    image = torch.as_tensor(1.0 + rng.random((32, 32)))
+    ms = torch.stack([image, image, torch.zeros_like(image)], dim=2)
+    weights = intensity_weights(ms, 0.6 * image + 0.1)
+    np.testing.assert_allclose(weights.numpy(), [0.3, 0.3, 0.0, 0.1], atol=1e-9)

@@ -43,3 +43,19 @@ def test_sample_blocks_reads_whole_small_scenes_and_blocks_of_large_ones():
     blocks = sample_blocks(Scene.from_array(np.ones((200, 200, 2), np.float32)), n_pixels=1024, size=16,
                            rng=np.random.default_rng(0))
     assert blocks.shape == (4, 16, 16, 2)
+
+
+def test_neighbour_pairs_are_adjacent_valid_pixels_from_the_whole_scene():
+    from hsi.tiling.sampling import sample_neighbour_pairs
+
+    scene, values = _scene_with_holes()  # band 0 holds the pixel's index row * 40 + col
+    first, second = sample_neighbour_pairs(scene, np.arange(3), 800, np.random.default_rng(0), block_rows=8)
+    assert first.shape == second.shape == (800, 3)
+    assert np.isfinite(first).all() and np.isfinite(second).all()  # no pair touching a row with NaN
+    step = second[:, 0] - first[:, 0]
+    assert set(np.unique(step)) == {1.0, 40.0}  # right-hand and lower neighbours, both kinds drawn
+    right = step == 1.0
+    assert np.all(first[right, 0] // 40 == second[right, 0] // 40)  # a right neighbour is on the same row
+    rows = first[:, 0] // 40
+    assert rows.min() < 10 and rows.max() > 50
+    assert len(np.unique(first[:, 0] * 2 + (step == 40))) == 800  # without replacement

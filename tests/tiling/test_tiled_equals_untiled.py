@@ -68,6 +68,41 @@ def test_convolution_without_context_has_bounded_seams(rng):
     assert np.max(np.abs(exact - untiled)[4:-4, 4:-4]) < 1e-5
 
 
+@pytest.mark.parametrize("shape", [(48, 48, 4), (37, 21, 4), (30, 17, 4)])
+def test_context_from_inside_the_scene_is_exact_at_the_border_too(rng, shape):
+    """edges="inside": a border tile takes its context from inside the scene, so a net that pads each
+    layer itself (which no padding of the input reproduces) is exact everywhere, odd shapes and a side
+    shorter than tile + 2 x context included; reflect-padding the input is not, at the border."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 5, padding=2, padding_mode="zeros"), torch.nn.ReLU(),
+                              torch.nn.Conv2d(8, 4, 5, padding=2, padding_mode="reflect"))
+    cube = rng.normal(size=shape).astype(np.float32)
+    with torch.no_grad():
+        untiled = net(torch.from_numpy(cube.transpose(2, 0, 1))[None])[0].numpy().transpose(1, 2, 0)
+    inside = run_tiled_array(net, cube, tile=16, overlap=4, context=4, edges="inside", batch_size=3)
+    assert np.max(np.abs(inside - untiled)) < 1e-5
+    reflected = run_tiled_array(net, cube, tile=16, overlap=4, context=4, batch_size=3)
+    assert np.max(np.abs(reflected - untiled)) > 1e-2
+
+
+@pytest.mark.parametrize("shape,tile,overlap", [((37, 53, 2), 16, 4), ((8, 9, 2), 100, 10), ((64, 30, 2), 7, 3)])
+@pytest.mark.parametrize("edges", ["reflect", "inside"])
+def test_observe_sees_every_pixel_exactly_once_as_read(rng, shape, tile, overlap, edges):
+    """observe= gets each tile's owned part with its pixels as read (NaN kept, before any fill): over a
+    run the parts cover the scene once, however the tiles overlap."""
+    cube = rng.normal(size=shape).astype(np.float32)
+    cube[3, 2] = np.nan
+    seen, values = np.zeros(shape[:2], int), np.zeros(shape, np.float32)
+
+    def observe(window, pixels):
+        seen[window.rows, window.cols] += 1
+        values[window.rows, window.cols] = pixels
+
+    run_tiled_array(plus_one, cube, tile=tile, overlap=overlap, context=2, edges=edges, batch_size=2, observe=observe)
+    assert (seen == 1).all()
+    np.testing.assert_array_equal(values, cube)
+
+
 def test_super_resolution_scales_grid_and_transform(tmp_path, rng):
     cube = rng.normal(size=(13, 11, 2)).astype(np.float32)
     scene = open_scene(save_scene(Scene.from_array(cube, transform=Affine(30, 0, 1000, 0, -30, 2000)), tmp_path / "a.tif"))

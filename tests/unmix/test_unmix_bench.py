@@ -69,4 +69,17 @@ def test_count_table_sets_the_automatic_count_beside_the_reference_count(shared_
     # synthetic linear mixtures with white noise: HySime finds the count exactly
     assert rows["emitlib_k5"]["hysime"] == 5 and rows["usgs_emit_k3"]["hysime"] == 3
     assert {"hfc", "nwhfc"} <= set(rows["emitlib_k5"])
+    # the MNF count, from the cube's adjacent pixels, too
+    assert rows["emitlib_k5"]["mnf"] == 5 and rows["usgs_emit_k3"]["mnf"] == 3
+    assert "sample_scene" not in rows  # the shipped sample's row comes with every scene only
     assert "count" not in run_benchmark(str(shared_data), quick=True, count=True)
+
+
+def test_count_rows_on_real_products_read_them_as_the_unmix_job_does(shared_data):
+    """No reference materials on a product: the row holds each estimator's count only."""
+    from hsi.bench.unmix import COUNT_METHODS, product_count_rows
+
+    (row,) = product_count_rows(str(shared_data), ["aviris_ng/ang20160910t185702_2rdn_img"])
+    assert row["scene"].startswith("aviris_ng/ang20160910t185702_2rdn_img: 25 x 30 x 425")
+    assert row["reference materials"] == "-"
+    assert all(2 <= row[method] <= 425 for method in COUNT_METHODS)

@@ -60,3 +60,16 @@ def test_emit_library_segments_with_variability_on_enmap_bands(shared_data):
     # Variability: the cube departs from the linear mixture of the reference far more than the noise does.
     residual = case.cube - case.abundances @ case.endmembers.T
     assert np.sqrt(np.mean(residual**2)) > 3 * np.sqrt(np.mean(case.cube**2)) * 10 ** (-40 / 20)
+
+
+def test_band_correlated_noise_keeps_the_snr_and_correlates_neighbouring_bands():
+    clean = np.full((4000, 60), 0.3)
+    noisy = add_noise(clean, 30.0, np.random.default_rng(2), band_dependent=False, band_correlation=2.0)
+    noise = noisy - clean
+    snr = 10 * np.log10(np.mean(clean**2) / np.mean(noise**2))
+    assert abs(snr - 30.0) < 0.1
+    neighbours = np.corrcoef(noise[:, 30], noise[:, 31])[0, 1]
+    assert neighbours > 0.8  # a Gaussian of 2 bands: exp(-1 / (4 * 2^2)) = 0.94
+    assert abs(np.corrcoef(noise[:, 10], noise[:, 40])[0, 1]) < 0.1
+    plain = add_noise(clean, 30.0, np.random.default_rng(2), band_dependent=False) - clean
+    assert abs(np.corrcoef(plain[:, 30], plain[:, 31])[0, 1]) < 0.1

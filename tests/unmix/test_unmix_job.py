@@ -139,10 +139,39 @@ def test_the_automatic_count_is_nwhfc_checked_by_hysime(monkeypatch, capsys):
     cfg = compose("unmix")
     assert cfg.n_endmembers == "auto" and cfg.n_endmembers_method == "nwhfc"
     estimates = {"nwhfc": 7, "hysime": 40}
-    monkeypatch.setattr(hsi.unmix.count, "estimate_n_endmembers", lambda pixels, method, false_alarm: estimates[method])
+    monkeypatch.setattr(hsi.unmix.count, "estimate_n_endmembers",
+                        lambda pixels, method, false_alarm, shift_differences: estimates[method])
     sample = np.zeros((100, 10))
     assert count_endmembers(cfg, sample, 10) == (7, "estimated by nwhfc (hysime: 40)")
     assert "warning: the endmember count estimates disagree (nwhfc 7, hysime 40)" in capsys.readouterr().out
     estimates["hysime"] = 8
     assert count_endmembers(cfg, sample, 10) == (7, "estimated by nwhfc (hysime: 8)")
+    assert "disagree" not in capsys.readouterr().out
+
+
+def test_mnf_counts_the_shipped_sample_s_five_materials_where_nwhfc_counts_three(capsys):
+    """The default (nwhfc) learns 3 endmembers on the shipped sample, which mixes 5 materials
+    (bench_results/unmix_count_s8, row sample_scene); mnf, with the noise from adjacent pixel pairs
+    that the job samples from the scene, counts 5."""
+    from hsi.config import compose
+    from hsi.io import open_scene
+    from hsi.jobs.unmix import count_endmembers, neighbour_differences
+    from hsi.settings import SAMPLE_SCENE
+    from hsi.tiling.sampling import sample_pixels
+
+    scene = open_scene(SAMPLE_SCENE)
+    bands = np.flatnonzero(~scene.bad_bands)
+    sample = sample_pixels(scene, bands, 20000, np.random.default_rng(0), scene.n_rows)
+    pairs_read = []
+
+    def differences():
+        pairs_read.append(True)
+        return neighbour_differences(cfg, scene, bands)
+
+    cfg = compose("unmix", ["n_endmembers_method=mnf"])
+    assert count_endmembers(cfg, sample, bands.size, differences) == (5, "estimated by mnf (hysime: 5)")
+    assert pairs_read == [True]
+    cfg = compose("unmix")
+    assert count_endmembers(cfg, sample, bands.size, differences) == (3, "estimated by nwhfc (hysime: 5)")
+    assert pairs_read == [True]  # the scene is read again only for a spatial count
     assert "disagree" not in capsys.readouterr().out

@@ -1,0 +1,93 @@
+"""The default's abundance step: FCLS, or the MAP under a per-pixel brightness scale learnt from the scene."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from hsi.unmix.abundance import fcls
+from hsi.unmix.scaled import ScaledAbundances, fit_scale_prior, scaled_abundances
+from tests.unmix._synthetic import synthetic_mixture
+
+
+def _brightened(scale_std, noise=0.002, seed=0, n_pixels=4000):
+    pixels, endmembers, abundances = synthetic_mixture(n_pixels=n_pixels, n_bands=60, n_endmembers=4, noise=0.0, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    scales = 1.0 + scale_std * rng.standard_normal(pixels.shape[0])
+    noisy = pixels * scales[:, None] + rng.normal(0.0, noise, pixels.shape)
+    return noisy, endmembers, abundances, scales
+
+
+def _rmse(a, b):
+    return float(np.sqrt(np.mean((np.asarray(a) - b) ** 2)))
+
+
+def test_brightness_spread_is_found_and_undone():
+    pixels, endmembers, abundances, scales = _brightened(scale_std=0.1)
+    prior = fit_scale_prior(pixels, endmembers)
+    assert prior.model == "scaled"
+    assert prior.prior_std == pytest.approx(0.1, rel=0.2)  # the spread put in, noise taken out
+    scaled, estimated_scales = scaled_abundances(pixels, endmembers, prior, return_scale=True)
+    assert np.allclose(np.asarray(scaled).sum(axis=1), 1.0)
+    assert _rmse(scaled, abundances) < 0.3 * _rmse(fcls(pixels, endmembers), abundances)
+    assert np.corrcoef(np.asarray(estimated_scales), scales)[0, 1] > 0.95
+
+
+def test_without_brightness_spread_the_step_is_fcls():
+    pixels, endmembers, abundances, _ = _brightened(scale_std=0.0, noise=0.01)
+    prior = fit_scale_prior(pixels, endmembers)
+    assert prior.model == "fcls" and prior.weight is None
+    assert prior.scale_spread == pytest.approx(prior.noise_scale_spread, rel=0.5)  # the scales spread by noise alone
+    np.testing.assert_array_equal(np.asarray(ScaledAbundances()(pixels, endmembers)), np.asarray(fcls(pixels, endmembers)))
+
+
+def test_the_fitted_step_is_picklable_and_unmixes_windows_as_the_whole():
+    pixels, endmembers, _, _ = _brightened(scale_std=0.1)
+    fitted = pickle.loads(pickle.dumps(ScaledAbundances().fit(pixels, endmembers)))
+    whole = np.asarray(fitted(pixels, endmembers))
+    halves = np.concatenate([np.asarray(fitted(part, endmembers)) for part in np.array_split(pixels, 3)])
+    np.testing.assert_allclose(halves, whole, atol=1e-12)
+
+
+def test_the_default_method_reports_its_abundance_model():
+    from hsi import methods
+
+    pixels, endmembers, abundances, _ = _brightened(scale_std=0.1)
+    method = methods.load("unmix", "edaa_pp_uniform")
+    step, record = method.abundance_step(pixels, endmembers)
+    assert record["abundance_model"] == "scaled" and record["prior_std"] > 0.05
+    assert _rmse(step(pixels, endmembers), abundances) < 0.3 * _rmse(fcls(pixels, endmembers), abundances)
+
+
+def test_the_unmix_job_streams_the_model_fitted_on_its_sample(tmp_path):
+    import json
+
+    from hsi.cli import main
+    from hsi.io import save_scene
+    from hsi.sample_scene import make_sample_scene
+
+    sample = make_sample_scene(n_rows=48, n_cols=40, seed=3)
+    rng = np.random.default_rng(0)
+    scales = 1.0 + 0.1 * rng.standard_normal(sample.cube.shape[:2])
+    cube = (sample.cube * scales[..., None] + rng.normal(0.0, 0.002, sample.cube.shape)).astype(np.float32)
+    path = save_scene(sample.to_scene().with_array(cube), tmp_path / "bright.tif")
+    out = tmp_path / "run"
+    assert main(["unmix", f"input={path}", f"output={out}", "n_endmembers=5", "sample_pixels=500", "quicklook=false",
+                 "progress=false"]) == 0
+    results = json.loads((out / "abundances_report.json").read_text())["results"]
+    assert results["fit"]["abundances"]["abundance_model"] == "scaled"
+    # every pixel is reconstructed as its scale times the mixture: the error is the noise, not the brightness
+    assert results["reconstruction_rmse"]["median"] < 0.006
+
+
+def test_in_memory_unmixing_says_which_abundance_model_it_used():
+    from hsi import methods
+    from hsi.bench.unmix import abundance_model_label
+
+    pixels, _, _, _ = _brightened(scale_std=0.1, n_pixels=1000)
+    _, estimated, record = methods.load("unmix", "edaa_pp_uniform").unmix(pixels, 4, rng=0)
+    assert record["abundance_model"] == "scaled"
+    assert abundance_model_label(record).startswith("scaled (scale spread 0.")
+    assert np.allclose(np.asarray(estimated).sum(axis=1), 1.0) and np.asarray(estimated).min() >= 0
+    _, _, fixed = methods.load("unmix", "vca_fcls").unmix(pixels, 4, rng=0)
+    assert fixed is None and abundance_model_label(fixed) == "fixed"
