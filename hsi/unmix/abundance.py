@@ -185,6 +185,10 @@ def fcls_stack(pixels: Array, endmembers: Array, *, max_iter: int | None = None,
     Returns
     -------
     abundances : (n_sets, n_pixels, n_endmembers), same kind and float dtype as ``pixels``.
+
+    References
+    ----------
+    As :func:`fcls` (Heinz & Chang 2001; Lawson & Hanson 1974).
     """
     pixels_t = as_tensor(pixels)
     endmembers_t = as_tensor(endmembers, device=pixels_t.device)
