@@ -21,15 +21,17 @@ from hsi.arrays import Array, as_tensor, like_input
 from hsi.errors import InputError, ParameterError
 from hsi.unmix.checks import check_pixels
 
-__all__ = ["ucls", "scls", "nnls", "fcls", "reconstruction_rmse"]
+__all__ = ["ucls", "scls", "nnls", "fcls", "fcls_stack", "reconstruction_rmse"]
 
 _CHUNK_PIXELS = 1 << 13  # small enough for the float64 working set to stay in cache
 # A warm-started active set does a few cheap passes whose cost is mostly per-call overhead:
 # larger chunks halve it (measured at k = 3-8 on 20,000 pixels).
 _WARM_CHUNK_PIXELS = 1 << 15
 _ENUMERATE_MAX_K = 6  # up to 63 faces: enumerating them beats the active-set loop
-# Inverting a passive set's KKT matrix once pays when it serves several rows; with about
-# one set per row (large k) each row's system is solved directly instead.
+# Inverting a passive set's full (k+1)-square KKT matrix once pays when it serves enough
+# rows: its cost times this margin (the gathers) must stay below the rows' own (s+1)-square
+# solves. With about one set per row (large k, or several problem sets batched) each row's
+# system is solved directly instead.
 _SHARED_SETS_PER_ROW = 4
 
 
@@ -163,6 +165,66 @@ def fcls(pixels: Array, endmembers: Array, *, max_iter: int | None = None, tol: 
     return _constrained(pixels, endmembers, sum_to_one=True, max_iter=max_iter, tol=tol, initial=initial)
 
 
+def fcls_stack(pixels: Array, endmembers: Array, *, max_iter: int | None = None, tol: float = 1e-10,
+               initial: Array | None = None):
+    """FCLS of the same pixels against several endmember sets at once (e.g. a blind method's restarts).
+
+    One batched active set runs over all ``n_sets x n_pixels`` problems, each row with its
+    own set's Gram matrix, so the per-iteration cost of the active-set loop (mostly fixed
+    per call once few rows are left) is paid once instead of once per set. Row for row
+    the result is :func:`fcls` of ``endmembers[s]`` (the same exact optimum).
+
+    Parameters
+    ----------
+    pixels : (n_pixels, bands) array or tensor.
+    endmembers : (n_sets, bands, n_endmembers) array or tensor.
+    max_iter, tol : as in :func:`fcls`.
+    initial : optional (n_sets, n_pixels, n_endmembers) warm start, as in :func:`fcls`.
+        Without it, ``n_endmembers <= 6`` enumerates each set's faces.
+
+    Returns
+    -------
+    abundances : (n_sets, n_pixels, n_endmembers), same kind and float dtype as ``pixels``.
+
+    References
+    ----------
+    As :func:`fcls` (Heinz & Chang 2001; Lawson & Hanson 1974).
+    """
+    pixels_t = as_tensor(pixels)
+    endmembers_t = as_tensor(endmembers, device=pixels_t.device)
+    if endmembers_t.ndim != 3:
+        raise InputError(f"endmembers must be a stack (n_sets, bands, n_endmembers); got shape {tuple(endmembers_t.shape)}")
+    n_sets, _, k = endmembers_t.shape
+    for one in endmembers_t:
+        _prepare(pixels_t, one)
+    if initial is None and k <= _ENUMERATE_MAX_K:
+        out = torch.stack([as_tensor(_constrained(pixels_t, one, sum_to_one=True, max_iter=max_iter, tol=tol))
+                           for one in endmembers_t])
+        return like_input(out, pixels)
+    max_iter = 10 * k + 20 if max_iter is None else int(max_iter)
+    if max_iter < 1:
+        raise ParameterError(f"max_iter must be >= 1; got {max_iter}")
+    n = pixels_t.shape[0]
+    if initial is not None:
+        initial = as_tensor(initial, dtype=torch.float64, device=pixels_t.device)
+        if initial.shape != (n_sets, n, k):
+            raise InputError(f"initial abundances must be (n_sets, n_pixels, n_endmembers) = {(n_sets, n, k)}; "
+                             f"got shape {tuple(initial.shape)}")
+    e64 = endmembers_t.to(torch.float64)
+    grams = e64.transpose(1, 2) @ e64  # (n_sets, k, k)
+    out = torch.empty(n_sets, n, k, dtype=pixels_t.dtype, device=pixels_t.device)
+    # Chunks of pixels hold every set's rows: about _WARM_CHUNK_PIXELS rows per active set.
+    size = max(1, (_WARM_CHUNK_PIXELS if initial is not None else _CHUNK_PIXELS) // n_sets)
+    for start, stop in _chunks(n, size):
+        rhs = pixels_t[start:stop].to(torch.float64) @ e64  # (n_sets, m, k), set-major rows
+        group = torch.arange(n_sets, device=pixels_t.device).repeat_interleave(stop - start)
+        start_point = None if initial is None else initial[:, start:stop].reshape(-1, k)
+        solved = _active_set(grams, rhs.reshape(-1, k), sum_to_one=True, max_iter=max_iter, tol=tol,
+                             initial=start_point, group=group)
+        out[:, start:stop] = solved.reshape(n_sets, stop - start, k).to(out.dtype)
+    return like_input(out, pixels)
+
+
 def reconstruction_rmse(pixels: Array, endmembers: Array, abundances: Array):
     """Per-pixel root-mean-square reconstruction error ``||y - E a|| / sqrt(bands)``, shape (n_pixels,)."""
     pixels_t = as_tensor(pixels)
@@ -255,16 +317,22 @@ def _best_face(faces, rhs: torch.Tensor, sum_to_one: bool) -> torch.Tensor:
     return result
 
 
-def _mask_codes(passive: torch.Tensor):
-    """Group identical passive sets: (unique masks (U, k), index of each row's mask (n,))."""
-    k = passive.shape[1]
-    if k <= 62:
+def _mask_codes(passive: torch.Tensor, group: torch.Tensor | None = None):
+    """Group identical (Gram matrix, passive set) pairs.
+
+    Returns the unique masks (U, k), each one's Gram index (U,) (zeros without ``group``)
+    and the index of each row's pair (n,).
+    """
+    n, k = passive.shape
+    group = torch.zeros(n, dtype=torch.int64, device=passive.device) if group is None else group
+    if k + int(group.max()).bit_length() <= 52:
         weights = torch.ones(k, dtype=torch.int64, device=passive.device) << torch.arange(k, device=passive.device)
-        codes = (passive.to(torch.int64) * weights).sum(dim=1)
+        # Codes below 2**53 are exact in float64, where the product is one fast matrix-vector product.
+        codes = (passive.to(torch.float64) @ weights.to(torch.float64)).to(torch.int64) + (group << k)
         unique, inverse = torch.unique(codes, return_inverse=True)
-        masks = (unique[:, None] & weights) != 0
-        return masks, inverse
-    return torch.unique(passive, dim=0, return_inverse=True)
+        return (unique[:, None] & weights) != 0, unique >> k, inverse
+    unique, inverse = torch.unique(torch.cat([group[:, None], passive.to(torch.int64)], dim=1), dim=0, return_inverse=True)
+    return unique[:, 1:] != 0, unique[:, 0], inverse
 
 
 def _kkt_inverses(gram: torch.Tensor, masks: torch.Tensor, *, sum_to_one: bool) -> torch.Tensor:
@@ -301,16 +369,21 @@ def _apply_kkt(kkt_inverse: torch.Tensor, rhs: torch.Tensor, passive: torch.Tens
     return solution[:, : rhs.shape[1]] * passive
 
 
-def _solve_on_passive(gram, rhs, passive, sum_to_one):
-    """Least-squares solution of every row on its own passive set (zero outside it)."""
-    masks, inverse = _mask_codes(passive)
-    if masks.shape[0] * _SHARED_SETS_PER_ROW < passive.shape[0]:
+def _solve_on_passive(grams, rhs, passive, sum_to_one, group=None):
+    """Least-squares solution of every row on its own passive set (zero outside it).
+
+    ``grams`` (G, k, k); ``group`` (n,) the Gram index of each row (None: all rows use ``grams[0]``).
+    """
+    k = passive.shape[1]
+    masks, mask_group, inverse = _mask_codes(passive, group)
+    row_work = int(((passive.sum(dim=1) + 1) ** 3).sum())  # each row's own (s+1)-square system
+    if masks.shape[0] * _SHARED_SETS_PER_ROW * (k + 1) ** 3 < row_work:
         # Few distinct passive sets (small k): one inverse per set, applied to all its rows.
-        kkt_inverse = _kkt_inverses(gram, masks, sum_to_one=sum_to_one)
+        kkt_inverse = _kkt_inverses(grams[mask_group], masks, sum_to_one=sum_to_one)
         return _apply_kkt(kkt_inverse[inverse], rhs, passive, sum_to_one)
     # Nearly one passive set per row (large k): each row's system is solved on its passive
     # set only, by LU, with no (rows, k+1, k+1) matrix built, inverted or gathered.
-    return _solve_kkt_rows(gram, rhs, passive, sum_to_one)
+    return _solve_kkt_rows(grams, rhs, passive, sum_to_one, group)
 
 
 def _kkt_matrices(gram: torch.Tensor, masks: torch.Tensor, *, sum_to_one: bool) -> torch.Tensor:
@@ -318,14 +391,15 @@ def _kkt_matrices(gram: torch.Tensor, masks: torch.Tensor, *, sum_to_one: bool) 
 
     Variables outside the passive set get an identity row (so they solve to 0); with
     ``sum_to_one`` a bordered row/column of ones over the passive set adds the constraint.
+    ``gram`` is one (k, k) matrix or one per mask (n_masks, k, k).
     """
     n_masks, k = masks.shape
     if sum_to_one:
         # G bordered by ones, masked as a whole: rows/columns of passive variables and the
         # multiplier's (always kept) in one pass over (n, k+1, k+1).
-        full = torch.ones(k + 1, k + 1, dtype=gram.dtype, device=gram.device)
-        full[:k, :k] = gram
-        full[k, k] = 0.0
+        full = torch.ones(*gram.shape[:-2], k + 1, k + 1, dtype=gram.dtype, device=gram.device)
+        full[..., :k, :k] = gram
+        full[..., k, k] = 0.0
         kept = torch.cat([masks, torch.ones_like(masks[:, :1])], dim=1).to(gram.dtype)
     else:
         full, kept = gram, masks.to(gram.dtype)
@@ -334,24 +408,28 @@ def _kkt_matrices(gram: torch.Tensor, masks: torch.Tensor, *, sum_to_one: bool) 
     return matrices
 
 
-def _solve_kkt_rows(gram, rhs, passive, sum_to_one):
+def _solve_kkt_rows(grams, rhs, passive, sum_to_one, group=None):
     """Each row's KKT system on its own passive set, rows of equal passive-set size batched.
 
     A row with ``s`` passive variables needs only the ``s x s`` block of ``G`` (bordered by
     ones with sum-to-one), so the rows are grouped by ``s`` and each group's blocks are
     gathered and solved by batched LU: ``O(s^3)`` per row instead of ``O(k^3)`` (abundances
-    are sparse, ``s`` is far below ``k`` when k is large).
+    are sparse, ``s`` is far below ``k`` when k is large). ``grams``, ``group`` as in
+    :func:`_solve_on_passive`.
     """
     sizes = passive.sum(dim=1)
-    # Passive indices first, in ascending order, for every row (a stable sort of the mask).
-    order = torch.argsort((~passive).to(torch.int8), dim=1, stable=True)
+    k = passive.shape[1]
+    flat_grams = grams.reshape(-1)
     solution = torch.zeros_like(rhs)
     for size in torch.unique(sizes).tolist():
         if size == 0:
             continue  # empty passive set: the zero vector (only without sum-to-one)
         rows = torch.nonzero(sizes == size).squeeze(1)
-        columns = order[rows, :size]  # (m, s)
-        block = gram[columns[:, :, None], columns[:, None, :]]  # (m, s, s)
+        # Each row's passive indices in ascending order (nonzero is row-major), (m, s).
+        columns = torch.nonzero(passive[rows])[:, 1].reshape(-1, size)
+        # The (s, s) blocks as one flat gather from the stacked Gram matrices.
+        offset = 0 if group is None else (group[rows] * (k * k))[:, None, None]
+        block = flat_grams[offset + columns[:, :, None] * k + columns[:, None, :]]  # (m, s, s)
         block_rhs = torch.gather(rhs[rows], 1, columns)
         if sum_to_one:
             block = torch.nn.functional.pad(block, (0, 1, 0, 1), value=1.0)
@@ -371,7 +449,7 @@ def _solve_batched(matrices: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     over, as in :func:`_inverse`.
     """
     solution, info = torch.linalg.solve_ex(matrices, rhs)
-    residual = (torch.einsum("nij,nj->ni", matrices, solution) - rhs).abs().amax(dim=1)
+    residual = (torch.bmm(matrices, solution[:, :, None])[:, :, 0] - rhs).abs().amax(dim=1)
     size = matrices.shape[-1]
     scale = matrices.abs().amax(dim=(-2, -1)) * solution.abs().amax(dim=1) + rhs.abs().amax(dim=1)
     bad = (info != 0) | ~torch.isfinite(residual) | (residual > 1e3 * size * torch.finfo(matrices.dtype).eps * scale)
@@ -381,27 +459,29 @@ def _solve_batched(matrices: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
 
 
 def _active_set(gram: torch.Tensor, rhs: torch.Tensor, *, sum_to_one: bool, max_iter: int, tol: float,
-                initial: torch.Tensor | None = None) -> torch.Tensor:
+                initial: torch.Tensor | None = None, group: torch.Tensor | None = None) -> torch.Tensor:
     """Lawson-Hanson for ``min 0.5 a^T G a - b^T a, a >= 0 [, sum a = 1]``; rhs (n, k) -> (n, k).
 
     ``initial`` (n, k), when given, is a warm start: any feasible point whose support is
     taken as the passive set is a valid Lawson-Hanson state (the inner step then moves it to
     the optimum on that support, dropping variables that would turn negative), so the same
     KKT point is reached; rows that are not feasible start from the best vertex.
+
+    ``gram`` is one (k, k) matrix, or a stack (G, k, k) with ``group`` (n,) naming each
+    row's matrix in ascending order (rows of one matrix contiguous): G independent problem
+    sets solved in one loop, each with the tolerance it would get on its own.
     """
     n, k = rhs.shape
     device = rhs.device
-    scale = float(gram.diagonal().abs().max()) + float(rhs.abs().max()) + 1e-300
-    dual_tol = tol * scale
-    if sum_to_one:
-        # The best single vertex is feasible and optimal on its own passive set.
-        start = torch.argmin(0.5 * gram.diagonal()[None, :] - rhs, dim=1)
-        passive = torch.nn.functional.one_hot(start, k).bool()
-        current = passive.to(rhs.dtype)
-    else:
-        passive = torch.zeros(n, k, dtype=torch.bool, device=device)
-        current = torch.zeros_like(rhs)
-    solving = torch.zeros(n, dtype=torch.bool, device=device)  # True: inner (feasibility) step due
+    grams = gram if gram.ndim == 3 else gram[None]
+    if group is None:
+        group = torch.zeros(n, dtype=torch.int64, device=device)
+    # Tolerance per problem set: its largest Gram diagonal and right-hand side.
+    rhs_max = torch.zeros(grams.shape[0], dtype=rhs.dtype, device=device).scatter_reduce(
+        0, group, rhs.abs().amax(dim=1), reduce="amax")
+    scale = grams.diagonal(dim1=-2, dim2=-1).abs().amax(dim=1) + rhs_max + 1e-300
+    dual_tol = tol * scale[group]
+    usable = None
     if initial is not None:
         start_point = initial.to(rhs.dtype).clamp_min(0.0)
         sums = start_point.sum(dim=1, keepdim=True)
@@ -410,25 +490,50 @@ def _active_set(gram: torch.Tensor, rhs: torch.Tensor, *, sum_to_one: bool, max_
             start_point = start_point / sums.clamp_min(1e-300)
         else:
             usable = torch.isfinite(sums[:, 0])
-        current = torch.where(usable[:, None], start_point, current)
-        passive = torch.where(usable[:, None], start_point > 0, passive)
-        solving = usable & passive.any(dim=1)
+    if usable is not None and bool(usable.all()):
+        current, passive = start_point, start_point > 0
+        solving = passive.any(dim=1)  # True: inner (feasibility) step due
+    else:
+        if sum_to_one:
+            # The best single vertex is feasible and optimal on its own passive set.
+            diagonal = grams.diagonal(dim1=-2, dim2=-1)[group]  # (n, k)
+            start = torch.argmin(0.5 * diagonal - rhs, dim=1)
+            passive = torch.nn.functional.one_hot(start, k).bool()
+            current = passive.to(rhs.dtype)
+        else:
+            passive = torch.zeros(n, k, dtype=torch.bool, device=device)
+            current = torch.zeros_like(rhs)
+        solving = torch.zeros(n, dtype=torch.bool, device=device)
+        if usable is not None:
+            current = torch.where(usable[:, None], start_point, current)
+            passive = torch.where(usable[:, None], start_point > 0, passive)
+            solving = usable & passive.any(dim=1)
     done = torch.zeros(n, dtype=torch.bool, device=device)
     for _ in range(max_iter):
         # Outer step (pixels whose iterate is optimal on its passive set): KKT check, add a variable.
-        rows = torch.nonzero(~done & ~solving).squeeze(1)
+        checking = ~done & ~solving
+        rows = torch.nonzero(checking).squeeze(1)
         if rows.numel():
-            a, p = current[rows], passive[rows]
-            gradient = rhs[rows] - a @ gram  # negative gradient of the objective
+            # Most rows due (after a warm start's first step): check them all in place, no gathers.
+            every = 2 * rows.numel() > n
+            a, p = (current, passive) if every else (current[rows], passive[rows])
+            gradient = ((rhs - _times_gram(a, grams, group)) if every
+                        else rhs[rows] - _times_gram(a, grams, group[rows]))  # negative gradient of the objective
             if sum_to_one:
                 multiplier = (gradient * p).sum(1, keepdim=True) / p.sum(1, keepdim=True).clamp_min(1)
                 gradient = gradient - multiplier
             gradient = gradient.masked_fill(p, -torch.inf)
             best, best_index = gradient.max(dim=1)
-            optimal = best <= dual_tol
-            done[rows[optimal]] = True
-            grow = rows[~optimal]
-            passive[grow, best_index[~optimal]] = True
+            if every:
+                optimal = best <= dual_tol
+                done |= checking & optimal
+                grow = torch.nonzero(checking & ~optimal).squeeze(1)
+                passive[grow, best_index[grow]] = True
+            else:
+                optimal = best <= dual_tol[rows]
+                done[rows[optimal]] = True
+                grow = rows[~optimal]
+                passive[grow, best_index[~optimal]] = True
             solving[grow] = True
         rows = torch.nonzero(solving).squeeze(1)
         if rows.numel() == 0:
@@ -436,23 +541,41 @@ def _active_set(gram: torch.Tensor, rhs: torch.Tensor, *, sum_to_one: bool, max_
                 break
             continue
         # Inner step: solve on the passive set; step back towards it while infeasible.
-        a, p = current[rows], passive[rows]
-        z = _solve_on_passive(gram, rhs[rows], p, sum_to_one)
+        every = rows.numel() == n  # a warm start's first step: no gathers or scatters of whole arrays
+        a, p = (current, passive) if every else (current[rows], passive[rows])
+        z = _solve_on_passive(grams, rhs if every else rhs[rows], p, sum_to_one,
+                              None if grams.shape[0] == 1 else group if every else group[rows])
         infeasible = p & (z <= 0)
         feasible_rows = ~infeasible.any(dim=1)
-        ratio = torch.where(infeasible, a / (a - z).clamp_min(1e-300), torch.full_like(a, torch.inf))
-        step = ratio.min(dim=1).values.clamp(0.0, 1.0)
-        step = torch.where(feasible_rows, torch.ones_like(step), step)
-        a_new = a + step[:, None] * (z - a)
-        p_new = p & (feasible_rows[:, None] | (a_new > 1e-14 * (a.abs().max(dim=1, keepdim=True).values + 1e-300)))
-        if sum_to_one:
-            # Never empty the passive set: keep the largest coefficient.
-            empty = ~p_new.any(dim=1)
-            if bool(empty.any()):
-                keep = a_new[empty].argmax(dim=1)
-                p_new[empty.nonzero().squeeze(1), keep] = True
-        a_new = a_new * p_new
-        current[rows] = a_new
-        passive[rows] = p_new
-        solving[rows] = ~feasible_rows
+        # A feasible solve is the new iterate as it is (z is zero off the passive set); only
+        # the (few) infeasible rows step back towards it and drop a variable.
+        a_new, p_new = z, p.clone()
+        back = torch.nonzero(~feasible_rows).squeeze(1)
+        if back.numel():
+            a_b, z_b, p_b = a[back], z[back], p[back]
+            ratio = torch.where(infeasible[back], a_b / (a_b - z_b).clamp_min(1e-300), torch.full_like(a_b, torch.inf))
+            step = ratio.min(dim=1).values.clamp(0.0, 1.0)
+            stepped = a_b + step[:, None] * (z_b - a_b)
+            kept = p_b & (stepped > 1e-14 * (a_b.abs().max(dim=1, keepdim=True).values + 1e-300))
+            if sum_to_one:
+                # Never empty the passive set: keep the largest coefficient.
+                empty = ~kept.any(dim=1)
+                if bool(empty.any()):
+                    kept[empty.nonzero().squeeze(1), stepped[empty].argmax(dim=1)] = True
+            a_new[back] = stepped * kept
+            p_new[back] = kept
+        if every:
+            current, passive, solving = a_new, p_new, ~feasible_rows
+        else:
+            current[rows] = a_new
+            passive[rows] = p_new
+            solving[rows] = ~feasible_rows
     return current
+
+
+def _times_gram(values: torch.Tensor, grams: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+    """``values[i] @ grams[group[i]]`` for every row; ``group`` ascending (one product per matrix)."""
+    if grams.shape[0] == 1:
+        return values @ grams[0]
+    counts = torch.bincount(group, minlength=grams.shape[0]).tolist()
+    return torch.cat([part @ matrix for part, matrix in zip(values.split(counts), grams)])

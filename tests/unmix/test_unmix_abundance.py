@@ -110,3 +110,32 @@ def test_row_wise_kkt_solves_equal_shared_inverses(monkeypatch, bands):
     for one, other in zip(row_wise, shared):
         assert np.abs(one - other).max() < 1e-8
     assert row_wise[0].min() >= 0.0 and np.allclose(row_wise[0].sum(axis=1), 1.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [4, 12])  # 4: face enumeration cold, shared inverses warm; 12: row-wise solves
+@pytest.mark.parametrize("shared", [False, True])
+def test_fcls_stack_equals_one_fcls_per_set(monkeypatch, k, shared):
+    # edaa_pp's restarts solve their abundances in one active-set loop: row for row the same
+    # exact optimum as one fcls call per endmember set, cold and warm started, with each set's
+    # own tolerance (the sets here differ in scale by 100x).
+    monkeypatch.setattr(abundance, "_SHARED_SETS_PER_ROW", 0 if shared else 10**9)
+    rng = np.random.default_rng(k)
+    sets = np.stack([rng.uniform(0, 1, size=(30, k)) * scale for scale in (1.0, 10.0, 100.0)])
+    moved = sets + rng.normal(0, 0.02, size=sets.shape) * sets.mean()
+    pixels = rng.dirichlet(np.full(k, 0.3), size=300) @ sets[1].T + rng.normal(0, 0.05, size=(300, 30))
+    pixels[:4] = rng.normal(0, 5, size=(4, 30))
+    cold = abundance.fcls_stack(pixels, sets)
+    warm = abundance.fcls_stack(pixels, moved, initial=cold)
+    assert cold.shape == warm.shape == (3, 300, k)
+    for s in range(3):
+        assert np.abs(cold[s] - fcls(pixels, sets[s])).max() < 1e-9
+        assert np.abs(warm[s] - fcls(pixels, moved[s], initial=cold[s])).max() < 1e-9
+        assert np.abs(warm[s] - fcls(pixels, moved[s])).max() < 1e-8
+    assert warm.min() >= 0.0 and np.allclose(warm.sum(axis=2), 1.0, atol=1e-12)
+
+
+def test_fcls_stack_refuses_a_single_set_and_a_wrong_start():
+    with pytest.raises(InputError, match="stack"):
+        abundance.fcls_stack(np.ones((10, 5)), np.ones((5, 2)))
+    with pytest.raises(InputError, match="initial abundances"):
+        abundance.fcls_stack(np.ones((10, 5)), np.ones((2, 5, 8)), initial=np.ones((2, 9, 8)))

@@ -26,7 +26,7 @@ import torch
 
 from hsi.arrays import Array, as_tensor, like_input, torch_generator
 from hsi.errors import ParameterError
-from hsi.unmix.abundance import fcls
+from hsi.unmix.abundance import fcls, fcls_stack
 from hsi.unmix.checks import check_n_endmembers, check_pixels
 from hsi.unmix.extract import pp_spa_multiscale, pseudo_points
 
@@ -86,53 +86,62 @@ def archetypal_restarts(
         weights = torch.softmax(0.1 * noise, dim=1)
     else:
         weights = init_weights
+    # B is held transposed, (R, k, n) contiguous: each archetype's simplex (over pixels) is a
+    # contiguous row for the softmax, and Y B, the gradient are plain (R k, .) matrix products.
+    weights_t = weights.transpose(1, 2).contiguous()
+    # ... and in the log domain, where the mirror step is additive: log B <- log_softmax(log B
+    # - eta grad), one fused pass instead of a log of B and a softmax at every step.
+    log_weights_t = torch.log(weights_t.clamp_min(1e-300))
     coords_t = coords.T  # (n, d)
 
-    def exact(weights_now: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
+    def exact(weights_now_t: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
         # Warm start from the previous abundances: B moves little per outer step, so the
-        # active sets barely change and FCLS reaches the same optimum in a few iterations.
-        return torch.stack([
-            fcls(coords_t, coords @ weights_now[r], initial=None if previous is None else previous[r].T).T
-            for r in range(weights_now.shape[0])])
+        # active sets barely change and FCLS reaches the same optimum in a few iterations;
+        # all restarts share one active-set loop (fcls_stack).
+        endmembers = (weights_now_t @ coords_t).transpose(1, 2)  # (R, d, k)
+        return fcls_stack(coords_t, endmembers,
+                          initial=None if previous is None else previous.transpose(1, 2)).transpose(1, 2)
 
     if exact_abundances:
-        abundances = exact(weights)
+        abundances = exact(weights_t)
     else:
         abundances = torch.full((n_restarts, k, n), 1.0 / k, dtype=dtype, device=device)
     factors = step_factors.to(dtype).clone()
     step_ratio = math.sqrt(k / n)
-    objective = _objective(coords, weights, abundances)
+    objective = _objective(coords, weights_t.transpose(1, 2), abundances)
     # The paper's base step: 1 / sigma_max(Y B)^2 at the (near-uniform) initial B.
-    base = 1.0 / torch.linalg.matrix_norm(coords @ weights, ord=2).pow(2)
+    base = 1.0 / torch.linalg.matrix_norm(weights_t @ coords_t, ord=2).pow(2)
     for _ in range(n_outer):
-        endmembers = coords @ weights  # (R, d, k)
         step_a = (factors * base).reshape(-1, 1, 1)
         step_b = step_a * step_ratio
-        if not exact_abundances:
-            gram = endmembers.transpose(1, 2) @ endmembers  # (R, k, k)
-            correlation = endmembers.transpose(1, 2) @ coords  # (R, k, n)
         new_abundances = abundances
         if not exact_abundances:
+            endmembers_t = weights_t @ coords_t  # (R, k, d) = (Y B)^T
+            gram = endmembers_t @ endmembers_t.transpose(1, 2)  # (R, k, k)
+            correlation = endmembers_t @ coords  # (R, k, n)
             for _ in range(n_inner_abundances):
                 new_abundances = _softmax_step(new_abundances, step_a, gram @ new_abundances - correlation)
-        target = coords @ new_abundances.transpose(1, 2)  # (R, d, k) = Y A^T
-        mix = new_abundances @ new_abundances.transpose(1, 2)  # (R, k, k)
-        new_weights = weights
+        target_t = new_abundances @ coords_t  # (R, k, d) = (Y A^T)^T
+        mix = new_abundances @ new_abundances.transpose(1, 2)  # (R, k, k), symmetric
+        new_weights_t, new_log_weights_t = weights_t, log_weights_t
         for _ in range(n_inner_weights):
-            gradient = coords_t @ ((coords @ new_weights) @ mix - target)  # (R, n, k)
-            new_weights = _softmax_step(new_weights, step_b, gradient)
+            # Gradient of 0.5 ||Y - Y B A||^2 in B, transposed: (A A^T (Y B)^T - A Y^T) Y, (R, k, n).
+            gradient_t = (mix @ (new_weights_t @ coords_t) - target_t) @ coords
+            new_log_weights_t = torch.log_softmax(torch.addcmul(new_log_weights_t, step_b, gradient_t, value=-1.0), dim=-1)
+            new_weights_t = torch.exp(new_log_weights_t)
         if exact_abundances:
-            new_abundances = exact(new_weights, abundances)
+            new_abundances = exact(new_weights_t, abundances)
         # Safeguard: a restart whose objective went up keeps its previous iterate and
         # halves its steps, so every restart decreases monotonically.
-        new_objective = _objective(coords, new_weights, new_abundances)
+        new_objective = _objective(coords, new_weights_t.transpose(1, 2), new_abundances)
         accept = new_objective <= objective * (1 + 1e-12)
         mask = accept.reshape(-1, 1, 1)
-        weights = torch.where(mask, new_weights, weights)
+        weights_t = torch.where(mask, new_weights_t, weights_t)
+        log_weights_t = torch.where(mask, new_log_weights_t, log_weights_t)
         abundances = torch.where(mask, new_abundances, abundances)
         objective = torch.where(accept, new_objective, objective)
         factors = torch.where(accept, factors, 0.5 * factors)
-    return weights, abundances
+    return weights_t.transpose(1, 2), abundances
 
 
 def furthest_sum(coords: torch.Tensor, n_endmembers: int, start: int) -> torch.Tensor:
