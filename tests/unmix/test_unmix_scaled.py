@@ -91,3 +91,17 @@ def test_in_memory_unmixing_says_which_abundance_model_it_used():
     assert np.allclose(np.asarray(estimated).sum(axis=1), 1.0) and np.asarray(estimated).min() >= 0
     _, _, fixed = methods.load("unmix", "vca_fcls").unmix(pixels, 4, rng=0)
     assert fixed is None and abundance_model_label(fixed) == "fixed"
+
+
+def test_pixels_the_scale_prior_zeroes_still_get_sum_to_one_abundances():
+    # Water or deep shadow below zero (real reflectance products): no non-negative scale fits
+    # them, the MAP scale is 0 and b / sum(b) would be 0 / 0; their proportions are FCLS's.
+    pixels, endmembers, _, _ = _brightened(scale_std=0.1)
+    rng = np.random.default_rng(5)
+    pixels[:400] = rng.normal(-0.01, 0.002, (400, pixels.shape[1]))
+    prior = fit_scale_prior(pixels, endmembers)
+    assert prior.model == "scaled"
+    abundances, scales = (np.asarray(value) for value in scaled_abundances(pixels, endmembers, prior, return_scale=True))
+    np.testing.assert_allclose(abundances.sum(axis=1), 1.0, atol=1e-9)
+    assert (abundances >= 0).all() and (scales[:400] == 0).all()
+    np.testing.assert_allclose(abundances[:400], np.asarray(fcls(pixels[:400], endmembers)), atol=1e-12)
