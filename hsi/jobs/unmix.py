@@ -293,13 +293,7 @@ def learn_endmembers(cfg: DictConfig, method, scene: Scene, bands: np.ndarray, s
 
 def _abundance_model(record: dict | None) -> str:
     """The console's account of an abundance step fitted on the sample ('' for a fixed step such as FCLS)."""
-    if not record:
-        return ""
-    if record["abundance_model"] == "fcls":
-        return (f"; abundances by FCLS (brightness spread {record['scale_spread']:.3g} is within noise, "
-                f"{record['noise_scale_spread']:.3g})")
-    return (f"; abundances under a brightness scale (spread {record['scale_spread']:.3g}, "
-            f"noise alone {record['noise_scale_spread']:.3g})")
+    return f"; abundance model: {record['reason']}" if record else ""
 
 
 def _kept_restart(fit_record: dict) -> str:

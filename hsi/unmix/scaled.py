@@ -54,9 +54,18 @@ class ScalePrior:
     noise_std: float
     weight: float | None
 
+    def reason(self) -> str:
+        """One sentence for a user: which abundance model, and the figures that chose it."""
+        spreads = f"the pixels' NNLS scales spread {self.scale_spread:.3g}"
+        if self.weight is None:
+            return f"FCLS (every pixel's scale 1): {spreads}, no more than noise alone gives them ({self.noise_scale_spread:.3g})"
+        return (f"a brightness scale per pixel times abundances summing to one (MAP, scale prior "
+                f"{self.scale_median:.3g} +- {self.prior_std:.3g}): {spreads}, noise alone {self.noise_scale_spread:.3g}")
+
     def record(self) -> dict:
         """What the job's report says of the abundance model."""
-        return {"abundance_model": self.model, **{key: value for key, value in asdict(self).items() if key != "model"}}
+        fields = {key: value for key, value in asdict(self).items() if key != "model"}
+        return {"abundance_model": self.model, "reason": self.reason(), **fields}
 
 
 def _noise_variances(pixels: torch.Tensor) -> torch.Tensor:

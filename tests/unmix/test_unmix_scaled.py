@@ -59,7 +59,14 @@ def test_the_default_method_reports_its_abundance_model():
     assert _rmse(step(pixels, endmembers), abundances) < 0.3 * _rmse(fcls(pixels, endmembers), abundances)
 
 
-def test_the_unmix_job_streams_the_model_fitted_on_its_sample(tmp_path):
+def test_the_record_says_in_words_which_model_and_why():
+    bright = fit_scale_prior(*_brightened(scale_std=0.1)[:2]).record()["reason"]
+    assert bright.startswith("a brightness scale per pixel") and "noise alone" in bright
+    plain = fit_scale_prior(*_brightened(scale_std=0.0, noise=0.01)[:2]).record()["reason"]
+    assert plain.startswith("FCLS") and "no more than noise alone" in plain
+
+
+def test_the_unmix_job_streams_the_model_fitted_on_its_sample(tmp_path, capsys):
     import json
 
     from hsi.cli import main
@@ -76,6 +83,7 @@ def test_the_unmix_job_streams_the_model_fitted_on_its_sample(tmp_path):
                  "progress=false"]) == 0
     results = json.loads((out / "abundances_report.json").read_text())["results"]
     assert results["fit"]["abundances"]["abundance_model"] == "scaled"
+    assert f"abundance model: {results['fit']['abundances']['reason']}" in capsys.readouterr().out
     # every pixel is reconstructed as its scale times the mixture: the error is the noise, not the brightness
     assert results["reconstruction_rmse"]["median"] < 0.006
 
