@@ -113,3 +113,32 @@ def test_pixels_the_scale_prior_zeroes_still_get_sum_to_one_abundances():
     np.testing.assert_allclose(abundances.sum(axis=1), 1.0, atol=1e-9)
     assert (abundances >= 0).all() and (scales[:400] == 0).all()
     np.testing.assert_allclose(abundances[:400], np.asarray(fcls(pixels[:400], endmembers)), atol=1e-12)
+
+
+def test_the_default_s_abundances_are_the_same_tiled_and_untiled_through_the_job(tmp_path):
+    # The prior is fitted once on the sample: 7 x 7 tiles (batched 3 at a time) unmix every
+    # pixel as one tile does. A prior fitted per tile would differ from tile to tile.
+    import json
+
+    import rasterio
+
+    from hsi.cli import main
+    from hsi.io import save_scene
+    from hsi.sample_scene import make_sample_scene
+
+    sample = make_sample_scene(n_rows=24, n_cols=20, seed=3)
+    rng = np.random.default_rng(1)
+    scales = 1.0 + 0.1 * rng.standard_normal(sample.cube.shape[:2])
+    cube = (sample.cube * scales[..., None] + rng.normal(0.0, 0.002, sample.cube.shape)).astype(np.float32)
+    path = save_scene(sample.to_scene().with_array(cube), tmp_path / "bright.tif")
+    outputs = {}
+    for tiles in (["tiling.tile=7", "tiling.batch_size=3"], ["tiling.tile=512"]):
+        out = tmp_path / tiles[0].replace("=", "_")
+        assert main(["unmix", f"input={path}", f"output={out}", "n_endmembers=3", "quicklook=false", "progress=false",
+                     *tiles]) == 0
+        assert json.loads((out / "abundances_report.json").read_text())["results"]["fit"]["abundances"][
+            "abundance_model"] == "scaled"
+        with rasterio.open(out / "abundances.tif") as dataset:
+            outputs[tiles[0]] = dataset.read()
+    tiled, whole = outputs.values()
+    np.testing.assert_array_equal(tiled, whole)
