@@ -187,8 +187,11 @@ def library_endmembers(cfg: DictConfig, wavelengths_nm, fwhm_nm, kept: np.ndarra
     from hsi.unmix.library import load_library, resample_library
 
     library = load_library(Path(str(cfg.library)).expanduser())
-    if library.wavelengths_nm is None and library.spectra.shape[0] == n_scene_bands:
-        spectra = library.spectra[kept]
+    if (library.wavelengths_nm is None or wavelengths_nm is None) and library.spectra.shape[0] == n_scene_bands:
+        spectra = library.spectra[kept]  # nothing to resample by: one value per scene band
+    elif wavelengths_nm is None:
+        raise InputError(f"{cfg.library}: the image has no wavelengths, so the library must hold one value per image "
+                         f"band ({n_scene_bands}); it has {library.spectra.shape[0]}")
     else:
         try:
             spectra = resample_library(library, wavelengths_nm, fwhm_nm).spectra
