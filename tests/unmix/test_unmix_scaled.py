@@ -142,3 +142,25 @@ def test_the_default_s_abundances_are_the_same_tiled_and_untiled_through_the_job
             outputs[tiles[0]] = dataset.read()
     tiled, whole = outputs.values()
     np.testing.assert_array_equal(tiled, whole)
+
+
+@pytest.mark.parametrize("units", [1.0, 1e4])
+def test_the_tightest_prior_the_rule_admits_is_solved_exactly(units):
+    # The appended band's weight c = noise_std / prior_std is largest at the switch to FCLS;
+    # there the augmented NNLS must still be the exact MAP, in reflectance or radiance units.
+    import dataclasses
+
+    from scipy.optimize import nnls as scipy_nnls
+
+    from hsi.unmix.scaled import NEGLIGIBLE_PRIOR_VARIANCE
+
+    pixels, endmembers, _ = synthetic_mixture(n_pixels=300, n_bands=100, n_endmembers=8, noise=0.01, seed=8)
+    pixels, endmembers = pixels * units, endmembers * units
+    prior = fit_scale_prior(pixels, endmembers)
+    tightest = 1.0001 * np.sqrt(NEGLIGIBLE_PRIOR_VARIANCE) * prior.noise_scale_spread
+    prior = dataclasses.replace(prior, model="scaled", prior_std=tightest, weight=prior.noise_std / tightest)
+    c = prior.weight
+    augmented = np.vstack([endmembers, np.full((1, endmembers.shape[1]), c)])
+    exact = np.array([scipy_nnls(augmented, np.append(pixel, c * prior.scale_median), maxiter=10000)[0] for pixel in pixels])
+    expected = exact / exact.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(np.asarray(scaled_abundances(pixels, endmembers, prior)), expected, atol=1e-8)
