@@ -134,8 +134,8 @@ def test_the_default_s_abundances_are_the_same_tiled_and_untiled_through_the_job
     outputs = {}
     for tiles in (["tiling.tile=7", "tiling.batch_size=3"], ["tiling.tile=512"]):
         out = tmp_path / tiles[0].replace("=", "_")
-        assert main(["unmix", f"input={path}", f"output={out}", "n_endmembers=3", "quicklook=false", "progress=false",
-                     *tiles]) == 0
+        assert main(["unmix", f"input={path}", f"output={out}", "n_endmembers=3", "method.extract.n_outer=10",
+                     "quicklook=false", "progress=false", *tiles]) == 0
         assert json.loads((out / "abundances_report.json").read_text())["results"]["fit"]["abundances"][
             "abundance_model"] == "scaled"
         with rasterio.open(out / "abundances.tif") as dataset:
