@@ -187,8 +187,11 @@ def library_endmembers(cfg: DictConfig, wavelengths_nm, fwhm_nm, kept: np.ndarra
     from hsi.unmix.library import load_library, resample_library
 
     library = load_library(Path(str(cfg.library)).expanduser())
-    if library.wavelengths_nm is None and library.spectra.shape[0] == n_scene_bands:
-        spectra = library.spectra[kept]
+    if (library.wavelengths_nm is None or wavelengths_nm is None) and library.spectra.shape[0] == n_scene_bands:
+        spectra = library.spectra[kept]  # nothing to resample by: one value per scene band
+    elif wavelengths_nm is None:
+        raise InputError(f"{cfg.library}: the image has no wavelengths, so the library must hold one value per image "
+                         f"band ({n_scene_bands}); it has {library.spectra.shape[0]}")
     else:
         try:
             spectra = resample_library(library, wavelengths_nm, fwhm_nm).spectra
@@ -293,13 +296,7 @@ def learn_endmembers(cfg: DictConfig, method, scene: Scene, bands: np.ndarray, s
 
 def _abundance_model(record: dict | None) -> str:
     """The console's account of an abundance step fitted on the sample ('' for a fixed step such as FCLS)."""
-    if not record:
-        return ""
-    if record["abundance_model"] == "fcls":
-        return (f"; abundances by FCLS (brightness spread {record['scale_spread']:.3g} is within noise, "
-                f"{record['noise_scale_spread']:.3g})")
-    return (f"; abundances under a brightness scale (spread {record['scale_spread']:.3g}, "
-            f"noise alone {record['noise_scale_spread']:.3g})")
+    return f"; abundance model: {record['reason']}" if record else ""
 
 
 def _kept_restart(fit_record: dict) -> str:

@@ -54,9 +54,18 @@ class ScalePrior:
     noise_std: float
     weight: float | None
 
+    def reason(self) -> str:
+        """One sentence for a user: which abundance model, and the figures that chose it."""
+        spreads = f"the pixels' NNLS scales spread {self.scale_spread:.3g}"
+        if self.weight is None:
+            return f"FCLS (every pixel's scale 1): {spreads}, no more than noise alone gives them ({self.noise_scale_spread:.3g})"
+        return (f"a brightness scale per pixel times abundances summing to one (MAP, scale prior "
+                f"{self.scale_median:.3g} +- {self.prior_std:.3g}): {spreads}, noise alone {self.noise_scale_spread:.3g}")
+
     def record(self) -> dict:
         """What the job's report says of the abundance model."""
-        return {"abundance_model": self.model, **{key: value for key, value in asdict(self).items() if key != "model"}}
+        fields = {key: value for key, value in asdict(self).items() if key != "model"}
+        return {"abundance_model": self.model, "reason": self.reason(), **fields}
 
 
 def _noise_variances(pixels: torch.Tensor) -> torch.Tensor:
@@ -105,7 +114,8 @@ def fit_scale_prior(pixels: Array, endmembers: Array) -> ScalePrior:
 def scaled_abundances(pixels: Array, endmembers: Array, prior: ScalePrior, *, return_scale: bool = False):
     """Sum-to-one abundances (n, k) of ``pixels`` under ``prior``; with ``return_scale`` also the scales (n,).
 
-    FCLS (scales all 1) when ``prior.model`` is "fcls".
+    FCLS (scales all 1) when ``prior.model`` is "fcls". A pixel whose MAP scale is 0 (below
+    every endmember, e.g. negative reflectance over water) keeps that scale and FCLS's proportions.
     """
     if prior.weight is None:
         abundances = fcls(pixels, endmembers)
@@ -120,6 +130,9 @@ def scaled_abundances(pixels: Array, endmembers: Array, prior: ScalePrior, *, re
     b = nnls(augmented_pixels, augmented_endmembers)
     scales = b.sum(dim=1)
     abundances = b / scales.clamp_min(1e-12)[:, None]
+    unscaled = scales <= 0  # no non-negative scale fits (water, shadow below zero): b / sum(b) is 0 / 0
+    if bool(unscaled.any()):
+        abundances[unscaled] = as_tensor(fcls(y[unscaled], e)).to(abundances.dtype)
     abundances = like_input(abundances.to(as_tensor(pixels).dtype), pixels)
     if return_scale:
         return abundances, like_input(scales.to(as_tensor(pixels).dtype), pixels)

@@ -89,6 +89,22 @@ def test_unmix_job_bad_input_is_explained(tmp_path, scene_files, overrides, erro
         run_job("unmix", [f"input={scene_files['scene']}", f"output={tmp_path / 'out'}", "quicklook=false", *overrides])
 
 
+def test_a_library_for_an_image_without_wavelengths_needs_one_value_per_band(tmp_path, scene_files):
+    # Nothing to resample by: a library of another band count was passed on unchanged and
+    # the abundance step failed with "endmembers have 3 bands but pixels have 93", naming no file.
+    scene = open_scene(scene_files["scene"])
+    bare = save_scene(scene.with_array(scene.read(), wavelengths_nm=None, fwhm_nm=None, band_names=None),
+                      tmp_path / "bare.npy")
+    assert open_scene(bare).wavelengths_nm is None
+    far = tmp_path / "far.csv"
+    far.write_text("name,3000,3500,4000\nthing,0.1,0.2,0.3\n")
+    with pytest.raises(InputError, match=f"{far}: the image has no wavelengths.*one value per image band \\(106\\); it has 3"):
+        run_job("unmix", [f"input={bare}", f"output={tmp_path / 'out'}", "quicklook=false", f"library={far}"])
+    report = run_job("unmix", [f"input={bare}", f"output={tmp_path / 'same'}", "quicklook=false", "method=library_fcls",
+                               f"library={scene_files['endmembers']}", f"reference_abundances={scene_files['abundances']}"])
+    assert report["results"]["reference_scores"]["abundance_rmse"] < 0.02  # same band count: taken band by band
+
+
 def test_unmix_job_rejects_an_all_nodata_scene(tmp_path):
     blank = make_sample_scene(n_rows=16, n_cols=16).to_scene()
     path = save_scene(blank.with_array(np.full(blank.shape, np.nan, np.float32)), tmp_path / "blank.tif")

@@ -59,7 +59,14 @@ def test_the_default_method_reports_its_abundance_model():
     assert _rmse(step(pixels, endmembers), abundances) < 0.3 * _rmse(fcls(pixels, endmembers), abundances)
 
 
-def test_the_unmix_job_streams_the_model_fitted_on_its_sample(tmp_path):
+def test_the_record_says_in_words_which_model_and_why():
+    bright = fit_scale_prior(*_brightened(scale_std=0.1)[:2]).record()["reason"]
+    assert bright.startswith("a brightness scale per pixel") and "noise alone" in bright
+    plain = fit_scale_prior(*_brightened(scale_std=0.0, noise=0.01)[:2]).record()["reason"]
+    assert plain.startswith("FCLS") and "no more than noise alone" in plain
+
+
+def test_the_unmix_job_streams_the_model_fitted_on_its_sample(tmp_path, capsys):
     import json
 
     from hsi.cli import main
@@ -76,6 +83,7 @@ def test_the_unmix_job_streams_the_model_fitted_on_its_sample(tmp_path):
                  "progress=false"]) == 0
     results = json.loads((out / "abundances_report.json").read_text())["results"]
     assert results["fit"]["abundances"]["abundance_model"] == "scaled"
+    assert f"abundance model: {results['fit']['abundances']['reason']}" in capsys.readouterr().out
     # every pixel is reconstructed as its scale times the mixture: the error is the noise, not the brightness
     assert results["reconstruction_rmse"]["median"] < 0.006
 
@@ -91,3 +99,68 @@ def test_in_memory_unmixing_says_which_abundance_model_it_used():
     assert np.allclose(np.asarray(estimated).sum(axis=1), 1.0) and np.asarray(estimated).min() >= 0
     _, _, fixed = methods.load("unmix", "vca_fcls").unmix(pixels, 4, rng=0)
     assert fixed is None and abundance_model_label(fixed) == "fixed"
+
+
+def test_pixels_the_scale_prior_zeroes_still_get_sum_to_one_abundances():
+    # Water or deep shadow below zero (real reflectance products): no non-negative scale fits
+    # them, the MAP scale is 0 and b / sum(b) would be 0 / 0; their proportions are FCLS's.
+    pixels, endmembers, _, _ = _brightened(scale_std=0.1)
+    rng = np.random.default_rng(5)
+    pixels[:400] = rng.normal(-0.01, 0.002, (400, pixels.shape[1]))
+    prior = fit_scale_prior(pixels, endmembers)
+    assert prior.model == "scaled"
+    abundances, scales = (np.asarray(value) for value in scaled_abundances(pixels, endmembers, prior, return_scale=True))
+    np.testing.assert_allclose(abundances.sum(axis=1), 1.0, atol=1e-9)
+    assert (abundances >= 0).all() and (scales[:400] == 0).all()
+    np.testing.assert_allclose(abundances[:400], np.asarray(fcls(pixels[:400], endmembers)), atol=1e-12)
+
+
+def test_the_default_s_abundances_are_the_same_tiled_and_untiled_through_the_job(tmp_path):
+    # The prior is fitted once on the sample: 7 x 7 tiles (batched 3 at a time) unmix every
+    # pixel as one tile does. A prior fitted per tile would differ from tile to tile.
+    import json
+
+    import rasterio
+
+    from hsi.cli import main
+    from hsi.io import save_scene
+    from hsi.sample_scene import make_sample_scene
+
+    sample = make_sample_scene(n_rows=24, n_cols=20, seed=3)
+    rng = np.random.default_rng(1)
+    scales = 1.0 + 0.1 * rng.standard_normal(sample.cube.shape[:2])
+    cube = (sample.cube * scales[..., None] + rng.normal(0.0, 0.002, sample.cube.shape)).astype(np.float32)
+    path = save_scene(sample.to_scene().with_array(cube), tmp_path / "bright.tif")
+    outputs = {}
+    for tiles in (["tiling.tile=7", "tiling.batch_size=3"], ["tiling.tile=512"]):
+        out = tmp_path / tiles[0].replace("=", "_")
+        assert main(["unmix", f"input={path}", f"output={out}", "n_endmembers=3", "method.extract.n_outer=10",
+                     "quicklook=false", "progress=false", *tiles]) == 0
+        assert json.loads((out / "abundances_report.json").read_text())["results"]["fit"]["abundances"][
+            "abundance_model"] == "scaled"
+        with rasterio.open(out / "abundances.tif") as dataset:
+            outputs[tiles[0]] = dataset.read()
+    tiled, whole = outputs.values()
+    np.testing.assert_array_equal(tiled, whole)
+
+
+@pytest.mark.parametrize("units", [1.0, 1e4])
+def test_the_tightest_prior_the_rule_admits_is_solved_exactly(units):
+    # The appended band's weight c = noise_std / prior_std is largest at the switch to FCLS;
+    # there the augmented NNLS must still be the exact MAP, in reflectance or radiance units.
+    import dataclasses
+
+    from scipy.optimize import nnls as scipy_nnls
+
+    from hsi.unmix.scaled import NEGLIGIBLE_PRIOR_VARIANCE
+
+    pixels, endmembers, _ = synthetic_mixture(n_pixels=300, n_bands=100, n_endmembers=8, noise=0.01, seed=8)
+    pixels, endmembers = pixels * units, endmembers * units
+    prior = fit_scale_prior(pixels, endmembers)
+    tightest = 1.0001 * np.sqrt(NEGLIGIBLE_PRIOR_VARIANCE) * prior.noise_scale_spread
+    prior = dataclasses.replace(prior, model="scaled", prior_std=tightest, weight=prior.noise_std / tightest)
+    c = prior.weight
+    augmented = np.vstack([endmembers, np.full((1, endmembers.shape[1]), c)])
+    exact = np.array([scipy_nnls(augmented, np.append(pixel, c * prior.scale_median), maxiter=10000)[0] for pixel in pixels])
+    expected = exact / exact.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(np.asarray(scaled_abundances(pixels, endmembers, prior)), expected, atol=1e-8)
