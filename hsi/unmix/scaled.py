@@ -121,7 +121,8 @@ def scaled_abundances(pixels: Array, endmembers: Array, prior: ScalePrior, *, re
         abundances = fcls(pixels, endmembers)
         if not return_scale:
             return abundances
-        return abundances, like_input(torch.ones(as_tensor(pixels).shape[0], dtype=torch.float64), pixels)
+        data = as_tensor(pixels)
+        return abundances, like_input(torch.ones(data.shape[0], dtype=data.dtype, device=data.device), pixels)
     y = as_tensor(pixels).to(torch.float64)
     e = as_tensor(endmembers).to(torch.float64)
     c = float(prior.weight)
