@@ -455,6 +455,11 @@ def _solve_kkt_rows(grams, rhs, passive, sum_to_one, group=None):
         if counts[size] == 0:
             continue
         stop = first + counts[size]
+        if size == 1 and sum_to_one:
+            # A vertex: its one passive variable is 1, whatever the Gram matrix.
+            solution_sorted[first:stop].scatter_(1, columns_all[first:stop, :1], 1.0)
+            first = stop
+            continue
         columns = columns_all[first:stop, :size]
         if sum_to_one:
             columns = torch.cat([columns, columns_all[first:stop, k:]], dim=1)
@@ -501,9 +506,18 @@ def _solve_kkt_sets(grams, rhs, masks, mask_group, inverse, sum_to_one):
     position = torch.empty(masks.shape[0], dtype=torch.int64, device=rhs.device)
     solution = torch.zeros_like(rhs)
     flat_solution = solution.view(-1)
+
+    def passive_index(rows):
+        return masks[inverse[rows]].to(torch.int8).argmax(dim=1)
+
     for size in torch.unique(set_sizes).tolist():
         if size == 0:
             continue  # empty passive set: the zero vector (only without sum-to-one)
+        if size == 1 and sum_to_one:
+            # One passive variable under sum-to-one: it is 1, whatever the Gram matrix (a vertex).
+            rows = torch.nonzero(row_sizes == 1).squeeze(1)
+            flat_solution[rows * k + passive_index(rows)] = 1.0
+            continue
         sets = torch.nonzero(set_sizes == size).squeeze(1)
         position[sets] = torch.arange(sets.numel(), device=rhs.device)
         columns = torch.nonzero(masks[sets])[:, 1].reshape(-1, size)  # ascending passive indices, (u, s)
