@@ -416,6 +416,17 @@ def _kkt_matrices(gram: torch.Tensor, masks: torch.Tensor, *, sum_to_one: bool) 
     return matrices
 
 
+def _bordered_grams(grams: torch.Tensor, sum_to_one: bool) -> torch.Tensor:
+    """The Gram matrices (G, k, k), bordered by a row and column of ones (corner 0) with sum-to-one."""
+    if not sum_to_one:
+        return grams
+    k = grams.shape[-1]
+    full = torch.ones(grams.shape[0], k + 1, k + 1, dtype=grams.dtype, device=grams.device)
+    full[:, :k, :k] = grams
+    full[:, k, k] = 0.0
+    return full
+
+
 def _solve_kkt_rows(grams, rhs, passive, sum_to_one, group=None):
     """Each row's KKT system on its own passive set, rows of equal passive-set size batched.
 
@@ -437,16 +448,14 @@ def _solve_kkt_rows(grams, rhs, passive, sum_to_one, group=None):
     counts = torch.bincount(sizes, minlength=k + 1).tolist()
     # Each row's passive indices first, ascending (a stable sort of "not passive" per row).
     columns_all = torch.argsort((~passive[order]).to(torch.int8), dim=1, stable=True)
-    width = k + 1 if sum_to_one else k
+    bordered = _bordered_grams(grams, sum_to_one)
+    width = bordered.shape[-1]
     if sum_to_one:
-        bordered = torch.ones(grams.shape[0], width, width, dtype=grams.dtype, device=grams.device)
-        bordered[:, :k, :k] = grams
-        bordered[:, k, k] = 0.0
         rhs_sorted = torch.cat([rhs[order], torch.ones_like(rhs[:n, :1])], dim=1)
         # the multiplier's index k closes every row's list of variables
         columns_all = torch.cat([columns_all, torch.full_like(columns_all[:, :1], k)], dim=1)
     else:
-        bordered, rhs_sorted = grams, rhs[order]
+        rhs_sorted = rhs[order]
     flat_grams = bordered.reshape(-1)
     offsets = None if group is None else group[order] * (width * width)
     solution_sorted = torch.zeros(n, width, dtype=rhs.dtype, device=rhs.device)
@@ -475,17 +484,6 @@ def _solve_kkt_rows(grams, rhs, passive, sum_to_one, group=None):
     return solution
 
 
-def _bordered_grams(grams: torch.Tensor, sum_to_one: bool) -> torch.Tensor:
-    """The Gram matrices (G, k, k), bordered by a row and column of ones (corner 0) with sum-to-one."""
-    if not sum_to_one:
-        return grams
-    k = grams.shape[-1]
-    full = torch.ones(grams.shape[0], k + 1, k + 1, dtype=grams.dtype, device=grams.device)
-    full[:, :k, :k] = grams
-    full[:, k, k] = 0.0
-    return full
-
-
 def _solve_kkt_sets(grams, rhs, masks, mask_group, inverse, sum_to_one):
     """Each distinct (Gram matrix, passive set) pair's KKT block inverted once, on its passive set only.
 
@@ -506,17 +504,13 @@ def _solve_kkt_sets(grams, rhs, masks, mask_group, inverse, sum_to_one):
     position = torch.empty(masks.shape[0], dtype=torch.int64, device=rhs.device)
     solution = torch.zeros_like(rhs)
     flat_solution = solution.view(-1)
-
-    def passive_index(rows):
-        return masks[inverse[rows]].to(torch.int8).argmax(dim=1)
-
     for size in torch.unique(set_sizes).tolist():
         if size == 0:
             continue  # empty passive set: the zero vector (only without sum-to-one)
         if size == 1 and sum_to_one:
             # One passive variable under sum-to-one: it is 1, whatever the Gram matrix (a vertex).
             rows = torch.nonzero(row_sizes == 1).squeeze(1)
-            flat_solution[rows * k + passive_index(rows)] = 1.0
+            flat_solution[rows * k + masks[inverse[rows]].to(torch.int8).argmax(dim=1)] = 1.0
             continue
         sets = torch.nonzero(set_sizes == size).squeeze(1)
         position[sets] = torch.arange(sets.numel(), device=rhs.device)
