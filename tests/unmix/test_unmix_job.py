@@ -191,3 +191,46 @@ def test_mnf_counts_the_shipped_sample_s_five_materials_where_nwhfc_counts_three
     assert count_endmembers(cfg, sample, bands.size, differences) == (3, "estimated by nwhfc (hysime: 5)")
     assert pairs_read == [True]  # the scene is read again only for a spatial count
     assert "disagree" not in capsys.readouterr().out
+
+
+def test_endmembers_csv_is_a_library_one_scene_s_endmembers_unmix_the_next(tmp_path):
+    # The README's round trip: `unmix input=A output=R1`, then `unmix input=B library=R1/endmembers.csv`.
+    # On the same scene, with an FCLS abundance step both times, the abundances agree.
+    first, second = tmp_path / "r1", tmp_path / "r2"
+    assert main(["unmix", "method=nfindr_fcls", "n_endmembers=4", f"output={first}", "quicklook=false",
+                 "progress=false"]) == 0
+    report = run_job("unmix", [f"library={first / 'endmembers.csv'}", "method=library_fcls", f"output={second}",
+                               "quicklook=false", "progress=false", "method.abundances.n_iter=3000"])
+    assert report["results"]["n_endmembers"] == 4
+    maps = open_scene(second / "abundances.tif")
+    assert maps.band_names == open_scene(first / "abundances.tif").band_names  # the members' names came along
+    # SUnSAL's ADMM (library_fcls) against the exact active set: equal to its convergence.
+    np.testing.assert_allclose(maps.read(), open_scene(first / "abundances.tif").read(), atol=2e-3)
+
+
+def test_endmembers_csv_of_a_scene_without_wavelengths_is_read_by_its_scene_bands(tmp_path):
+    from hsi.unmix.library import load_library, on_scene_bands
+
+    scene = make_sample_scene(n_rows=20, n_cols=20, seed=3).to_scene()
+    cube = scene.read().astype(np.float32)
+    cube[..., 2] = np.nan  # an empty band: left out of the unmixing and of endmembers.csv
+    bare = save_scene(scene.with_array(cube, wavelengths_nm=None, fwhm_nm=None, band_names=None), tmp_path / "bare.npy")
+    first = tmp_path / "r1"
+    run_job("unmix", [f"input={bare}", "method=nfindr_fcls", "n_endmembers=3", f"output={first}", "quicklook=false"])
+    library = load_library(first / "endmembers.csv")
+    assert library.wavelengths_nm is None and 2 not in library.scene_bands and library.spectra.shape[1] == 3
+    report = run_job("unmix", [f"input={bare}", f"library={first / 'endmembers.csv'}", "method=library_fcls",
+                               f"output={tmp_path / 'r2'}", "quicklook=false"])
+    assert report["results"]["n_endmembers"] == 3
+    with pytest.raises(InputError, match="holds scene bands 0-1, 3-47, .*; the image uses bands 2 too"):
+        on_scene_bands(library, np.arange(6))
+
+
+def test_a_library_on_the_image_s_own_band_centres_is_taken_as_it_is():
+    from hsi.unmix.library import SpectralLibrary, resample_library
+
+    wavelengths = np.linspace(400, 2500, 50)
+    spectra = np.random.default_rng(0).uniform(0, 1, (50, 3))
+    library = SpectralLibrary(spectra, wavelengths, ["a", "b", "c"])
+    same = resample_library(library, wavelengths[5:40] + 1e-4, np.full(35, 40.0))  # 4-decimal CSV rounding
+    np.testing.assert_array_equal(same.spectra, spectra[5:40])
