@@ -290,6 +290,7 @@ def learn_endmembers(cfg: DictConfig, method, scene: Scene, bands: np.ndarray, s
         endmembers, names = library
         if str(cfg.normalize) == "l2":
             endmembers = endmembers / np.linalg.norm(endmembers, axis=0, keepdims=True).clip(1e-12)
+        print(f"unmixing onto the {len(names)} members of {cfg.library} with {library_method_choice(cfg)} ...", flush=True)
         return endmembers, names, f"library ({cfg.library})"
     n_endmembers, count_source = count_endmembers(cfg, sample, bands.size, lambda: neighbour_differences(cfg, scene, bands))
     # A scene small enough to be sampled whole comes back complete and in row-major order:
@@ -302,6 +303,16 @@ def learn_endmembers(cfg: DictConfig, method, scene: Scene, bands: np.ndarray, s
     endmembers = np.asarray(method.endmembers(sample, n_endmembers, rng=int(cfg.seed), image_shape=image_shape,
                                               fit_record=fit_record), dtype=np.float64)
     return endmembers, [f"endmember_{i + 1}" for i in range(n_endmembers)], count_source
+
+
+def library_method_choice(cfg: DictConfig) -> str:
+    """Which method unmixes onto ``library=`` and why, for the report and the console."""
+    name = cfg.get("method_name") or "method"
+    if name == cfg.get("library_method"):
+        others = ", ".join(n for n in methods.names("unmix") if _is_library_method(n) and n != name)
+        return (f"{name} (library= without method=: the default's abundance step on the library's members; "
+                f"method= picks another: {others})")
+    return name
 
 
 def _abundance_model(record: dict | None) -> str:
@@ -349,6 +360,8 @@ def check_given(cfg: DictConfig, given: set[str]) -> None:
                                  "the endmembers; library methods: "
                                  + ", ".join(n for n in methods.names("unmix") if _is_library_method(n)))
         return
+    if "library_method" in given:
+        raise ParameterError(f"library_method={cfg.library_method} is used with library= only")
     count = str(cfg.n_endmembers)
     if "n_endmembers_method" in given and count != "auto":
         raise ParameterError(f"n_endmembers_method={cfg.n_endmembers_method} is used by n_endmembers=auto only; "
@@ -468,6 +481,8 @@ def _run(cfg: DictConfig) -> dict:
         "tiling": summary,
         "quicklook_window": [window.row, window.col, window.height, window.width],
     }
+    if library is not None:
+        results["library_method"] = library_method_choice(cfg)
     if ref_endmembers is not None or abundance_scores is not None:
         results["reference_scores"] = reference_scores(endmembers, ref_endmembers, abundance_scores)
     if job.quicklook:

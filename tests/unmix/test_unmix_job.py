@@ -234,3 +234,17 @@ def test_a_library_on_the_image_s_own_band_centres_is_taken_as_it_is():
     library = SpectralLibrary(spectra, wavelengths, ["a", "b", "c"])
     same = resample_library(library, wavelengths[5:40] + 1e-4, np.full(35, 40.0))  # 4-decimal CSV rounding
     np.testing.assert_array_equal(same.spectra, spectra[5:40])
+
+
+def test_library_without_method_is_the_default_s_abundance_step_and_the_report_says_so(tmp_path, scene_files):
+    report = run_job("unmix", [f"input={scene_files['scene']}", f"output={tmp_path / 'a'}", "quicklook=false",
+                               f"library={scene_files['endmembers']}", f"reference_abundances={scene_files['abundances']}"])
+    assert report["method"]["name"] == "library_scaled"
+    assert report["results"]["library_method"].startswith("library_scaled (library= without method=")
+    assert report["results"]["fit"]["abundances"]["abundance_model"] in ("fcls", "scaled")
+    assert report["results"]["reference_scores"]["abundance_rmse"] < 0.02
+    chosen = run_job("unmix", [f"input={scene_files['scene']}", f"output={tmp_path / 'b'}", "quicklook=false",
+                               f"library={scene_files['endmembers']}", "method=library_fcls"])
+    assert chosen["method"]["name"] == chosen["results"]["library_method"] == "library_fcls"
+    with pytest.raises(ParameterError, match="library_method=library_fcls is used with library= only"):
+        run_job("unmix", [f"output={tmp_path / 'c'}", "library_method=library_fcls"])
