@@ -189,7 +189,7 @@ def references(cfg: DictConfig, scene: Scene, wavelengths_nm, kept: np.ndarray):
 
 def library_endmembers(cfg: DictConfig, wavelengths_nm, fwhm_nm, kept: np.ndarray, n_scene_bands: int):
     """The spectral library resampled to the bands used: ((bands, members), names)."""
-    from hsi.unmix.library import load_library, on_scene_bands, resample_library
+    from hsi.unmix.library import bands_in_gaps, load_library, on_scene_bands, resample_library
 
     library = load_library(Path(str(cfg.library)).expanduser())
     if wavelengths_nm is None and library.scene_bands is not None:  # an endmembers.csv of a scene without wavelengths
@@ -207,9 +207,20 @@ def library_endmembers(cfg: DictConfig, wavelengths_nm, fwhm_nm, kept: np.ndarra
             spectra = resample_library(library, wavelengths_nm, fwhm_nm).spectra
         except InputError as error:
             raise InputError(f"{cfg.library}: {error}") from None
+        in_gaps = bands_in_gaps(library, wavelengths_nm)
+        if in_gaps.any():
+            print(f"warning: {int(in_gaps.sum())} image bands ({_nm_list(wavelengths_nm[in_gaps])}) lie in gaps of "
+                  f"{cfg.library}'s wavelengths: its values there are interpolated; flag them bad in the image to "
+                  "leave them out", flush=True)
     if not np.isfinite(spectra).all():
         raise InputError(f"{cfg.library}: the library has missing values (NaN) on the image's bands")
     return spectra, list(library.names)
+
+
+def _nm_list(wavelengths_nm, shown: int = 4) -> str:
+    """``1360, 1380, 1400, 1420, ... nm``: the first few of ``wavelengths_nm``."""
+    values = [f"{w:.0f}" for w in wavelengths_nm[:shown]]
+    return ", ".join(values) + (", ..." if len(wavelengths_nm) > shown else "") + " nm"
 
 
 def count_endmembers(cfg: DictConfig, sample: np.ndarray, n_bands: int,

@@ -16,7 +16,7 @@ import numpy as np
 
 from hsi.errors import FormatError, InputError
 
-__all__ = ["SpectralLibrary", "load_library", "resample_library", "on_scene_bands"]
+__all__ = ["SpectralLibrary", "load_library", "resample_library", "on_scene_bands", "bands_in_gaps"]
 
 
 @dataclass
@@ -130,6 +130,9 @@ def load_library(path: str | Path, *, key: str | None = None) -> SpectralLibrary
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: spectral library not found")
+    if path.is_dir():
+        hint = f"; an unmix run's is {path / 'endmembers.csv'}" if (path / "endmembers.csv").is_file() else ""
+        raise InputError(f"{path}: a folder, not a spectral library file{hint}")
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return _from_csv(path)
@@ -219,3 +222,19 @@ def _ranges(bands) -> str:
         else:
             runs.append([band, band])
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def bands_in_gaps(library: SpectralLibrary, wavelengths_nm) -> np.ndarray:
+    """Mask of the image bands that fall in a gap of the library's sampling (more than 2.5 x its
+    median spacing, e.g. the water-vapour bands an endmembers.csv left out): resampling can only
+    interpolate across such a gap."""
+    target = np.asarray(wavelengths_nm, float)
+    if library.wavelengths_nm is None or len(library.wavelengths_nm) < 3:
+        return np.zeros(target.shape, bool)
+    source = np.sort(library.wavelengths_nm)
+    steps = np.diff(source)
+    wide = np.flatnonzero(steps > 2.5 * np.median(steps))
+    inside = np.zeros(target.shape, bool)
+    for gap in wide:
+        inside |= (target > source[gap] + _SAME_BAND_NM) & (target < source[gap + 1] - _SAME_BAND_NM)
+    return inside

@@ -248,3 +248,37 @@ def test_library_without_method_is_the_default_s_abundance_step_and_the_report_s
     assert chosen["method"]["name"] == chosen["results"]["library_method"] == "library_fcls"
     with pytest.raises(ParameterError, match="library_method=library_fcls is used with library= only"):
         run_job("unmix", [f"output={tmp_path / 'c'}", "library_method=library_fcls"])
+
+
+def test_a_run_folder_as_library_names_the_file_and_bands_in_the_library_s_gaps_are_said(tmp_path, scene_files, capsys):
+    first = tmp_path / "r1"
+    run_job("unmix", [f"input={scene_files['scene']}", "method=nfindr_fcls", "n_endmembers=3", f"output={first}",
+                      "quicklook=false"])
+    with pytest.raises(InputError, match=f"{first}: a folder, not a spectral library file; an unmix run's is "
+                                         f"{first / 'endmembers.csv'}"):
+        run_job("unmix", [f"input={scene_files['scene']}", f"library={first}", f"output={tmp_path / 'r2'}"])
+    # The run left the scene's bad (water-vapour) bands out of endmembers.csv; a scene of the same
+    # sensor with no bands flagged bad gets interpolated values there, and is told so.
+    scene = open_scene(scene_files["scene"])
+    unflagged = save_scene(scene.with_array(scene.read(physical=True), bad_bands=None), tmp_path / "unflagged.npy")
+    capsys.readouterr()
+    run_job("unmix", [f"input={unflagged}", f"library={first / 'endmembers.csv'}", "method=library_fcls",
+                      f"output={tmp_path / 'r3'}", "quicklook=false"])
+    n_bad = int(scene_files["sample"].bad_bands.sum())
+    assert f"warning: {n_bad} image bands (" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_default_s_endmembers_csv_as_library_gives_the_default_s_abundances_again(tmp_path):
+    # `unmix output=R1`, then `unmix library=R1/endmembers.csv output=R2` on the same scene: library_scaled
+    # fits the same abundance step on the same sample, so the abundances agree to the CSV's 8 digits.
+    first, second = tmp_path / "r1", tmp_path / "r2"
+    assert main(["unmix", f"output={first}", "quicklook=false", "progress=false"]) == 0
+    assert main(["unmix", f"library={first / 'endmembers.csv'}", f"output={second}", "quicklook=false",
+                 "progress=false"]) == 0
+    np.testing.assert_allclose(open_scene(second / "abundances.tif").read(), open_scene(first / "abundances.tif").read(),
+                               atol=1e-5)
+    models = [json.loads((folder / "abundances_report.json").read_text())["results"]["fit"]["abundances"]
+              for folder in (first, second)]
+    assert models[1]["abundance_model"] == models[0]["abundance_model"]
+    assert models[1]["scale_median"] == pytest.approx(models[0]["scale_median"], rel=1e-6)
