@@ -24,8 +24,8 @@ From spatial blocks sampled across a scene (``(n_blocks, rows, cols, bands)``, s
   structure (:func:`hsi.estimate.stripe_direction.stripe_direction`): stripes of an
   orthorectified product run along the rotated flight track, which the column test cannot
   see. Stripes found at an angle make a ``gaussian`` scene ``stripes`` (destriped along that
-  direction); with impulses or dead lines they are reported only (robust_fasthyde
-  destripes along columns).
+  direction); with impulses or dead lines they make it ``mixed_stripes`` (robust_fasthyde
+  measures the direction on its cleaned cube and destripes along it).
 
 The noise model follows from the physics of these measures, not from any benchmark scene:
 impulses or dead lines -> ``mixed`` (sparse outliers that a Gaussian model spreads over the
@@ -292,8 +292,8 @@ def diagnose_noise(blocks: np.ndarray | torch.Tensor) -> NoiseDiagnosis:
         angled = f"stripes at {direction.angle_deg:g} deg to the columns (line contrast {direction.contrast:g})"
         if model == "gaussian":  # destriping along that direction (auto's stripes branch measures it too)
             model, reasons = "stripes", [angled, "no impulses or dead lines"]
-        elif model == "mixed":
-            reasons.append(angled + ": robust_fasthyde destripes along columns only, not along them")
+        elif model == "mixed":  # robust_fasthyde with its destriping step, along that direction
+            model, reasons = "mixed_stripes", reasons + [angled]
         else:
             reasons.append(angled)
     return NoiseDiagnosis(

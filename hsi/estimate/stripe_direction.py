@@ -207,3 +207,11 @@ def stripe_direction(cube: torch.Tensor | np.ndarray, *, max_values: int = MAX_V
     angle = round(angle - 180.0 if angle > 90.0 else angle + 180.0 if angle <= -90.0 else angle, 1)
     contrast = float(fine_scores.max() / scores.median())
     return StripeDirection(angle, round(contrast, 2), contrast >= MIN_CONTRAST)
+
+
+def destriping_angle(cube: torch.Tensor | np.ndarray, *, max_values: int = MAX_VALUES) -> float:
+    """The angle, degrees from the columns, to destripe ``cube`` along: the measured stripe
+    direction when stripes are found at an angle to the columns, else 0 (columns: the push-broom
+    geometry, and what column destriping did before directions were measured)."""
+    found = stripe_direction(cube, max_values=max_values)
+    return found.angle_deg if found.found and not found.along_columns else 0.0
