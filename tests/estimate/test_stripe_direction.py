@@ -115,3 +115,17 @@ def test_the_enmap_tile_keeps_its_stripe_direction(shared_data):
         enmap = open_scene(shared_data / "satellite" / "enmap_l2a_hyspecnet").read(physical=True)
     found = stripe_direction(np.asarray(enmap, np.float64))
     assert found.found and abs(found.angle_deg + 12.9) <= 0.3 and found.contrast > 20 * MIN_CONTRAST
+
+
+def test_stripes_at_an_angle_with_impulses_take_the_robust_branch_with_destriping(clean):
+    """Before, impulses + stripes at an angle stayed ``mixed`` (robust_fasthyde without destriping,
+    since it destriped columns only); it now destripes along the measured direction."""
+    noisy = gaussian_noise(clean, 0.01, np.random.default_rng(10))
+    angled = stripes(noisy, np.arange(0, clean.shape[2], 3), np.random.default_rng(11), amplitude=0.05,
+                     angle_deg=-13.0).cube
+    rng = np.random.default_rng(12)
+    hit = rng.random(angled.shape) < 0.01
+    angled[hit] = rng.choice([0.0, 1.0], size=int(hit.sum()))
+    diagnosis = diagnose_noise(np.stack([angled[r:r + 48, c:c + 48] for r in (0, 48) for c in (0, 48)]))
+    assert diagnosis.model == "mixed_stripes" and diagnosis.stripe_direction.found
+    assert any("deg to the columns" in reason for reason in diagnosis.reasons)
