@@ -53,7 +53,7 @@ def test_fill_is_no_data_for_the_direction(clean):
 
 def test_restores_diagnosis_finds_stripes_at_an_angle(clean):
     """The column test cannot see stripes at 13 deg: the diagnosis now says where they run, and
-    that the scene is striped (auto's stripes branch destripes along them)."""
+    that the scene is striped (auto's robust branch destripes along them)."""
     noisy = gaussian_noise(clean, 0.01, np.random.default_rng(4))
     angled = stripes(noisy, np.arange(0, clean.shape[2], 3), np.random.default_rng(5), amplitude=0.05,
                      angle_deg=-13.0).cube
@@ -61,7 +61,7 @@ def test_restores_diagnosis_finds_stripes_at_an_angle(clean):
     diagnosis = diagnose_noise(blocks)
     direction = diagnosis.as_dict()["stripe_direction"]
     assert direction["found"] and abs(direction["angle_deg_from_columns"] + 13.0) <= 0.5
-    assert any("deg to the columns" in reason for reason in diagnosis.reasons) and diagnosis.model == "stripes"
+    assert any("deg to the columns" in reason for reason in diagnosis.reasons) and diagnosis.model == "mixed_stripes"
     plain = diagnose_noise(np.stack([noisy[r:r + 48, c:c + 48] for r in (0, 48) for c in (0, 48)]))
     assert not plain.stripe_direction.found and plain.model == "gaussian"
 

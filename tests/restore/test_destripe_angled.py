@@ -64,7 +64,7 @@ def test_auto_destripes_a_scene_whose_stripes_run_at_an_angle(clean, tmp_path):
                  "tiling.overlap=0", "quicklook=false", "progress=false"]) == 0
     results = json.loads((tmp_path / "restored_report.json").read_text())["results"]
     diagnosis = results["noise_diagnosis"]
-    assert diagnosis["chosen"] == "stripes"
+    assert diagnosis["chosen"] == "mixed_stripes"
     assert abs(diagnosis["diagnosis"]["stripe_direction"]["angle_deg_from_columns"] + 25.0) <= 1.0
     gain = results["reference"]["output"]["mpsnr_db"] - results["reference"]["input"]["mpsnr_db"]
     assert gain > 8.0, results["reference"]
