@@ -55,7 +55,7 @@ DEFAULT_METHODS = {
     "noniid": ("auto", "fasthyde", "hyres", "lrtv", "tv", "diffusion", "diffusion_mean", "diffusion_sample"),
     "complex": ("auto", "robust_fasthyde", "lrtv", "fasthyde", "hyres", "tv", "destripe_fasthyde", "diffusion"),
     "stripes": ("auto", "destripe_fasthyde", "robust_fasthyde", "fasthyde", "lrtv", "diffusion"),
-    "stripes_angled": ("auto", "fasthyde", "destripe_fasthyde"),
+    "stripes_angled": ("auto", "destripe_fasthyde", "robust_fasthyde", "fasthyde", "lrtv", "diffusion"),
     "sr": ("bicubic", "fasthyde_bicubic", "diffusion_sr", "pnp_sr_bm3d"),
     "inpaint": ("lrtv_inpaint", "diffusion_inpaint", "pnp_inpaint_bm3d"),
 }

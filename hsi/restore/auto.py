@@ -15,7 +15,8 @@ blocks, so every tile is restored by the same method with the same statistics:
 - ``mixed`` (impulses or dead lines, no stripes): robust low-rank outlier removal, then
   FastHyDe (``robust_fasthyde`` without its destriping step, which on a stripe-free synthetic
   scene with field edges along the columns costs several dB: ``tests/restore/test_auto.py``);
-- ``mixed_stripes`` (impulses or dead lines with stripes): ``robust_fasthyde`` with destriping.
+- ``mixed_stripes`` (impulses or dead lines with stripes, or stripes at an angle to the columns):
+  ``robust_fasthyde`` with destriping along the stripes' measured direction.
 
 With ``restore_task="destripe"`` (``restore task=destripe``) the user has said the scene is striped:
 a diagnosis without stripes then takes the branch with destriping (``gaussian`` ->

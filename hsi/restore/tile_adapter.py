@@ -80,10 +80,9 @@ class DestripeTiles(CubeMethodTiles):
     def fit(self, blocks: np.ndarray) -> "DestripeTiles":
         super().fit(blocks)
         if self.angle_setting == "auto":
-            from hsi.estimate.stripe_direction import BLOCKS_MAX_VALUES, stripe_direction
+            from hsi.estimate.stripe_direction import BLOCKS_MAX_VALUES, destriping_angle
 
-            found = stripe_direction(blocks, max_values=BLOCKS_MAX_VALUES)
-            self.angle_deg = found.angle_deg if found.found and not found.along_columns else 0.0
+            self.angle_deg = destriping_angle(blocks, max_values=BLOCKS_MAX_VALUES)
         return self
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:

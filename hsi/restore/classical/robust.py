@@ -7,6 +7,7 @@ import torch
 
 from hsi.arrays import as_tensor, like_input, per_band
 from hsi.errors import InputError, ParameterError
+from hsi.estimate.stripe_direction import destriping_angle
 from hsi.restore.classical.destripe import destripe
 from hsi.restore.classical.fasthyde import fasthyde
 from hsi.restore.classical.lowrank import leading_basis, robust_factorize, robust_sigma
@@ -28,6 +29,7 @@ def robust_fasthyde(
     sparse_threshold: float = 3.0,
     factor_iter: int = 10,
     destriping: bool = True,
+    angle_deg: float | str = "auto",
     device: torch.device | str | None = None,
 ) -> torch.Tensor | np.ndarray:
     """Remove mixed noise: Gaussian (any level per band) + impulses + dead lines + stripes.
@@ -43,7 +45,10 @@ def robust_fasthyde(
        down on bands with many impulses), and the robust fit repeated in that whitening;
     3. entries further than ``sparse_threshold`` standard deviations from the fit are
        outliers (``S``) and take the fit's value;
-    4. column offsets left by stripes are removed (:func:`~hsi.restore.classical.destripe.destripe`);
+    4. offsets left by stripes are removed along their direction
+       (:func:`~hsi.restore.classical.destripe.destripe`): the columns in swath geometry, the
+       rotated track on an orthorectified product (measured on the cleaned cube, where
+       impulses no longer draw lines: :func:`~hsi.estimate.stripe_direction.destriping_angle`);
     5. the result is denoised by FastHyDe (:func:`~hsi.restore.classical.fasthyde.fasthyde`).
 
     Parameters
@@ -55,6 +60,9 @@ def robust_fasthyde(
     sparse_threshold : outlier threshold in Gaussian standard deviations.
     factor_iter : sweeps of the robust factorisation.
     destriping : run step 4.
+    angle_deg : direction of the stripes in step 4, degrees from the columns in (-90, 90]
+        (:func:`~hsi.restore.classical.destripe.destripe`), or ``"auto"``: measured on the
+        cleaned cube; columns when no stripes at an angle are found.
 
     Returns
     -------
@@ -73,6 +81,8 @@ def robust_fasthyde(
         raise ParameterError(f"sparse_threshold must be > 0 (standard deviations); got {sparse_threshold}")
     if int(factor_iter) < 1:
         raise ParameterError(f"factor_iter must be >= 1; got {factor_iter}")
+    if angle_deg != "auto" and (isinstance(angle_deg, (str, bool)) or not -90.0 < float(angle_deg) <= 90.0):
+        raise ParameterError(f"angle_deg must be 'auto' or degrees from the columns in (-90, 90]; got {angle_deg!r}")
     if rank is not None and int(rank) < 1:
         raise ParameterError(f"rank must be a positive integer or None; got {rank}")
     x = as_tensor(cube, name="cube", ndim=3, device=device)
@@ -95,5 +105,6 @@ def robust_fasthyde(
     fit = _robust_fit(x, sigma, basis, int(factor_iter))
     cleaned = torch.where((x - fit).abs() > sparse_threshold * sigma, fit, x)
     if destriping:
-        cleaned = destripe(cleaned)
+        angle = destriping_angle(cleaned) if angle_deg == "auto" else float(angle_deg)
+        cleaned = destripe(cleaned, angle_deg=angle)
     return like_input(fasthyde(cleaned), cube)
