@@ -111,8 +111,12 @@ def differences(recorded: dict, expected: dict) -> list[str]:
     if len(old_inputs) != len(new_inputs):
         changed.append("number of inputs")
     for old_files, new_files in zip(old_inputs, new_inputs):
-        if len(old_files) != len(new_files) or not all(_same_file(o, n) for o, n in zip(old_files, new_files)):
-            changed.append(f"input {Path(new_files[0]['path']).name} (content)")
+        if len(old_files) != len(new_files):
+            changed.append(f"input {Path(new_files[0]['path']).name} (files added or removed)")
+            continue
+        edited = [n for o, n in zip(old_files, new_files) if not _same_file(o, n)]
+        if edited:  # name the file that changed (a product folder holds many)
+            changed.append(f"input {Path(edited[0]['path']).name} (content)")
     return changed
 
 

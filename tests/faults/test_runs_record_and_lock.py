@@ -51,6 +51,20 @@ def test_restore_record_names_inputs_settings_and_files_and_detects_changes(tmp_
     assert "no completion record" in matching_record(output, expected)[1]
 
 
+def test_a_product_folders_identity_is_its_files(tmp_path):
+    """Before: a product folder's identity was "missing" whatever it held, so a batch or a
+    resume trusted an output made from other files under the same folder name."""
+    folder = tmp_path / "product"
+    folder.mkdir()
+    (folder / "SPECTRAL_IMAGE.TIF").write_bytes(b"\x00" * 64)
+    (folder / "METADATA.XML").write_bytes(b"<xml/>")
+    expected = fingerprint("restore", [folder], {"method": "tv"})
+    assert [f["path"] for f in expected["inputs"][0]] == [str((folder / n).resolve()) for n in ("METADATA.XML", "SPECTRAL_IMAGE.TIF")]
+    (folder / "SPECTRAL_IMAGE.TIF").write_bytes(b"\x00" * 63 + b"\x01")
+    changed = differences(expected, fingerprint("restore", [folder], {"method": "tv"}))
+    assert any("SPECTRAL_IMAGE.TIF" in item for item in changed), changed
+
+
 def test_a_rewritten_output_loses_its_old_record_before_any_work(tmp_path, monkeypatch):
     source, output = small_scene(tmp_path / "in.tif"), tmp_path / "out.tif"
     assert main(["restore", *_restore_args(source, output)]) == 0
