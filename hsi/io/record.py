@@ -147,7 +147,9 @@ def write_record(output: Path | str, expected: dict, extra_files: Iterable[Path 
     text = (json.dumps(record, indent=1) + "\n").encode()
     path = record_path(output)
     if path.absolute() not in _reserved or len(text) > RESERVED_BYTES:
-        return atomic_write(path, lambda tmp: Path(tmp).write_bytes(text))
+        atomic_write(path, lambda tmp: Path(tmp).write_bytes(text))
+        _reserved.discard(path.absolute())  # a record now, not a placeholder for drop_reservations to remove
+        return path
     try:  # into the reserved room: no new disk blocks needed
         with open(path, "r+b") as handle:
             handle.write(text)

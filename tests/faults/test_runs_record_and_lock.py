@@ -142,3 +142,18 @@ def test_record_room_is_reserved_before_work_and_a_placeholder_is_never_trusted(
     assert not record_path(other).exists() and record_path(output).exists()
     with pytest.raises(WriteError, match="could not reserve room for its completion record"):
         reserve(tmp_path / "out.tif" / "inside-a-file.tif")  # no room (here: not a folder)
+
+
+def test_a_record_longer_than_its_reserved_room_survives_the_end_of_the_job(tmp_path):
+    """Before: a record over RESERVED_BYTES was written beside the room, the room stayed
+    listed as a placeholder, and the job's drop_reservations() deleted the finished record
+    (`info input=ENMAP_DIR report=x.json`: 12 input files, no record, so batch redid it every run)."""
+    from hsi.io.record import drop_reservations, reserve, write_record
+
+    output = tmp_path / "out.tif"
+    reserve(output)
+    output.write_bytes(b"data")
+    expected = fingerprint("convert", [], {"long": "x" * 2 * record_module.RESERVED_BYTES})
+    write_record(output, expected)
+    drop_reservations()
+    assert matching_record(output, expected) == (True, "")
