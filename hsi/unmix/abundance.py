@@ -33,6 +33,11 @@ _ENUMERATE_MAX_K = 6  # up to 63 faces: enumerating them beats the active-set lo
 # solves. With about one set per row (large k, or several problem sets batched) each row's
 # system is solved directly instead.
 _SHARED_SETS_PER_ROW = 4
+# Between the two (k near 18, several restarts batched: a few rows per distinct set), each
+# distinct set's KKT block is inverted once on its passive set only and applied to its rows,
+# when the sets serve at least this many rows each on average: one small inversion per set
+# instead of one LU and residual check per row.
+_ROWS_PER_SET = 2
 
 
 def _prepare(pixels: Array, endmembers: Array):
@@ -381,6 +386,9 @@ def _solve_on_passive(grams, rhs, passive, sum_to_one, group=None):
         # Few distinct passive sets (small k): one inverse per set, applied to all its rows.
         kkt_inverse = _kkt_inverses(grams[mask_group], masks, sum_to_one=sum_to_one)
         return _apply_kkt(kkt_inverse[inverse], rhs, passive, sum_to_one)
+    if rhs.shape[0] >= _ROWS_PER_SET * masks.shape[0]:
+        # A few rows per set (large k, restarts batched): each set's block inverted once, on its passive set.
+        return _solve_kkt_sets(grams, rhs, masks, mask_group, inverse, sum_to_one)
     # Nearly one passive set per row (large k): each row's system is solved on its passive
     # set only, by LU, with no (rows, k+1, k+1) matrix built, inverted or gathered.
     return _solve_kkt_rows(grams, rhs, passive, sum_to_one, group)
@@ -408,6 +416,17 @@ def _kkt_matrices(gram: torch.Tensor, masks: torch.Tensor, *, sum_to_one: bool) 
     return matrices
 
 
+def _bordered_grams(grams: torch.Tensor, sum_to_one: bool) -> torch.Tensor:
+    """The Gram matrices (G, k, k), bordered by a row and column of ones (corner 0) with sum-to-one."""
+    if not sum_to_one:
+        return grams
+    k = grams.shape[-1]
+    full = torch.ones(grams.shape[0], k + 1, k + 1, dtype=grams.dtype, device=grams.device)
+    full[:, :k, :k] = grams
+    full[:, k, k] = 0.0
+    return full
+
+
 def _solve_kkt_rows(grams, rhs, passive, sum_to_one, group=None):
     """Each row's KKT system on its own passive set, rows of equal passive-set size batched.
 
@@ -416,27 +435,100 @@ def _solve_kkt_rows(grams, rhs, passive, sum_to_one, group=None):
     gathered and solved by batched LU: ``O(s^3)`` per row instead of ``O(k^3)`` (abundances
     are sparse, ``s`` is far below ``k`` when k is large). ``grams``, ``group`` as in
     :func:`_solve_on_passive`.
+
+    The rows are sorted by ``s`` once, so each group is a contiguous slice of the sorted
+    rows and every gather is a single indexing of an already gathered array; with
+    sum-to-one the bordered block and right-hand side come out of one gather each from the
+    bordered Gram matrices and ``[b, 1]`` (no padding per group). Most of the cost at large
+    k is this bookkeeping, not the LU factorisations.
     """
+    n, k = passive.shape
     sizes = passive.sum(dim=1)
-    k = passive.shape[1]
-    flat_grams = grams.reshape(-1)
+    order = torch.argsort(sizes)
+    counts = torch.bincount(sizes, minlength=k + 1).tolist()
+    # Each row's passive indices first, ascending (a stable sort of "not passive" per row).
+    columns_all = torch.argsort((~passive[order]).to(torch.int8), dim=1, stable=True)
+    bordered = _bordered_grams(grams, sum_to_one)
+    width = bordered.shape[-1]
+    if sum_to_one:
+        rhs_sorted = torch.cat([rhs[order], torch.ones_like(rhs[:n, :1])], dim=1)
+        # the multiplier's index k closes every row's list of variables
+        columns_all = torch.cat([columns_all, torch.full_like(columns_all[:, :1], k)], dim=1)
+    else:
+        rhs_sorted = rhs[order]
+    flat_grams = bordered.reshape(-1)
+    offsets = None if group is None else group[order] * (width * width)
+    solution_sorted = torch.zeros(n, width, dtype=rhs.dtype, device=rhs.device)
+    first = counts[0]  # empty passive sets: the zero vector (only without sum-to-one)
+    for size in range(1, k + 1):
+        if counts[size] == 0:
+            continue
+        stop = first + counts[size]
+        if size == 1 and sum_to_one:
+            # A vertex: its one passive variable is 1, whatever the Gram matrix.
+            solution_sorted[first:stop].scatter_(1, columns_all[first:stop, :1], 1.0)
+            first = stop
+            continue
+        columns = columns_all[first:stop, :size]
+        if sum_to_one:
+            columns = torch.cat([columns, columns_all[first:stop, k:]], dim=1)
+        index = columns[:, :, None] * width + columns[:, None, :]
+        if offsets is not None:
+            index = index + offsets[first:stop, None, None]
+        block = flat_grams[index]  # (m, s[+1], s[+1])
+        block_rhs = torch.gather(rhs_sorted[first:stop], 1, columns)
+        solution_sorted[first:stop].scatter_(1, columns, _solve_batched(block, block_rhs))
+        first = stop
+    solution = torch.empty_like(rhs)
+    solution[order] = solution_sorted[:, :k]
+    return solution
+
+
+def _solve_kkt_sets(grams, rhs, masks, mask_group, inverse, sum_to_one):
+    """Each distinct (Gram matrix, passive set) pair's KKT block inverted once, on its passive set only.
+
+    The ``s x s`` block of a set with ``s`` passive variables (bordered by ones with
+    sum-to-one) is gathered and inverted once (:func:`_inverse`: LU, the pseudo-inverse where
+    LU is unreliable) and applied to every row that has that set: ``O(s^3)`` per set, plus an
+    ``O(s^2)`` product per row. ``masks``, ``mask_group``, ``inverse`` as :func:`_mask_codes`
+    returns them; ``grams`` as in :func:`_solve_on_passive`.
+    """
+    k = rhs.shape[1]
+    bordered = _bordered_grams(grams, sum_to_one)
+    width = bordered.shape[-1]
+    flat_grams = bordered.reshape(-1)
+    flat_rhs = rhs.reshape(-1)
+    set_sizes = masks.sum(dim=1)
+    row_sizes = set_sizes[inverse]
+    # Each set's position among the sets of its size (filled size by size below).
+    position = torch.empty(masks.shape[0], dtype=torch.int64, device=rhs.device)
     solution = torch.zeros_like(rhs)
-    for size in torch.unique(sizes).tolist():
+    flat_solution = solution.view(-1)
+    for size in torch.unique(set_sizes).tolist():
         if size == 0:
             continue  # empty passive set: the zero vector (only without sum-to-one)
-        rows = torch.nonzero(sizes == size).squeeze(1)
-        # Each row's passive indices in ascending order (nonzero is row-major), (m, s).
-        columns = torch.nonzero(passive[rows])[:, 1].reshape(-1, size)
-        # The (s, s) blocks as one flat gather from the stacked Gram matrices.
-        offset = 0 if group is None else (group[rows] * (k * k))[:, None, None]
-        block = flat_grams[offset + columns[:, :, None] * k + columns[:, None, :]]  # (m, s, s)
-        block_rhs = torch.gather(rhs[rows], 1, columns)
+        if size == 1 and sum_to_one:
+            # One passive variable under sum-to-one: it is 1, whatever the Gram matrix (a vertex).
+            rows = torch.nonzero(row_sizes == 1).squeeze(1)
+            flat_solution[rows * k + masks[inverse[rows]].to(torch.int8).argmax(dim=1)] = 1.0
+            continue
+        sets = torch.nonzero(set_sizes == size).squeeze(1)
+        position[sets] = torch.arange(sets.numel(), device=rhs.device)
+        columns = torch.nonzero(masks[sets])[:, 1].reshape(-1, size)  # ascending passive indices, (u, s)
+        kkt_columns = columns
         if sum_to_one:
-            block = torch.nn.functional.pad(block, (0, 1, 0, 1), value=1.0)
-            block[:, size, size] = 0.0
-            block_rhs = torch.cat([block_rhs, torch.ones_like(block_rhs[:, :1])], dim=1)
-        values = _solve_batched(block, block_rhs)[:, :size]
-        solution[rows[:, None], columns] = values
+            kkt_columns = torch.cat([columns, torch.full_like(columns[:, :1], k)], dim=1)
+        offset = (mask_group[sets] * (width * width))[:, None, None]
+        block_inverse = _inverse(flat_grams[offset + kkt_columns[:, :, None] * width + kkt_columns[:, None, :]])
+        # z_S = K^-1[:s, :s] b_S (+ K^-1[:s, s] for the sum-to-one row's 1).
+        weights = block_inverse[:, :size, :size].contiguous()
+        rows = torch.nonzero(row_sizes == size).squeeze(1)
+        which = position[inverse[rows]]
+        entries = (rows * k)[:, None] + columns[which]  # each row's passive entries in the flat (n * k) arrays
+        values = torch.bmm(weights[which], flat_rhs[entries][:, :, None])[:, :, 0]
+        if sum_to_one:
+            values += block_inverse[:, :size, size][which]
+        flat_solution[entries.reshape(-1)] = values.reshape(-1)
     return solution
 
 

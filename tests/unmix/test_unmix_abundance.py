@@ -95,30 +95,66 @@ def test_fcls_rejects_bad_input():
         fcls(np.full((10, 5), np.nan), np.ones((5, 2)))
 
 
+# The three ways _solve_on_passive solves the rows' KKT systems, forced one at a time.
+_KKT_PATHS = {
+    "rows": {"_SHARED_SETS_PER_ROW": 10**9, "_ROWS_PER_SET": 10**9},  # every row solved on its own
+    "sets": {"_SHARED_SETS_PER_ROW": 10**9, "_ROWS_PER_SET": 0},  # one inverse per set, on its passive set
+    "shared": {"_SHARED_SETS_PER_ROW": 0},  # one full (k+1)-square inverse per set
+}
+
+
+def _force_kkt_path(monkeypatch, path):
+    for name, value in _KKT_PATHS[path].items():
+        monkeypatch.setattr(abundance, name, value)
+
+
 @pytest.mark.parametrize("bands", [40, 8])  # 8 bands < 12 endmembers: singular KKT systems, pseudo-inverse fallback
 def test_row_wise_kkt_solves_equal_shared_inverses(monkeypatch, bands):
-    # Large k gives about one passive set per row, solved row by row (LU); small batches
-    # share one inverse per set. Both are the exact optimum, so they agree to rounding.
+    # Large k gives about one passive set per row, solved row by row (LU); a few rows per
+    # set (edaa_pp's batched restarts at k = 18) share one inverse on the set's passive
+    # variables; small batches share one full inverse per set. All three are the exact
+    # optimum, so they agree to rounding.
     rng = np.random.default_rng(bands)
     endmembers = rng.uniform(0, 1, size=(bands, 12))
     moved = endmembers + rng.normal(0, 0.02, size=endmembers.shape)
     pixels = rng.dirichlet(np.full(12, 0.3), size=400) @ endmembers.T + rng.normal(0, 0.03, size=(400, bands))
-    monkeypatch.setattr(abundance, "_SHARED_SETS_PER_ROW", 10**9)  # every row solved on its own
-    row_wise = fcls(pixels, endmembers), fcls(pixels, moved, initial=fcls(pixels, endmembers)), nnls(pixels, endmembers)
-    monkeypatch.setattr(abundance, "_SHARED_SETS_PER_ROW", 0)  # one inverse per distinct passive set
-    shared = fcls(pixels, endmembers), fcls(pixels, moved, initial=fcls(pixels, endmembers)), nnls(pixels, endmembers)
-    for one, other in zip(row_wise, shared):
-        assert np.abs(one - other).max() < 1e-8
+    results = {}
+    for path in _KKT_PATHS:
+        _force_kkt_path(monkeypatch, path)
+        results[path] = (fcls(pixels, endmembers), fcls(pixels, moved, initial=fcls(pixels, endmembers)),
+                         nnls(pixels, endmembers))
+    for path in ("sets", "shared"):
+        for one, other in zip(results["rows"], results[path]):
+            assert np.abs(one - other).max() < 1e-8
+    row_wise = results["rows"]
     assert row_wise[0].min() >= 0.0 and np.allclose(row_wise[0].sum(axis=1), 1.0, atol=1e-12)
+    # NNLS really is constrained here (some pixels have zeros), so the paths' masks were exercised.
+    assert (row_wise[2] == 0).any() and (row_wise[0] == 0).any()
+
+
+def test_per_set_kkt_solve_is_taken_when_sets_repeat(monkeypatch):
+    # The per-set path must be the one used for a few rows per set (its whole point), and
+    # give each row its own set's solution: rows of one set in the middle of others.
+    calls = []
+    original = abundance._solve_kkt_sets
+    monkeypatch.setattr(abundance, "_solve_kkt_sets", lambda *args: calls.append(1) or original(*args))
+    rng = np.random.default_rng(3)
+    endmembers = rng.uniform(0, 1, size=(30, 14))
+    pixels = rng.dirichlet(np.full(14, 0.2), size=60) @ endmembers.T
+    pixels = np.repeat(pixels, 3, axis=0)[rng.permutation(180)]  # each passive set on 3 rows
+    solved = fcls(pixels, endmembers)
+    assert calls
+    _force_kkt_path(monkeypatch, "rows")
+    assert np.abs(solved - fcls(pixels, endmembers)).max() < 1e-9
 
 
 @pytest.mark.parametrize("k", [4, 12])  # 4: face enumeration cold, shared inverses warm; 12: row-wise solves
-@pytest.mark.parametrize("shared", [False, True])
-def test_fcls_stack_equals_one_fcls_per_set(monkeypatch, k, shared):
+@pytest.mark.parametrize("path", ["rows", "sets", "shared"])
+def test_fcls_stack_equals_one_fcls_per_set(monkeypatch, k, path):
     # edaa_pp's restarts solve their abundances in one active-set loop: row for row the same
     # exact optimum as one fcls call per endmember set, cold and warm started, with each set's
     # own tolerance (the sets here differ in scale by 100x).
-    monkeypatch.setattr(abundance, "_SHARED_SETS_PER_ROW", 0 if shared else 10**9)
+    _force_kkt_path(monkeypatch, path)
     rng = np.random.default_rng(k)
     sets = np.stack([rng.uniform(0, 1, size=(30, k)) * scale for scale in (1.0, 10.0, 100.0)])
     moved = sets + rng.normal(0, 0.02, size=sets.shape) * sets.mean()
