@@ -3,7 +3,7 @@
 Composition records which option of each config group was chosen (``cfg.method_name`` for
 jobs with a ``method`` group), and applies the job's ``task_methods`` rule: a task whose
 default method differs from the job's (``restore task=sr``) gets that method unless the
-command line names one.
+command line names one; likewise ``library_method`` for a run given ``library=`` (``unmix``).
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ def compose(job: str, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig
     task = cfg.get("task")
     if task in task_methods and not any(override_key(o) == "method" for o in overrides):
         cfg = _compose_raw(job, overrides + [f"method={task_methods[task]}"])
+    elif cfg.get("library_method") and cfg.get("library") and not any(override_key(o) == "method" for o in overrides):
+        cfg = _compose_raw(job, overrides + [f"method={cfg.library_method}"])  # unmix library=: its members are the endmembers
     choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         del cfg["hydra"]

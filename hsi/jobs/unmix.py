@@ -61,9 +61,14 @@ def write_endmembers_csv(path: Path, wavelengths_nm, endmembers: np.ndarray, nam
 
 def _reference_endmembers(path: Path, wavelengths_nm, kept: np.ndarray, n_scene_bands: int) -> np.ndarray:
     """Reference endmembers (bands used, k) from a library-like file (CSV with wavelengths, .mat, .sli)."""
-    from hsi.unmix.library import load_library, resample_library
+    from hsi.unmix.library import load_library, on_scene_bands, resample_library
 
     library = load_library(path)
+    if wavelengths_nm is None and library.scene_bands is not None:  # an endmembers.csv of a scene without wavelengths
+        try:
+            return on_scene_bands(library, kept)
+        except InputError as error:
+            raise InputError(f"{path}: {error}") from None
     if library.wavelengths_nm is None and library.spectra.shape[0] == n_scene_bands:
         return library.spectra[kept]  # on the scene's full band grid
     try:
@@ -184,10 +189,15 @@ def references(cfg: DictConfig, scene: Scene, wavelengths_nm, kept: np.ndarray):
 
 def library_endmembers(cfg: DictConfig, wavelengths_nm, fwhm_nm, kept: np.ndarray, n_scene_bands: int):
     """The spectral library resampled to the bands used: ((bands, members), names)."""
-    from hsi.unmix.library import load_library, resample_library
+    from hsi.unmix.library import bands_in_gaps, load_library, on_scene_bands, resample_library
 
     library = load_library(Path(str(cfg.library)).expanduser())
-    if (library.wavelengths_nm is None or wavelengths_nm is None) and library.spectra.shape[0] == n_scene_bands:
+    if wavelengths_nm is None and library.scene_bands is not None:  # an endmembers.csv of a scene without wavelengths
+        try:
+            spectra = on_scene_bands(library, kept)
+        except InputError as error:
+            raise InputError(f"{cfg.library}: {error}") from None
+    elif (library.wavelengths_nm is None or wavelengths_nm is None) and library.spectra.shape[0] == n_scene_bands:
         spectra = library.spectra[kept]  # nothing to resample by: one value per scene band
     elif wavelengths_nm is None:
         raise InputError(f"{cfg.library}: the image has no wavelengths, so the library must hold one value per image "
@@ -197,9 +207,20 @@ def library_endmembers(cfg: DictConfig, wavelengths_nm, fwhm_nm, kept: np.ndarra
             spectra = resample_library(library, wavelengths_nm, fwhm_nm).spectra
         except InputError as error:
             raise InputError(f"{cfg.library}: {error}") from None
+        in_gaps = bands_in_gaps(library, wavelengths_nm)
+        if in_gaps.any():
+            print(f"warning: {int(in_gaps.sum())} image bands ({_nm_list(wavelengths_nm[in_gaps])}) lie in gaps of "
+                  f"{cfg.library}'s wavelengths: its values there are interpolated; flag them bad in the image to "
+                  "leave them out", flush=True)
     if not np.isfinite(spectra).all():
         raise InputError(f"{cfg.library}: the library has missing values (NaN) on the image's bands")
     return spectra, list(library.names)
+
+
+def _nm_list(wavelengths_nm, shown: int = 4) -> str:
+    """``1360, 1380, 1400, 1420, ... nm``: the first few of ``wavelengths_nm``."""
+    values = [f"{w:.0f}" for w in wavelengths_nm[:shown]]
+    return ", ".join(values) + (", ..." if len(wavelengths_nm) > shown else "") + " nm"
 
 
 def count_endmembers(cfg: DictConfig, sample: np.ndarray, n_bands: int,
@@ -280,6 +301,7 @@ def learn_endmembers(cfg: DictConfig, method, scene: Scene, bands: np.ndarray, s
         endmembers, names = library
         if str(cfg.normalize) == "l2":
             endmembers = endmembers / np.linalg.norm(endmembers, axis=0, keepdims=True).clip(1e-12)
+        print(f"unmixing onto the {len(names)} members of {cfg.library} with {library_method_choice(cfg)} ...", flush=True)
         return endmembers, names, f"library ({cfg.library})"
     n_endmembers, count_source = count_endmembers(cfg, sample, bands.size, lambda: neighbour_differences(cfg, scene, bands))
     # A scene small enough to be sampled whole comes back complete and in row-major order:
@@ -292,6 +314,16 @@ def learn_endmembers(cfg: DictConfig, method, scene: Scene, bands: np.ndarray, s
     endmembers = np.asarray(method.endmembers(sample, n_endmembers, rng=int(cfg.seed), image_shape=image_shape,
                                               fit_record=fit_record), dtype=np.float64)
     return endmembers, [f"endmember_{i + 1}" for i in range(n_endmembers)], count_source
+
+
+def library_method_choice(cfg: DictConfig) -> str:
+    """Which method unmixes onto ``library=`` and why, for the report and the console."""
+    name = cfg.get("method_name") or "method"
+    if name == cfg.get("library_method"):
+        others = ", ".join(n for n in methods.names("unmix") if _is_library_method(n) and n != name)
+        return (f"{name} (library= without method=: the default's abundance step on the library's members; "
+                f"method= picks another: {others})")
+    return name
 
 
 def _abundance_model(record: dict | None) -> str:
@@ -339,6 +371,8 @@ def check_given(cfg: DictConfig, given: set[str]) -> None:
                                  "the endmembers; library methods: "
                                  + ", ".join(n for n in methods.names("unmix") if _is_library_method(n)))
         return
+    if "library_method" in given:
+        raise ParameterError(f"library_method={cfg.library_method} is used with library= only")
     count = str(cfg.n_endmembers)
     if "n_endmembers_method" in given and count != "auto":
         raise ParameterError(f"n_endmembers_method={cfg.n_endmembers_method} is used by n_endmembers=auto only; "
@@ -458,6 +492,8 @@ def _run(cfg: DictConfig) -> dict:
         "tiling": summary,
         "quicklook_window": [window.row, window.col, window.height, window.width],
     }
+    if library is not None:
+        results["library_method"] = library_method_choice(cfg)
     if ref_endmembers is not None or abundance_scores is not None:
         results["reference_scores"] = reference_scores(endmembers, ref_endmembers, abundance_scores)
     if job.quicklook:

@@ -260,7 +260,7 @@ def _constrained(pixels, endmembers, *, sum_to_one: bool, max_iter: int | None, 
     for start, stop in _chunks(pixels_t.shape[0], _CHUNK_PIXELS if initial is None else _WARM_CHUNK_PIXELS):
         gram, rhs = _normal_equations(pixels_t, endmembers_t, start, stop)
         if faces is not None:
-            out[start:stop] = _best_face(faces, rhs, sum_to_one).to(out.dtype)
+            out[start:stop] = _certified_best_face(faces, gram, rhs, sum_to_one, max_iter, tol).to(out.dtype)
         else:
             start_point = None if initial is None or faces is not None else initial[start:stop]
             out[start:stop] = _active_set(gram, rhs, sum_to_one=sum_to_one, max_iter=max_iter, tol=tol,
@@ -322,6 +322,29 @@ def _best_face(faces, rhs: torch.Tensor, sum_to_one: bool) -> torch.Tensor:
     return result
 
 
+def _certified_best_face(faces, gram: torch.Tensor, rhs: torch.Tensor, sum_to_one: bool, max_iter: int,
+                         tol: float) -> torch.Tensor:
+    """:func:`_best_face`, with its KKT conditions checked; rows that fail them go on by the active set.
+
+    Enumeration trusts each face's solution: with nearly dependent endmembers (one a multiple
+    of another, E5 = 1.001 E1) a face's KKT matrix is so ill-conditioned that its solution,
+    and the objective read from it, are off, and the face picked is not the optimum. The
+    check is Lawson-Hanson's own (dual feasibility off the support, the tolerance of
+    :func:`_active_set`), and the failing rows start the active set from the face found.
+    """
+    best = _best_face(faces, rhs, sum_to_one)
+    gradient = rhs - best @ gram  # negative gradient of 0.5 a^T G a - b^T a
+    support = best > 0
+    if sum_to_one:
+        gradient = gradient - (gradient * support).sum(1, keepdim=True) / support.sum(1, keepdim=True).clamp_min(1)
+    dual_tol = tol * (gram.diagonal().abs().max() + rhs.abs().max() + 1e-300)
+    failed = torch.nonzero(gradient.masked_fill(support, -torch.inf).amax(dim=1) > dual_tol).squeeze(1)
+    if failed.numel():
+        best[failed] = _active_set(gram, rhs[failed], sum_to_one=sum_to_one, max_iter=max_iter, tol=tol,
+                                   initial=best[failed])
+    return best
+
+
 def _mask_codes(passive: torch.Tensor, group: torch.Tensor | None = None):
     """Group identical (Gram matrix, passive set) pairs.
 
@@ -342,10 +365,10 @@ def _mask_codes(passive: torch.Tensor, group: torch.Tensor | None = None):
 
 def _kkt_inverses(gram: torch.Tensor, masks: torch.Tensor, *, sum_to_one: bool) -> torch.Tensor:
     """Inverse of the KKT matrix (:func:`_kkt_matrices`) of each passive set."""
-    return _inverse(_kkt_matrices(gram, masks, sum_to_one=sum_to_one))
+    return _inverse(_kkt_matrices(gram, masks, sum_to_one=sum_to_one), bordered=sum_to_one)
 
 
-def _inverse(matrices: torch.Tensor) -> torch.Tensor:
+def _inverse(matrices: torch.Tensor, bordered: bool = False) -> torch.Tensor:
     """Batched inverse by LU, with the pseudo-inverse only where LU fails or is inaccurate.
 
     Most passive sets give a well-conditioned KKT matrix, whose inverse is unique, so LU
@@ -360,10 +383,57 @@ def _inverse(matrices: torch.Tensor) -> torch.Tensor:
     # LU is backward stable: its residual is of order eps * ||M|| * ||M^-1||; far above that,
     # LU broke down (exactly or numerically singular) and the pseudo-inverse takes over.
     stable = 1e3 * size * torch.finfo(matrices.dtype).eps * matrices.abs().amax(dim=(-2, -1)) * inverse.abs().amax(dim=(-2, -1))
-    bad = (info != 0) | ~torch.isfinite(residual) | (residual > stable)
+    # A singular matrix (duplicate or dependent endmembers in the set) can pass that test with
+    # an "inverse" of size 1e15 built on rounding: its condition number gives it away.
+    singular = _scaled_condition(matrices, inverse, bordered) > 1.0 / _PINV_RTOL
+    bad = (info != 0) | ~torch.isfinite(residual) | (residual > stable) | singular
     if bool(bad.any()):
-        inverse[bad] = torch.linalg.pinv(matrices[bad])
+        inverse[bad] = _pseudo_inverse(matrices[bad], bordered)
     return inverse
+
+
+#: Singular values below this share of the largest are taken as zero by the pseudo-inverse
+#: fallback. A passive set with duplicate or (affinely) dependent endmembers has a KKT
+#: matrix whose null singular values come out of rounding at 1e-17-1e-15 of the largest;
+#: the default cut-off (eps x size) keeps some of them and returns solutions of size 1e15.
+_PINV_RTOL = 1e-10
+
+
+def _diagonal_scales(matrices: torch.Tensor) -> torch.Tensor:
+    """sqrt of each diagonal entry (floored at 1e-12 of the largest): the variables' own units."""
+    diagonal = matrices.diagonal(dim1=-2, dim2=-1).abs()
+    return diagonal.clamp_min(1e-12 * diagonal.amax(dim=-1, keepdim=True) + 1e-300).sqrt()
+
+
+def _scaled_condition(matrices: torch.Tensor, inverse: torch.Tensor, bordered: bool) -> torch.Tensor:
+    """Condition of each matrix's variables block after Jacobi scaling, from its computed inverse.
+
+    The bordered KKT matrix mixes G (units of the spectra squared) with the ones of the
+    constraint and the identity rows of inactive variables, so the plain ``|M| |M^-1|`` is
+    large for a well-posed set in radiance units; scaled by ``sqrt(G_jj G_ll)`` the inverse's
+    variables block is unit-free, and of size ~1 / eps only for a singular set.
+    """
+    n = matrices.shape[-1] - int(bordered)  # the multiplier's row and column (``bordered``) are left out
+    scales = _diagonal_scales(matrices[..., :n, :n])
+    return (inverse[..., :n, :n].abs() * scales[..., :, None] * scales[..., None, :]).amax(dim=(-2, -1))
+
+
+def _pseudo_inverse(matrices: torch.Tensor, bordered: bool = False) -> torch.Tensor:
+    """Pseudo-inverse with rounding-level singular values dropped (:data:`_PINV_RTOL`), after Jacobi scaling.
+
+    ``D pinv(D M D) D``, ``D`` the inverse square roots of the variables' diagonal (and, with
+    ``bordered``, the largest of the roots for the multiplier, so the ones become ~1): without
+    it the cut-off, relative to the largest singular value (G's, 1e9 in radiance units), also
+    drops the sum-to-one constraint's. For a consistent system, as the KKT systems are, it gives a
+    solution of the system (the minimum-norm one in the scaled variables).
+    """
+    n = matrices.shape[-1] - int(bordered)
+    scales = _diagonal_scales(matrices[..., :n, :n])
+    d = 1.0 / scales
+    if bordered:
+        d = torch.cat([d, scales.amax(dim=-1, keepdim=True)], dim=-1)
+    scaled = matrices * d[..., :, None] * d[..., None, :]
+    return torch.linalg.pinv(scaled, rtol=_PINV_RTOL, hermitian=True) * d[..., :, None] * d[..., None, :]
 
 
 def _apply_kkt(kkt_inverse: torch.Tensor, rhs: torch.Tensor, passive: torch.Tensor, sum_to_one: bool) -> torch.Tensor:
@@ -477,7 +547,7 @@ def _solve_kkt_rows(grams, rhs, passive, sum_to_one, group=None):
             index = index + offsets[first:stop, None, None]
         block = flat_grams[index]  # (m, s[+1], s[+1])
         block_rhs = torch.gather(rhs_sorted[first:stop], 1, columns)
-        solution_sorted[first:stop].scatter_(1, columns, _solve_batched(block, block_rhs))
+        solution_sorted[first:stop].scatter_(1, columns, _solve_batched(block, block_rhs, bordered=sum_to_one))
         first = stop
     solution = torch.empty_like(rhs)
     solution[order] = solution_sorted[:, :k]
@@ -519,7 +589,7 @@ def _solve_kkt_sets(grams, rhs, masks, mask_group, inverse, sum_to_one):
         if sum_to_one:
             kkt_columns = torch.cat([columns, torch.full_like(columns[:, :1], k)], dim=1)
         offset = (mask_group[sets] * (width * width))[:, None, None]
-        block_inverse = _inverse(flat_grams[offset + kkt_columns[:, :, None] * width + kkt_columns[:, None, :]])
+        block_inverse = _inverse(flat_grams[offset + kkt_columns[:, :, None] * width + kkt_columns[:, None, :]], bordered=sum_to_one)
         # z_S = K^-1[:s, :s] b_S (+ K^-1[:s, s] for the sum-to-one row's 1).
         weights = block_inverse[:, :size, :size].contiguous()
         rows = torch.nonzero(row_sizes == size).squeeze(1)
@@ -532,7 +602,7 @@ def _solve_kkt_sets(grams, rhs, masks, mask_group, inverse, sum_to_one):
     return solution
 
 
-def _solve_batched(matrices: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+def _solve_batched(matrices: torch.Tensor, rhs: torch.Tensor, bordered: bool = False) -> torch.Tensor:
     """``matrices^-1 rhs`` by batched LU; the minimum-norm pseudo-inverse solution where LU is unreliable.
 
     LU with partial pivoting is backward stable: its residual ``||K z - r||`` stays of order
@@ -545,8 +615,14 @@ def _solve_batched(matrices: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     size = matrices.shape[-1]
     scale = matrices.abs().amax(dim=(-2, -1)) * solution.abs().amax(dim=1) + rhs.abs().amax(dim=1)
     bad = (info != 0) | ~torch.isfinite(residual) | (residual > 1e3 * size * torch.finfo(matrices.dtype).eps * scale)
+    # ... or a solution far larger than the right-hand side can explain (in the variables' own
+    # units, as in :func:`_scaled_condition`): a singular matrix solved on rounding.
+    n = size - int(bordered)
+    scales = _diagonal_scales(matrices[:, :n, :n])
+    explained = (rhs[:, :n].abs() / scales).amax(dim=1) + (scales.amax(dim=1) if bordered else 0.0)
+    bad |= (solution[:, :n].abs() * scales).amax(dim=1) > explained / _PINV_RTOL
     if bool(bad.any()):
-        solution[bad] = torch.einsum("nij,nj->ni", torch.linalg.pinv(matrices[bad]), rhs[bad])
+        solution[bad] = torch.einsum("nij,nj->ni", _pseudo_inverse(matrices[bad], bordered), rhs[bad])
     return solution
 
 

@@ -1,7 +1,9 @@
 """Spectral libraries for sparse unmixing: load (ENVI .sli/.hdr, CSV, .mat) and resample.
 
 A library is ``spectra`` (bands, n_members) on ``wavelengths_nm`` (bands,) with ``names``.
-Resampling to an image's band centres uses SPy's Gaussian band resampler.
+Resampling to an image's band centres uses SPy's Gaussian band resampler. The
+``endmembers.csv`` that the unmix job writes is a library too (one column per member), so
+one scene's endmembers can unmix the next.
 """
 
 from __future__ import annotations
@@ -14,16 +16,48 @@ import numpy as np
 
 from hsi.errors import FormatError, InputError
 
-__all__ = ["SpectralLibrary", "load_library", "resample_library"]
+__all__ = ["SpectralLibrary", "load_library", "resample_library", "on_scene_bands", "bands_in_gaps"]
 
 
 @dataclass
 class SpectralLibrary:
-    """spectra : (bands, n_members); wavelengths_nm : (bands,) or None; names : n_members strings."""
+    """spectra : (bands, n_members); wavelengths_nm : (bands,) or None; names : n_members strings.
+
+    scene_bands : (bands,) the 0-based band indices of the scene the rows stand for, when the
+    library has no wavelengths but says which bands it holds (the unmix job's ``endmembers.csv``
+    of a scene without wavelengths); None otherwise.
+    """
 
     spectra: np.ndarray
     wavelengths_nm: np.ndarray | None
     names: list[str]
+    scene_bands: np.ndarray | None = None
+
+
+#: First header cell of a CSV holding one spectrum per column (the unmix job's endmembers.csv).
+_COLUMN_LAYOUT = {"wavelength_nm": "wavelengths", "wavelength": "wavelengths", "wavelengths": "wavelengths",
+                  "band": "bands"}
+
+
+def _numbers(path: Path, rows: list[list[str]]) -> np.ndarray:
+    try:
+        return np.array([[float(v) for v in row] for row in rows])
+    except ValueError as error:
+        raise FormatError(f"{path}: the spectra must be numbers ({error})") from None
+
+
+def _from_csv_columns(path: Path, rows: list[list[str]], axis: str) -> SpectralLibrary:
+    """One spectrum per column after a wavelength (nm) or scene band column, as the unmix job writes."""
+    names = rows[0][1:]
+    if len({len(row) for row in rows}) != 1:
+        raise FormatError(f"{path}: every row needs a value per column of the header ({len(rows[0])})")
+    values = _numbers(path, [row for row in rows[1:]])
+    spectra, first = values[:, 1:], values[:, 0]
+    if axis == "bands":
+        if not np.array_equal(first, np.round(first)) or (first < 0).any():
+            raise FormatError(f"{path}: the 'band' column must hold 0-based scene band indices")
+        return SpectralLibrary(spectra, None, names, first.astype(int))
+    return SpectralLibrary(spectra, first, names)
 
 
 def _from_csv(path: Path) -> SpectralLibrary:
@@ -32,6 +66,12 @@ def _from_csv(path: Path) -> SpectralLibrary:
     if len(rows) < 2:
         raise FormatError(f"{path}: a library CSV needs a wavelength header row and at least one spectrum")
     header = rows[0]
+    layout = _COLUMN_LAYOUT.get(header[0].strip().lower())
+    if layout is not None and len(header) > 1:
+        try:
+            float(header[1])
+        except ValueError:  # member names across the header: one spectrum per column
+            return _from_csv_columns(path, rows, layout)
     try:
         float(header[0])
         first = 0
@@ -82,13 +122,17 @@ def load_library(path: str | Path, *, key: str | None = None) -> SpectralLibrary
     """Read a spectral library: ENVI spectral library (.sli/.hdr), CSV or MATLAB .mat.
 
     CSV: a header row of wavelengths in nm (optionally after a name column), one spectrum
-    per row. ENVI: SPy's reader (wavelength units converted to nm). .mat: the variable
+    per row; or, as the unmix job writes ``endmembers.csv``, a ``wavelength_nm`` (or 0-based
+    scene ``band``) column followed by one named column per spectrum. ENVI: SPy's reader (wavelength units converted to nm). .mat: the variable
     ``key`` (default the largest 2-D numeric array) as (bands, members), wavelengths from a
     ``wavelengths``/``wavelength`` variable when present (else None: same grid as the image).
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: spectral library not found")
+    if path.is_dir():
+        hint = f"; an unmix run's is {path / 'endmembers.csv'}" if (path / "endmembers.csv").is_file() else ""
+        raise InputError(f"{path}: a folder, not a spectral library file{hint}")
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return _from_csv(path)
@@ -99,8 +143,15 @@ def load_library(path: str | Path, *, key: str | None = None) -> SpectralLibrary
     raise FormatError(f"{path}: unknown library format {suffix!r} (use .csv, .sli/.hdr or .mat)")
 
 
+#: Band centres this close (nm) are the same band (endmembers.csv writes them to 4 decimals).
+_SAME_BAND_NM = 1e-3
+
+
 def resample_library(library: SpectralLibrary, wavelengths_nm, fwhm_nm=None) -> SpectralLibrary:
     """The library on the image's band centres (bands outside the library's range are an error).
+
+    A library sampled at every one of the image's centres already (within 0.001 nm) is taken
+    as it is, row by row, not resampled.
 
     Without library wavelengths the library must already have one value per image band.
 
@@ -131,6 +182,11 @@ def resample_library(library: SpectralLibrary, wavelengths_nm, fwhm_nm=None) -> 
             f"{int((~inside).sum())} image bands lie outside the library's {source[0]:.0f}-{source[-1]:.0f} nm; "
             "drop those bands first"
         )
+    matched = np.abs(source[:, None] - target[None, :]) <= _SAME_BAND_NM
+    if matched.any(axis=0).all():
+        # Already on the image's band centres (e.g. an endmembers.csv of a scene from the same
+        # sensor): take those rows; a band response would smooth the spectra a second time.
+        return SpectralLibrary(library.spectra[order][matched.argmax(axis=0)], target, list(library.names))
     resampler = spectral.BandResampler(source, target, None, None if fwhm_nm is None else np.asarray(fwhm_nm, float))
     spectra = np.stack([resampler(column) for column in library.spectra[order].T], axis=1)
     if not np.isfinite(spectra).all():
@@ -138,3 +194,47 @@ def resample_library(library: SpectralLibrary, wavelengths_nm, fwhm_nm=None) -> 
         linear = np.stack([np.interp(target, source, column) for column in library.spectra[order].T], axis=1)
         spectra = np.where(np.isfinite(spectra), spectra, linear)
     return SpectralLibrary(spectra, target, list(library.names))
+
+
+def on_scene_bands(library: SpectralLibrary, bands: np.ndarray) -> np.ndarray | None:
+    """The library's spectra (len(bands), n_members) on the scene bands ``bands`` (0-based), or None.
+
+    Only for a library that names its scene bands (:attr:`SpectralLibrary.scene_bands`, an
+    ``endmembers.csv`` of a scene without wavelengths); a band it lacks is an error.
+    """
+    if library.scene_bands is None:
+        return None
+    rows = {int(band): row for row, band in enumerate(library.scene_bands)}
+    missing = [int(band) for band in bands if int(band) not in rows]
+    if missing:
+        raise InputError(f"the library holds scene bands {_ranges(library.scene_bands)}; the image uses bands "
+                         f"{_ranges(missing)} too")
+    return library.spectra[[rows[int(band)] for band in bands]]
+
+
+def _ranges(bands) -> str:
+    """``0-3, 7`` for [0, 1, 2, 3, 7]."""
+    bands = sorted({int(b) for b in bands})
+    runs = [[bands[0], bands[0]]]
+    for band in bands[1:]:
+        if band == runs[-1][1] + 1:
+            runs[-1][1] = band
+        else:
+            runs.append([band, band])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def bands_in_gaps(library: SpectralLibrary, wavelengths_nm) -> np.ndarray:
+    """Mask of the image bands that fall in a gap of the library's sampling (more than 2.5 x its
+    median spacing, e.g. the water-vapour bands an endmembers.csv left out): resampling can only
+    interpolate across such a gap."""
+    target = np.asarray(wavelengths_nm, float)
+    if library.wavelengths_nm is None or len(library.wavelengths_nm) < 3:
+        return np.zeros(target.shape, bool)
+    source = np.sort(library.wavelengths_nm)
+    steps = np.diff(source)
+    wide = np.flatnonzero(steps > 2.5 * np.median(steps))
+    inside = np.zeros(target.shape, bool)
+    for gap in wide:
+        inside |= (target > source[gap] + _SAME_BAND_NM) & (target < source[gap + 1] - _SAME_BAND_NM)
+    return inside

@@ -12,8 +12,10 @@ between, as a MAP estimate: a Gaussian prior ``s ~ N(m, tau^2)`` whose mean and 
 are estimated from the spread of the NNLS scales ``sum(b)`` beyond what the noise alone
 would give them (noise from HySime's band regression). The MAP is NNLS on the pixels with
 one appended band ``c * sum(b) = c * m``, ``c = sigma / tau`` (Heinz & Chang's augmented
-row, softened), then ``a = b / sum(b)``. No spread beyond noise: ``tau = 0`` and the step is
-exactly FCLS. Fitted once on the job's pixel sample, then applied tile by tile unchanged,
+row, softened), then ``a = b / sum(b)``. No spread beyond noise: ``tau = 0``, every pixel's
+scale is the prior's mean ``m`` (the MAP's limit as ``tau -> 0``) and the step is FCLS of
+``y / m``: FCLS itself when ``m = 1``, and no jump in the abundances or the reconstruction at
+the switch when the scene as a whole is brighter or darker than the endmembers. Fitted once on the job's pixel sample, then applied tile by tile unchanged,
 so tiled abundances equal untiled ones.
 """
 
@@ -38,7 +40,8 @@ NEGLIGIBLE_PRIOR_VARIANCE = 0.01
 class ScalePrior:
     """The brightness-scale prior learnt from a scene, and the numbers behind it.
 
-    model : "scaled" (MAP under the prior) or "fcls" (no brightness spread beyond noise).
+    model : "scaled" (MAP under the prior) or "fcls" (no brightness spread beyond noise: FCLS at
+        the fixed scale ``scale_median``).
     scale_median, scale_spread : median and robust std (1.4826 MAD) of the NNLS scales.
     noise_scale_spread : the std the scales would have from noise alone.
     prior_std : tau, the spread attributed to brightness (0 for "fcls").
@@ -58,9 +61,15 @@ class ScalePrior:
         """One sentence for a user: which abundance model, and the figures that chose it."""
         spreads = f"the pixels' NNLS scales spread {self.scale_spread:.3g}"
         if self.weight is None:
-            return f"FCLS (every pixel's scale 1): {spreads}, no more than noise alone gives them ({self.noise_scale_spread:.3g})"
+            return (f"FCLS (every pixel's scale {self.fixed_scale():.3g}, the scales' median): {spreads}, no more "
+                    f"than noise alone gives them ({self.noise_scale_spread:.3g})")
         return (f"a brightness scale per pixel times abundances summing to one (MAP, scale prior "
                 f"{self.scale_median:.3g} +- {self.prior_std:.3g}): {spreads}, noise alone {self.noise_scale_spread:.3g}")
+
+    def fixed_scale(self) -> float:
+        """The scale every pixel gets under the "fcls" model: the prior's mean (1 if the scales have none)."""
+        median = self.scale_median
+        return median if np.isfinite(median) and median > 0 else 1.0
 
     def record(self) -> dict:
         """What the job's report says of the abundance model."""
@@ -114,15 +123,19 @@ def fit_scale_prior(pixels: Array, endmembers: Array) -> ScalePrior:
 def scaled_abundances(pixels: Array, endmembers: Array, prior: ScalePrior, *, return_scale: bool = False):
     """Sum-to-one abundances (n, k) of ``pixels`` under ``prior``; with ``return_scale`` also the scales (n,).
 
-    FCLS (scales all 1) when ``prior.model`` is "fcls". A pixel whose MAP scale is 0 (below
-    every endmember, e.g. negative reflectance over water) keeps that scale and FCLS's proportions.
+    When ``prior.model`` is "fcls" every scale is the prior's mean ``m`` (the limit of the MAP as
+    the prior's spread goes to 0) and the abundances are FCLS of ``y / m``: they still sum to
+    one, and the reconstruction is ``m E a``. A pixel whose MAP scale is 0 (below every
+    endmember, e.g. negative reflectance over water) keeps that scale and FCLS's proportions.
     """
     if prior.weight is None:
-        abundances = fcls(pixels, endmembers)
+        scale = prior.fixed_scale()
+        data = as_tensor(pixels)
+        abundances = fcls(pixels if scale == 1.0 else data / scale, endmembers)
+        abundances = like_input(as_tensor(abundances), pixels)
         if not return_scale:
             return abundances
-        data = as_tensor(pixels)
-        return abundances, like_input(torch.ones(data.shape[0], dtype=data.dtype, device=data.device), pixels)
+        return abundances, like_input(torch.full((data.shape[0],), scale, dtype=data.dtype, device=data.device), pixels)
     y = as_tensor(pixels).to(torch.float64)
     e = as_tensor(endmembers).to(torch.float64)
     c = float(prior.weight)

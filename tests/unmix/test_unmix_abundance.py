@@ -175,3 +175,56 @@ def test_fcls_stack_refuses_a_single_set_and_a_wrong_start():
         abundance.fcls_stack(np.ones((10, 5)), np.ones((5, 2)))
     with pytest.raises(InputError, match="initial abundances"):
         abundance.fcls_stack(np.ones((10, 5)), np.ones((2, 5, 8)), initial=np.ones((2, 9, 8)))
+
+
+def _degenerate(kind, bands, k, seed):
+    """Endmembers with the last one a copy, a multiple, an affine or a linear combination of others
+    (seed 2: in radiance-like units, 1e4 x, where G's entries dwarf the sum-to-one row's ones)."""
+    rng = np.random.default_rng(seed)
+    endmembers = rng.uniform(0.1, 1.0, (bands, k))
+    first, second = endmembers[:, 0].copy(), endmembers[:, 1].copy()
+    endmembers[:, -1] = {"duplicate": first, "proportional": 1.001 * first, "affine": 0.5 * (first + second),
+                         "linear": first + second}[kind]
+    pixels = rng.dirichlet(np.ones(k), 200) @ endmembers.T + rng.normal(0.0, 0.01, (200, bands))
+    units = 1e4 if seed == 2 else 1.0
+    return pixels * units, endmembers * units, units
+
+
+def _objective(pixels, endmembers, abundances):
+    return 0.5 * ((pixels - np.asarray(abundances) @ endmembers.T) ** 2).sum(axis=1)
+
+
+_DEGENERATE = [(kind, bands, k, seed) for kind in ("duplicate", "proportional", "affine", "linear")
+               for bands, k in ((40, 5), (4, 5), (4, 6), (40, 8), (4, 8)) for seed in (0, 2)]
+
+
+@pytest.mark.parametrize("kind,bands,k,seed", _DEGENERATE)
+def test_every_fcls_path_is_a_minimiser_on_degenerate_endmembers(kind, bands, k, seed):
+    # Duplicate, proportional (E5 = 1.001 E1) or dependent endmembers make some faces' KKT
+    # systems singular; every path (face enumeration, active set cold and warm, the stack)
+    # must still return a feasible point no worse than scipy's NNLS on the augmented system
+    # (a row of ones weighted w; its sum-to-one is exact up to 1/w^2, so it may win by that).
+    from hsi.unmix.abundance import fcls_stack
+
+    pixels, endmembers, units = _degenerate(kind, bands, k, seed)
+    weight = 1e4 * endmembers.max()
+    augmented = np.vstack([endmembers, np.full((1, k), weight)])
+    reference = np.array([scipy_nnls(augmented, np.append(y, weight), maxiter=10000)[0] for y in pixels])
+    flat = np.full((pixels.shape[0], k), 1.0 / k)
+    paths = {"fcls": fcls(pixels, endmembers), "fcls warm": fcls(pixels, endmembers, initial=flat),
+             "stack": fcls_stack(pixels, endmembers[None])[0],
+             "stack warm": fcls_stack(pixels, endmembers[None], initial=flat[None])[0]}
+    floor = _objective(pixels, endmembers, reference)
+    for name, abundances in paths.items():
+        abundances = np.asarray(abundances)
+        assert abundances.min() >= 0 and np.abs(abundances.sum(axis=1) - 1).max() < 1e-8, name
+        assert (_objective(pixels, endmembers, abundances) - floor).max() < 1e-8 * units**2, name
+
+
+@pytest.mark.parametrize("kind,bands,k,seed", [case for case in _DEGENERATE if case[2] <= 6])
+def test_nnls_is_a_minimiser_on_degenerate_endmembers(kind, bands, k, seed):
+    pixels, endmembers, units = _degenerate(kind, bands, k, seed)
+    reference = np.array([scipy_nnls(endmembers, y, maxiter=10000)[0] for y in pixels])
+    ours = np.asarray(nnls(pixels, endmembers))
+    assert ours.min() >= 0
+    assert (_objective(pixels, endmembers, ours) - _objective(pixels, endmembers, reference)).max() < 1e-10 * units**2

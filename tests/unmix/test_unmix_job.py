@@ -191,3 +191,94 @@ def test_mnf_counts_the_shipped_sample_s_five_materials_where_nwhfc_counts_three
     assert count_endmembers(cfg, sample, bands.size, differences) == (3, "estimated by nwhfc (hysime: 5)")
     assert pairs_read == [True]  # the scene is read again only for a spatial count
     assert "disagree" not in capsys.readouterr().out
+
+
+def test_endmembers_csv_is_a_library_one_scene_s_endmembers_unmix_the_next(tmp_path):
+    # The README's round trip: `unmix input=A output=R1`, then `unmix input=B library=R1/endmembers.csv`.
+    # On the same scene, with an FCLS abundance step both times, the abundances agree.
+    first, second = tmp_path / "r1", tmp_path / "r2"
+    assert main(["unmix", "method=nfindr_fcls", "n_endmembers=4", f"output={first}", "quicklook=false",
+                 "progress=false"]) == 0
+    report = run_job("unmix", [f"library={first / 'endmembers.csv'}", "method=library_fcls", f"output={second}",
+                               "quicklook=false", "progress=false", "method.abundances.n_iter=3000"])
+    assert report["results"]["n_endmembers"] == 4
+    maps = open_scene(second / "abundances.tif")
+    assert maps.band_names == open_scene(first / "abundances.tif").band_names  # the members' names came along
+    # SUnSAL's ADMM (library_fcls) against the exact active set: equal to its convergence.
+    np.testing.assert_allclose(maps.read(), open_scene(first / "abundances.tif").read(), atol=2e-3)
+
+
+def test_endmembers_csv_of_a_scene_without_wavelengths_is_read_by_its_scene_bands(tmp_path):
+    from hsi.unmix.library import load_library, on_scene_bands
+
+    scene = make_sample_scene(n_rows=20, n_cols=20, seed=3).to_scene()
+    cube = scene.read().astype(np.float32)
+    cube[..., 2] = np.nan  # an empty band: left out of the unmixing and of endmembers.csv
+    bare = save_scene(scene.with_array(cube, wavelengths_nm=None, fwhm_nm=None, band_names=None), tmp_path / "bare.npy")
+    first = tmp_path / "r1"
+    run_job("unmix", [f"input={bare}", "method=nfindr_fcls", "n_endmembers=3", f"output={first}", "quicklook=false"])
+    library = load_library(first / "endmembers.csv")
+    assert library.wavelengths_nm is None and 2 not in library.scene_bands and library.spectra.shape[1] == 3
+    report = run_job("unmix", [f"input={bare}", f"library={first / 'endmembers.csv'}", "method=library_fcls",
+                               f"output={tmp_path / 'r2'}", "quicklook=false"])
+    assert report["results"]["n_endmembers"] == 3
+    with pytest.raises(InputError, match="holds scene bands 0-1, 3-47, .*; the image uses bands 2 too"):
+        on_scene_bands(library, np.arange(6))
+
+
+def test_a_library_on_the_image_s_own_band_centres_is_taken_as_it_is():
+    from hsi.unmix.library import SpectralLibrary, resample_library
+
+    wavelengths = np.linspace(400, 2500, 50)
+    spectra = np.random.default_rng(0).uniform(0, 1, (50, 3))
+    library = SpectralLibrary(spectra, wavelengths, ["a", "b", "c"])
+    same = resample_library(library, wavelengths[5:40] + 1e-4, np.full(35, 40.0))  # 4-decimal CSV rounding
+    np.testing.assert_array_equal(same.spectra, spectra[5:40])
+
+
+def test_library_without_method_is_the_default_s_abundance_step_and_the_report_says_so(tmp_path, scene_files):
+    report = run_job("unmix", [f"input={scene_files['scene']}", f"output={tmp_path / 'a'}", "quicklook=false",
+                               f"library={scene_files['endmembers']}", f"reference_abundances={scene_files['abundances']}"])
+    assert report["method"]["name"] == "library_scaled"
+    assert report["results"]["library_method"].startswith("library_scaled (library= without method=")
+    assert report["results"]["fit"]["abundances"]["abundance_model"] in ("fcls", "scaled")
+    assert report["results"]["reference_scores"]["abundance_rmse"] < 0.02
+    chosen = run_job("unmix", [f"input={scene_files['scene']}", f"output={tmp_path / 'b'}", "quicklook=false",
+                               f"library={scene_files['endmembers']}", "method=library_fcls"])
+    assert chosen["method"]["name"] == chosen["results"]["library_method"] == "library_fcls"
+    with pytest.raises(ParameterError, match="library_method=library_fcls is used with library= only"):
+        run_job("unmix", [f"output={tmp_path / 'c'}", "library_method=library_fcls"])
+
+
+def test_a_run_folder_as_library_names_the_file_and_bands_in_the_library_s_gaps_are_said(tmp_path, scene_files, capsys):
+    first = tmp_path / "r1"
+    run_job("unmix", [f"input={scene_files['scene']}", "method=nfindr_fcls", "n_endmembers=3", f"output={first}",
+                      "quicklook=false"])
+    with pytest.raises(InputError, match=f"{first}: a folder, not a spectral library file; an unmix run's is "
+                                         f"{first / 'endmembers.csv'}"):
+        run_job("unmix", [f"input={scene_files['scene']}", f"library={first}", f"output={tmp_path / 'r2'}"])
+    # The run left the scene's bad (water-vapour) bands out of endmembers.csv; a scene of the same
+    # sensor with no bands flagged bad gets interpolated values there, and is told so.
+    scene = open_scene(scene_files["scene"])
+    unflagged = save_scene(scene.with_array(scene.read(physical=True), bad_bands=None), tmp_path / "unflagged.npy")
+    capsys.readouterr()
+    run_job("unmix", [f"input={unflagged}", f"library={first / 'endmembers.csv'}", "method=library_fcls",
+                      f"output={tmp_path / 'r3'}", "quicklook=false"])
+    n_bad = int(scene_files["sample"].bad_bands.sum())
+    assert f"warning: {n_bad} image bands (" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_default_s_endmembers_csv_as_library_gives_the_default_s_abundances_again(tmp_path):
+    # `unmix output=R1`, then `unmix library=R1/endmembers.csv output=R2` on the same scene: library_scaled
+    # fits the same abundance step on the same sample, so the abundances agree to the CSV's 8 digits.
+    first, second = tmp_path / "r1", tmp_path / "r2"
+    assert main(["unmix", f"output={first}", "quicklook=false", "progress=false"]) == 0
+    assert main(["unmix", f"library={first / 'endmembers.csv'}", f"output={second}", "quicklook=false",
+                 "progress=false"]) == 0
+    np.testing.assert_allclose(open_scene(second / "abundances.tif").read(), open_scene(first / "abundances.tif").read(),
+                               atol=1e-5)
+    models = [json.loads((folder / "abundances_report.json").read_text())["results"]["fit"]["abundances"]
+              for folder in (first, second)]
+    assert models[1]["abundance_model"] == models[0]["abundance_model"]
+    assert models[1]["scale_median"] == pytest.approx(models[0]["scale_median"], rel=1e-6)

@@ -38,7 +38,9 @@ def test_without_brightness_spread_the_step_is_fcls():
     prior = fit_scale_prior(pixels, endmembers)
     assert prior.model == "fcls" and prior.weight is None
     assert prior.scale_spread == pytest.approx(prior.noise_scale_spread, rel=0.5)  # the scales spread by noise alone
-    np.testing.assert_array_equal(np.asarray(ScaledAbundances()(pixels, endmembers)), np.asarray(fcls(pixels, endmembers)))
+    expected = fcls(pixels / prior.fixed_scale(), endmembers)  # FCLS at the scene's scale, 1 up to noise here
+    assert prior.fixed_scale() == pytest.approx(1.0, abs=0.01)
+    np.testing.assert_array_equal(np.asarray(ScaledAbundances()(pixels, endmembers)), np.asarray(expected))
 
 
 def test_the_fitted_step_is_picklable_and_unmixes_windows_as_the_whole():
@@ -164,3 +166,30 @@ def test_the_tightest_prior_the_rule_admits_is_solved_exactly(units):
     exact = np.array([scipy_nnls(augmented, np.append(pixel, c * prior.scale_median), maxiter=10000)[0] for pixel in pixels])
     expected = exact / exact.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(np.asarray(scaled_abundances(pixels, endmembers, prior)), expected, atol=1e-8)
+
+
+def test_without_brightness_spread_every_scale_is_the_scenes_and_the_switch_has_no_jump():
+    # A scene uniformly 0.8 x as bright as its endmembers (a calibration gain, a library measured
+    # brighter), with no spread beyond noise: the "fcls" model fixes every scale at the prior's
+    # mean m (the MAP's limit as tau -> 0), not at 1. It then agrees with the tightest scaled
+    # prior the 1 % rule admits, and pure pixels are reconstructed down to the noise.
+    import dataclasses
+
+    from hsi.unmix.abundance import reconstruction_rmse
+    from hsi.unmix.scaled import NEGLIGIBLE_PRIOR_VARIANCE
+
+    pixels, endmembers, abundances, _ = _brightened(scale_std=0.0, noise=0.005)
+    pixels = 0.8 * pixels
+    prior = fit_scale_prior(pixels, endmembers)
+    assert prior.model == "fcls" and prior.scale_median == pytest.approx(0.8, abs=0.02)
+    fixed, scales = (np.asarray(v) for v in scaled_abundances(pixels, endmembers, prior, return_scale=True))
+    np.testing.assert_array_equal(scales, prior.scale_median)
+    np.testing.assert_allclose(fixed.sum(axis=1), 1.0, atol=1e-9)
+    assert _rmse(fixed, abundances) < 0.5 * _rmse(fcls(pixels, endmembers), abundances)
+    tightest = 1.0001 * np.sqrt(NEGLIGIBLE_PRIOR_VARIANCE) * prior.noise_scale_spread
+    switch = dataclasses.replace(prior, model="scaled", prior_std=tightest, weight=prior.noise_std / tightest)
+    assert np.abs(fixed - np.asarray(scaled_abundances(pixels, endmembers, switch))).max() < 0.02
+    pure = abundances.max(axis=1) > 0.95
+    assert pure.sum() > 10
+    error = np.asarray(reconstruction_rmse(pixels[pure], endmembers, fixed[pure] * scales[pure, None]))
+    assert np.median(error) < 1.2 * 0.8 * 0.005  # the noise (scaled with the scene), no brightness left over
