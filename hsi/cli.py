@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 
 from hsi import methods
-from hsi.config import CONF_DIR, compose
+from hsi.config import CONF_DIR, compose, unknown_setting_message
 from hsi.errors import HsiError
 from hsi.jobs.run import run_job
 
@@ -144,6 +144,10 @@ def _main(argv: list[str] | None = None) -> int:
             cause = cause.__cause__
         if cause is not None:  # raised inside hydra.utils.instantiate: report the user-facing error
             print(f"error: {cause}", file=sys.stderr)
+            return 2
+        unknown = unknown_setting_message(job, overrides, error)
+        if unknown is not None:
+            print(f"error: {unknown}", file=sys.stderr)
             return 2
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         if "Could not find 'method/" in message and job in methods.JOBS:

@@ -64,3 +64,29 @@ def job_names() -> list[str]:
 
 def config_files(group: str) -> list[Path]:
     return sorted((CONF_DIR / group).glob("*.yaml"))
+
+
+def unknown_setting_message(job: str, overrides: list[str], error: Exception) -> str | None:
+    """One line for an override naming a key the job's config lacks (``metod=tv``), or None.
+
+    Hydra's own message advises ``+metod=tv``, which makes the run ignore the typo and run the
+    default; this one names the key, the closest existing keys and where the settings are listed.
+    """
+    import difflib
+
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    cause = error.__cause__
+    if not isinstance(cause, (ConfigAttributeError, ConfigKeyError)) or "is not in struct" not in str(cause):
+        return None
+    full_key = getattr(cause, "full_key", None) or str(cause).split("full_key:")[-1].split()[0]
+    parent, _, key = full_key.rpartition(".")
+    try:  # the keys the user could have meant: those of the chosen options at the same level
+        cfg = compose(job, group_choices(job, overrides))
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        known = [str(k) for k in node.keys() if k != "method_name"] if isinstance(node, DictConfig) else []
+    except Exception:  # noqa: BLE001 - the suggestion is a courtesy; the message stands without it
+        known = []
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+    hint = f" (did you mean {' or '.join(repr(f'{parent}.{c}' if parent else c) for c in close)}?)" if close else ""
+    return f"unknown setting {full_key!r}{hint}; `python cli.py {job} --help` lists its settings"

@@ -103,6 +103,20 @@ def test_bad_settings_are_one_line(capsys, overrides, message):
     assert message in err and err.count("\n") == 0
 
 
+@pytest.mark.parametrize("overrides, message", [
+    (["restore", "metod=tv"], "unknown setting 'metod' (did you mean 'method'?); `python cli.py restore --help`"),
+    (["restore", "method=tv", "method.weight_per_sigm=2"],
+     "unknown setting 'method.weight_per_sigm' (did you mean 'method.weight_per_sigma'?)"),
+    (["unmix", "tiling.tiel=8"], "unknown setting 'tiling.tiel' (did you mean 'tiling.tile'?)"),
+])
+def test_a_misspelt_setting_is_named_with_the_closest_ones_not_hydra_s_plus_advice(capsys, overrides, message):
+    """Before (review s9): 'Could not override ...' with Hydra's advice `+metod=tv`, which runs the default."""
+    assert main(overrides) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {err[len('error: '):]}" and message in err and err.count("\n") == 0
+    assert "+" not in err
+
+
 def test_run_job_refuses_an_unknown_job():
     with pytest.raises(ParameterError, match="unknown job"):
         run_job("nope", [])

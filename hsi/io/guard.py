@@ -18,10 +18,17 @@ from hsi.io.atomic import failure
 
 
 def input_files(path: Path | str | None) -> list[Path]:
-    """Every file a scene at ``path`` is made of (ENVI header + binary, ``.npy`` + sidecar)."""
+    """Every file a scene at ``path`` is made of (ENVI header + binary, ``.npy`` + sidecar,
+    a product folder's files).
+
+    A product folder (EnMAP, Landsat) is read from the files in it, so those files are the
+    input: no output may replace one, and a changed one changes the input's identity.
+    """
     if path in (None, ""):
         return []
     path = Path(path)
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
     files = [path]
     suffix = path.suffix.lower()
     if suffix in envi.SUFFIXES or (suffix in envi.DATA_SUFFIXES and envi.header_path_for(path).exists()):

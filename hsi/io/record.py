@@ -111,8 +111,12 @@ def differences(recorded: dict, expected: dict) -> list[str]:
     if len(old_inputs) != len(new_inputs):
         changed.append("number of inputs")
     for old_files, new_files in zip(old_inputs, new_inputs):
-        if len(old_files) != len(new_files) or not all(_same_file(o, n) for o, n in zip(old_files, new_files)):
-            changed.append(f"input {Path(new_files[0]['path']).name} (content)")
+        if len(old_files) != len(new_files):
+            changed.append(f"input {Path(new_files[0]['path']).name} (files added or removed)")
+            continue
+        edited = [n for o, n in zip(old_files, new_files) if not _same_file(o, n)]
+        if edited:  # name the file that changed (a product folder holds many)
+            changed.append(f"input {Path(edited[0]['path']).name} (content)")
     return changed
 
 
@@ -143,7 +147,9 @@ def write_record(output: Path | str, expected: dict, extra_files: Iterable[Path 
     text = (json.dumps(record, indent=1) + "\n").encode()
     path = record_path(output)
     if path.absolute() not in _reserved or len(text) > RESERVED_BYTES:
-        return atomic_write(path, lambda tmp: Path(tmp).write_bytes(text))
+        atomic_write(path, lambda tmp: Path(tmp).write_bytes(text))
+        _reserved.discard(path.absolute())  # a record now, not a placeholder for drop_reservations to remove
+        return path
     try:  # into the reserved room: no new disk blocks needed
         with open(path, "r+b") as handle:
             handle.write(text)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from hsi.config import unknown_setting_message
 from hsi.errors import HsiError, InputError, OutputExistsError, ParameterError, SchedulerLostError
 from hsi.io import lock
 from hsi.io.products import describe_product, product_root
@@ -209,7 +210,8 @@ def check_job_overrides(cfg: DictConfig, sources: list[Path]) -> None:
     except HsiError as error:
         raise ParameterError(f"job_overrides: {error}") from None
     except (HydraException, OmegaConfBaseException) as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        unknown = unknown_setting_message(cfg.job, overrides, error)
+        message = unknown or (str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
         raise ParameterError(f"job_overrides: bad setting for job {cfg.job!r}: {message}") from None
 
 

@@ -37,28 +37,29 @@ def coverage_ratio(ms: Scene, pan: Scene) -> int:
             raise GridMismatchError(f"ms={ms.path} and pan={pan.path} have the same size ({ms.n_rows}x{ms.n_cols}): "
                                     "pansharpening needs a PAN on a finer grid than the MS")
         return infer_ratio(ms.shape[:2], pan.shape[:2])
+    pair = f"ms={ms.path} and pan={pan.path}"
     if ms.crs != pan.crs:
-        raise GridMismatchError(f"ms CRS {ms.crs} differs from pan CRS {pan.crs}: reproject one first")
+        raise GridMismatchError(f"{pair}: ms CRS {ms.crs} differs from pan CRS {pan.crs}: reproject one first")
     ms_t, pan_t = ms.transform, pan.transform
     if abs(ms_t.b) > 1e-9 * abs(ms_t.a) or abs(pan_t.b) > 1e-9 * abs(pan_t.a):
-        raise InputError("rotated grids are not supported: resample to a north-up grid first")
+        raise InputError(f"{pair}: rotated grids are not supported: resample to a north-up grid first")
     ratios = (ms_t.a / pan_t.a, ms_t.e / pan_t.e)
     ratio = int(round(ratios[0]))
     if ratio == 1 and all(abs(r - 1.0) < 1e-6 for r in ratios):
-        raise GridMismatchError(f"ms={ms.path} and pan={pan.path} have the same pixel size {ms.pixel_size}: "
+        raise GridMismatchError(f"{pair} have the same pixel size {ms.pixel_size}: "
                                 "pansharpening needs a PAN on a finer grid than the MS")
     if ratio < 1 or any(abs(r - ratio) > 1e-6 * ratio for r in ratios):
         raise GridMismatchError(
-            f"MS pixel size {ms.pixel_size} is not an integer multiple (same in x and y) of PAN pixel size {pan.pixel_size}"
+            f"{pair}: MS pixel size {ms.pixel_size} is not an integer multiple (same in x and y) of PAN pixel size {pan.pixel_size}"
         )
     offset = (abs(ms_t.c - pan_t.c) / abs(pan_t.a), abs(ms_t.f - pan_t.f) / abs(pan_t.e))
     if max(offset) > 0.25:
         raise GridMismatchError(
-            f"MS and PAN upper-left corners differ by {offset[0]:.2f} x {offset[1]:.2f} PAN pixels: crop them to the same extent"
+            f"{pair}: MS and PAN upper-left corners differ by {offset[0]:.2f} x {offset[1]:.2f} PAN pixels: crop them to the same extent"
         )
     if pan.shape[:2] != (ms.n_rows * ratio, ms.n_cols * ratio):
         raise GridMismatchError(
-            f"PAN is {pan.n_rows}x{pan.n_cols} but the MS ({ms.n_rows}x{ms.n_cols}) at ratio {ratio} covers "
+            f"{pair}: PAN is {pan.n_rows}x{pan.n_cols} but the MS ({ms.n_rows}x{ms.n_cols}) at ratio {ratio} covers "
             f"{ms.n_rows * ratio}x{ms.n_cols * ratio} PAN pixels"
         )
     return ratio

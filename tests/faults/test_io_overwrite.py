@@ -100,3 +100,17 @@ def test_the_report_and_quicklook_beside_an_output_are_guarded_too(tmp_path):
     assert run.outputs["output"] == tmp_path / "r.tif"
     record.drop_reservations()
     lock.release_all()
+
+
+def test_a_product_folders_files_are_inputs(tmp_path):
+    """Before: a product folder (EnMAP, Landsat) stood for no file, so
+    `convert input=ENMAP_DIR output=ENMAP_DIR/<...>-SPECTRAL_IMAGE.TIF overwrite=true` replaced
+    the product's own spectral image."""
+    folder = tmp_path / "product"
+    folder.mkdir()
+    save_scene(open_scene(sample()), folder / "SPECTRAL_IMAGE.TIF")
+    before = digest(folder / "SPECTRAL_IMAGE.TIF")
+    scene = open_scene(folder / "SPECTRAL_IMAGE.TIF")
+    with pytest.raises(OutputExistsError, match="would overwrite the input"):
+        create_writer(folder / "SPECTRAL_IMAGE.TIF", scene.derived(), overwrite=True, inputs=(folder,))
+    assert digest(folder / "SPECTRAL_IMAGE.TIF") == before

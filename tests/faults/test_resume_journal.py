@@ -84,3 +84,19 @@ def test_resume_with_changed_settings_or_input_is_refused_in_one_line(tmp_path, 
     source.write_bytes(original)
     assert main(["restore", *_args(source, output)]) == 0
     assert np.array_equal(open_scene(output).read(), expected)
+
+
+def test_resume_on_a_written_output_says_whether_its_record_matches(tmp_path, capsys, scene_and_reference):
+    """Before (review s9): `resume=true` on a finished output said only 'output exists; pass
+    overwrite=true', inviting a redo of a run whose record vouches for it."""
+    source, expected = scene_and_reference
+    reference = tmp_path / "reference.tif"
+    capsys.readouterr()
+    assert main(["restore", *_args(source, reference)]) == 2
+    lines = error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and "already complete with these inputs and settings" in lines[0], lines
+    assert main(["restore", *_args(source, reference, "method.n_iter=21")]) == 2
+    lines = error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and "does not match this run (made with different setting method.n_iter)" in lines[0], lines
+    assert "overwrite=true" in lines[0]
+    assert np.array_equal(open_scene(reference).read(), expected)  # refused before any write

@@ -51,6 +51,20 @@ def test_restore_record_names_inputs_settings_and_files_and_detects_changes(tmp_
     assert "no completion record" in matching_record(output, expected)[1]
 
 
+def test_a_product_folders_identity_is_its_files(tmp_path):
+    """Before: a product folder's identity was "missing" whatever it held, so a batch or a
+    resume trusted an output made from other files under the same folder name."""
+    folder = tmp_path / "product"
+    folder.mkdir()
+    (folder / "SPECTRAL_IMAGE.TIF").write_bytes(b"\x00" * 64)
+    (folder / "METADATA.XML").write_bytes(b"<xml/>")
+    expected = fingerprint("restore", [folder], {"method": "tv"})
+    assert [f["path"] for f in expected["inputs"][0]] == [str((folder / n).resolve()) for n in ("METADATA.XML", "SPECTRAL_IMAGE.TIF")]
+    (folder / "SPECTRAL_IMAGE.TIF").write_bytes(b"\x00" * 63 + b"\x01")
+    changed = differences(expected, fingerprint("restore", [folder], {"method": "tv"}))
+    assert any("SPECTRAL_IMAGE.TIF" in item for item in changed), changed
+
+
 def test_a_rewritten_output_loses_its_old_record_before_any_work(tmp_path, monkeypatch):
     source, output = small_scene(tmp_path / "in.tif"), tmp_path / "out.tif"
     assert main(["restore", *_restore_args(source, output)]) == 0
@@ -128,3 +142,18 @@ def test_record_room_is_reserved_before_work_and_a_placeholder_is_never_trusted(
     assert not record_path(other).exists() and record_path(output).exists()
     with pytest.raises(WriteError, match="could not reserve room for its completion record"):
         reserve(tmp_path / "out.tif" / "inside-a-file.tif")  # no room (here: not a folder)
+
+
+def test_a_record_longer_than_its_reserved_room_survives_the_end_of_the_job(tmp_path):
+    """Before: a record over RESERVED_BYTES was written beside the room, the room stayed
+    listed as a placeholder, and the job's drop_reservations() deleted the finished record
+    (`info input=ENMAP_DIR report=x.json`: 12 input files, no record, so batch redid it every run)."""
+    from hsi.io.record import drop_reservations, reserve, write_record
+
+    output = tmp_path / "out.tif"
+    reserve(output)
+    output.write_bytes(b"data")
+    expected = fingerprint("convert", [], {"long": "x" * 2 * record_module.RESERVED_BYTES})
+    write_record(output, expected)
+    drop_reservations()
+    assert matching_record(output, expected) == (True, "")

@@ -58,6 +58,7 @@ def test_a_refused_batch_is_one_line_and_makes_no_output_dir(tmp_path, capsys, s
     ("[method=nosuch]", "job_overrides: bad setting for job 'restore': In 'restore': Could not find 'method/nosuch'"),
     ("[tiling.tile=-5]", "job_overrides: tiling.tile must be >= 1; got -5"),
     ("[method=vca_fcls]", "job_overrides: method=vca_fcls is an unmix method"),
+    ("[tiling.tiel=8]", "job_overrides: bad setting for job 'restore': unknown setting 'tiling.tiel' (did you mean"),
 ])
 def test_bad_job_overrides_fail_once_before_any_scene(tmp_path, capsys, monkeypatch, overrides, fragment):
     """Before (review): each scene failed on its own ('3 of 3 scenes failed') and output_dir was made."""

@@ -85,11 +85,12 @@ def test_inputs_over_different_ground_are_refused(tmp_path):
     pan_transform = Affine(1.0, 0, 500000.0, 0, -1.0, 4100000.0)
     shifted = Affine(4.0, 0, 500010.0, 0, -4.0, 4100000.0)
     ms_path, pan_path, _ = _pair(tmp_path, shifted, pan_transform)
-    with pytest.raises(GridMismatchError, match="corners"):
+    # each refusal names both files (before: "MS and PAN upper-left corners differ ...", no file)
+    with pytest.raises(GridMismatchError, match=r"^ms=.*ms\.tif and pan=.*pan\.tif: MS and PAN upper-left corners"):
         run_job("pansharpen", [f"ms={ms_path}", f"pan={pan_path}", f"output={tmp_path / 'f.tif'}", "quicklook=false"])
     non_integer = Affine(3.5, 0, 500000.0, 0, -3.5, 4100000.0)
     ms_path, pan_path, _ = _pair(tmp_path / "second", non_integer, pan_transform)
-    with pytest.raises(InputError, match="integer multiple"):
+    with pytest.raises(InputError, match=r"^ms=.*ms\.tif and pan=.*pan\.tif: MS pixel size .* integer multiple"):
         run_job("pansharpen", [f"ms={ms_path}", f"pan={pan_path}", f"output={tmp_path / 'g.tif'}", "quicklook=false",
                                "overwrite=true"])
 
