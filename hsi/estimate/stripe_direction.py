@@ -132,9 +132,9 @@ def band_specific_residual(cube: torch.Tensor, stride: int = 1) -> torch.Tensor:
 def _line_energy(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor,
                  angle_deg: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Per band, the mean noise-normalised energy of the fine line structure of the projection at
-    ``angle_deg``, and its split-half part: the product of the fine structures of the lines'
-    two halves (before and after the middle along the lines), which only structure that runs
-    the whole line (a stripe) keeps; noise correlated over a few pixels along the lines (0.38
+    ``angle_deg``, and its split-third part: the product of the fine structures of the lines'
+    first and last thirds along the lines, which only structure that runs the whole line (a
+    stripe) keeps; noise correlated over a few pixels along the lines (0.38
     between diagonal neighbours on the AVIRIS-NG radiance crop) has no expected product."""
     theta = np.deg2rad(angle_deg)
     across = cols * np.cos(theta) - rows * np.sin(theta)
@@ -145,9 +145,9 @@ def _line_energy(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor,
     # than a third of a line's length does not correlate them
     first, last = along < torch.quantile(along, 1 / 3), along > torch.quantile(along, 2 / 3)
     profiles, counts = [], []
-    for half in (first, last):
-        count = torch.zeros(n_bins, dtype=values.dtype).index_add_(0, bins[half], torch.ones_like(across[half]))
-        sums = torch.zeros(n_bins, values.shape[1], dtype=values.dtype).index_add_(0, bins[half], values[half])
+    for third in (first, last):
+        count = torch.zeros(n_bins, dtype=values.dtype).index_add_(0, bins[third], torch.ones_like(across[third]))
+        sums = torch.zeros(n_bins, values.shape[1], dtype=values.dtype).index_add_(0, bins[third], values[third])
         profiles.append(sums)
         counts.append(count)
     total = torch.zeros(n_bins, dtype=values.dtype).index_add_(0, bins, torch.ones_like(across))
@@ -158,9 +158,9 @@ def _line_energy(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor,
     total = total[kept]
     whole = torch.zeros(n_bins, values.shape[1], dtype=values.dtype).index_add_(0, bins, values)[kept] / total[:, None]
     fine = whole - _running_median(whole, WIDTH)
-    halves = [sums[kept] / count[kept, None] for sums, count in zip(profiles, counts)]
-    fine_halves = [half - _running_median(half, WIDTH) for half in halves]
-    return (total[:, None] * fine * fine).mean(dim=0), (total[:, None] * fine_halves[0] * fine_halves[1]).mean(dim=0)
+    thirds = [sums[kept] / count[kept, None] for sums, count in zip(profiles, counts)]
+    fine_thirds = [third - _running_median(third, WIDTH) for third in thirds]
+    return (total[:, None] * fine * fine).mean(dim=0), (total[:, None] * fine_thirds[0] * fine_thirds[1]).mean(dim=0)
 
 
 def _running_median(profile: torch.Tensor, width: int) -> torch.Tensor:

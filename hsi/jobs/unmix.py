@@ -61,14 +61,11 @@ def write_endmembers_csv(path: Path, wavelengths_nm, endmembers: np.ndarray, nam
 
 def _reference_endmembers(path: Path, wavelengths_nm, kept: np.ndarray, n_scene_bands: int) -> np.ndarray:
     """Reference endmembers (bands used, k) from a library-like file (CSV with wavelengths, .mat, .sli)."""
-    from hsi.unmix.library import load_library, on_scene_bands, resample_library
+    from hsi.unmix.library import load_library, resample_library
 
     library = load_library(path)
     if wavelengths_nm is None and library.scene_bands is not None:  # an endmembers.csv of a scene without wavelengths
-        try:
-            return on_scene_bands(library, kept)
-        except InputError as error:
-            raise InputError(f"{path}: {error}") from None
+        return _on_scene_bands(path, library, kept)
     if library.wavelengths_nm is None and library.spectra.shape[0] == n_scene_bands:
         return library.spectra[kept]  # on the scene's full band grid
     try:
@@ -187,16 +184,24 @@ def references(cfg: DictConfig, scene: Scene, wavelengths_nm, kept: np.ndarray):
     return ref_endmembers, ref_abundances
 
 
+def _on_scene_bands(path, library, kept: np.ndarray) -> np.ndarray:
+    """The rows of a library that names the scene bands it holds (an endmembers.csv of a scene
+    without wavelengths) for the bands used; a missing band is one line naming ``path``."""
+    from hsi.unmix.library import on_scene_bands
+
+    try:
+        return on_scene_bands(library, kept)
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
+
+
 def library_endmembers(cfg: DictConfig, wavelengths_nm, fwhm_nm, kept: np.ndarray, n_scene_bands: int):
     """The spectral library resampled to the bands used: ((bands, members), names)."""
-    from hsi.unmix.library import bands_in_gaps, load_library, on_scene_bands, resample_library
+    from hsi.unmix.library import bands_in_gaps, load_library, resample_library
 
     library = load_library(Path(str(cfg.library)).expanduser())
     if wavelengths_nm is None and library.scene_bands is not None:  # an endmembers.csv of a scene without wavelengths
-        try:
-            spectra = on_scene_bands(library, kept)
-        except InputError as error:
-            raise InputError(f"{cfg.library}: {error}") from None
+        spectra = _on_scene_bands(cfg.library, library, kept)
     elif (library.wavelengths_nm is None or wavelengths_nm is None) and library.spectra.shape[0] == n_scene_bands:
         spectra = library.spectra[kept]  # nothing to resample by: one value per scene band
     elif wavelengths_nm is None:

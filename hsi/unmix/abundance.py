@@ -475,9 +475,7 @@ def _kkt_matrices(gram: torch.Tensor, masks: torch.Tensor, *, sum_to_one: bool) 
     if sum_to_one:
         # G bordered by ones, masked as a whole: rows/columns of passive variables and the
         # multiplier's (always kept) in one pass over (n, k+1, k+1).
-        full = torch.ones(*gram.shape[:-2], k + 1, k + 1, dtype=gram.dtype, device=gram.device)
-        full[..., :k, :k] = gram
-        full[..., k, k] = 0.0
+        full = _bordered_grams(gram, True)
         kept = torch.cat([masks, torch.ones_like(masks[:, :1])], dim=1).to(gram.dtype)
     else:
         full, kept = gram, masks.to(gram.dtype)
@@ -487,13 +485,13 @@ def _kkt_matrices(gram: torch.Tensor, masks: torch.Tensor, *, sum_to_one: bool) 
 
 
 def _bordered_grams(grams: torch.Tensor, sum_to_one: bool) -> torch.Tensor:
-    """The Gram matrices (G, k, k), bordered by a row and column of ones (corner 0) with sum-to-one."""
+    """The Gram matrices ((G,) k, k), bordered by a row and column of ones (corner 0) with sum-to-one."""
     if not sum_to_one:
         return grams
     k = grams.shape[-1]
-    full = torch.ones(grams.shape[0], k + 1, k + 1, dtype=grams.dtype, device=grams.device)
-    full[:, :k, :k] = grams
-    full[:, k, k] = 0.0
+    full = torch.ones(*grams.shape[:-2], k + 1, k + 1, dtype=grams.dtype, device=grams.device)
+    full[..., :k, :k] = grams
+    full[..., k, k] = 0.0
     return full
 
 
