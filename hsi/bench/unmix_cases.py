@@ -46,7 +46,7 @@ import numpy as np
 from hsi.datasets.benchmarks import UnmixingBenchmark
 from hsi.errors import InputError, ParameterError
 from hsi.settings import shared_data_dir
-from hsi.unmix.library import SpectralLibrary, load_library, resample_library
+from hsi.unmix.library import SpectralLibrary, complete_members, load_library, resample_library
 
 USGS_FILE = ("usgs_library", "usgs_splib04_aviris.mat")
 EMIT_CROP = ("emit", "emit20250324t221005_jpl_unmix_ex.hdr")
@@ -94,16 +94,9 @@ def sensor_bands(name: str, data_dir: Path | None = None) -> SensorBands:
 
 
 def usgs_library(data_dir: Path | None = None) -> SpectralLibrary:
-    """USGS splib04 on its AVIRIS bands: ``datalib`` column 0 = wavelength (um), 3.. = spectra."""
-    import scipy.io
-
-    mat = scipy.io.loadmat(_path(data_dir, USGS_FILE))
-    table = np.asarray(mat["datalib"], dtype=np.float64)
-    names = ["".join(map(chr, row)).strip() for row in np.asarray(mat["names"])[3:]]
-    spectra = table[:, 3:]
-    complete = (spectra > -1e30).all(axis=0)  # -1.23e34 marks missing values
-    return SpectralLibrary(spectra[:, complete], table[:, 0] * 1000.0,
-                           [n for n, keep in zip(names, complete) if keep])
+    """USGS splib04 on its AVIRIS bands (:func:`load_library`'s ``datalib`` rule), its members
+    complete on every band."""
+    return complete_members(load_library(_path(data_dir, USGS_FILE)), None)[0]
 
 
 def _on_bands(library: SpectralLibrary, bands: SensorBands) -> tuple[np.ndarray, SensorBands]:

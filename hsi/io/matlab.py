@@ -30,7 +30,8 @@ _WAVELENGTH_KEYS = ("wavelength_nm", "wavelengths", "wavelength", "wl", "lambda"
 METADATA_KEY = "hsi_metadata"
 
 
-def _load_variables(path: Path) -> dict[str, np.ndarray]:
+def load_variables(path: Path) -> dict[str, np.ndarray]:
+    """Every variable of a .mat file (v5 or v7.3) by name, v7.3 arrays transposed back to MATLAB's axes."""
     if h5py.is_hdf5(path):
         out = {}
         with h5py.File(path, "r") as handle:
@@ -76,7 +77,7 @@ def open_matlab(
     wavelength_key: str | None = None,
 ) -> Scene:
     path = require_file(path)
-    variables = _load_variables(path)
+    variables = load_variables(path)
     key = _pick_key(variables, key, path)
     array = np.asarray(variables[key])
     if array.dtype.kind not in "uif":

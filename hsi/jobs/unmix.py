@@ -25,22 +25,14 @@ from hsi.io.atomic import atomic_write
 from hsi.io.record import drop_reservations
 from hsi.jobs.common import central_window, finish, input_scene, refuse_constant, require_spectra, start
 from hsi.jobs.ortho import wants_ortho, write_orthorectified
+from hsi.jobs.unmix_inputs import (bands_in_library, library_endmembers, library_in_scene_units, load_scene_library,
+                                   on_scene_bands, usable_bands)
 from hsi.nodata import empty_bands
 from hsi.scene import Scene, Window
 from hsi.tiling.runner import TiledRunner
 from hsi.tiling.sampling import sample_neighbour_pairs, sample_pixels
 from hsi.unmix.abundance import reconstruction_rmse
 from hsi.unmix.preprocess import preprocess
-
-
-def kept_bands(scene: Scene) -> np.ndarray:
-    """Indices of the bands used: all but the scene's bad bands."""
-    if scene.bad_bands is None:
-        return np.arange(scene.n_bands)
-    kept = np.flatnonzero(~scene.bad_bands)
-    if kept.size == 0:
-        raise InputError(f"{scene.describe()}: every band is flagged bad")
-    return kept
 
 
 def write_endmembers_csv(path: Path, wavelengths_nm, endmembers: np.ndarray, names: list[str],
@@ -65,7 +57,7 @@ def _reference_endmembers(path: Path, wavelengths_nm, kept: np.ndarray, n_scene_
 
     library = load_library(path)
     if wavelengths_nm is None and library.scene_bands is not None:  # an endmembers.csv of a scene without wavelengths
-        return _on_scene_bands(path, library, kept)
+        return on_scene_bands(path, library, kept)
     if library.wavelengths_nm is None and library.spectra.shape[0] == n_scene_bands:
         return library.spectra[kept]  # on the scene's full band grid
     try:
@@ -182,50 +174,6 @@ def references(cfg: DictConfig, scene: Scene, wavelengths_nm, kept: np.ndarray):
                 raise InputError(f"{ref_abundances.describe()}: reference abundances are {ref_abundances.n_rows} x "
                                  f"{ref_abundances.n_cols}, the scene {scene.n_rows} x {scene.n_cols}")
     return ref_endmembers, ref_abundances
-
-
-def _on_scene_bands(path, library, kept: np.ndarray) -> np.ndarray:
-    """The rows of a library that names the scene bands it holds (an endmembers.csv of a scene
-    without wavelengths) for the bands used; a missing band is one line naming ``path``."""
-    from hsi.unmix.library import on_scene_bands
-
-    try:
-        return on_scene_bands(library, kept)
-    except InputError as error:
-        raise InputError(f"{path}: {error}") from None
-
-
-def library_endmembers(cfg: DictConfig, wavelengths_nm, fwhm_nm, kept: np.ndarray, n_scene_bands: int):
-    """The spectral library resampled to the bands used: ((bands, members), names)."""
-    from hsi.unmix.library import bands_in_gaps, load_library, resample_library
-
-    library = load_library(Path(str(cfg.library)).expanduser())
-    if wavelengths_nm is None and library.scene_bands is not None:  # an endmembers.csv of a scene without wavelengths
-        spectra = _on_scene_bands(cfg.library, library, kept)
-    elif (library.wavelengths_nm is None or wavelengths_nm is None) and library.spectra.shape[0] == n_scene_bands:
-        spectra = library.spectra[kept]  # nothing to resample by: one value per scene band
-    elif wavelengths_nm is None:
-        raise InputError(f"{cfg.library}: the image has no wavelengths, so the library must hold one value per image "
-                         f"band ({n_scene_bands}); it has {library.spectra.shape[0]}")
-    else:
-        try:
-            spectra = resample_library(library, wavelengths_nm, fwhm_nm).spectra
-        except InputError as error:
-            raise InputError(f"{cfg.library}: {error}") from None
-        in_gaps = bands_in_gaps(library, wavelengths_nm)
-        if in_gaps.any():
-            print(f"warning: {int(in_gaps.sum())} image bands ({_nm_list(wavelengths_nm[in_gaps])}) lie in gaps of "
-                  f"{cfg.library}'s wavelengths: its values there are interpolated; flag them bad in the image to "
-                  "leave them out", flush=True)
-    if not np.isfinite(spectra).all():
-        raise InputError(f"{cfg.library}: the library has missing values (NaN) on the image's bands")
-    return spectra, list(library.names)
-
-
-def _nm_list(wavelengths_nm, shown: int = 4) -> str:
-    """``1360, 1380, 1400, 1420, ... nm``: the first few of ``wavelengths_nm``."""
-    values = [f"{w:.0f}" for w in wavelengths_nm[:shown]]
-    return ", ".join(values) + (", ..." if len(wavelengths_nm) > shown else "") + " nm"
 
 
 def count_endmembers(cfg: DictConfig, sample: np.ndarray, n_bands: int,
@@ -376,8 +324,9 @@ def check_given(cfg: DictConfig, given: set[str]) -> None:
                                  "the endmembers; library methods: "
                                  + ", ".join(n for n in methods.names("unmix") if _is_library_method(n)))
         return
-    if "library_method" in given:
-        raise ParameterError(f"library_method={cfg.library_method} is used with library= only")
+    for key in ("library_method", "library_scale"):
+        if key in given:
+            raise ParameterError(f"{key}={cfg[key]} is used with library= only")
     count = str(cfg.n_endmembers)
     if "n_endmembers_method" in given and count != "auto":
         raise ParameterError(f"n_endmembers_method={cfg.n_endmembers_method} is used by n_endmembers=auto only; "
@@ -419,16 +368,17 @@ def _run(cfg: DictConfig) -> dict:
         extra["abundances_swath"] = folder / "abundances_swath.tif"
     method = methods.build("unmix", cfg.method, cfg.get("method_name") or "method")
     empty = empty_bands(scene, np.random.default_rng(int(cfg.seed)))
-    bands = kept_bands(scene)
-    bands = bands[~empty[bands]]  # bands with no data (all nodata) cannot enter endmember statistics
-    if bands.size == 0:
-        raise InputError(f"{scene.describe()}: every band with data is flagged bad")
+    bands, band_record = usable_bands(scene, str(cfg.bad_bands), empty)
+    library_file = load_scene_library(cfg) if cfg.get("library") else None
+    beyond_library = []
+    if library_file is not None:
+        bands, beyond_library = bands_in_library(cfg.library, library_file, scene, bands)
     wavelengths = None if scene.wavelengths_nm is None else scene.wavelengths_nm[bands]
     ref_endmembers, ref_abundances = references(cfg, scene, wavelengths, bands)
     library = None
-    if cfg.get("library"):
-        library = library_endmembers(cfg, wavelengths, None if scene.fwhm_nm is None else scene.fwhm_nm[bands],
-                                     bands, scene.n_bands)
+    if library_file is not None:
+        library = library_endmembers(cfg, library_file, wavelengths,
+                                     None if scene.fwhm_nm is None else scene.fwhm_nm[bands], bands, scene.n_bands)
     check_endmember_count(cfg, method, scene, bands.size, library)
     job = start("unmix", cfg, folder / "abundances.tif", extra=extra, folder=folder,
                 inputs={"input": scene, "library": cfg.get("library"), "reference": cfg.get("reference"),
@@ -437,9 +387,15 @@ def _run(cfg: DictConfig) -> dict:
     started = time.perf_counter()
     sample = sample_pixels(scene, bands, int(cfg.sample_pixels), rng, scene.block_rows_for(int(cfg.block_bytes), itemsize=4))
     refuse_constant(scene, sample, "nothing to unmix")
+    library_units = None
+    if library is not None:  # on the raw sample: the units are the file's, before any normalisation
+        spectra, library_units = library_in_scene_units(cfg, scene, sample, library[0])
+        library = (spectra, library[1])
     sample, record = preprocess(sample, normalize=str(cfg.normalize))
     record["kept_bands"] = bands.tolist()
     record["removed_bad_bands"] = int(scene.n_bands - bands.size)
+    record["bad_bands"] = band_record
+    record["beyond_library_bands"] = beyond_library
     record["removed_empty_bands"] = np.flatnonzero(empty).tolist()
     fit_record: dict = {}
     try:
@@ -499,6 +455,7 @@ def _run(cfg: DictConfig) -> dict:
     }
     if library is not None:
         results["library_method"] = library_method_choice(cfg)
+        results["library_units"] = library_units
     if ref_endmembers is not None or abundance_scores is not None:
         results["reference_scores"] = reference_scores(endmembers, ref_endmembers, abundance_scores)
     if job.quicklook:

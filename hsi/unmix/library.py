@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from hsi.errors import FormatError, InputError
+from hsi.io.wavelengths import to_nanometres
 
-__all__ = ["SpectralLibrary", "load_library", "resample_library", "on_scene_bands", "bands_in_gaps"]
+__all__ = ["SpectralLibrary", "load_library", "resample_library", "complete_members", "on_scene_bands", "bands_in_gaps"]
 
 
 @dataclass
@@ -99,23 +100,105 @@ def _from_envi(path: Path) -> SpectralLibrary:
     return SpectralLibrary(spectra, wavelengths, names)
 
 
-def _from_mat(path: Path, key: str | None) -> SpectralLibrary:
-    import scipy.io
+#: Values at or below this are a library's "missing" sentinel (USGS splib04: -1.23e34), not reflectance.
+MISSING_SENTINEL = -1e30
+#: The USGS splib / HySUPP table: column 0 wavelength, 1 resolution, 2 channel, then one spectrum per column.
+_TABLE_KEY, _TABLE_FIRST_MEMBER = "datalib", 3
+_WAVELENGTH_KEYS = ("wavelength_nm", "wavelengths", "wavelength")
+_NAME_KEYS = ("names", "material_names")
 
-    mat = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+
+def _from_mat(path: Path, key: str | None) -> SpectralLibrary:
+    """A .mat library by the layout rule of :func:`load_library` (sentinel values become NaN)."""
+    from hsi.io.matlab import load_variables
+
+    mat = load_variables(path)
+    if key is None and _TABLE_KEY in mat:
+        return _from_mat_table(path, mat)
     if key is None:
-        arrays = {k: v for k, v in mat.items() if isinstance(v, np.ndarray) and v.ndim == 2 and v.dtype.kind in "fiu"}
+        arrays = {k: v for k, v in mat.items() if isinstance(v, np.ndarray) and v.ndim == 2 and v.dtype.kind in "fiu"
+                  and k not in _NAME_KEYS}
         if not arrays:
-            raise FormatError(f"{path}: no numeric 2-D array to use as a library")
+            raise FormatError(f"{path}: no numeric 2-D array to use as a library (variables: {', '.join(sorted(mat))})")
         key = max(arrays, key=lambda k: arrays[k].size)
     if key not in mat:
-        raise FormatError(f"{path}: no variable {key!r} (has {sorted(mat)})")
-    spectra = np.asarray(mat[key], dtype=np.float64)
-    wavelengths = None
-    for name in ("wavelengths_nm", "wavelengths", "wavelength"):
-        if name in mat:
-            wavelengths = np.asarray(mat[name], float).reshape(-1)
-    return SpectralLibrary(spectra, wavelengths, [f"{key}_{i + 1}" for i in range(spectra.shape[1])])
+        raise FormatError(f"{path}: no variable {key!r} (has {', '.join(sorted(mat))})")
+    spectra = _missing_as_nan(np.asarray(mat[key], dtype=np.float64))
+    if spectra.ndim != 2:
+        raise FormatError(f"{path}: variable {key!r} must be a 2-D (bands, members) array; it is {spectra.shape}")
+    wavelengths = next((np.asarray(mat[name], float).reshape(-1) for name in _WAVELENGTH_KEYS if name in mat), None)
+    if wavelengths is not None:
+        if len(wavelengths) != spectra.shape[0] and len(wavelengths) == spectra.shape[1]:
+            spectra = spectra.T  # stored (members, bands)
+        if len(wavelengths) != spectra.shape[0]:
+            raise FormatError(f"{path}: {len(wavelengths)} wavelengths for a {key!r} of shape {spectra.shape}")
+        wavelengths = to_nanometres(wavelengths, None)
+    names = _names(mat, spectra.shape[1], 0) or [f"{key}_{i + 1}" for i in range(spectra.shape[1])]
+    return SpectralLibrary(spectra, wavelengths, names)
+
+
+def _from_mat_table(path: Path, mat: dict) -> SpectralLibrary:
+    """``datalib`` (bands, 3 + members): wavelength (um or nm), resolution, channel, spectra."""
+    table = np.asarray(mat[_TABLE_KEY])
+    if table.ndim != 2 or table.dtype.kind not in "fiu" or table.shape[1] <= _TABLE_FIRST_MEMBER:
+        raise FormatError(f"{path}: {_TABLE_KEY!r} must be a numeric (bands, 3 + members) table: wavelength, "
+                          f"resolution, channel, then one spectrum per column; it is {table.shape} {table.dtype}")
+    table = table.astype(np.float64)
+    wavelengths = table[:, 0]
+    if not np.isfinite(wavelengths).all() or (wavelengths <= 0).any():
+        raise FormatError(f"{path}: column 0 of {_TABLE_KEY!r} must hold the band wavelengths (um or nm)")
+    spectra = _missing_as_nan(table[:, _TABLE_FIRST_MEMBER:])
+    n_members = spectra.shape[1]
+    names = _names(mat, n_members, _TABLE_FIRST_MEMBER) or [f"member_{i + 1}" for i in range(n_members)]
+    return SpectralLibrary(spectra, to_nanometres(wavelengths, None), names)
+
+
+def _missing_as_nan(values: np.ndarray) -> np.ndarray:
+    return np.where(values <= MISSING_SENTINEL, np.nan, values)
+
+
+def _names(mat: dict, n_members: int, skip: int) -> list[str] | None:
+    """Member names from ``names`` / ``material_names``: one per member, or one per column of a
+    table whose first ``skip`` columns are not members; char-code rows, strings or a cell array."""
+    for key in _NAME_KEYS:
+        if key not in mat:
+            continue
+        values = np.asarray(mat[key])
+        if values.dtype.kind in "iu" and values.ndim == 2:  # one row of character codes per name
+            names = ["".join(map(chr, row)).strip() for row in values]
+        else:
+            names = [str(np.asarray(v).reshape(-1)[0]).strip() if np.size(v) else "" for v in values.reshape(-1)]
+        if len(names) == n_members + skip:
+            names = names[skip:]
+        if len(names) == n_members:
+            return names
+    return None
+
+
+def complete_members(library: SpectralLibrary, wavelengths_nm) -> tuple[SpectralLibrary, list[str]]:
+    """The library without its members that miss a value (NaN) where the image's bands need one,
+    and those members' names.
+
+    A member is needed from the library sample just below the image's shortest band centre to
+    the one just above its longest (resampling reads both); missing values outside that range
+    (beyond the image's spectral range) do not matter. Without wavelengths every row is needed.
+    """
+    missing = ~np.isfinite(library.spectra)
+    if not missing.any():
+        return library, []
+    rows = np.ones(library.spectra.shape[0], bool)
+    if library.wavelengths_nm is not None and wavelengths_nm is not None and len(wavelengths_nm):
+        source = library.wavelengths_nm
+        low = source[source <= np.min(wavelengths_nm)].max(initial=source.min())
+        high = source[source >= np.max(wavelengths_nm)].min(initial=source.max())
+        rows = (source >= low) & (source <= high)
+    keep = ~missing[rows].any(axis=0)
+    dropped = [name for name, kept in zip(library.names, keep) if not kept]
+    if not keep.any():
+        raise InputError(f"every member of the library misses values on the image's bands ({len(dropped)} members)")
+    spectra = library.spectra[:, keep]
+    return SpectralLibrary(spectra, library.wavelengths_nm, [n for n, k in zip(library.names, keep) if k],
+                           library.scene_bands), dropped
 
 
 def load_library(path: str | Path, *, key: str | None = None) -> SpectralLibrary:

@@ -258,12 +258,13 @@ def test_a_run_folder_as_library_names_the_file_and_bands_in_the_library_s_gaps_
                                          f"{first / 'endmembers.csv'}"):
         run_job("unmix", [f"input={scene_files['scene']}", f"library={first}", f"output={tmp_path / 'r2'}"])
     # The run left the scene's bad (water-vapour) bands out of endmembers.csv; a scene of the same
-    # sensor with no bands flagged bad gets interpolated values there, and is told so.
+    # sensor with no bands flagged bad, unmixed on every band (bad_bands=none: auto would find
+    # those bands noisy), gets interpolated values there, and is told so.
     scene = open_scene(scene_files["scene"])
     unflagged = save_scene(scene.with_array(scene.read(physical=True), bad_bands=None), tmp_path / "unflagged.npy")
     capsys.readouterr()
     run_job("unmix", [f"input={unflagged}", f"library={first / 'endmembers.csv'}", "method=library_fcls",
-                      f"output={tmp_path / 'r3'}", "quicklook=false"])
+                      f"output={tmp_path / 'r3'}", "quicklook=false", "bad_bands=none"])
     n_bad = int(scene_files["sample"].bad_bands.sum())
     assert f"warning: {n_bad} image bands (" in capsys.readouterr().out
 

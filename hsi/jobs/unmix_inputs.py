@@ -1,0 +1,212 @@
+"""What the unmix job takes from its inputs: the scene bands it uses and the library on them.
+
+Bands: ``bad_bands=auto`` (the default) leaves out the header's bad-band list, or, for a scene
+without one, the bands in the deep atmospheric absorption windows that are measured to be
+noisy (:mod:`hsi.estimate.absorption`); ``header`` the header's list only; ``none`` no band
+(bands holding only nodata are always left out). A library leaves out the image bands beyond
+its wavelength range, and its members that miss values on the bands used. Endmembers and
+``endmembers.csv`` are on the bands used, as with a header's bad-band list.
+
+Units: a library in other units than the scene (reflectance x 1e4 or percent against 0-1) is
+brought to the scene's by the power of ten between their brightness (``library_scale=auto``,
+:mod:`hsi.unmix.units`), with a warning and the factor in the report; ``library_scale=`` a
+number gives the factor instead (1: none).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig
+
+from hsi.errors import InputError, ParameterError
+from hsi.jobs.common import central_window
+from hsi.scene import Scene
+from hsi.unmix.library import SpectralLibrary
+
+#: ``bad_bands=``: which bands the unmixing leaves out.
+BAD_BAND_MODES = ("auto", "header", "none")
+#: Side (pixels) of the central window whose noise decides the absorption bands.
+ABSORPTION_WINDOW_SIDE = 256
+
+
+def usable_bands(scene: Scene, mode: str, empty: np.ndarray) -> tuple[np.ndarray, dict]:
+    """``(bands, record)``: the 0-based scene bands to unmix by ``bad_bands=mode``, and what was left
+    out and why (the report's ``bad_bands``); ``empty`` marks bands holding only nodata."""
+    if mode not in BAD_BAND_MODES:
+        raise ParameterError(f"bad_bands must be one of {', '.join(BAD_BAND_MODES)}; got {mode!r}")
+    header = scene.bad_bands if mode in ("auto", "header") and scene.bad_bands is not None else None
+    flagged = np.zeros(scene.n_bands, bool) if header is None else np.asarray(header, bool)
+    if flagged.all():
+        raise InputError(f"{scene.describe()}: every band is flagged bad")
+    bands = np.flatnonzero(~flagged & ~empty)
+    if bands.size == 0:
+        raise InputError(f"{scene.describe()}: every band with data is flagged bad")
+    record = {"mode": mode, "header": np.flatnonzero(flagged).tolist() if header is not None else None,
+              "absorption": []}
+    if mode == "auto" and header is None and scene.wavelengths_nm is not None:
+        bands, record["absorption"] = _without_absorption_bands(scene, bands)
+    return bands, record
+
+
+def _without_absorption_bands(scene: Scene, bands: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """``bands`` less those in an absorption window that are measured noisy, and those left out."""
+    from hsi.estimate.absorption import absorption_bands, in_absorption_windows
+
+    wavelengths = scene.wavelengths_nm[bands]
+    if not in_absorption_windows(wavelengths).any():
+        return bands, []
+    cube = scene.read(central_window(scene.n_rows, scene.n_cols, ABSORPTION_WINDOW_SIDE), bands=bands, physical=True)
+    flags = absorption_bands(cube, wavelengths)
+    if not flags.noisy.any() or flags.noisy.all():
+        return bands, []
+    snr = flags.snr_db[flags.noisy]
+    print(f"warning: {scene.describe()} has no bad-band list: left out {int(flags.noisy.sum())} bands in the "
+          f"atmospheric absorption windows, measured noisy (SNR {snr.min():.0f}-{snr.max():.0f} dB, the bands "
+          f"outside the windows {flags.reference_snr_db:.0f} dB): {nm_ranges(wavelengths[flags.noisy])} "
+          "(bad_bands=none keeps them)", flush=True)
+    return bands[~flags.noisy], bands[flags.noisy].tolist()
+
+
+def nm_ranges(wavelengths_nm) -> str:
+    """``1353-1418, 1804-1959 nm``: runs of adjacent band centres (a step within 1.5 x the median step)."""
+    values = np.sort(np.asarray(wavelengths_nm, np.float64))
+    if values.size == 1:
+        return f"{values[0]:.0f} nm"
+    step = 1.5 * np.median(np.diff(values))
+    runs, start = [], values[0]
+    for before, after in zip(values[:-1], values[1:]):
+        if after - before > step:
+            runs.append((start, before))
+            start = after
+    runs.append((start, values[-1]))
+    return ", ".join(f"{a:.0f}" if a == b else f"{a:.0f}-{b:.0f}" for a, b in runs) + " nm"
+
+
+def load_scene_library(cfg: DictConfig) -> SpectralLibrary:
+    from hsi.unmix.library import load_library
+
+    return load_library(Path(str(cfg.library)).expanduser())
+
+
+def bands_in_library(path, library: SpectralLibrary, scene: Scene, bands: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """``bands`` less the image bands beyond the library's wavelength range (with a warning), and those."""
+    if library.wavelengths_nm is None or scene.wavelengths_nm is None or not np.isfinite(library.wavelengths_nm).any():
+        return bands, []
+    low, high = np.nanmin(library.wavelengths_nm), np.nanmax(library.wavelengths_nm)
+    wavelengths = scene.wavelengths_nm[bands]
+    inside = (wavelengths >= low) & (wavelengths <= high)
+    if inside.all() or not inside.any():  # no overlap at all: resample_library says so in one line
+        return bands, []
+    print(f"warning: {int((~inside).sum())} image bands ({nm_ranges(wavelengths[~inside])}) lie beyond {path}'s "
+          f"{low:.0f}-{high:.0f} nm: left out of the unmixing", flush=True)
+    return bands[inside], bands[~inside].tolist()
+
+
+def library_endmembers(cfg: DictConfig, library: SpectralLibrary, wavelengths_nm, fwhm_nm, kept: np.ndarray,
+                       n_scene_bands: int):
+    """The spectral library resampled to the bands used: ((bands, members), names).
+
+    Members missing values (NaN, a sentinel in the file) on those bands are left out, with a
+    warning naming them.
+    """
+    from hsi.unmix.library import bands_in_gaps, complete_members, resample_library
+
+    library, dropped = _complete(cfg.library, library, wavelengths_nm)
+    if wavelengths_nm is None and library.scene_bands is not None:  # an endmembers.csv of a scene without wavelengths
+        spectra = on_scene_bands(cfg.library, library, kept)
+    elif (library.wavelengths_nm is None or wavelengths_nm is None) and library.spectra.shape[0] == n_scene_bands:
+        spectra = library.spectra[kept]  # nothing to resample by: one value per scene band
+    elif wavelengths_nm is None:
+        raise InputError(f"{cfg.library}: the image has no wavelengths, so the library must hold one value per image "
+                         f"band ({n_scene_bands}); it has {library.spectra.shape[0]}")
+    else:
+        try:
+            spectra = resample_library(library, wavelengths_nm, fwhm_nm).spectra
+        except InputError as error:
+            raise InputError(f"{cfg.library}: {error}") from None
+        in_gaps = bands_in_gaps(library, wavelengths_nm)
+        if in_gaps.any():
+            print(f"warning: {int(in_gaps.sum())} image bands ({nm_list(wavelengths_nm[in_gaps])}) lie in gaps of "
+                  f"{cfg.library}'s wavelengths: its values there are interpolated; flag them bad in the image to "
+                  "leave them out", flush=True)
+    if not np.isfinite(spectra).all():
+        raise InputError(f"{cfg.library}: the library has missing values (NaN) on the image's bands")
+    return spectra, list(library.names)
+
+
+def _complete(path, library: SpectralLibrary, wavelengths_nm) -> tuple[SpectralLibrary, list[str]]:
+    from hsi.unmix.library import complete_members
+
+    try:
+        library, dropped = complete_members(library, wavelengths_nm)
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
+    if dropped:
+        shown = ", ".join(dropped[:5]) + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else "")
+        print(f"warning: {path}: left out {len(dropped)} members with missing values on the image's bands: {shown}",
+              flush=True)
+    return library, dropped
+
+
+def on_scene_bands(path, library: SpectralLibrary, kept: np.ndarray) -> np.ndarray:
+    """The rows of a library that names the scene bands it holds (an endmembers.csv of a scene
+    without wavelengths) for the bands used; a missing band is one line naming ``path``."""
+    from hsi.unmix.library import on_scene_bands as rows_on_scene_bands
+
+    try:
+        return rows_on_scene_bands(library, kept)
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
+
+
+def nm_list(wavelengths_nm, shown: int = 4) -> str:
+    """``1360, 1380, 1400, 1420, ... nm``: the first few of ``wavelengths_nm``."""
+    values = [f"{w:.0f}" for w in wavelengths_nm[:shown]]
+    return ", ".join(values) + (", ..." if len(wavelengths_nm) > shown else "") + " nm"
+
+
+def library_in_scene_units(cfg: DictConfig, scene: Scene, pixels: np.ndarray, spectra: np.ndarray
+                           ) -> tuple[np.ndarray, dict]:
+    """``(spectra, record)``: the library spectra (bands used, members) in the scene's units, and the
+    report's ``library_units`` (the factor applied, the brightness ratio measured, why).
+
+    ``library_scale=auto`` multiplies by the power of ten between the scene's and the library's
+    brightness when they differ by more than :data:`hsi.unmix.units.MISMATCH_RATIO`, with a
+    warning; a number is the factor itself. A radiance scene is warned about: a library in
+    reflectance does not unmix radiance, whatever its scale, and no factor is guessed.
+    """
+    from hsi.unmix.units import MISMATCH_RATIO, brightness_ratio, is_radiance, unit_factor
+
+    ratio = brightness_ratio(pixels, spectra)
+    record = {"scene_units": scene.units, "brightness_ratio": None if not np.isfinite(ratio) else ratio}
+    setting = str(cfg.get("library_scale", "auto"))
+    if setting != "auto":
+        factor = _given_factor(setting)
+        record.update(factor=factor, source="library_scale")
+        return spectra * factor, record
+    if is_radiance(scene.units):
+        print(f"warning: {scene.describe()} is radiance ({scene.units}): a reflectance library such as {cfg.library} "
+              "cannot unmix radiance without atmospheric correction (unmix a reflectance product, or use "
+              "endmembers in radiance, e.g. an unmix run's endmembers.csv of a radiance scene)", flush=True)
+        record.update(factor=1.0, source="radiance scene: no factor guessed")
+        return spectra, record
+    factor = unit_factor(pixels, spectra)
+    record.update(factor=factor, source="auto")
+    if factor != 1.0:
+        print(f"warning: {cfg.library} is in other units than {scene.describe()}: the scene's bright pixels are "
+              f"{ratio:.3g} times its typical member (more than {MISMATCH_RATIO:g}x), so the library is multiplied "
+              f"by {factor:g} (reflectance x 1e4 or percent against 0-1?); library_scale=1 keeps it as it is",
+              flush=True)
+    return spectra * factor, record
+
+
+def _given_factor(setting: str) -> float:
+    try:
+        factor = float(setting)
+    except ValueError:
+        raise ParameterError(f"library_scale must be auto or a positive number; got {setting!r}") from None
+    if not (np.isfinite(factor) and factor > 0):
+        raise ParameterError(f"library_scale must be auto or a positive number; got {setting!r}")
+    return factor
