@@ -368,8 +368,8 @@ def _run(cfg: DictConfig) -> dict:
         extra["abundances_swath"] = folder / "abundances_swath.tif"
     method = methods.build("unmix", cfg.method, cfg.get("method_name") or "method")
     empty = empty_bands(scene, np.random.default_rng(int(cfg.seed)))
-    bands, band_record = usable_bands(scene, str(cfg.bad_bands), empty)
     library_file = load_scene_library(cfg) if cfg.get("library") else None
+    bands, band_record = usable_bands(scene, str(cfg.bad_bands), empty)
     beyond_library = []
     if library_file is not None:
         bands, beyond_library = bands_in_library(cfg.library, library_file, scene, bands)
@@ -379,6 +379,10 @@ def _run(cfg: DictConfig) -> dict:
     if library_file is not None:
         library = library_endmembers(cfg, library_file, wavelengths,
                                      None if scene.fwhm_nm is None else scene.fwhm_nm[bands], bands, scene.n_bands)
+    library_units = None
+    if library is not None:  # before any output: a library in other units is refused
+        spectra, library_units = library_in_scene_units(cfg, scene, bands, library[0])
+        library = (spectra, library[1])
     check_endmember_count(cfg, method, scene, bands.size, library)
     job = start("unmix", cfg, folder / "abundances.tif", extra=extra, folder=folder,
                 inputs={"input": scene, "library": cfg.get("library"), "reference": cfg.get("reference"),
@@ -387,10 +391,6 @@ def _run(cfg: DictConfig) -> dict:
     started = time.perf_counter()
     sample = sample_pixels(scene, bands, int(cfg.sample_pixels), rng, scene.block_rows_for(int(cfg.block_bytes), itemsize=4))
     refuse_constant(scene, sample, "nothing to unmix")
-    library_units = None
-    if library is not None:  # on the raw sample: the units are the file's, before any normalisation
-        spectra, library_units = library_in_scene_units(cfg, scene, sample, library[0])
-        library = (spectra, library[1])
     sample, record = preprocess(sample, normalize=str(cfg.normalize))
     record["kept_bands"] = bands.tolist()
     record["removed_bad_bands"] = int(scene.n_bands - bands.size)

@@ -8,9 +8,9 @@ its wavelength range, and its members that miss values on the bands used. Endmem
 ``endmembers.csv`` are on the bands used, as with a header's bad-band list.
 
 Units: a library in other units than the scene (reflectance x 1e4 or percent against 0-1) is
-brought to the scene's by the power of ten between their brightness (``library_scale=auto``,
-:mod:`hsi.unmix.units`), with a warning and the factor in the report; ``library_scale=`` a
-number gives the factor instead (1: none).
+refused in one line that names the power of ten to pass as ``library_scale=`` (``auto``,
+:mod:`hsi.unmix.units`); a number is the factor the library is multiplied by (1: none). The
+factor and what was measured go into the report.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from hsi.unmix.library import SpectralLibrary
 
 #: ``bad_bands=``: which bands the unmixing leaves out.
 BAD_BAND_MODES = ("auto", "header", "none")
-#: Side (pixels) of the central window whose noise decides the absorption bands.
-ABSORPTION_WINDOW_SIDE = 256
+#: Side (pixels) of the central window whose noise decides the absorption bands and whose
+#: brightness is compared with the library's.
+CHECK_WINDOW_SIDE = 256
 
 
 def usable_bands(scene: Scene, mode: str, empty: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -57,7 +58,7 @@ def _without_absorption_bands(scene: Scene, bands: np.ndarray) -> tuple[np.ndarr
     wavelengths = scene.wavelengths_nm[bands]
     if not in_absorption_windows(wavelengths).any():
         return bands, []
-    cube = scene.read(central_window(scene.n_rows, scene.n_cols, ABSORPTION_WINDOW_SIDE), bands=bands, physical=True)
+    cube = scene.read(central_window(scene.n_rows, scene.n_cols, CHECK_WINDOW_SIDE), bands=bands, physical=True)
     flags = absorption_bands(cube, wavelengths)
     if not flags.noisy.any() or flags.noisy.all():
         return bands, []
@@ -111,9 +112,9 @@ def library_endmembers(cfg: DictConfig, library: SpectralLibrary, wavelengths_nm
     Members missing values (NaN, a sentinel in the file) on those bands are left out, with a
     warning naming them.
     """
-    from hsi.unmix.library import bands_in_gaps, complete_members, resample_library
+    from hsi.unmix.library import bands_in_gaps, resample_library
 
-    library, dropped = _complete(cfg.library, library, wavelengths_nm)
+    library, _ = _complete(cfg.library, library, wavelengths_nm)
     if wavelengths_nm is None and library.scene_bands is not None:  # an endmembers.csv of a scene without wavelengths
         spectra = on_scene_bands(cfg.library, library, kept)
     elif (library.wavelengths_nm is None or wavelengths_nm is None) and library.spectra.shape[0] == n_scene_bands:
@@ -167,39 +168,50 @@ def nm_list(wavelengths_nm, shown: int = 4) -> str:
     return ", ".join(values) + (", ..." if len(wavelengths_nm) > shown else "") + " nm"
 
 
-def library_in_scene_units(cfg: DictConfig, scene: Scene, pixels: np.ndarray, spectra: np.ndarray
+def library_in_scene_units(cfg: DictConfig, scene: Scene, bands: np.ndarray, spectra: np.ndarray
                            ) -> tuple[np.ndarray, dict]:
     """``(spectra, record)``: the library spectra (bands used, members) in the scene's units, and the
-    report's ``library_units`` (the factor applied, the brightness ratio measured, why).
+    report's ``library_units`` (the factor applied and why, what was measured).
 
-    ``library_scale=auto`` multiplies by the power of ten between the scene's and the library's
-    brightness when they differ by more than :data:`hsi.unmix.units.MISMATCH_RATIO`, with a
-    warning; a number is the factor itself. A radiance scene is warned about: a library in
-    reflectance does not unmix radiance, whatever its scale, and no factor is guessed.
+    ``library_scale=`` a number multiplies the library by it. ``auto`` compares the library with
+    the scene's central window (:func:`hsi.unmix.units.check_units`): other units are refused in
+    one line naming the factor to pass, since a guessed factor could be 100x wrong on a dark
+    scene (ENVI likewise asks for each file's reflectance scale factor); a large brightness
+    difference within the reflectance range is said in a warning. A radiance scene is warned
+    about instead: a reflectance library does not unmix radiance, whatever its scale.
     """
-    from hsi.unmix.units import MISMATCH_RATIO, brightness_ratio, is_radiance, unit_factor
+    from hsi.unmix.units import MISMATCH_RATIO, check_units, is_radiance
 
-    ratio = brightness_ratio(pixels, spectra)
-    record = {"scene_units": scene.units, "brightness_ratio": None if not np.isfinite(ratio) else ratio}
     setting = str(cfg.get("library_scale", "auto"))
     if setting != "auto":
         factor = _given_factor(setting)
-        record.update(factor=factor, source="library_scale")
-        return spectra * factor, record
+        return spectra * factor, {"factor": factor, "source": f"library_scale={setting}", "scene_units": scene.units}
+    record = {"factor": 1.0, "source": "auto", "scene_units": scene.units}
     if is_radiance(scene.units):
         print(f"warning: {scene.describe()} is radiance ({scene.units}): a reflectance library such as {cfg.library} "
-              "cannot unmix radiance without atmospheric correction (unmix a reflectance product, or use "
-              "endmembers in radiance, e.g. an unmix run's endmembers.csv of a radiance scene)", flush=True)
-        record.update(factor=1.0, source="radiance scene: no factor guessed")
+              "cannot unmix radiance without atmospheric correction (unmix a reflectance product, or use endmembers "
+              "in radiance, e.g. an unmix run's endmembers.csv of a radiance scene)", flush=True)
+        record["source"] = "auto: radiance scene, units not compared"
         return spectra, record
-    factor = unit_factor(pixels, spectra)
-    record.update(factor=factor, source="auto")
-    if factor != 1.0:
-        print(f"warning: {cfg.library} is in other units than {scene.describe()}: the scene's bright pixels are "
-              f"{ratio:.3g} times its typical member (more than {MISMATCH_RATIO:g}x), so the library is multiplied "
-              f"by {factor:g} (reflectance x 1e4 or percent against 0-1?); library_scale=1 keeps it as it is",
+    pixels = scene.read(central_window(scene.n_rows, scene.n_cols, CHECK_WINDOW_SIDE), bands=bands,
+                        physical=True).reshape(-1, bands.size)
+    pixels = pixels[np.isfinite(pixels).all(axis=1)]
+    if pixels.shape[0] == 0:
+        return spectra, record
+    check = check_units(pixels, spectra)
+    record.update(check.as_dict())
+    if check.mismatch:
+        raise InputError(
+            f"{cfg.library}: other units than {scene.describe()}? The scene's bright pixels are {check.ratio:.3g} times "
+            f"the library's typical member and {'the scene' if check.scene_bright > check.library_bright else 'the library'}"
+            f"'s values reach {max(check.scene_bright, check.library_bright):.4g}, beyond 0-1 reflectance (reflectance x "
+            f"1e4, percent or DN against 0-1?): pass library_scale={check.factor:g} to multiply the library by it, "
+            "or library_scale=1 to use it as it is")
+    if np.isfinite(check.ratio) and not 1 / MISMATCH_RATIO <= check.ratio <= MISMATCH_RATIO:
+        print(f"warning: {scene.describe()}'s bright pixels are {check.ratio:.3g} times {cfg.library}'s typical member; "
+              "both are within the reflectance range, so this is taken as brightness (a dark scene?), not units",
               flush=True)
-    return spectra * factor, record
+    return spectra, record
 
 
 def _given_factor(setting: str) -> float:

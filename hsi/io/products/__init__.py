@@ -41,6 +41,7 @@ PRODUCTS = (
     Product("tanager", tanager.detect, tanager.open_tanager),
     Product("aviris_geometry", aviris.detect_geometry, aviris.open_geometry),  # before aviris: OBS/LOC in swath geometry
     Product("aviris", aviris.detect, aviris.open_aviris),
+    Product("aviris_line", aviris.detect_line, aviris.open_line),  # on a map grid, or no GLT: its units by its name
 )
 
 

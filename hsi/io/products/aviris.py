@@ -33,6 +33,10 @@ NAME = re.compile(r"^(ang|av3)\d{8}t\d{6}_(.*?)_?(img|rfl|rdn)?$", re.IGNORECASE
 FLIGHT = re.compile(r"^(ang|av3)\d{8}t\d{6}", re.IGNORECASE)
 #: Name tokens of a flight line's layers that hold geometry, not spectra.
 GEOMETRY_LAYERS = ("obs", "loc", "igm", "glt")
+#: What a flight line's spectral image holds, by the token in its name (``..._rdn_img``,
+#: ``..._2rdn_img``, ``..._rfl``, ``..._corr_img``): L1B radiance in uW nm-1 cm-2 sr-1, L2 reflectance.
+SPECTRAL_PRODUCTS = (("rdn", "L1B", "radiance (uW nm-1 cm-2 sr-1)"), ("rfl", "L2", "reflectance"),
+                     ("corr", "L2", "reflectance"))
 
 
 def _stem(path: Path) -> str:
@@ -79,6 +83,32 @@ def glt_path_for(path: Path) -> Path | None:
     return None
 
 
+def spectral_product(path: Path) -> tuple[str, str] | None:
+    """``(level, units)`` of a flight line's spectral image by its name, or None."""
+    flight = FLIGHT.match(_stem(path))
+    if not flight or geometry_layer(path) is not None:
+        return None
+    rest = _stem(path)[flight.end():].lower()
+    return next(((level, units) for token, level, units in SPECTRAL_PRODUCTS if token in rest), None)
+
+
+def _labelled(path: Path, scene: Scene, product: str) -> Scene:
+    """``scene`` with the units its name says (when the header gives none) and its product label."""
+    level, units = spectral_product(path) or ("L1B/L2", None)
+    return dataclasses.replace(scene, units=scene.units or units, metadata={
+        **scene.metadata, "product": ProductInfo(_sensor(path), level, product).as_dict()})
+
+
+def detect_line(path: Path) -> bool:
+    """A flight line's radiance or reflectance image on a map grid (or with no GLT found), by its name."""
+    return path.is_file() and spectral_product(path) is not None and header_path_for(path).exists()
+
+
+def open_line(path: Path) -> Scene:
+    """An ENVI image named as a flight line's radiance or reflectance, with its units."""
+    return _labelled(path, open_envi(path), f"{spectral_product(path)[0]} image")
+
+
 def detect(path: Path) -> bool:
     """A swath image (no ``map info`` of its own) with its GLT beside it."""
     if not path.is_file() or glt_path_for(path) is None:
@@ -95,7 +125,5 @@ def open_aviris(path: Path) -> Scene:
         raise FormatError(f"{glt.describe()}: a GLT needs 2 bands (sample, line); it has {glt.n_bands}")
     if glt.transform is None or glt.crs is None:
         raise FormatError(f"{glt.describe()}: GLT without map info: no map grid to orthorectify onto")
-    return dataclasses.replace(
-        scene, geolocation=GltGeolocation(glt.reader, glt.transform, glt.crs, glt.path),
-        metadata={**scene.metadata, "product": ProductInfo(_sensor(path), "L1B/L2", "swath with GLT").as_dict()},
-    )
+    scene = _labelled(path, scene, "swath with GLT")
+    return dataclasses.replace(scene, geolocation=GltGeolocation(glt.reader, glt.transform, glt.crs, glt.path))
