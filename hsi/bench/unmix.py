@@ -220,6 +220,7 @@ def product_count_rows(data_dir, products: list[str], sample_size: int = 20000, 
     sample of ``sample_size`` valid pixels and as many adjacent pairs for the spatial methods.
     No reference, so no error: how far apart the estimators land on real data."""
     from hsi.io import open_scene
+    from hsi.jobs.unmix_inputs import usable_bands
     from hsi.nodata import empty_bands
     from hsi.settings import shared_data_dir
     from hsi.tiling.sampling import sample_neighbour_pairs, sample_pixels
@@ -228,8 +229,9 @@ def product_count_rows(data_dir, products: list[str], sample_size: int = 20000, 
     rows = []
     for product in products:
         scene = open_scene(Path(data_dir or shared_data_dir()) / product)
-        bands = np.arange(scene.n_bands) if scene.bad_bands is None else np.flatnonzero(~scene.bad_bands)
-        bands = bands[~empty_bands(scene, np.random.default_rng(seed))[bands]]
+        # the bands the unmix job uses (bad_bands=auto): a header's bad-band list, or the noisy
+        # absorption bands of a product without one (AVIRIS-NG radiance)
+        bands, _ = usable_bands(scene, "auto", empty_bands(scene, np.random.default_rng(seed)))
         block_rows = scene.block_rows_for(64 << 20, itemsize=4)
         pixels = sample_pixels(scene, bands, sample_size, np.random.default_rng(seed), block_rows).astype(np.float64)
         first, second = sample_neighbour_pairs(scene, bands, sample_size, np.random.default_rng(seed), block_rows)

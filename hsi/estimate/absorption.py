@@ -30,8 +30,8 @@ __all__ = ["ABSORPTION_WINDOWS_NM", "SNR_DEFICIT_DB", "AbsorptionBands", "in_abs
 #: CO2 beyond 2.45 um. Wide enough to hold the windows' shoulders: the noise test decides.
 ABSORPTION_WINDOWS_NM = ((1330.0, 1470.0), (1770.0, 1970.0), (2450.0, float("inf")))
 #: A band in a window is noisy when its SNR is this far below the median SNR of the bands
-#: outside the windows: 20 dB is ten times the relative noise amplitude.
-SNR_DEFICIT_DB = 20.0
+#: outside the windows: 15 dB is 5.6 times the relative noise amplitude.
+SNR_DEFICIT_DB = 15.0
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
@@ -79,3 +81,26 @@ def test_a_flight_lines_geometry_layers_are_not_spectra(tmp_path, rotated_glt, r
                 in capsys.readouterr().err
         assert not (tmp_path / "out").exists()
     assert open_scene(tmp_path / "ang20200101t000000_rdn_img.hdr").metadata["product"]["content"] == "spectra"
+
+
+def test_a_flight_lines_units_come_from_its_name_when_the_header_has_none(tmp_path, rng):
+    # The real AVIRIS-NG radiance header has no 'data units': unmix must know it is radiance
+    # (a reflectance library cannot unmix it), on a map grid and in swath geometry alike.
+    cube = Scene.from_array(rng.random((4, 3, 5)).astype(np.float32), wavelengths_nm=np.linspace(380, 2500, 5),
+                            crs=CRS.from_epsg(32611), transform=Affine(15.0, 0, 3e5, 0, -15.0, 4e6))
+    for name, units, level in (("ang20160910t185702_2rdn_img", "radiance (uW nm-1 cm-2 sr-1)", "L1B"),
+                               ("ang20200101t000000_rfl", "reflectance", "L2"),
+                               ("ang20200101t000000_corr_img", "reflectance", "L2")):
+        save_scene(cube, tmp_path / f"{name}.hdr")
+        scene = open_scene(tmp_path / f"{name}.hdr")
+        assert scene.units == units and scene.metadata["product"]["level"] == level, name
+        np.testing.assert_array_equal(scene.read(), cube.read())
+    save_scene(dataclasses.replace(cube, units="reflectance"), tmp_path / "ang20200101t000001_rdn_img.hdr")
+    assert open_scene(tmp_path / "ang20200101t000001_rdn_img.hdr").units == "reflectance"  # the header's own word wins
+    save_scene(cube, tmp_path / "plain.hdr")
+    assert open_scene(tmp_path / "plain.hdr").units is None
+
+
+def test_the_real_aviris_ng_radiance_is_radiance(shared_data):
+    scene = open_scene(shared_data / "aviris_ng" / "ang20160910t185702_2rdn_img.hdr")
+    assert scene.units.startswith("radiance") and scene.transform is not None and scene.geolocation is None
