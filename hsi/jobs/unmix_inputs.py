@@ -47,27 +47,33 @@ def usable_bands(scene: Scene, mode: str, empty: np.ndarray) -> tuple[np.ndarray
     record = {"mode": mode, "header": np.flatnonzero(flagged).tolist() if header is not None else None,
               "absorption": []}
     if mode == "auto" and header is None and scene.wavelengths_nm is not None:
-        bands, record["absorption"] = _without_absorption_bands(scene, bands)
+        bands, absorption = _without_absorption_bands(scene, bands)
+        record.update(absorption)
     return bands, record
 
 
-def _without_absorption_bands(scene: Scene, bands: np.ndarray) -> tuple[np.ndarray, list[int]]:
-    """``bands`` less those in an absorption window that are measured noisy, and those left out."""
-    from hsi.estimate.absorption import absorption_bands, in_absorption_windows
+def _without_absorption_bands(scene: Scene, bands: np.ndarray) -> tuple[np.ndarray, dict]:
+    """``bands`` less those in an absorption window that are measured noisy, and the report's
+    account of them (``absorption``: their indices; their centres, SNR and why)."""
+    from hsi.estimate.absorption import ABSORPTION_WINDOWS_NM, SNR_DEFICIT_DB, absorption_bands, in_absorption_windows
 
     wavelengths = scene.wavelengths_nm[bands]
     if not in_absorption_windows(wavelengths).any():
-        return bands, []
+        return bands, {"absorption": []}
     cube = scene.read(central_window(scene.n_rows, scene.n_cols, CHECK_WINDOW_SIDE), bands=bands, physical=True)
     flags = absorption_bands(cube, wavelengths)
     if not flags.noisy.any() or flags.noisy.all():
-        return bands, []
+        return bands, {"absorption": []}
     snr = flags.snr_db[flags.noisy]
+    record = {"absorption": bands[flags.noisy].tolist(), "absorption_nm": wavelengths[flags.noisy].tolist(),
+              "absorption_snr_db": snr.tolist(), "other_bands_snr_db": flags.reference_snr_db,
+              "why": f"no bad-band list; in the absorption windows {list(ABSORPTION_WINDOWS_NM)} nm, dead or SNR more "
+                     f"than {SNR_DEFICIT_DB:g} dB below the median of the bands outside them"}
     print(f"warning: {scene.describe()} has no bad-band list: left out {int(flags.noisy.sum())} bands in the "
           f"atmospheric absorption windows, measured noisy (SNR {snr.min():.0f}-{snr.max():.0f} dB, the bands "
           f"outside the windows {flags.reference_snr_db:.0f} dB): {nm_ranges(wavelengths[flags.noisy])} "
           "(bad_bands=none keeps them)", flush=True)
-    return bands[~flags.noisy], bands[flags.noisy].tolist()
+    return bands[~flags.noisy], record
 
 
 def nm_ranges(wavelengths_nm) -> str:

@@ -60,6 +60,8 @@ def test_a_scene_without_a_bad_band_list_loses_its_noisy_water_vapour_bands(file
     record = _report(out)["preprocessing"]
     assert record["bad_bands"]["mode"] == "auto" and record["bad_bands"]["header"] is None
     assert record["bad_bands"]["absorption"] == np.flatnonzero(sample.bad_bands).tolist()
+    np.testing.assert_allclose(record["bad_bands"]["absorption_nm"], sample.wavelengths_nm[sample.bad_bands])
+    assert "15 dB below the median of the bands outside them" in record["bad_bands"]["why"]
     with open(out / "endmembers.csv") as handle:  # endmembers on the bands used, as with a header's list
         wavelengths = [float(row[0]) for row in list(csv.reader(handle))[1:]]
     np.testing.assert_allclose(wavelengths, sample.wavelengths_nm[~sample.bad_bands], atol=1e-3)
