@@ -25,8 +25,7 @@ from hsi.io.atomic import atomic_write
 from hsi.io.record import drop_reservations
 from hsi.jobs.common import central_window, finish, input_scene, refuse_constant, require_spectra, start
 from hsi.jobs.ortho import wants_ortho, write_orthorectified
-from hsi.jobs.unmix_inputs import (bands_in_library, library_endmembers, library_in_scene_units, load_scene_library,
-                                   on_scene_bands, usable_bands)
+from hsi.jobs.unmix_inputs import bands_in_library, load_scene_library, on_scene_bands, scene_library, usable_bands
 from hsi.nodata import empty_bands
 from hsi.scene import Scene, Window
 from hsi.tiling.runner import TiledRunner
@@ -375,14 +374,7 @@ def _run(cfg: DictConfig) -> dict:
         bands, beyond_library = bands_in_library(cfg.library, library_file, scene, bands)
     wavelengths = None if scene.wavelengths_nm is None else scene.wavelengths_nm[bands]
     ref_endmembers, ref_abundances = references(cfg, scene, wavelengths, bands)
-    library = None
-    if library_file is not None:
-        library = library_endmembers(cfg, library_file, wavelengths,
-                                     None if scene.fwhm_nm is None else scene.fwhm_nm[bands], bands, scene.n_bands)
-    library_units = None
-    if library is not None:  # before any output: a library in other units is refused
-        spectra, library_units = library_in_scene_units(cfg, scene, bands, library[0])
-        library = (spectra, library[1])
+    library, library_units = (None, None) if library_file is None else scene_library(cfg, library_file, scene, bands)
     check_endmember_count(cfg, method, scene, bands.size, library)
     job = start("unmix", cfg, folder / "abundances.tif", extra=extra, folder=folder,
                 inputs={"input": scene, "library": cfg.get("library"), "reference": cfg.get("reference"),

@@ -111,6 +111,17 @@ def bands_in_library(path, library: SpectralLibrary, scene: Scene, bands: np.nda
     return bands[inside], bands[~inside].tolist()
 
 
+def scene_library(cfg: DictConfig, library: SpectralLibrary, scene: Scene, bands: np.ndarray
+                  ) -> tuple[tuple[np.ndarray, list[str]], dict]:
+    """``((spectra (bands used, members), names), library_units record)``: the library on the bands
+    used, in the scene's units (refused before any output when they differ)."""
+    wavelengths = None if scene.wavelengths_nm is None else scene.wavelengths_nm[bands]
+    fwhm = None if scene.fwhm_nm is None else scene.fwhm_nm[bands]
+    spectra, names = library_endmembers(cfg, library, wavelengths, fwhm, bands, scene.n_bands)
+    spectra, units = library_in_scene_units(cfg, scene, bands, spectra)
+    return (spectra, names), units
+
+
 def library_endmembers(cfg: DictConfig, library: SpectralLibrary, wavelengths_nm, fwhm_nm, kept: np.ndarray,
                        n_scene_bands: int):
     """The spectral library resampled to the bands used: ((bands, members), names).
