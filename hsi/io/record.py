@@ -222,17 +222,34 @@ def wrote_unchanged(output: Path | str, path: Path | str) -> bool:
     return False
 
 
+def unrecorded_reason(output: Path | str) -> str:
+    """Why an existing ``output`` has no complete record to vouch for it, in words ('' when it has one).
+
+    Outputs are renamed into place whole and their record is written after them, so a run
+    killed between the two leaves an output that looks complete and is not vouched for: it may
+    be that run's whole output, or an older one it was replacing. Either way it is never trusted.
+    """
+    path = record_path(output)
+    looks = "it looks complete but cannot be trusted"
+    if not path.exists():
+        return (f"output has no completion record (a run stopped after writing it and before recording it "
+                f"complete, or hsi did not make it): {looks}")
+    record = read_record(output)
+    if record is None or record.get("complete") is not True:
+        return (f"output's completion record was never finished (the run that claimed it stopped before "
+                f"recording it complete): {looks}")
+    return ""
+
+
 def matching_record(output: Path | str, expected: dict) -> tuple[bool, str]:
     """``(True, "")`` when ``output`` is complete and made by ``expected``; else ``(False, why)``."""
     output = Path(output)
     if not output.exists():
         return False, "no output yet"
-    path = record_path(output)
-    if not path.exists():
-        return False, "output has no completion record (interrupted, failed or not made by hsi)"
+    unrecorded = unrecorded_reason(output)
+    if unrecorded:
+        return False, unrecorded
     record = read_record(output)
-    if record is None or record.get("complete") is not True:
-        return False, "completion record is incomplete or unreadable (the run did not finish)"
     base = output if output.is_dir() else output.parent
     for entry in record.get("files", []):
         target = base / entry["path"]

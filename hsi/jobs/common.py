@@ -288,8 +288,8 @@ def start(job: str, cfg: DictConfig, output, *, inputs: dict[str, Any], extra: d
     target = main if folder is None else Path(folder)
     lock.acquire(target)
     replace = bool(cfg.overwrite) if overwrite is None else overwrite
-    if overwrite is None and cfg.get("resume") and not replace and main.exists():
-        _refuse_resuming_a_written_output(job, cfg, main, target)
+    if overwrite is None and not replace and main.exists():
+        _refuse_an_existing_output(job, cfg, main, target)
     for path in outputs.values():
         check_output(path, replace, sources)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -299,20 +299,25 @@ def start(job: str, cfg: DictConfig, output, *, inputs: dict[str, Any], extra: d
     return JobRun(job, cfg, outputs, inputs, record_at=target, fingerprint=run_fingerprint(job, cfg))
 
 
-def _refuse_resuming_a_written_output(job: str, cfg: DictConfig, main: Path, target: Path) -> None:
-    """``resume=true`` on an output already written: say whether its record vouches for it.
+def _refuse_an_existing_output(job: str, cfg: DictConfig, main: Path, target: Path) -> None:
+    """A run (or ``resume=true``) on an output already written: say what is there, from its record.
 
     Outputs are renamed into place whole, so there is nothing left to resume; "output exists;
-    pass overwrite=true" alone would invite redoing a finished run.
+    pass overwrite=true" alone would invite redoing a finished run, or trusting one whose
+    record was never written (a kill between the output's rename and its record).
     """
     from hsi.errors import OutputExistsError
 
+    unrecorded = record.unrecorded_reason(target)
+    if unrecorded:
+        raise OutputExistsError(f"{main}: {unrecorded}; re-run with overwrite=true or remove it")
     done, why = record.matching_record(target, run_fingerprint(job, cfg))
     if done:
+        nothing = "nothing to resume" if cfg.get("resume") else "pass overwrite=true to redo it anyway"
         raise OutputExistsError(f"{main}: already complete with these inputs and settings (its completion "
-                                "record matches); nothing to resume")
-    raise OutputExistsError(f"{main}: output exists, written whole, so nothing is left to resume; it does not "
-                            f"match this run ({why}): pass overwrite=true to redo it")
+                                f"record matches); {nothing}")
+    state = "exists, written whole, so nothing is left to resume; it" if cfg.get("resume") else "exists and"
+    raise OutputExistsError(f"{main}: output {state} does not match this run ({why}): pass overwrite=true to redo it")
 
 
 def _described(value: Any) -> Any:
