@@ -222,6 +222,22 @@ def wrote_unchanged(output: Path | str, path: Path | str) -> bool:
     return False
 
 
+def owner_of(path: Path | str) -> Path | None:
+    """The output whose completion record (in ``path``'s folder) lists ``path`` as one of its files,
+    or None. ``a.tif`` and ``a.h5`` share ``a_report.json`` by the path rule: this says whose it is."""
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        return None
+    for found in sorted(folder.glob("*" + RECORD_SUFFIX)) + [folder / FOLDER_RECORD]:
+        owner = folder if found.name == FOLDER_RECORD else found.with_name(found.name[:-len(RECORD_SUFFIX)])
+        record = read_record(owner) if found.is_file() else None
+        entries = record.get("files", []) if isinstance(record, dict) else []
+        if any(isinstance(e, dict) and same_file(folder / str(e.get("path")), path) for e in entries):
+            return owner
+    return None
+
+
 def unrecorded_reason(output: Path | str) -> str:
     """Why an existing ``output`` has no complete record to vouch for it, in words ('' when it has one).
 
@@ -232,11 +248,11 @@ def unrecorded_reason(output: Path | str) -> str:
     path = record_path(output)
     looks = "it looks complete but cannot be trusted"
     if not path.exists():
-        return (f"output has no completion record (a run stopped after writing it and before recording it "
+        return (f"output exists but has no completion record (a run stopped after writing it and before recording it "
                 f"complete, or hsi did not make it): {looks}")
     record = read_record(output)
     if record is None or record.get("complete") is not True:
-        return (f"output's completion record was never finished (the run that claimed it stopped before "
+        return (f"output exists but its completion record was never finished (the run that claimed it stopped before "
                 f"recording it complete): {looks}")
     return ""
 

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from hsi.errors import InputError, ParameterError
 from hsi.io import check_output, lock, open_scene, record, save_scene
 from hsi.io.atomic import atomic_write
+from hsi.io.guard import input_files, same_file
 from hsi.scene import Scene, Window
 from hsi.settings import SAMPLE_SCENE
 
@@ -291,12 +292,41 @@ def start(job: str, cfg: DictConfig, output, *, inputs: dict[str, Any], extra: d
     if overwrite is None and not replace and main.exists():
         _refuse_an_existing_output(job, cfg, main, target)
     for path in outputs.values():
+        if path != main:
+            _refuse_anothers_file(path, main, target)
+    for path in outputs.values():
         check_output(path, replace, sources)
     target.parent.mkdir(parents=True, exist_ok=True)
     if folder is not None:
         target.mkdir(exist_ok=True)
     claim_record(target)
     return JobRun(job, cfg, outputs, inputs, record_at=target, fingerprint=run_fingerprint(job, cfg))
+
+
+def _refuse_anothers_file(path: Path, main: Path, target: Path) -> None:
+    """Refuse, even with ``overwrite=true``, a report, quicklook or masks file that belongs to another
+    output: by the path rule ``a.tif`` and ``a.h5`` share ``a_report.json``, and one run would
+    silently replace the other's (and break its completion record).
+
+    Whose it is: the output whose completion record lists it, else the output an hsi report names.
+    """
+    from hsi.errors import OutputExistsError
+
+    if not path.is_file():
+        return
+    owner = record.owner_of(path)
+    if owner is None and path.suffix == ".json":  # a report whose output has no record (killed, older hsi)
+        try:
+            named = json.loads(path.read_text()).get("outputs", {}).get("output")
+        except (OSError, ValueError, AttributeError):
+            named = None
+        owner = None if named in (None, "") else Path(str(named))
+    if owner is None or not owner.exists() or any(same_file(owner, mine) for mine in (main, target, *input_files(main))):
+        return
+    raise OutputExistsError(f"{path}: belongs to the output {owner} (written by its run), and this run's "
+                            f"{main.name} would replace it (outputs named alike up to the extension share their report, quicklook "
+                            "and masks names): "
+                            "choose another output name")
 
 
 def _refuse_an_existing_output(job: str, cfg: DictConfig, main: Path, target: Path) -> None:

@@ -63,6 +63,7 @@ def _killed_before_its_record(monkeypatch, args, sigkill: bool):
         patch.setattr(record_module, "write_record", killed)
         if sigkill:  # no finally block runs after a SIGKILL: the reserved placeholder stays
             patch.setattr(record_module, "drop_reservations", lambda: None)
+            patch.setattr("hsi.jobs.unmix.drop_reservations", lambda: None)
         with pytest.raises(Killed):
             main(args)
     record_module._reserved.clear()  # what the killed process held dies with it
