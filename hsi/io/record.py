@@ -71,15 +71,45 @@ def content_hash(path: Path) -> tuple[str, str]:
     return "sampled", digest.hexdigest()
 
 
+#: Content hashes of file states already hashed or recorded, by :func:`_state` (see :func:`remember_inputs`).
+_known_hashes: dict[tuple, tuple[str, str]] = {}
+
+
+def _state(path: str, device: Any, inode: Any, size: Any, mtime_ns: Any, ctime_ns: Any) -> tuple | None:
+    """A file's state: any write to it changes its change time (``ctime``), which, unlike the
+    modification time, no program can set back; with device, inode, size and mtime unchanged too,
+    its content is the one hashed in that state. None when a part is unknown (an older record)."""
+    state = (path, device, inode, size, mtime_ns, ctime_ns)
+    return None if any(part is None for part in state) else state
+
+
 def file_identity(path: Path | str) -> dict:
-    """Size, modification time and content hash of one file."""
+    """Size, modification time and content hash of one file (and its device, inode and change
+    time, so a later check of an unchanged file reuses the hash instead of reading it again)."""
     path = Path(path)
     if not path.is_file():
         return {"path": str(path.resolve()), "size": None, "mtime_ns": None, "hash": "missing", "sha256": None}
     stat = path.stat()
-    kind, digest = content_hash(path)
-    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "hash": kind, "sha256": digest}
+    state = _state(str(path.resolve()), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    kind, digest = _known_hashes.get(state) or content_hash(path)
+    _known_hashes[state] = (kind, digest)
+    return {"path": state[0], "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "hash": kind, "sha256": digest,
+            "device": stat.st_dev, "inode": stat.st_ino, "ctime_ns": stat.st_ctime_ns}
+
+
+def remember_inputs(output: Path | str) -> None:
+    """Take the input hashes of ``output``'s record as known for the file states it recorded, so
+    checking it against a fresh fingerprint reads no unchanged input (a product folder is
+    hundreds of MB); a file written since has another change time and is hashed again."""
+    record = read_record(output)
+    for files in (record or {}).get("inputs") or []:
+        for entry in files if isinstance(files, list) else []:
+            if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+                continue
+            state = _state(entry.get("path"), entry.get("device"), entry.get("inode"), entry.get("size"),
+                           entry.get("mtime_ns"), entry.get("ctime_ns"))
+            if state is not None and entry.get("hash") in ("full", "sampled"):
+                _known_hashes.setdefault(state, (entry["hash"], entry["sha256"]))
 
 
 def input_identity(path: Path | str) -> list[dict]:

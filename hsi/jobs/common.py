@@ -341,6 +341,7 @@ def _refuse_an_existing_output(job: str, cfg: DictConfig, main: Path, target: Pa
     unrecorded = record.unrecorded_reason(target)
     if unrecorded:
         raise OutputExistsError(f"{main}: {unrecorded}; re-run with overwrite=true or remove it")
+    record.remember_inputs(target)  # its unchanged inputs are not read again
     done, why = record.matching_record(target, run_fingerprint(job, cfg))
     if done:
         nothing = "nothing to resume" if cfg.get("resume") else "pass overwrite=true to redo it anyway"
