@@ -73,6 +73,7 @@ def test_edaa_pp_records_the_refinement_per_endmember():
 @pytest.mark.parametrize("kwargs, message", [
     ({"bin_width": 0.5}, "bin_width"), ({"purity": 1.0}, "purity"), ({"min_pixels": 1}, "min_pixels"),
     ({"min_density_ratio": 1.0}, "min_density_ratio"), ({"n_iter": 0}, "n_iter"),
+    ({"max_move_share": 0.0}, "max_move_share"),
 ])
 def test_refinement_rejects_bad_parameters(kwargs, message):
     pixels = torch.rand(50, 10, dtype=torch.float64)
