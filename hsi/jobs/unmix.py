@@ -348,9 +348,12 @@ def _refinement_note(fit_record: dict, names: list[str]) -> str:
         entry["endmember"] = name
     moved = [f"{e['endmember']} ({e['near_pure_pixels']} px, peak/valley {e['density_ratio']:.3g}, "
              f"{e['moved_deg']:.2f} deg)" for e in entries if e["refined"]]
-    if not moved:
-        return "; no endmember has a pure-pixel cluster: none refined"
-    return "; moved to the centre of its pure-pixel cluster: " + ", ".join(moved)
+    undone = [f"{e['endmember']} ({e['rejected_move_deg']:.2f} deg, cluster spread {e['cluster_spread_deg']:.2f})"
+              for e in entries if "rejected_move_deg" in e]
+    note = "; moved to the centre of its pure-pixel cluster: " + ", ".join(moved) if moved else ""
+    if undone:
+        note += "; left as fitted (the centre's move exceeded its share of the cluster's spread): " + ", ".join(undone)
+    return note or "; no endmember has a pure-pixel cluster: none refined"
 
 
 def _kept_restart(fit_record: dict) -> str:

@@ -291,7 +291,9 @@ def test_the_report_says_whether_and_how_each_endmember_was_refined(tmp_path, sc
     names = open_scene(tmp_path / "abundances.tif").band_names
     assert [entry["endmember"] for entry in entries] == names
     for entry in entries:
-        assert entry["refined"] == (entry["density_ratio"] >= 3.0 and entry["pure_pixels"] >= 20)
+        passed = entry["density_ratio"] >= 3.0 and entry["pure_pixels"] >= 20  # the cluster test
+        assert entry["refined"] == (passed and "rejected_move_deg" not in entry)
+        assert ("cluster_spread_deg" in entry) == passed
         assert (entry["moved_deg"] > 0) == entry["refined"] and (entry["near_pure_pixels"] > 0) == entry["refined"]
     printed = capsys.readouterr().out
     assert ("pure-pixel cluster" in printed) and all(

@@ -79,3 +79,18 @@ def test_refinement_rejects_bad_parameters(kwargs, message):
     pixels = torch.rand(50, 10, dtype=torch.float64)
     with pytest.raises(ParameterError, match=message):
         refine_pure_clusters(pixels, pixels[:3].T.clone(), **kwargs)
+
+
+def test_a_move_beyond_the_share_of_the_cluster_spread_is_undone():
+    _, endmembers, _ = synthetic_mixture(n_pixels=4, seed=0)
+    rng = np.random.default_rng(2)
+    fractions = np.concatenate([np.repeat(np.eye(4), 200, axis=0), rng.dirichlet(np.ones(4), size=400)])
+    pixels = torch.from_numpy(fractions @ endmembers.T + rng.normal(0, 0.004, size=(1200, endmembers.shape[0])))
+    # Archetypes beyond the clusters, as on a converged hull: 5 % further from the mean spectrum.
+    start = torch.from_numpy(endmembers + 0.05 * (endmembers - endmembers.mean(axis=1, keepdims=True)))
+    _, _, report = refine_pure_clusters(pixels, start)
+    assert all(entry["refined"] and 0 < entry["moved_deg"] <= 0.3 * entry["cluster_spread_deg"] for entry in report)
+    undone, abundances, report = refine_pure_clusters(pixels, start, max_move_share=1e-6)
+    assert torch.equal(undone, start) and torch.equal(abundances, fcls(pixels, start))
+    assert not any(entry["refined"] for entry in report)
+    assert all(entry["rejected_move_deg"] > 0 and entry["cluster_spread_deg"] > 0 for entry in report)
