@@ -20,6 +20,7 @@ poorer local optimum), keeping one restart of either kind by EDAA's rule.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 import torch
@@ -361,6 +362,7 @@ def edaa_pp(
     fit_tolerance: float = 0.05,
     refine_abundances: bool = True,
     max_pixels: int | None = 20000,
+    endmember_refinement: Callable[..., tuple] | None = None,
     fit_record: dict | None = None,
 ):
     """hsi's default blind unmixing: entropic-descent archetypal analysis seeded by pp-SPA.
@@ -404,6 +406,10 @@ def edaa_pp(
        objective) or, when every restart ran with exact abundances, as the one of lowest
        archetypal objective (``selection="objective"``: they all minimised it).
        Its abundances are the exact FCLS solution for its endmembers.
+    5. Optionally (``endmember_refinement``, method ``edaa_pp_refined``), a final step on the
+       kept endmembers and their FCLS abundances on all of ``pixels``, e.g.
+       :func:`hsi.unmix.blind.pure_clusters.refine_pure_clusters` (an archetype whose material
+       has a cluster of pure pixels moves to the cluster's centre).
 
     Parameters
     ----------
@@ -426,8 +432,11 @@ def edaa_pp(
         with ``n_random_restarts``, whose restarts stop unconverged by design).
     n_outer, n_inner_abundances, n_inner_weights : EDAA's T, K1, K2.
     subspace_dim, fit_tolerance, refine_abundances, max_pixels : as in :func:`edaa`.
+    endmember_refinement : None, or ``(pixels, endmembers, abundances) -> (endmembers,
+        abundances, report)`` applied last (float64 tensors; ``report`` is one dict per endmember).
     fit_record : optional dict filled with how the fit went (the job's report): each
-        restart's start and final archetypal objective, the restart kept and the rule.
+        restart's start and final archetypal objective, the restart kept and the rule, and
+        the refinement's report under ``"refinement"``.
 
     Returns
     -------
@@ -504,7 +513,20 @@ def edaa_pp(
         best = _select(learn, weights, abundances, fit_tolerance)
     if fit_record is not None:
         _record_restarts(fit_record, starts, objectives, best, selection, n_outer)
+    if endmember_refinement is not None:
+        return _refined(pixels, data_in, data, learn.T @ weights[best], endmember_refinement, fit_record)
     return _finish(pixels, data_in, data, learn, weights, abundances, fit_tolerance, refine_abundances, best=best)
+
+
+def _refined(pixels, data_in, data, endmembers, refinement, fit_record):
+    """The kept endmembers after ``refinement`` on all the pixels, with its FCLS abundances."""
+    endmembers, abundances, report = refinement(data, endmembers, fcls(data, endmembers))
+    if fit_record is not None:
+        fit_record["refinement"] = report
+    return (
+        like_input(endmembers.to(data_in.dtype), pixels),
+        like_input(abundances.to(data_in.dtype), pixels),
+    )
 
 
 def _record_restarts(record: dict, starts: list[str], objectives: torch.Tensor, best: int, selection: str,
