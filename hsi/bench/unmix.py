@@ -38,6 +38,7 @@ from hsi.settings import SAMPLE_SCENE
 
 # conf/method names run by `python cli.py bench unmix`; extend with new unmixing methods.
 DEFAULT_METHODS: tuple[str, ...] = ("vca_fcls", "nfindr_fcls", "atgp_fcls", "spa_fcls", "pp_spa_fcls", "edaa", "edaa_pp", "edaa_pp_uniform",
+                                   "edaa_pp_refined",
                                    "nmf_l12", "nmf_correntropy", "ssnmf", "rlsu", "cnnaeu")
 QUICK_METHODS = ("vca_fcls", "nfindr_fcls")
 LIBRARY_METHODS: tuple[str, ...] = ("library_fcls", "sunsal", "clsunsal")

@@ -71,15 +71,45 @@ def content_hash(path: Path) -> tuple[str, str]:
     return "sampled", digest.hexdigest()
 
 
+#: Content hashes of file states already hashed or recorded, by :func:`_state` (see :func:`remember_inputs`).
+_known_hashes: dict[tuple, tuple[str, str]] = {}
+
+
+def _state(path: str, device: Any, inode: Any, size: Any, mtime_ns: Any, ctime_ns: Any) -> tuple | None:
+    """A file's state: any write to it changes its change time (``ctime``), which, unlike the
+    modification time, no program can set back; with device, inode, size and mtime unchanged too,
+    its content is the one hashed in that state. None when a part is unknown (an older record)."""
+    state = (path, device, inode, size, mtime_ns, ctime_ns)
+    return None if any(part is None for part in state) else state
+
+
 def file_identity(path: Path | str) -> dict:
-    """Size, modification time and content hash of one file."""
+    """Size, modification time and content hash of one file (and its device, inode and change
+    time, so a later check of an unchanged file reuses the hash instead of reading it again)."""
     path = Path(path)
     if not path.is_file():
         return {"path": str(path.resolve()), "size": None, "mtime_ns": None, "hash": "missing", "sha256": None}
     stat = path.stat()
-    kind, digest = content_hash(path)
-    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "hash": kind, "sha256": digest}
+    state = _state(str(path.resolve()), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    kind, digest = _known_hashes.get(state) or content_hash(path)
+    _known_hashes[state] = (kind, digest)
+    return {"path": state[0], "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "hash": kind, "sha256": digest,
+            "device": stat.st_dev, "inode": stat.st_ino, "ctime_ns": stat.st_ctime_ns}
+
+
+def remember_inputs(output: Path | str) -> None:
+    """Take the input hashes of ``output``'s record as known for the file states it recorded, so
+    checking it against a fresh fingerprint reads no unchanged input (a product folder is
+    hundreds of MB); a file written since has another change time and is hashed again."""
+    record = read_record(output)
+    for files in (record or {}).get("inputs") or []:
+        for entry in files if isinstance(files, list) else []:
+            if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+                continue
+            state = _state(entry.get("path"), entry.get("device"), entry.get("inode"), entry.get("size"),
+                           entry.get("mtime_ns"), entry.get("ctime_ns"))
+            if state is not None and entry.get("hash") in ("full", "sampled"):
+                _known_hashes.setdefault(state, (entry["hash"], entry["sha256"]))
 
 
 def input_identity(path: Path | str) -> list[dict]:
@@ -222,17 +252,50 @@ def wrote_unchanged(output: Path | str, path: Path | str) -> bool:
     return False
 
 
+def owner_of(path: Path | str) -> Path | None:
+    """The output whose completion record (in ``path``'s folder) lists ``path`` as one of its files,
+    or None. ``a.tif`` and ``a.h5`` share ``a_report.json`` by the path rule: this says whose it is."""
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        return None
+    for found in sorted(folder.glob("*" + RECORD_SUFFIX)) + [folder / FOLDER_RECORD]:
+        owner = folder if found.name == FOLDER_RECORD else found.with_name(found.name[:-len(RECORD_SUFFIX)])
+        record = read_record(owner) if found.is_file() else None
+        entries = record.get("files", []) if isinstance(record, dict) else []
+        if any(isinstance(e, dict) and same_file(folder / str(e.get("path")), path) for e in entries):
+            return owner
+    return None
+
+
+def unrecorded_reason(output: Path | str) -> str:
+    """Why an existing ``output`` has no complete record to vouch for it, in words ('' when it has one).
+
+    Outputs are renamed into place whole and their record is written after them, so a run
+    killed between the two leaves an output that looks complete and is not vouched for: it may
+    be that run's whole output, or an older one it was replacing. Either way it is never trusted.
+    """
+    path = record_path(output)
+    looks = "it looks complete but cannot be trusted"
+    if not path.exists():
+        return (f"output exists but has no completion record (a run stopped after writing it and before recording it "
+                f"complete, or hsi did not make it): {looks}")
+    record = read_record(output)
+    if record is None or record.get("complete") is not True:
+        return (f"output exists but its completion record was never finished (the run that claimed it stopped before "
+                f"recording it complete): {looks}")
+    return ""
+
+
 def matching_record(output: Path | str, expected: dict) -> tuple[bool, str]:
     """``(True, "")`` when ``output`` is complete and made by ``expected``; else ``(False, why)``."""
     output = Path(output)
     if not output.exists():
         return False, "no output yet"
-    path = record_path(output)
-    if not path.exists():
-        return False, "output has no completion record (interrupted, failed or not made by hsi)"
+    unrecorded = unrecorded_reason(output)
+    if unrecorded:
+        return False, unrecorded
     record = read_record(output)
-    if record is None or record.get("complete") is not True:
-        return False, "completion record is incomplete or unreadable (the run did not finish)"
     base = output if output.is_dir() else output.parent
     for entry in record.get("files", []):
         target = base / entry["path"]

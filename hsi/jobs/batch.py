@@ -17,7 +17,7 @@ from hsi.config import unknown_setting_message
 from hsi.errors import HsiError, InputError, OutputExistsError, ParameterError, SchedulerLostError
 from hsi.io import lock
 from hsi.io.products import describe_product, product_root
-from hsi.io.record import matching_record
+from hsi.io.record import matching_record, remember_inputs
 from hsi.io import check_output
 from hsi.io.guard import make_folder
 from hsi.jobs.common import make_report, run_fingerprint, write_report
@@ -187,6 +187,7 @@ def plan(cfg: DictConfig) -> list[dict]:
         raise ParameterError("several inputs share a file stem and would get the same output; put them in separate batches")
     for source in sources:
         overrides = scene_overrides(cfg, source, targets[source])
+        remember_inputs(targets[source])  # its unchanged inputs are not read again
         done, why = matching_record(targets[source], run_fingerprint(cfg.job, compose(cfg.job, overrides)))
         entries.append({"input": str(source), "output": str(targets[source]), "done": done, "why": why,
                         "exists": targets[source].exists(), "overrides": overrides,

@@ -1,4 +1,4 @@
-"""Run a benchmark suite (unmix, restore, pansharpen, scale, throughput, prior) and write its tables as Markdown and JSON.
+"""Run a benchmark suite (unmix, restore, pansharpen, scale, throughput, prior, identity) and write its tables as Markdown and JSON.
 
 The tables are the job's outputs: ``<output>/<suite>.md`` and ``<output>/<suite>.json``, both
 checked before the suite runs (``overwrite=true`` replaces them). The JSON is the job's report

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from hsi.errors import InputError, ParameterError
 from hsi.io import check_output, lock, open_scene, record, save_scene
 from hsi.io.atomic import atomic_write
+from hsi.io.guard import input_files, same_file
 from hsi.scene import Scene, Window
 from hsi.settings import SAMPLE_SCENE
 
@@ -288,8 +289,11 @@ def start(job: str, cfg: DictConfig, output, *, inputs: dict[str, Any], extra: d
     target = main if folder is None else Path(folder)
     lock.acquire(target)
     replace = bool(cfg.overwrite) if overwrite is None else overwrite
-    if overwrite is None and cfg.get("resume") and not replace and main.exists():
-        _refuse_resuming_a_written_output(job, cfg, main, target)
+    if overwrite is None and not replace and main.exists():
+        _refuse_an_existing_output(job, cfg, main, target)
+    for path in outputs.values():
+        if path != main:
+            _refuse_anothers_file(path, main, target)
     for path in outputs.values():
         check_output(path, replace, sources)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -299,20 +303,52 @@ def start(job: str, cfg: DictConfig, output, *, inputs: dict[str, Any], extra: d
     return JobRun(job, cfg, outputs, inputs, record_at=target, fingerprint=run_fingerprint(job, cfg))
 
 
-def _refuse_resuming_a_written_output(job: str, cfg: DictConfig, main: Path, target: Path) -> None:
-    """``resume=true`` on an output already written: say whether its record vouches for it.
+def _refuse_anothers_file(path: Path, main: Path, target: Path) -> None:
+    """Refuse, even with ``overwrite=true``, a report, quicklook or masks file that belongs to another
+    output: by the path rule ``a.tif`` and ``a.h5`` share ``a_report.json``, and one run would
+    silently replace the other's (and break its completion record).
 
-    Outputs are renamed into place whole, so there is nothing left to resume; "output exists;
-    pass overwrite=true" alone would invite redoing a finished run.
+    Whose it is: the output whose completion record lists it, else the output an hsi report names.
     """
     from hsi.errors import OutputExistsError
 
+    if not path.is_file():
+        return
+    owner = record.owner_of(path)
+    if owner is None and path.suffix == ".json":  # a report whose output has no record (killed, older hsi)
+        try:
+            named = json.loads(path.read_text()).get("outputs", {}).get("output")
+        except (OSError, ValueError, AttributeError):
+            named = None
+        owner = None if named in (None, "") else Path(str(named))
+    if owner is None or not owner.exists() or any(same_file(owner, mine) for mine in (main, target, *input_files(main))):
+        return
+    raise OutputExistsError(f"{path}: belongs to the output {owner} (written by its run), and this run's "
+                            f"{main.name} would replace it (outputs named alike up to the extension share their report, quicklook "
+                            "and masks names): "
+                            "choose another output name")
+
+
+def _refuse_an_existing_output(job: str, cfg: DictConfig, main: Path, target: Path) -> None:
+    """A run (or ``resume=true``) on an output already written: say what is there, from its record.
+
+    Outputs are renamed into place whole, so there is nothing left to resume; "output exists;
+    pass overwrite=true" alone would invite redoing a finished run, or trusting one whose
+    record was never written (a kill between the output's rename and its record).
+    """
+    from hsi.errors import OutputExistsError
+
+    unrecorded = record.unrecorded_reason(target)
+    if unrecorded:
+        raise OutputExistsError(f"{main}: {unrecorded}; re-run with overwrite=true or remove it")
+    record.remember_inputs(target)  # its unchanged inputs are not read again
     done, why = record.matching_record(target, run_fingerprint(job, cfg))
     if done:
+        nothing = "nothing to resume" if cfg.get("resume") else "pass overwrite=true to redo it anyway"
         raise OutputExistsError(f"{main}: already complete with these inputs and settings (its completion "
-                                "record matches); nothing to resume")
-    raise OutputExistsError(f"{main}: output exists, written whole, so nothing is left to resume; it does not "
-                            f"match this run ({why}): pass overwrite=true to redo it")
+                                f"record matches); {nothing}")
+    state = "exists, written whole, so nothing is left to resume; it" if cfg.get("resume") else "exists and"
+    raise OutputExistsError(f"{main}: output {state} does not match this run ({why}): pass overwrite=true to redo it")
 
 
 def _described(value: Any) -> Any:

@@ -178,7 +178,7 @@ def run(cfg: DictConfig) -> dict:
         else:
             summary = run_tiled(
                 method, scene, target, overwrite=cfg.overwrite, tile=int(tiling.tile),
-                overlap=int(tiling.overlap), context=int(tiling.context), blend=tiling.blend,
+                overlap=int(tiling.overlap), context=int(tiling.context), blend=tiling.blend, edges=str(tiling.edges),
                 batch_size=int(tiling.batch_size), scale=scale, progress=bool(cfg.progress), fill_missing=not inpaint,
                 keep_nodata=not inpaint, resume=bool(cfg.resume), fingerprint=job.fingerprint, executor=client,
                 write_options=write,

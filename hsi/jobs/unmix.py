@@ -283,6 +283,26 @@ def _abundance_model(record: dict | None) -> str:
     return f"; abundance model: {record['reason']}" if record else ""
 
 
+def _refinement_note(fit_record: dict, names: list[str]) -> str:
+    """The console's account of a pure-pixel cluster refinement (hsi.unmix.blind.pure_clusters); '' without one.
+
+    Also names each entry of ``fit_record["refinement"]`` after its endmember for the report.
+    """
+    entries = fit_record.get("refinement")
+    if not entries:
+        return ""
+    for entry, name in zip(entries, names):
+        entry["endmember"] = name
+    moved = [f"{e['endmember']} ({e['near_pure_pixels']} px, peak/valley {e['density_ratio']:.3g}, "
+             f"{e['moved_deg']:.2f} deg)" for e in entries if e["refined"]]
+    undone = [f"{e['endmember']} ({e['rejected_move_deg']:.2f} deg, cluster spread {e['cluster_spread_deg']:.2f})"
+              for e in entries if "rejected_move_deg" in e]
+    note = "; moved to the centre of its pure-pixel cluster: " + ", ".join(moved) if moved else ""
+    if undone:
+        note += "; left as fitted (the centre's move exceeded its share of the cluster's spread): " + ", ".join(undone)
+    return note or "; no endmember has a pure-pixel cluster: none refined"
+
+
 def _kept_restart(fit_record: dict) -> str:
     """The console's account of a multi-restart fit ('' when the method keeps no such record)."""
     kept = fit_record.get("kept")
@@ -399,7 +419,8 @@ def _run(cfg: DictConfig) -> dict:
     if abundance_record is not None:
         fit_record["abundances"] = abundance_record
     started = job.timed("fit", started)
-    print(f"fit in {job.timings['fit_s']:.1f} s{_kept_restart(fit_record)}{_abundance_model(abundance_record)}; "
+    print(f"fit in {job.timings['fit_s']:.1f} s{_kept_restart(fit_record)}{_refinement_note(fit_record, names)}"
+          f"{_abundance_model(abundance_record)}; "
           "abundances for every pixel ...", flush=True)
     abundance_scores = None if ref_abundances is None else AbundanceScores(ref_abundances, n_endmembers)
     window = central_window(scene.n_rows, scene.n_cols)

@@ -496,60 +496,56 @@ def _bordered_grams(grams: torch.Tensor, sum_to_one: bool) -> torch.Tensor:
 
 
 def _solve_kkt_rows(grams, rhs, passive, sum_to_one, group=None):
-    """Each row's KKT system on its own passive set, rows of equal passive-set size batched.
+    """Each row's KKT system on its own passive set, all rows in one batched LU.
 
     A row with ``s`` passive variables needs only the ``s x s`` block of ``G`` (bordered by
-    ones with sum-to-one), so the rows are grouped by ``s`` and each group's blocks are
-    gathered and solved by batched LU: ``O(s^3)`` per row instead of ``O(k^3)`` (abundances
-    are sparse, ``s`` is far below ``k`` when k is large). ``grams``, ``group`` as in
+    ones with sum-to-one): ``O(s^3)`` per row instead of ``O(k^3)`` (abundances are sparse,
+    ``s`` is far below ``k`` when k is large). ``grams``, ``group`` as in
     :func:`_solve_on_passive`.
 
-    The rows are sorted by ``s`` once, so each group is a contiguous slice of the sorted
-    rows and every gather is a single indexing of an already gathered array; with
-    sum-to-one the bordered block and right-hand side come out of one gather each from the
-    bordered Gram matrices and ``[b, 1]`` (no padding per group). Most of the cost at large
-    k is this bookkeeping, not the LU factorisations.
+    Every row's block is gathered at the width of the largest passive set, the rows of a
+    smaller set padded with identity rows and columns (zero right-hand side), as
+    :func:`_kkt_matrices` treats inactive variables: the padding is decoupled from the
+    passive block, keeps LU's pivots and solves to exactly 0, so one solve serves every
+    size. The rows are few here (the active set's later steps), and one call instead of one
+    per passive-set size saves far more per-call overhead (the solve and its checks) than
+    the padding costs in flops.
     """
     n, k = passive.shape
     sizes = passive.sum(dim=1)
-    order = torch.argsort(sizes)
-    counts = torch.bincount(sizes, minlength=k + 1).tolist()
     # Each row's passive indices first, ascending (a stable sort of "not passive" per row).
-    columns_all = torch.argsort((~passive[order]).to(torch.int8), dim=1, stable=True)
+    columns = torch.argsort((~passive).to(torch.int8), dim=1, stable=True)
+    solution = torch.zeros(n, k + int(sum_to_one), dtype=rhs.dtype, device=rhs.device)
+    # Rows with nothing to solve: an empty passive set is the zero vector (only without
+    # sum-to-one); one passive variable under sum-to-one is 1 whatever G (a vertex).
+    trivial = 1 if sum_to_one else 0
+    vertex = sizes == 1 if sum_to_one else None
+    if vertex is not None:
+        solution[vertex] = torch.nn.functional.one_hot(columns[vertex, 0], k + 1).to(rhs.dtype)
+    rows = torch.nonzero(sizes > trivial).squeeze(1)
+    if rows.numel() == 0:
+        return solution[:, :k]
+    width_used = int(sizes[rows].max())
+    columns = columns[rows, :width_used]
+    padding = torch.arange(width_used, device=rhs.device) >= sizes[rows, None]
+    row_rhs = rhs[rows]
     bordered = _bordered_grams(grams, sum_to_one)
     width = bordered.shape[-1]
     if sum_to_one:
-        rhs_sorted = torch.cat([rhs[order], torch.ones_like(rhs[:n, :1])], dim=1)
         # the multiplier's index k closes every row's list of variables
-        columns_all = torch.cat([columns_all, torch.full_like(columns_all[:, :1], k)], dim=1)
-    else:
-        rhs_sorted = rhs[order]
-    flat_grams = bordered.reshape(-1)
-    offsets = None if group is None else group[order] * (width * width)
-    solution_sorted = torch.zeros(n, width, dtype=rhs.dtype, device=rhs.device)
-    first = counts[0]  # empty passive sets: the zero vector (only without sum-to-one)
-    for size in range(1, k + 1):
-        if counts[size] == 0:
-            continue
-        stop = first + counts[size]
-        if size == 1 and sum_to_one:
-            # A vertex: its one passive variable is 1, whatever the Gram matrix.
-            solution_sorted[first:stop].scatter_(1, columns_all[first:stop, :1], 1.0)
-            first = stop
-            continue
-        columns = columns_all[first:stop, :size]
-        if sum_to_one:
-            columns = torch.cat([columns, columns_all[first:stop, k:]], dim=1)
-        index = columns[:, :, None] * width + columns[:, None, :]
-        if offsets is not None:
-            index = index + offsets[first:stop, None, None]
-        block = flat_grams[index]  # (m, s[+1], s[+1])
-        block_rhs = torch.gather(rhs_sorted[first:stop], 1, columns)
-        solution_sorted[first:stop].scatter_(1, columns, _solve_batched(block, block_rhs, bordered=sum_to_one))
-        first = stop
-    solution = torch.empty_like(rhs)
-    solution[order] = solution_sorted[:, :k]
-    return solution
+        columns = torch.cat([columns, torch.full_like(columns[:, :1], k)], dim=1)
+        padding = torch.cat([padding, torch.zeros_like(padding[:, :1])], dim=1)
+        row_rhs = torch.cat([row_rhs, torch.ones_like(row_rhs[:, :1])], dim=1)
+    index = columns[:, :, None] * width + columns[:, None, :]
+    if group is not None:
+        index = index + (group[rows] * (width * width))[:, None, None]
+    keep = ~padding
+    block = bordered.reshape(-1)[index].masked_fill_(~(keep[:, :, None] & keep[:, None, :]), 0.0)
+    block.diagonal(dim1=-2, dim2=-1).add_(padding.to(block.dtype))
+    block_rhs = torch.gather(row_rhs, 1, columns).masked_fill_(padding, 0.0)
+    solved = _solve_batched(block, block_rhs, bordered=sum_to_one)
+    solution[rows] = torch.zeros_like(solution[rows]).scatter_(1, columns, solved)
+    return solution[:, :k]
 
 
 def _solve_kkt_sets(grams, rhs, masks, mask_group, inverse, sum_to_one):
@@ -744,4 +740,7 @@ def _times_gram(values: torch.Tensor, grams: torch.Tensor, group: torch.Tensor) 
     if grams.shape[0] == 1:
         return values @ grams[0]
     counts = torch.bincount(group, minlength=grams.shape[0]).tolist()
+    if min(counts) == max(counts):
+        # every matrix serves as many rows (fcls_stack's whole chunks): one batched product
+        return (values.reshape(grams.shape[0], counts[0], -1) @ grams).reshape(values.shape[0], -1)
     return torch.cat([part @ matrix for part, matrix in zip(values.split(counts), grams)])

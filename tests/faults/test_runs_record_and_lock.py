@@ -133,7 +133,7 @@ def test_record_room_is_reserved_before_work_and_a_placeholder_is_never_trusted(
     assert record_path(output).stat().st_size == record_module.RESERVED_BYTES
     output.write_bytes(b"data")
     expected = fingerprint("convert", [], {"dtype": None})
-    assert "incomplete or unreadable" in matching_record(output, expected)[1]  # a run still going, or killed
+    assert "record was never finished" in matching_record(output, expected)[1]  # a run still going, or killed
     write_record(output, expected)  # into the reserved room, in place
     assert matching_record(output, expected) == (True, "") and record_path(output).stat().st_size < 4096
     other = tmp_path / "other.tif"

@@ -127,7 +127,7 @@ def test_every_job_help_shows_its_usage_and_groups(job, capsys):
     out = capsys.readouterr().out
     assert f"usage: python cli.py {job}" in out and "settings (override with key=value):" in out
     if job == "bench":
-        assert "suite=unmix by default (suite=NAME, one of: pansharpen, prior, restore, scale, throughput, unmix" in out
+        assert "suite=unmix by default (suite=NAME, one of: identity, pansharpen, prior, restore, scale, throughput, unmix" in out
 
 
 @pytest.mark.parametrize("job", ["convert", "info"])

@@ -132,6 +132,34 @@ def test_row_wise_kkt_solves_equal_shared_inverses(monkeypatch, bands):
     assert (row_wise[2] == 0).any() and (row_wise[0] == 0).any()
 
 
+@pytest.mark.parametrize("sum_to_one", [True, False])
+def test_padded_row_solves_equal_each_rows_own_system(sum_to_one):
+    # The row-wise path solves passive sets of every size in one LU, the smaller ones padded
+    # with identity rows: each row must get its own unpadded KKT system's solution (zero off
+    # its passive set), whatever the other rows' sizes, with one Gram matrix per row's group.
+    rng = np.random.default_rng(5)
+    k, n = 9, 60
+    endmembers = rng.uniform(0, 1, size=(3, 25, k))
+    grams = torch.from_numpy(endmembers.transpose(0, 2, 1) @ endmembers)
+    group = torch.from_numpy(np.sort(rng.integers(0, 3, n)))
+    rhs = torch.from_numpy(rng.normal(size=(n, k)))
+    sizes = np.arange(n) % k + 1  # every size from 1 to k, mixed in one batch
+    passive = torch.from_numpy(np.array([rng.permutation(k) < s for s in sizes]))
+    solved = abundance._solve_kkt_rows(grams, rhs, passive, sum_to_one, group).numpy()
+    for row in range(n):
+        support = np.flatnonzero(passive[row].numpy())
+        gram = grams[group[row]].numpy()[np.ix_(support, support)]
+        b = rhs[row].numpy()[support]
+        if sum_to_one:
+            s = support.size
+            system = np.block([[gram, np.ones((s, 1))], [np.ones((1, s)), np.zeros((1, 1))]])
+            expected = np.linalg.solve(system, np.append(b, 1.0))[:s]
+        else:
+            expected = np.linalg.solve(gram, b)
+        assert np.abs(solved[row, support] - expected).max() < 1e-9 * max(1.0, np.abs(expected).max())
+        assert (np.delete(solved[row], support) == 0).all()
+
+
 def test_per_set_kkt_solve_is_taken_when_sets_repeat(monkeypatch):
     # The per-set path must be the one used for a few rows per set (its whole point), and
     # give each row its own set's solution: rows of one set in the middle of others.

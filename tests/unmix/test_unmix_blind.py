@@ -168,3 +168,17 @@ def test_default_beats_edaa_where_the_pp_spa_seeds_stop_short(shared_data):
     assert default["mean_sad_deg"] <= reference["mean_sad_deg"]
     assert default["abundance_rmse"] <= reference["abundance_rmse"]
     assert default["mean_sad_deg"] < seeds_only - 0.1
+
+
+def test_fused_mirror_step_equals_log_softmax_and_its_exp():
+    # archetypal_restarts takes log B and B from one exp pass; they must be log_softmax and
+    # softmax of the logits (the paper's update), also for logits far from 0.
+    import torch
+
+    from hsi.unmix.blind.archetypal import _log_softmax_and_softmax
+
+    logits = torch.randn(3, 4, 500, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 50 + 700
+    log_weights, weights = _log_softmax_and_softmax(logits.clone())
+    assert torch.allclose(log_weights, torch.log_softmax(logits, dim=-1), rtol=0, atol=1e-10)
+    assert torch.allclose(weights, torch.softmax(logits, dim=-1), rtol=1e-12, atol=1e-300)
+    assert torch.allclose(weights.sum(dim=-1), torch.ones(3, 4, dtype=torch.float64), rtol=0, atol=1e-14)

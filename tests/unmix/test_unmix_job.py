@@ -283,3 +283,20 @@ def test_the_default_s_endmembers_csv_as_library_gives_the_default_s_abundances_
               for folder in (first, second)]
     assert models[1]["abundance_model"] == models[0]["abundance_model"]
     assert models[1]["scale_median"] == pytest.approx(models[0]["scale_median"], rel=1e-6)
+
+
+def test_the_report_says_whether_and_how_each_endmember_was_refined(tmp_path, scene_files, capsys):
+    report = run_job("unmix", [f"input={scene_files['scene']}", f"output={tmp_path}", "method=edaa_pp_refined",
+                               "n_endmembers=5", "quicklook=false", "method.extract.n_outer=10"])
+    entries = report["results"]["fit"]["refinement"]
+    names = open_scene(tmp_path / "abundances.tif").band_names
+    assert [entry["endmember"] for entry in entries] == names
+    for entry in entries:
+        passed = entry["density_ratio"] >= 3.0 and entry["pure_pixels"] >= 20  # the cluster test
+        assert entry["refined"] == (passed and "rejected_move_deg" not in entry)
+        assert ("cluster_spread_deg" in entry) == passed
+        assert (entry["moved_deg"] > 0) == entry["refined"] and (entry["near_pure_pixels"] > 0) == entry["refined"]
+    printed = capsys.readouterr().out
+    assert ("pure-pixel cluster" in printed) and all(
+        (entry["endmember"] in printed.split("pure-pixel cluster")[1].split(";")[0]) == entry["refined"]
+        for entry in entries)

@@ -20,6 +20,7 @@ poorer local optimum), keeping one restart of either kind by EDAA's rule.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 import torch
@@ -45,6 +46,20 @@ def _softmax_step(values: torch.Tensor, step: torch.Tensor, gradient: torch.Tens
     logits = torch.log(values.clamp_min(1e-300)) - step * gradient
     # softmax along a contiguous last axis (the transposed view) is twice as fast as along dim -2
     return torch.softmax(logits.transpose(-1, -2), dim=-1).transpose(-1, -2)
+
+
+def _log_softmax_and_softmax(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``log_softmax`` and ``softmax`` along the last axis with one ``exp`` pass; ``logits`` is overwritten.
+
+    The mirror step needs both ``log B`` (the next step is additive in it) and ``B`` (for the
+    gradient); ``exp(log_softmax(x))`` computes the exponentials twice (once inside the
+    log-sum-exp), on an (R, k, n) array that dominates the step's cost at large k.
+    """
+    logits.sub_(logits.amax(dim=-1, keepdim=True))  # largest logit 0: no overflow in exp
+    weights = torch.exp(logits)
+    sums = weights.sum(dim=-1, keepdim=True)
+    weights.div_(sums)
+    return logits.sub_(sums.log_()), weights
 
 
 def archetypal_restarts(
@@ -94,16 +109,15 @@ def archetypal_restarts(
     log_weights_t = torch.log(weights_t.clamp_min(1e-300))
     coords_t = coords.T  # (n, d)
 
-    def exact(weights_now_t: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
+    def exact(endmembers: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
         # Warm start from the previous abundances: B moves little per outer step, so the
         # active sets barely change and FCLS reaches the same optimum in a few iterations;
         # all restarts share one active-set loop (fcls_stack).
-        endmembers = (weights_now_t @ coords_t).transpose(1, 2)  # (R, d, k)
         return fcls_stack(coords_t, endmembers,
                           initial=None if previous is None else previous.transpose(1, 2)).transpose(1, 2)
 
     if exact_abundances:
-        abundances = exact(weights_t)
+        abundances = exact((weights_t @ coords_t).transpose(1, 2))
     else:
         abundances = torch.full((n_restarts, k, n), 1.0 / k, dtype=dtype, device=device)
     factors = step_factors.to(dtype).clone()
@@ -126,19 +140,26 @@ def archetypal_restarts(
         new_weights_t, new_log_weights_t = weights_t, log_weights_t
         for _ in range(n_inner_weights):
             # Gradient of 0.5 ||Y - Y B A||^2 in B, transposed: (A A^T (Y B)^T - A Y^T) Y, (R, k, n).
-            gradient_t = (mix @ (new_weights_t @ coords_t) - target_t) @ coords
-            new_log_weights_t = torch.log_softmax(torch.addcmul(new_log_weights_t, step_b, gradient_t, value=-1.0), dim=-1)
-            new_weights_t = torch.exp(new_log_weights_t)
+            # The step is applied to the small (R, k, d) factor and the product accumulated
+            # onto log B in one GEMM: no (R, k, n) gradient array is formed.
+            scaled_t = step_b * (mix @ (new_weights_t @ coords_t) - target_t)
+            logits = torch.addmm(new_log_weights_t.reshape(-1, n), scaled_t.reshape(-1, d), coords, alpha=-1.0)
+            new_log_weights_t, new_weights_t = _log_softmax_and_softmax(logits.reshape(n_restarts, k, n))
+        new_endmembers = (new_weights_t @ coords_t).transpose(1, 2)  # (R, d, k) = Y B
         if exact_abundances:
-            new_abundances = exact(new_weights_t, abundances)
+            new_abundances = exact(new_endmembers, abundances)
         # Safeguard: a restart whose objective went up keeps its previous iterate and
         # halves its steps, so every restart decreases monotonically.
-        new_objective = _objective(coords, new_weights_t.transpose(1, 2), new_abundances)
+        new_objective = _fit_objective(coords, new_endmembers, new_abundances)
         accept = new_objective <= objective * (1 + 1e-12)
-        mask = accept.reshape(-1, 1, 1)
-        weights_t = torch.where(mask, new_weights_t, weights_t)
-        log_weights_t = torch.where(mask, new_log_weights_t, log_weights_t)
-        abundances = torch.where(mask, new_abundances, abundances)
+        if bool(accept.all()):
+            # the usual case: no (R, k, n) selection passes
+            weights_t, log_weights_t, abundances = new_weights_t, new_log_weights_t, new_abundances
+        else:
+            mask = accept.reshape(-1, 1, 1)
+            weights_t = torch.where(mask, new_weights_t, weights_t)
+            log_weights_t = torch.where(mask, new_log_weights_t, log_weights_t)
+            abundances = torch.where(mask, new_abundances, abundances)
         objective = torch.where(accept, new_objective, objective)
         factors = torch.where(accept, factors, 0.5 * factors)
     return weights_t.transpose(1, 2), abundances
@@ -172,7 +193,13 @@ def furthest_sum(coords: torch.Tensor, n_endmembers: int, start: int) -> torch.T
 
 def _objective(coords: torch.Tensor, weights: torch.Tensor, abundances: torch.Tensor) -> torch.Tensor:
     """``0.5 ||Y - Y B A||_F^2`` per restart, (R,)."""
-    return 0.5 * (coords - (coords @ weights) @ abundances).pow(2).sum(dim=(1, 2))
+    return _fit_objective(coords, coords @ weights, abundances)
+
+
+def _fit_objective(coords: torch.Tensor, endmembers: torch.Tensor, abundances: torch.Tensor) -> torch.Tensor:
+    """``0.5 ||Y - E A||_F^2`` per restart, (R,), for endmembers ``E = Y B`` (R, d, k) already formed."""
+    residual = torch.baddbmm(coords.expand(endmembers.shape[0], -1, -1), endmembers, abundances, alpha=-1.0)
+    return 0.5 * torch.linalg.vector_norm(residual, dim=(1, 2)).pow(2)
 
 
 def _max_correlation(endmembers: torch.Tensor) -> torch.Tensor:
@@ -335,6 +362,7 @@ def edaa_pp(
     fit_tolerance: float = 0.05,
     refine_abundances: bool = True,
     max_pixels: int | None = 20000,
+    endmember_refinement: Callable[..., tuple] | None = None,
     fit_record: dict | None = None,
 ):
     """hsi's default blind unmixing: entropic-descent archetypal analysis seeded by pp-SPA.
@@ -378,6 +406,10 @@ def edaa_pp(
        objective) or, when every restart ran with exact abundances, as the one of lowest
        archetypal objective (``selection="objective"``: they all minimised it).
        Its abundances are the exact FCLS solution for its endmembers.
+    5. Optionally (``endmember_refinement``, method ``edaa_pp_refined``), a final step on the
+       kept endmembers and their FCLS abundances on all of ``pixels``, e.g.
+       :func:`hsi.unmix.blind.pure_clusters.refine_pure_clusters` (an archetype whose material
+       has a cluster of pure pixels moves to the cluster's centre).
 
     Parameters
     ----------
@@ -400,8 +432,11 @@ def edaa_pp(
         with ``n_random_restarts``, whose restarts stop unconverged by design).
     n_outer, n_inner_abundances, n_inner_weights : EDAA's T, K1, K2.
     subspace_dim, fit_tolerance, refine_abundances, max_pixels : as in :func:`edaa`.
+    endmember_refinement : None, or ``(pixels, endmembers, abundances) -> (endmembers,
+        abundances, report)`` applied last (float64 tensors; ``report`` is one dict per endmember).
     fit_record : optional dict filled with how the fit went (the job's report): each
-        restart's start and final archetypal objective, the restart kept and the rule.
+        restart's start and final archetypal objective, the restart kept and the rule, and
+        the refinement's report under ``"refinement"``.
 
     Returns
     -------
@@ -478,7 +513,20 @@ def edaa_pp(
         best = _select(learn, weights, abundances, fit_tolerance)
     if fit_record is not None:
         _record_restarts(fit_record, starts, objectives, best, selection, n_outer)
+    if endmember_refinement is not None:
+        return _refined(pixels, data_in, data, learn.T @ weights[best], endmember_refinement, fit_record)
     return _finish(pixels, data_in, data, learn, weights, abundances, fit_tolerance, refine_abundances, best=best)
+
+
+def _refined(pixels, data_in, data, endmembers, refinement, fit_record):
+    """The kept endmembers after ``refinement`` on all the pixels, with its FCLS abundances."""
+    endmembers, abundances, report = refinement(data, endmembers, fcls(data, endmembers))
+    if fit_record is not None:
+        fit_record["refinement"] = report
+    return (
+        like_input(endmembers.to(data_in.dtype), pixels),
+        like_input(abundances.to(data_in.dtype), pixels),
+    )
 
 
 def _record_restarts(record: dict, starts: list[str], objectives: torch.Tensor, best: int, selection: str,
