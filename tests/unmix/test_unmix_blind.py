@@ -82,10 +82,29 @@ def test_edaa_pp_fit_record_names_the_restart_kept_without_changing_it():
     assert np.array_equal(kept_by_rule, edaa_pp(pixels, 4, rng=0, n_outer=20, selection="edaa")[0])
 
 
+def test_edaa_pp_abandons_restarts_that_cannot_catch_up_and_keeps_the_same_one():
+    pixels, _, _ = synthetic_mixture(n_pixels=800, noise=0.002, seed=2)
+    options = dict(rng=0, n_outer=60, n_uniform_restarts=4, selection="objective")
+    with_abandon, without = {}, {}
+    kept, _ = edaa_pp(pixels, 4, abandon_window=10, fit_record=with_abandon, **options)
+    full, _ = edaa_pp(pixels, 4, fit_record=without, **options)
+    iterations = [r["iterations"] for r in with_abandon["restarts"]]
+    assert min(iterations) < 60 and max(iterations) == 60  # some stopped early; the kept one ran to the end
+    assert with_abandon["kept"]["index"] == without["kept"]["index"]
+    assert iterations[with_abandon["kept"]["index"]] == 60
+    np.testing.assert_allclose(kept, full, atol=1e-12)
+    # an abandoned restart reports its iterate when stopped, behind the one kept
+    for restart, ran in zip(with_abandon["restarts"], iterations):
+        if ran < 60:
+            assert restart["objective"] > with_abandon["kept"]["objective"]
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"n_uniform_restarts": -1}, "n_uniform_restarts"),
     ({"selection": "best"}, "selection"),
     ({"selection": "objective", "n_random_restarts": 2}, "n_random_restarts"),
+    ({"selection": "edaa", "abandon_window": 10}, "abandon_window"),
+    ({"selection": "objective", "abandon_window": 0}, "abandon_window"),
 ])
 def test_edaa_pp_rejects_bad_restart_options(kwargs, message):
     from hsi.errors import ParameterError
