@@ -25,8 +25,11 @@ __all__ = ["ucls", "scls", "nnls", "fcls", "fcls_stack", "reconstruction_rmse"]
 
 _CHUNK_PIXELS = 1 << 13  # small enough for the float64 working set to stay in cache
 # A warm-started active set does a few cheap passes whose cost is mostly per-call overhead:
-# larger chunks halve it (measured at k = 3-8 on 20,000 pixels).
-_WARM_CHUNK_PIXELS = 1 << 15
+# larger chunks halve it (measured at k = 3-8 on 20,000 pixels); 1 << 17 rows hold a blind
+# fit's restarts x 10,000 learning pixels in one chunk (8-10 % faster than 1 << 15 at k = 6
+# and 18, bench_results/unmix_fit*_s11_chunk_*) and bound the working set (rows x (k+1)^2
+# float64, about 0.4 GB at k = 18 when every variable is passive).
+_WARM_CHUNK_PIXELS = 1 << 17
 _ENUMERATE_MAX_K = 6  # up to 63 faces: enumerating them beats the active-set loop
 # Inverting a passive set's full (k+1)-square KKT matrix once pays when it serves enough
 # rows: its cost times this margin (the gathers) must stay below the rows' own (s+1)-square
