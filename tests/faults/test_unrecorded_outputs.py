@@ -4,7 +4,6 @@ but nothing vouches for it, so no job trusts it, and none replaces or deletes it
 import hashlib
 import json
 
-import numpy as np
 import pytest
 
 from hsi.cli import main
@@ -13,23 +12,13 @@ from hsi.io import save_scene
 from hsi.io.record import matching_record, record_path
 from hsi.jobs.common import output_paths
 
+from tests._job_inputs import scene_and_pair
 from tests.faults._helpers import error_lines, small_scene
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    from hsi.sample_scene import make_sample_scene
-
-    folder = tmp_path_factory.mktemp("unrecorded")
-    scene = make_sample_scene(n_rows=32, n_cols=32, wavelengths_nm=np.linspace(420, 2400, 12), seed=3).to_scene()
-    cube = scene.read(physical=True)
-    plain = scene.derived(transform=None, crs=None)
-    ms = cube.reshape(8, 4, 8, 4, 12).mean(axis=(1, 3)).astype(np.float32)
-    pan = cube[:, :, :5].mean(axis=2, keepdims=True).astype(np.float32)
-    return {"scene": save_scene(scene, folder / "scene.tif"),
-            "ms": save_scene(plain.derived(n_rows=8, n_cols=8).with_array(ms), folder / "ms.tif"),
-            "pan": save_scene(plain.derived(n_bands=1, wavelengths_nm=None, fwhm_nm=None, bad_bands=None,
-                                            band_names=None).with_array(pan), folder / "pan.tif")}
+    return scene_and_pair(tmp_path_factory.mktemp("unrecorded"), n_bands=12, pan_bands=5, seed=3)
 
 
 def _case(job, inputs, out):

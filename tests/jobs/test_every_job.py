@@ -2,31 +2,20 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from hsi.cli import main
 from hsi.jobs.common import REPORT_KEYS
 from hsi.jobs.run import run_job
 
+from tests._job_inputs import scene_and_pair
+
 JOBS = ("info", "convert", "restore", "unmix", "pansharpen", "batch", "train", "bench")
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from hsi.io import save_scene
-    from hsi.sample_scene import make_sample_scene
-
-    folder = tmp_path_factory.mktemp("every_job")
-    scene = make_sample_scene(n_rows=32, n_cols=32, wavelengths_nm=np.linspace(420, 2400, 16), seed=2).to_scene()
-    cube = scene.read(physical=True)
-    plain = scene.derived(transform=None, crs=None)
-    ms = cube.reshape(8, 4, 8, 4, 16).mean(axis=(1, 3)).astype(np.float32)
-    pan = cube[:, :, :6].mean(axis=2, keepdims=True).astype(np.float32)
-    return {"scene": save_scene(scene, folder / "scene.tif"),
-            "ms": save_scene(plain.derived(n_rows=8, n_cols=8).with_array(ms), folder / "ms.tif"),
-            "pan": save_scene(plain.derived(n_bands=1, wavelengths_nm=None, fwhm_nm=None, bad_bands=None, band_names=None)
-                              .with_array(pan), folder / "pan.tif")}
+    return scene_and_pair(tmp_path_factory.mktemp("every_job"), n_bands=16, pan_bands=6, seed=2)
 
 
 def _case(job, tiny, out):
