@@ -35,12 +35,14 @@ def machine_state() -> dict:
     import torch
 
     return {"torch_threads": torch.get_num_threads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+            "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT"),
             "cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2)}
 
 
 def machine_line(before: dict, after: dict) -> str:
     """The tables' header line saying how many threads ran and how loaded the machine was."""
-    return (f"Threads: torch {before['torch_threads']} (OMP_NUM_THREADS={before['OMP_NUM_THREADS'] or 'unset'}), "
+    return (f"Threads: torch {before['torch_threads']} (OMP_NUM_THREADS={before['OMP_NUM_THREADS'] or 'unset'}, "
+            f"GOMP_SPINCOUNT={before.get('GOMP_SPINCOUNT') or 'unset'}), "
             f"{before['cpus']} CPUs, load average {before['load_average_1min']:.1f} at start, "
             f"{after['load_average_1min']:.1f} at end  ")
 
