@@ -5,6 +5,8 @@ Both work on torch tensors or numpy arrays (returning the same kind), on CPU or 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -184,6 +186,60 @@ def noise_std_spectral(cube: torch.Tensor | np.ndarray) -> torch.Tensor | np.nda
 
 #: Fewer complete 2 x 2 pixel cells than this (over all blocks) switch to the spectral estimate.
 MIN_HAAR_CELLS = 1000
+#: A value that holds more than this fraction of a band's observed values ...
+PILE_UP_FRACTION = 0.25
+#: ... and more than this many times as many as each of its neighbouring observed values is a
+#: clip level (a product's reflectance floor, a saturated detector), not a measurement: Gaussian
+#: noise of one quantisation step or more gives a ratio below 2 between neighbouring levels (a
+#: flat band with noise under about half a step can pass for clipped; its estimate was 0 before).
+PILE_UP_RATIO = 5.0
+#: Values per band that :func:`clip_levels` counts (an evenly strided subset of the sample).
+CLIP_SUBSET = 20000
+
+
+def clip_levels(pixels: np.ndarray) -> np.ndarray:
+    """The value each band piles up at, if any: ``(bands,)``, NaN where there is none.
+
+    A value is a clip level when it holds more than :data:`PILE_UP_FRACTION` of the band's
+    finite values and more than :data:`PILE_UP_RATIO` times as many as the nearest values
+    observed below and above it. EnMAP L2A clips the reflectance of dark SWIR bands at a small
+    negative floor: on the HySpecNet tile band 224 (index 223) holds -30 (x 1e-4) on 86 % of its
+    pixels, next to 197 pixels at -29. Such pixels carry no noise; a 2 x 2 cell of them has a
+    wavelet detail of exactly 0, which the median takes for the band's noise.
+
+    Parameters
+    ----------
+    pixels : (n_pixels, bands); NaN ignored. At most :data:`CLIP_SUBSET` of them are counted.
+    """
+    pixels = np.asarray(pixels)
+    sample = pixels[:: max(1, pixels.shape[0] // CLIP_SUBSET)]
+    levels = np.full(pixels.shape[1], np.nan)
+    for band in range(pixels.shape[1]):
+        values = sample[:, band]
+        values, counts = np.unique(values[np.isfinite(values)], return_counts=True)
+        if values.size == 0:
+            continue
+        mode = int(np.argmax(counts))
+        neighbours = counts[max(mode - 1, 0) : mode + 2]
+        largest_neighbour = np.sort(neighbours)[-2] if neighbours.size > 1 else 0
+        if counts[mode] > PILE_UP_FRACTION * counts.sum() and counts[mode] > PILE_UP_RATIO * largest_neighbour:
+            levels[band] = values[mode]
+    return levels
+
+
+def quantisation_noise_std(pixels: np.ndarray) -> np.ndarray:
+    """``step / sqrt(12)`` per band, ``step`` the smallest gap between the band's finite values
+    (0 for a constant band): the error of rounding to that step, the least noise a quantised
+    band carries however smooth it is.
+
+    Parameters
+    ----------
+    pixels : (n_pixels, bands); NaN ignored.
+    """
+    ordered = np.sort(np.asarray(pixels, dtype=np.float64), axis=0)
+    gaps = np.where(np.diff(ordered, axis=0) > 0, np.diff(ordered, axis=0), np.inf)
+    step = gaps.min(axis=0, initial=np.inf) if gaps.size else np.full(ordered.shape[1], np.inf)
+    return np.where(np.isfinite(step), step, 0.0) / np.sqrt(12.0)
 
 
 def noise_std_from_blocks(blocks: np.ndarray) -> np.ndarray:
@@ -194,6 +250,12 @@ def noise_std_from_blocks(blocks: np.ndarray) -> np.ndarray:
     scenes), or it is not finite for every band, the spectral estimate
     (:func:`noise_std_spectral`) over the observed pixels replaces it: that one needs neither
     spatial neighbours nor more pixels than bands.
+
+    Values at a band's clip level (:func:`clip_levels`) are left out of both estimates, as
+    nodata is: they are not measurements. A band whose estimate is still 0 (more than half of
+    its cells flat: noise finer than its quantisation) gets the quantisation noise
+    (:func:`quantisation_noise_std`) instead, so that no band that varies is taken as
+    noise-free (a zero noise std is a division by zero in every whitening denoiser).
     """
     blocks = np.asarray(blocks)
     if blocks.ndim != 4:
@@ -202,10 +264,25 @@ def noise_std_from_blocks(blocks: np.ndarray) -> np.ndarray:
     rows, cols = (blocks.shape[1] // 2) * 2, (blocks.shape[2] // 2) * 2
     cells = (finite[:, :rows:2, :cols:2] & finite[:, 1:rows:2, :cols:2]
              & finite[:, :rows:2, 1:cols:2] & finite[:, 1:rows:2, 1:cols:2])
+    observed = blocks.reshape(-1, blocks.shape[3])[finite.reshape(-1)]
+    levels = clip_levels(observed)
+    if np.isfinite(levels).any():
+        blocks = np.where(blocks == levels, np.nan, blocks)
+        observed = np.where(observed == levels, np.nan, observed)
+    estimate = None
     if cells.sum() >= MIN_HAAR_CELLS:
         per_block = np.stack([np.asarray(noise_std_per_band(block)) for block in blocks])
-        estimate = np.nanmedian(per_block, axis=0)
-        if np.all(np.isfinite(estimate)):
-            return estimate.astype(np.float32)
-    observed = blocks.reshape(-1, blocks.shape[3])[finite.reshape(-1)]
-    return np.asarray(noise_std_spectral(observed), dtype=np.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a band clipped on every block: all NaN
+            estimate = np.nanmedian(per_block, axis=0)
+    if estimate is None or not np.all(np.isfinite(estimate)):
+        spectral = np.asarray(noise_std_spectral(observed), dtype=np.float64)
+        if estimate is None or not np.isfinite(levels).any():
+            estimate = spectral
+        else:  # only the bands that clipping left without a wavelet estimate take the spectral one
+            estimate = np.where(np.isfinite(estimate), estimate, spectral)
+    flat = ~(estimate > 0)
+    if flat.any():
+        estimate = estimate.copy()
+        estimate[flat] = quantisation_noise_std(observed[:, flat])
+    return estimate.astype(np.float32)

@@ -62,7 +62,8 @@ class AutoDenoiser:
     @property
     def noise_std(self):
         """The noise per band of the chosen branch's denoiser: for destriping + FastHyDe,
-        FastHyDe's (the destriping step's wavelet estimate reads 0 on finely quantised bands)."""
+        FastHyDe's (the destriping step's wavelet estimate resolves no less than the quantisation
+        noise on finely quantised bands: :func:`hsi.estimate.noise.noise_std_from_blocks`)."""
         steps = getattr(self.chosen, "steps", [self.chosen])
         estimates = [getattr(step, "noise_std", None) for step in steps]
         return next((estimate for estimate in reversed(estimates) if estimate is not None), None)

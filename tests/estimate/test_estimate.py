@@ -216,3 +216,40 @@ def test_column_stripe_test_takes_no_fill_hole_for_stripes():
         cube = base.copy()
         cube[row:row + height, col:col + width] = np.nan
         assert not flag_bands(cube).striped.any(), (row, col, height, width)
+
+
+def _quantised_blocks(rng, sigma_dn, floor_dn=None, step=1e-4):
+    """Two 64 x 64 blocks of a smooth 4-band reflectance field plus Gaussian noise of ``sigma_dn``
+    steps per band, stored as int16 counts of ``step`` (EnMAP L2A: 1e-4); ``floor_dn``: the last
+    band clipped there, as the L2A processor clips its dark SWIR bands."""
+    rows, cols = np.mgrid[0:128, 0:128] / 128.0
+    signal_dn = np.stack([200 + 100 * np.sin(3 * rows + b) * np.cos(2 * cols) for b in range(4)], axis=-1)
+    if floor_dn is not None:  # a dark band: about 80 % of it below the floor
+        signal_dn[..., 3] = -60 + 200 * np.clip(rows * cols - 0.5, 0, None)
+    counts = np.round(signal_dn + rng.normal(size=signal_dn.shape) * sigma_dn)
+    if floor_dn is not None:
+        counts[..., 3] = np.maximum(counts[..., 3], floor_dn)
+    cube = (counts * step).astype(np.float32)
+    return np.stack([cube[:64, :64], cube[64:, 64:]])
+
+
+def test_block_noise_leaves_out_a_clip_level_and_never_reads_zero_on_a_band_that_varies():
+    """EnMAP L2A's band 224 sits at its clip floor (-30 x 1e-4) on 86 % of the pixels: the wavelet
+    detail of those cells is exactly 0, and the estimate read 0 (a band taken as noise-free)."""
+    from hsi.estimate.noise import clip_levels, noise_std_from_blocks
+
+    rng = np.random.default_rng(7)
+    blocks = _quantised_blocks(rng, sigma_dn=np.array([3.0, 3.0, 3.0, 3.0]), floor_dn=-30)
+    assert (blocks[..., 3] == np.float32(-30e-4)).mean() > 0.7
+    levels = clip_levels(blocks.reshape(-1, 4))
+    assert np.isnan(levels[:3]).all() and levels[3] == np.float32(-30e-4)
+    estimate = noise_std_from_blocks(blocks)
+    assert np.allclose(estimate, 3e-4, rtol=0.25)  # the clipped band: the noise of its measured pixels
+
+    # noise finer than the quantisation: most 2 x 2 cells are flat, the median detail is 0; the
+    # band still carries the rounding error, step / sqrt(12)
+    fine = _quantised_blocks(rng, sigma_dn=np.array([3.0, 3.0, 3.0, 0.05]))
+    fine[..., 3] = np.round(fine[..., 3] * 1e4 / 50) * 50e-4  # coarse steps of 50 counts
+    estimate = noise_std_from_blocks(fine)
+    assert np.allclose(estimate[:3], 3e-4, rtol=0.25)
+    assert estimate[3] == pytest.approx(50e-4 / np.sqrt(12), rel=1e-3)
