@@ -195,6 +195,12 @@ PILE_UP_FRACTION = 0.25
 PILE_UP_RATIO = 5.0
 #: Values per band that :func:`clip_levels` counts (an evenly strided subset of the sample).
 CLIP_SUBSET = 20000
+#: A clip level covers regions (a dark field below the floor): the share of 2 x 2 cells lying
+#: wholly at the level is at least this fraction of the share of pixels at it. Impulse noise
+#: that saturates a band at 0 or its maximum also piles up there, but scattered: a cell is
+#: wholly at the level about share^3 as often (under 0.05 at a share of 0.2), and those
+#: pixels are measurements of the impulses, which the estimate must see.
+CLUSTER_FRACTION = 0.5
 
 
 def clip_levels(pixels: np.ndarray) -> np.ndarray:
@@ -227,6 +233,21 @@ def clip_levels(pixels: np.ndarray) -> np.ndarray:
     return levels
 
 
+def clustered_levels(blocks: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """``levels`` with NaN where the band's pixels at its level do not form regions (:data:`CLUSTER_FRACTION`).
+
+    Parameters
+    ----------
+    blocks : (n, rows, cols, bands) sampled blocks; levels : (bands,) from :func:`clip_levels`.
+    """
+    rows, cols = (blocks.shape[1] // 2) * 2, (blocks.shape[2] // 2) * 2
+    at = blocks[:, :rows, :cols] == levels  # NaN levels: never equal
+    whole = at[:, 0::2, 0::2] & at[:, 1::2, 0::2] & at[:, 0::2, 1::2] & at[:, 1::2, 1::2]
+    pixel_share = at.mean(axis=(0, 1, 2))
+    cell_share = whole.mean(axis=(0, 1, 2))
+    return np.where(cell_share >= CLUSTER_FRACTION * pixel_share, levels, np.nan)
+
+
 def quantisation_noise_std(pixels: np.ndarray) -> np.ndarray:
     """``step / sqrt(12)`` per band, ``step`` the smallest gap between the band's finite values
     (0 for a constant band): the error of rounding to that step, the least noise a quantised
@@ -251,8 +272,9 @@ def noise_std_from_blocks(blocks: np.ndarray) -> np.ndarray:
     (:func:`noise_std_spectral`) over the observed pixels replaces it: that one needs neither
     spatial neighbours nor more pixels than bands.
 
-    Values at a band's clip level (:func:`clip_levels`) are left out of both estimates, as
-    nodata is: they are not measurements. A band whose estimate is still 0 (more than half of
+    Values at a band's clip level (:func:`clip_levels`, covering regions:
+    :func:`clustered_levels`) are left out of both estimates, as nodata is: they are not
+    measurements. A band whose estimate is still 0 (more than half of
     its cells flat: noise finer than its quantisation) gets the quantisation noise
     (:func:`quantisation_noise_std`) instead, so that no band that varies is taken as
     noise-free (a zero noise std is a division by zero in every whitening denoiser).
@@ -266,6 +288,8 @@ def noise_std_from_blocks(blocks: np.ndarray) -> np.ndarray:
              & finite[:, :rows:2, 1:cols:2] & finite[:, 1:rows:2, 1:cols:2])
     observed = blocks.reshape(-1, blocks.shape[3])[finite.reshape(-1)]
     levels = clip_levels(observed)
+    if np.isfinite(levels).any():
+        levels = clustered_levels(blocks, levels)
     if np.isfinite(levels).any():
         blocks = np.where(blocks == levels, np.nan, blocks)
         observed = np.where(observed == levels, np.nan, observed)
