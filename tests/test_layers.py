@@ -20,7 +20,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "hsi"
 # no cycle (checked below). Keys are hsi's top-level modules and packages.
 RANKS = {
     # the bottom: errors, settings and array conversion import nothing of hsi (arrays: errors only)
-    "errors": 0, "settings": 0, "arrays": 0, "malloc": 0,
+    "errors": 0, "settings": 0, "arrays": 0, "malloc": 0, "threads": 0,
     # data: the scene type, file formats, quicklooks of scenes, shipped and generated data
     "scene": 1, "io": 1, "viz": 1, "stats": 1, "datasets": 1, "sample_scene": 1, "nodata": 1,
     # degradations, estimation, metrics
