@@ -25,7 +25,7 @@ from hsi.io.atomic import atomic_write
 from hsi.io.record import drop_reservations
 from hsi.jobs.common import central_window, finish, input_scene, refuse_constant, require_spectra, start
 from hsi.jobs.ortho import wants_ortho, write_orthorectified
-from hsi.jobs.unmix_inputs import bands_in_library, load_scene_library, on_scene_bands, scene_library, usable_bands
+from hsi.jobs.unmix_inputs import bands_in_library, load_scene_library, scene_library, spectra_on_bands, usable_bands
 from hsi.nodata import empty_bands
 from hsi.scene import Scene, Window
 from hsi.tiling.runner import TiledRunner
@@ -52,17 +52,9 @@ def write_endmembers_csv(path: Path, wavelengths_nm, endmembers: np.ndarray, nam
 
 def _reference_endmembers(path: Path, wavelengths_nm, kept: np.ndarray, n_scene_bands: int) -> np.ndarray:
     """Reference endmembers (bands used, k) from a library-like file (CSV with wavelengths, .mat, .sli)."""
-    from hsi.unmix.library import load_library, resample_library
+    from hsi.unmix.library import load_library
 
-    library = load_library(path)
-    if wavelengths_nm is None and library.scene_bands is not None:  # an endmembers.csv of a scene without wavelengths
-        return on_scene_bands(path, library, kept)
-    if library.wavelengths_nm is None and library.spectra.shape[0] == n_scene_bands:
-        return library.spectra[kept]  # on the scene's full band grid
-    try:
-        return resample_library(library, wavelengths_nm).spectra
-    except InputError as error:
-        raise InputError(f"{path}: {error}") from None
+    return spectra_on_bands(path, load_library(path), wavelengths_nm, None, kept, n_scene_bands)
 
 
 class AbundanceTiles:

@@ -129,21 +129,11 @@ def library_endmembers(cfg: DictConfig, library: SpectralLibrary, wavelengths_nm
     Members missing values (NaN, a sentinel in the file) on those bands are left out, with a
     warning naming them.
     """
-    from hsi.unmix.library import bands_in_gaps, resample_library
+    from hsi.unmix.library import bands_in_gaps
 
     library, _ = _complete(cfg.library, library, wavelengths_nm)
-    if wavelengths_nm is None and library.scene_bands is not None:  # an endmembers.csv of a scene without wavelengths
-        spectra = on_scene_bands(cfg.library, library, kept)
-    elif (library.wavelengths_nm is None or wavelengths_nm is None) and library.spectra.shape[0] == n_scene_bands:
-        spectra = library.spectra[kept]  # nothing to resample by: one value per scene band
-    elif wavelengths_nm is None:
-        raise InputError(f"{cfg.library}: the image has no wavelengths, so the library must hold one value per image "
-                         f"band ({n_scene_bands}); it has {library.spectra.shape[0]}")
-    else:
-        try:
-            spectra = resample_library(library, wavelengths_nm, fwhm_nm).spectra
-        except InputError as error:
-            raise InputError(f"{cfg.library}: {error}") from None
+    spectra = spectra_on_bands(cfg.library, library, wavelengths_nm, fwhm_nm, kept, n_scene_bands)
+    if wavelengths_nm is not None and library.wavelengths_nm is not None:
         in_gaps = bands_in_gaps(library, wavelengths_nm)
         if in_gaps.any():
             print(f"warning: {int(in_gaps.sum())} image bands ({nm_list(wavelengths_nm[in_gaps])}) lie in gaps of "
@@ -152,6 +142,29 @@ def library_endmembers(cfg: DictConfig, library: SpectralLibrary, wavelengths_nm
     if not np.isfinite(spectra).all():
         raise InputError(f"{cfg.library}: the library has missing values (NaN) on the image's bands")
     return spectra, list(library.names)
+
+
+def spectra_on_bands(path, library: SpectralLibrary, wavelengths_nm, fwhm_nm, kept: np.ndarray,
+                     n_scene_bands: int) -> np.ndarray:
+    """A library's (or reference's) spectra on the bands used, (bands used, members).
+
+    An ``endmembers.csv`` of a scene without wavelengths by the scene bands it names; a file
+    with one value per scene band as it is; otherwise resampled to ``wavelengths_nm`` (with
+    ``fwhm_nm`` when given). Every refusal is one line naming ``path``.
+    """
+    from hsi.unmix.library import resample_library
+
+    if wavelengths_nm is None and library.scene_bands is not None:  # an endmembers.csv of a scene without wavelengths
+        return on_scene_bands(path, library, kept)
+    if (library.wavelengths_nm is None or wavelengths_nm is None) and library.spectra.shape[0] == n_scene_bands:
+        return library.spectra[kept]  # nothing to resample by: one value per scene band
+    if wavelengths_nm is None:
+        raise InputError(f"{path}: the image has no wavelengths, so the file must hold one value per image "
+                         f"band ({n_scene_bands}); it has {library.spectra.shape[0]}")
+    try:
+        return resample_library(library, wavelengths_nm, fwhm_nm).spectra
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
 
 
 def _complete(path, library: SpectralLibrary, wavelengths_nm) -> tuple[SpectralLibrary, list[str]]:
